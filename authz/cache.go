@@ -1,0 +1,128 @@
+package authz
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+const cacheShards = 32
+
+// tokenCache remembers tokens that verified, so that a client sending the
+// same token again costs a hash and a map lookup instead of a signature
+// check. It is bounded, keyed by a seeded hash of the token, and a hit must
+// also match the token's signature: a hash collision cannot hand one caller
+// another's tenant, and no usable token is kept in memory. No entry outlives
+// its token's exp, and clear empties it when the key set changes.
+type tokenCache struct {
+	seed     maphash.Seed
+	perShard int
+	gen      atomic.Uint64
+	shards   [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[uint64]cacheEntry
+	_  [40]byte // keep shards on separate cache lines
+}
+
+type cacheEntry struct {
+	sig string
+	t   *tenant.Tenant
+	exp int64 // unix nanoseconds
+}
+
+func newTokenCache(size int) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[uint64]cacheEntry)
+	}
+	return c
+}
+
+func signature(token string) string {
+	return token[strings.LastIndexByte(token, '.')+1:]
+}
+
+// hasSignature reports whether sig is the last segment of token, without
+// scanning the token for the last dot.
+func hasSignature(token, sig string) bool {
+	n := len(token) - len(sig)
+	return n > 0 && token[n-1] == '.' && token[n:] == sig
+}
+
+func (c *tokenCache) get(token string, now time.Time) (*tenant.Tenant, bool) {
+	h := maphash.String(c.seed, token)
+	s := &c.shards[h%cacheShards]
+	s.mu.RLock()
+	e, ok := s.m[h]
+	s.mu.RUnlock()
+	if !ok || now.UnixNano() >= e.exp || !hasSignature(token, e.sig) {
+		return nil, false
+	}
+	return e.t, true
+}
+
+// generation is read before a verification starts; put drops the result if
+// the key set changed in between.
+func (c *tokenCache) generation() uint64 { return c.gen.Load() }
+
+func (c *tokenCache) put(token string, t *tenant.Tenant, exp time.Time, gen uint64, now time.Time) {
+	if !exp.After(now) {
+		return
+	}
+	h := maphash.String(c.seed, token)
+	s := &c.shards[h%cacheShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(s.m) >= c.perShard {
+		s.evict(now.UnixNano(), c.perShard)
+	}
+	s.m[h] = cacheEntry{sig: strings.Clone(signature(token)), t: t, exp: exp.UnixNano()}
+}
+
+// evict drops expired entries, and if that frees less than an eighth of the
+// shard, arbitrary ones (map order is random) until it does.
+func (s *cacheShard) evict(now int64, limit int) {
+	target := limit - max(1, limit/8)
+	for k, e := range s.m {
+		if e.exp <= now {
+			delete(s.m, k)
+		}
+	}
+	for k := range s.m {
+		if len(s.m) <= target {
+			break
+		}
+		delete(s.m, k)
+	}
+}
+
+func (c *tokenCache) clear() {
+	c.gen.Add(1)
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}
+
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}

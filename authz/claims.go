@@ -1,0 +1,155 @@
+package authz
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// ClaimMapping names the token claims a [tenant.Tenant] is built from. A
+// name is a top-level claim, or when no such claim exists, a dot-separated
+// path into nested objects ("realm_access.roles"). Namespaced claims that
+// contain dots, such as "https://example.com/tenant_id", work because the
+// whole name is tried first.
+type ClaimMapping struct {
+	// Tenant names the tenant ID claim. Required.
+	Tenant string
+	// Tier names the tier claim. Empty means tokens carry no tier, and
+	// every tenant gets the verifier's default tier.
+	Tier string
+	// Roles names a claim holding roles or groups: an array of strings, or
+	// one string of space-separated names. Empty means none.
+	Roles string
+	// Scopes names the OAuth scopes claim, in the same forms. Default
+	// "scope"; "scp" is also read when "scope" is absent.
+	Scopes string
+	// Subject names the user claim. Default "sub".
+	Subject string
+}
+
+// Cognito is the mapping for Amazon Cognito user pools with the custom
+// attributes AWS's SaaS reference architectures use.
+var Cognito = ClaimMapping{
+	Tenant: "custom:tenantId",
+	Tier:   "custom:tenantTier",
+	Roles:  "cognito:groups",
+	Scopes: "scope",
+}
+
+// Auth0 returns the mapping for Auth0 tokens whose custom claims are
+// namespaced, as Auth0 requires, under namespace (for example
+// "https://api.example.com/"): namespace+"tenant_id", namespace+"tier" and
+// namespace+"roles", with the "scope" claim.
+func Auth0(namespace string) ClaimMapping {
+	return ClaimMapping{
+		Tenant: namespace + "tenant_id",
+		Tier:   namespace + "tier",
+		Roles:  namespace + "roles",
+		Scopes: "scope",
+	}
+}
+
+// Keycloak is the mapping for Keycloak realms with a "tenant_id" and a
+// "tier" user attribute mapped into the token, and realm roles.
+var Keycloak = ClaimMapping{
+	Tenant: "tenant_id",
+	Tier:   "tier",
+	Roles:  "realm_access.roles",
+	Scopes: "scope",
+}
+
+func (m ClaimMapping) withDefaults() ClaimMapping {
+	if m.Scopes == "" {
+		m.Scopes = "scope"
+	}
+	if m.Subject == "" {
+		m.Subject = "sub"
+	}
+	return m
+}
+
+// maxListClaim bounds how many roles or scopes a token may carry, so a
+// token cannot make every cached tenant hold an unbounded list.
+const maxListClaim = 256
+
+// toTenant maps verified claims to a Tenant.
+func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier tenant.Tier) (tenant.Tenant, error) {
+	raw, ok := c.Get(m.Tenant)
+	if !ok {
+		return tenant.Tenant{}, &ClaimError{Claim: m.Tenant, Reason: "missing", Err: ErrTenantClaim}
+	}
+	id, ok := raw.(string)
+	if !ok {
+		return tenant.Tenant{}, &ClaimError{Claim: m.Tenant, Reason: "not a string", Err: ErrTenantClaim}
+	}
+	if err := tenant.ValidateID(id); err != nil {
+		var ie *tenant.IDError
+		reason := "not a valid tenant ID"
+		if errors.As(err, &ie) {
+			reason = "not a valid tenant ID: " + ie.Reason
+		}
+		return tenant.Tenant{}, &ClaimError{Claim: m.Tenant, Reason: reason, Err: ErrTenantClaim}
+	}
+	t := tenant.Tenant{ID: id, Tier: defaultTier}
+	if m.Tier != "" {
+		switch raw, ok := c.Get(m.Tier); {
+		case !ok && defaultTier.IsZero():
+			return tenant.Tenant{}, &ClaimError{Claim: m.Tier, Reason: "missing", Err: ErrTierClaim}
+		case !ok:
+		default:
+			name, ok := raw.(string)
+			if !ok {
+				return tenant.Tenant{}, &ClaimError{Claim: m.Tier, Reason: "not a string", Err: ErrTierClaim}
+			}
+			tier, ok := tiers.Lookup(name)
+			if !ok {
+				return tenant.Tenant{}, &ClaimError{Claim: m.Tier, Reason: "names an unknown tier", Err: ErrTierClaim}
+			}
+			t.Tier = tier
+		}
+	}
+	if sub, ok := c.Get(m.Subject); ok {
+		s, ok := sub.(string)
+		if !ok || strings.ContainsFunc(s, isControl) {
+			return tenant.Tenant{}, &ClaimError{Claim: m.Subject, Reason: "not a clean string", Err: ErrClaims}
+		}
+		t.Subject = s
+	}
+	var err error
+	if m.Roles != "" {
+		if t.Roles, err = listClaim(c, m.Roles); err != nil {
+			return tenant.Tenant{}, err
+		}
+	}
+	if t.Scopes, err = listClaim(c, m.Scopes); err != nil {
+		return tenant.Tenant{}, err
+	}
+	if t.Scopes == nil && m.Scopes == "scope" {
+		if t.Scopes, err = listClaim(c, "scp"); err != nil {
+			return tenant.Tenant{}, err
+		}
+	}
+	return t.WithClaims(c), nil
+}
+
+func listClaim(c tenant.Claims, name string) ([]string, error) {
+	if _, present := c.Get(name); !present {
+		return nil, nil
+	}
+	list, ok := c.Strings(name)
+	if !ok {
+		return nil, &ClaimError{Claim: name, Reason: "not a string or an array of strings", Err: ErrClaims}
+	}
+	if len(list) > maxListClaim {
+		return nil, &ClaimError{Claim: name, Reason: "has too many entries", Err: ErrClaims}
+	}
+	for _, s := range list {
+		if strings.ContainsFunc(s, isControl) {
+			return nil, &ClaimError{Claim: name, Reason: "holds a control character", Err: ErrClaims}
+		}
+	}
+	return list, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

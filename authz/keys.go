@@ -1,0 +1,271 @@
+package authz
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
+)
+
+// keys finds the key that verifies a token. It is built once by
+// NewVerifier from exactly one source (plus an optional HMAC secret).
+type keys struct {
+	allowed map[string]bool // algorithms
+	hmac    []byte
+	static  map[string]crypto.PublicKey
+	jwks    keyfunc.Keyfunc
+}
+
+func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(tok *jwt.Token) (any, error) {
+		alg := tok.Method.Alg()
+		if !k.allowed[alg] {
+			return nil, ErrAlgorithm
+		}
+		if strings.HasPrefix(alg, "HS") {
+			return k.hmac, nil // allowed only with a secret
+		}
+		kid, hasKID := tok.Header["kid"]
+		if hasKID {
+			if _, ok := kid.(string); !ok {
+				return nil, ErrMalformedToken
+			}
+		}
+		switch {
+		case k.static != nil:
+			id, _ := kid.(string)
+			if key, ok := k.static[id]; ok {
+				return key, nil
+			}
+			return nil, ErrUnknownKey
+		case k.jwks != nil:
+			if !hasKID {
+				// A kid-less token would be tried against every key of
+				// the set; real issuers always send one.
+				return nil, ErrUnknownKey
+			}
+			key, err := k.jwks.KeyfuncCtx(ctx)(tok)
+			if err != nil {
+				if errors.Is(err, jwkset.ErrKeyNotFound) {
+					return nil, ErrUnknownKey
+				}
+				return nil, fmt.Errorf("%w: %w", ErrUnknownKey, err)
+			}
+			return key, nil
+		}
+		return nil, ErrUnknownKey
+	}
+}
+
+var supportedAlgorithms = []string{
+	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
+}
+
+func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) (*keys, func(), error) {
+	k := &keys{allowed: make(map[string]bool)}
+	for _, alg := range c.algorithms {
+		if !slices.Contains(supportedAlgorithms, alg) {
+			return nil, nil, fmt.Errorf("authz: WithAlgorithms: %q is not supported (supported: %s)", alg, strings.Join(supportedAlgorithms, ", "))
+		}
+		if strings.HasPrefix(alg, "HS") && c.hmacSecret == nil {
+			return nil, nil, fmt.Errorf("authz: WithAlgorithms: %s needs a shared secret: add WithHMACSecret", alg)
+		}
+		k.allowed[alg] = true
+	}
+	if c.hmacSecret != nil {
+		if len(c.hmacSecret) < 32 {
+			return nil, nil, errors.New("authz: WithHMACSecret: the secret must be at least 32 bytes")
+		}
+		k.hmac = c.hmacSecret
+	}
+
+	sources := 0
+	for _, set := range []bool{c.jwksURL != "", c.discovery, c.staticKeys != nil, c.jwksJSON != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return nil, nil, errors.New("authz: choose one key source: WithJWKSURL, WithDiscovery, WithStaticKeys or WithJWKS")
+	}
+	onlyHMAC := !slices.ContainsFunc(c.algorithms, func(a string) bool { return !strings.HasPrefix(a, "HS") })
+	if sources == 0 && !onlyHMAC {
+		c.discovery = true
+	}
+
+	switch {
+	case c.staticKeys != nil:
+		if len(c.staticKeys) == 0 {
+			return nil, nil, errors.New("authz: WithStaticKeys: no keys given")
+		}
+		for kid, key := range c.staticKeys {
+			if err := checkPublicKey(key); err != nil {
+				return nil, nil, fmt.Errorf("authz: WithStaticKeys: key %q: %w", kid, err)
+			}
+		}
+		k.static = c.staticKeys
+	case c.jwksJSON != nil:
+		kf, err := keyfunc.NewJWKSetJSON(c.jwksJSON)
+		if err != nil {
+			return nil, nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
+		}
+		k.jwks = kf
+	case c.discovery || c.jwksURL != "":
+		u := c.jwksURL
+		if c.discovery {
+			var err error
+			if u, err = discoverJWKS(ctx, c.httpClient, issuer); err != nil {
+				return nil, nil, err
+			}
+		}
+		kf, stop, err := c.remoteKeys(u, onChange)
+		if err != nil {
+			return nil, nil, err
+		}
+		k.jwks = kf
+		return k, stop, nil
+	}
+	return k, func() {}, nil
+}
+
+func checkPublicKey(key crypto.PublicKey) error {
+	switch key := key.(type) {
+	case *rsa.PublicKey:
+		if key.N.BitLen() < 2048 {
+			return errors.New("RSA keys must have at least 2048 bits")
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return fmt.Errorf("unsupported key type %T (want *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey)", key)
+	}
+	return nil
+}
+
+// discoverJWKS reads the issuer's OIDC discovery document.
+func discoverJWKS(ctx context.Context, hc *http.Client, issuer string) (string, error) {
+	where := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
+	if err != nil {
+		return "", fmt.Errorf("authz: OIDC discovery: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("authz: OIDC discovery at %s: %w (set WithJWKSURL to skip discovery)", where, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("authz: OIDC discovery at %s: status %d (is the issuer URL right?)", where, resp.StatusCode)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return "", fmt.Errorf("authz: OIDC discovery at %s: not a discovery document: %w", where, err)
+	}
+	if doc.Issuer != issuer {
+		return "", fmt.Errorf("authz: OIDC discovery at %s names issuer %q, not the configured %q: the issuer must match exactly, trailing slash included", where, doc.Issuer, issuer)
+	}
+	if _, err := url.ParseRequestURI(doc.JWKSURI); err != nil || doc.JWKSURI == "" {
+		return "", fmt.Errorf("authz: OIDC discovery at %s: no usable jwks_uri", where)
+	}
+	return doc.JWKSURI, nil
+}
+
+// remoteKeys builds a keyfunc over a JWK Set URL whose storage reports when
+// the set of keys changes, so that the token cache can be emptied.
+func (c *config) remoteKeys(u string, onChange func()) (keyfunc.Keyfunc, func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	report := c.onRefreshError
+	if report == nil {
+		report = func(err error) {
+			slog.Default().Warn("authz: JWK Set refresh failed; keeping the keys fetched before", "url", u, "error", err)
+		}
+	}
+	store := &watchedStore{Storage: jwkset.NewMemoryStorage(), onChange: onChange}
+	remote, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
+		Client:              c.httpClient,
+		Ctx:                 ctx,
+		HTTPTimeout:         c.httpTimeout,
+		RefreshInterval:     c.refreshInterval,
+		RefreshErrorHandler: func(_ context.Context, err error) { report(err) },
+		Storage:             store,
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
+	}
+	// A token with an unknown kid may trigger one fetch per cooldown. The
+	// limiter's wait bound is kept below the cooldown, so concurrent
+	// unknown-kid tokens fail at once instead of queueing for a fetch.
+	wait := min(c.httpTimeout, c.refreshCooldown/2)
+	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:          map[string]jwkset.Storage{u: remote},
+		RateLimitWaitMax:  wait,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(c.refreshCooldown), 1),
+	})
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client})
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
+	}
+	return kf, cancel, nil
+}
+
+// watchedStore is JWK storage that calls onChange when a refresh replaces
+// the key set with a different one.
+type watchedStore struct {
+	jwkset.Storage
+	onChange func()
+
+	mu     sync.Mutex
+	seen   bool
+	latest [32]byte
+}
+
+func (s *watchedStore) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	if err := s.Storage.KeyReplaceAll(ctx, given); err != nil {
+		return err
+	}
+	fp := fingerprint(given)
+	s.mu.Lock()
+	changed := s.seen && fp != s.latest
+	s.seen, s.latest = true, fp
+	s.mu.Unlock()
+	if changed && s.onChange != nil {
+		s.onChange()
+	}
+	return nil
+}
+
+func fingerprint(set []jwkset.JWK) [32]byte {
+	parts := make([]string, 0, len(set))
+	for _, k := range set {
+		b, _ := json.Marshal(k.Marshal())
+		parts = append(parts, string(b))
+	}
+	slices.Sort(parts)
+	return sha256.Sum256([]byte(strings.Join(parts, "\n")))
+}

@@ -1,0 +1,165 @@
+package authz
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// MiddlewareOption configures [Middleware].
+type MiddlewareOption func(*middlewareConfig)
+
+type middlewareConfig struct {
+	realm        string
+	queryParam   string
+	optional     bool
+	errorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// WithRealm sets the realm named in WWW-Authenticate. Default none.
+func WithRealm(realm string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.realm = realm }
+}
+
+// WithQueryToken also accepts a token in the query parameter name, for
+// clients that cannot set headers (browser EventSource, WebSocket). Default:
+// a request with an access_token query parameter is refused, because query
+// strings end up in access logs and browser history (RFC 6750 §5.3).
+func WithQueryToken(name string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.queryParam = name }
+}
+
+// WithCredentialsOptional lets requests without any Authorization header
+// through without a tenant, for routes that serve the public too; an
+// invalid token is still refused. Default: a token is required.
+func WithCredentialsOptional() MiddlewareOption {
+	return func(c *middlewareConfig) { c.optional = true }
+}
+
+// WithErrorHandler replaces how a refused request is answered. err wraps
+// one of the package's Err... sentinels; [WriteError] is the default.
+func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) MiddlewareOption {
+	return func(c *middlewareConfig) { c.errorHandler = h }
+}
+
+// Middleware returns middleware that verifies the request's bearer token
+// with v, puts the tenant it names in the request context (see
+// [tenant.FromContext]) and the request [tenant.Record], and refuses the
+// request with 401 and a problem document otherwise.
+//
+// The token is read from one Authorization header with the Bearer scheme
+// (case-insensitive). Two Authorization headers, a token in the query
+// string, or a token over the size limit are refused before parsing.
+func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+	if v == nil {
+		panic("authz: Middleware needs a *Verifier")
+	}
+	c := middlewareConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.errorHandler == nil {
+		realm := c.realm
+		c.errorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, r, err, realm)
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, err := bearerToken(r, c.queryParam)
+			if errors.Is(err, ErrNoToken) && c.optional {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if err != nil {
+				c.errorHandler(w, r, err)
+				return
+			}
+			t, err := v.verify(r.Context(), token)
+			if err != nil {
+				c.errorHandler(w, r, err)
+				return
+			}
+			ctx := tenant.NewContext(r.Context(), *t)
+			tenant.RecordFromContext(ctx).SetTenant(*t)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+func bearerToken(r *http.Request, queryParam string) (string, error) {
+	values := r.Header.Values("Authorization")
+	var query string
+	if queryParam != "" {
+		query = r.URL.Query().Get(queryParam)
+	} else if r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+		return "", ErrQueryToken
+	}
+	switch {
+	case len(values) > 1:
+		return "", ErrMalformedRequest
+	case len(values) == 1 && query != "":
+		return "", ErrMalformedRequest // RFC 6750 §2: one method per request
+	case len(values) == 0 && query != "":
+		return query, nil
+	case len(values) == 0:
+		return "", ErrNoToken
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrMalformedRequest
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" || strings.IndexByte(token, ' ') >= 0 {
+		return "", ErrMalformedRequest
+	}
+	return token, nil
+}
+
+// WriteError answers a request refused by authz: 401 with a
+// WWW-Authenticate challenge (RFC 6750) and a problem document, or 403 for
+// [ErrForbidden]. The client is told a fixed description of the cause,
+// never the error's text. It also records the rejection in the request's
+// [tenant.Record].
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, err, "")
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error, realm string) {
+	if errors.Is(err, ErrForbidden) {
+		writeForbidden(w, r, err)
+		return
+	}
+	f := failureOf(err)
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	if realm != "" {
+		b.WriteString(sep + `realm="` + quoteSafe(realm) + `"`)
+		sep = ", "
+	}
+	if f.code != "" {
+		b.WriteString(sep + `error="` + f.code + `", error_description="` + f.description + `"`)
+	}
+	w.Header().Set("WWW-Authenticate", b.String())
+	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
+	tenant.WriteProblem(w, tenant.Problem{
+		Type:   tenant.ProblemType("unauthorized"),
+		Title:  "Unauthorized",
+		Status: f.status,
+		Detail: f.description,
+	})
+}
+
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,161 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// ErrForbidden is wrapped by the error of a check that an authenticated
+// tenant failed. The middleware answers it with 403.
+var ErrForbidden = errors.New("authz: forbidden")
+
+// ForbiddenError says which requirement a tenant did not meet.
+type ForbiddenError struct {
+	Reason string // "role", "scope", "tier", "feature", "no_tenant"
+	Detail string // safe to show the client
+}
+
+func (e *ForbiddenError) Error() string { return "authz: forbidden: " + e.Detail }
+
+// Unwrap returns [ErrForbidden].
+func (e *ForbiddenError) Unwrap() error { return ErrForbidden }
+
+// HasRole reports whether the tenant in ctx has any of roles.
+func HasRole(ctx context.Context, roles ...string) bool {
+	t, ok := tenant.FromContext(ctx)
+	return ok && slices.ContainsFunc(roles, t.HasRole)
+}
+
+// HasScopes reports whether the tenant in ctx has every one of scopes.
+func HasScopes(ctx context.Context, scopes ...string) bool {
+	t, ok := tenant.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	for _, s := range scopes {
+		if !t.HasScope(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// TierAtLeast reports whether the tenant in ctx is on min or a higher tier.
+func TierAtLeast(ctx context.Context, min tenant.Tier) bool {
+	t, ok := tenant.FromContext(ctx)
+	return ok && t.Tier.AtLeast(min)
+}
+
+// RequireRole returns middleware that lets through requests whose tenant
+// has at least one of roles, and answers others with 403.
+func RequireRole(roles ...string) func(http.Handler) http.Handler {
+	if len(roles) == 0 {
+		panic("authz: RequireRole needs at least one role")
+	}
+	detail := "This resource needs the role " + strings.Join(roles, " or ") + "."
+	return require(func(ctx context.Context) bool { return HasRole(ctx, roles...) }, "role", detail)
+}
+
+// RequireScope returns middleware that lets through requests whose token
+// granted every one of scopes, and answers others with 403 and an
+// insufficient_scope challenge.
+func RequireScope(scopes ...string) func(http.Handler) http.Handler {
+	if len(scopes) == 0 {
+		panic("authz: RequireScope needs at least one scope")
+	}
+	detail := "This resource needs the scope " + strings.Join(scopes, " and ") + "."
+	return require(func(ctx context.Context) bool { return HasScopes(ctx, scopes...) }, "scope", detail)
+}
+
+// RequireTier returns middleware that lets through requests whose tenant is
+// on min or a higher tier, and answers others with 403.
+func RequireTier(min tenant.Tier) func(http.Handler) http.Handler {
+	if min.IsZero() {
+		panic("authz: RequireTier needs a tier from tenant.Tiers.Lookup")
+	}
+	detail := "This resource needs the " + min.Name() + " tier or above."
+	return require(func(ctx context.Context) bool { return TierAtLeast(ctx, min) }, "tier", detail)
+}
+
+// Features says which tiers may use which feature. It is immutable and
+// safe for concurrent use.
+type Features struct {
+	tiers map[string][]tenant.Tier
+}
+
+// NewFeatures returns the feature table: feature name → the tiers that get
+// it. [tenant.Tiers.From] lists "this tier and up". A feature with no tier
+// is a mistake and is refused.
+func NewFeatures(table map[string][]tenant.Tier) (*Features, error) {
+	f := &Features{tiers: make(map[string][]tenant.Tier, len(table))}
+	for name, tiers := range table {
+		if name == "" {
+			return nil, errors.New("authz: NewFeatures: empty feature name")
+		}
+		if len(tiers) == 0 || slices.ContainsFunc(tiers, tenant.Tier.IsZero) {
+			return nil, fmt.Errorf("authz: NewFeatures: feature %q needs at least one known tier", name)
+		}
+		f.tiers[name] = slices.Clone(tiers)
+	}
+	return f, nil
+}
+
+// Allowed reports whether the tenant in ctx may use feature. An unknown
+// feature is allowed to no one.
+func (f *Features) Allowed(ctx context.Context, feature string) bool {
+	t, ok := tenant.FromContext(ctx)
+	return ok && f.AllowedFor(t.Tier, feature)
+}
+
+// AllowedFor reports whether tier includes feature.
+func (f *Features) AllowedFor(tier tenant.Tier, feature string) bool {
+	return slices.Contains(f.tiers[feature], tier)
+}
+
+// Require returns middleware that lets through requests whose tenant's
+// tier includes feature, and answers others with 403. It panics when the
+// feature is not in the table: a typo must fail at start-up.
+func (f *Features) Require(feature string) func(http.Handler) http.Handler {
+	if _, ok := f.tiers[feature]; !ok {
+		panic(fmt.Sprintf("authz: Features.Require: unknown feature %q", feature))
+	}
+	detail := "Your plan does not include " + feature + "."
+	return require(func(ctx context.Context) bool { return f.Allowed(ctx, feature) }, "feature", detail)
+}
+
+func require(ok func(context.Context) bool, reason, detail string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, has := tenant.FromContext(r.Context()); !has {
+				writeError(w, r, ErrNoToken, "")
+				return
+			}
+			if !ok(r.Context()) {
+				writeForbidden(w, r, &ForbiddenError{Reason: reason, Detail: detail})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func writeForbidden(w http.ResponseWriter, r *http.Request, err error) {
+	fe := &ForbiddenError{Reason: "forbidden", Detail: "You are not allowed to use this resource."}
+	errors.As(err, &fe)
+	if fe.Reason == "scope" {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", error_description="`+quoteSafe(fe.Detail)+`"`)
+	}
+	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: fe.Reason, Status: http.StatusForbidden})
+	tenant.WriteProblem(w, tenant.Problem{
+		Type:   tenant.ProblemType("forbidden"),
+		Title:  "Forbidden",
+		Status: http.StatusForbidden,
+		Detail: fe.Detail,
+	})
+}

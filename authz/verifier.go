@@ -1,0 +1,219 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// Verifier checks bearer tokens from one issuer and maps them to a
+// [tenant.Tenant]. It is safe for concurrent use. Build one at start-up with
+// [NewVerifier] and share it; call [Verifier.Close] to stop its background
+// key refresh.
+type Verifier struct {
+	issuer        string
+	parser        *jwt.Parser
+	keys          *keys
+	mapping       ClaimMapping
+	tiers         *tenant.Tiers
+	defaultTier   tenant.Tier
+	audiences     []string
+	audienceClaim string // checked by us when not "aud"
+	now           func() time.Time
+	maxTokenBytes int
+	cache         *tokenCache // nil when off
+
+	closeOnce sync.Once
+	stop      func()
+}
+
+// NewVerifier returns a Verifier for tokens from issuer (the exact "iss"
+// value, such as "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC").
+// Keys come from the issuer's OIDC discovery document unless an option
+// names another source. ctx bounds discovery; the first JWK Set fetch is
+// bounded by [DefaultHTTPTimeout] or the client's timeout.
+//
+// Every configuration mistake is reported here, with the option to fix:
+// a missing audience, an unknown algorithm, HS256 without a secret, a
+// discovery document for another issuer, an unreachable JWK Set.
+func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) {
+	c := newConfig(opts)
+	if issuer == "" {
+		return nil, errors.New("authz: NewVerifier needs the issuer: the exact \"iss\" of your tokens")
+	}
+	if u, err := url.Parse(issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("authz: issuer %q is not an absolute URL", issuer)
+	}
+	if len(c.audiences) == 0 && !c.anyAudience {
+		return nil, errors.New("authz: no audience: add WithAudience with your API identifier or app client ID (or WithAnyAudience if this issuer serves only this API)")
+	}
+	if slices.Contains(c.audiences, "") {
+		return nil, errors.New("authz: WithAudience: empty audience")
+	}
+	if c.mapping.Tenant == "" {
+		return nil, errors.New("authz: WithClaimMapping: the Tenant claim name is required")
+	}
+	if c.tiers == nil {
+		return nil, errors.New("authz: WithTiers: nil tiers")
+	}
+	if c.leeway < 0 || c.leeway > 5*time.Minute {
+		return nil, fmt.Errorf("authz: WithLeeway: %v is out of range (0 to 5m)", c.leeway)
+	}
+	if c.refreshCooldown <= 0 || c.refreshInterval <= 0 {
+		return nil, errors.New("authz: WithRefreshCooldown and WithRefreshInterval need positive durations")
+	}
+	if c.maxTokenBytes <= 0 {
+		return nil, errors.New("authz: WithMaxTokenBytes needs a positive size")
+	}
+	if c.now == nil || c.httpClient == nil {
+		return nil, errors.New("authz: WithClock and WithHTTPClient need non-nil values")
+	}
+	v := &Verifier{
+		issuer:        issuer,
+		mapping:       c.mapping.withDefaults(),
+		tiers:         c.tiers,
+		audiences:     c.audiences,
+		now:           c.now,
+		maxTokenBytes: c.maxTokenBytes,
+	}
+	switch {
+	case c.defaultTier != "":
+		t, err := c.tiers.Parse(c.defaultTier)
+		if err != nil {
+			return nil, fmt.Errorf("authz: WithDefaultTier: %w", err)
+		}
+		v.defaultTier = t
+	case c.mapping.Tier == "":
+		v.defaultTier = c.tiers.Lowest()
+	}
+	if c.cacheSize >= 0 {
+		v.cache = newTokenCache(max(c.cacheSize, 1))
+	}
+	onChange := func() {
+		if v.cache != nil {
+			v.cache.clear()
+		}
+	}
+	k, stop, err := c.buildKeys(ctx, issuer, onChange)
+	if err != nil {
+		return nil, err
+	}
+	v.keys, v.stop = k, stop
+
+	popts := []jwt.ParserOption{
+		jwt.WithIssuer(issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(c.leeway),
+		jwt.WithTimeFunc(c.now),
+	}
+	if len(c.audiences) > 0 {
+		if c.audienceClaim == "aud" {
+			popts = append(popts, jwt.WithAudience(c.audiences...))
+		} else {
+			v.audienceClaim = c.audienceClaim
+		}
+	}
+	v.parser = jwt.NewParser(popts...)
+	return v, nil
+}
+
+// Close stops the background refresh of the JWK Set. Verify keeps working
+// with the keys it has.
+func (v *Verifier) Close() error {
+	v.closeOnce.Do(v.stop)
+	return nil
+}
+
+// Issuer returns the issuer the verifier accepts.
+func (v *Verifier) Issuer() string { return v.issuer }
+
+// Verify checks token (without the "Bearer " prefix) and returns the tenant
+// it names. Errors wrap the package's Err... sentinels and never contain
+// the token.
+func (v *Verifier) Verify(ctx context.Context, token string) (tenant.Tenant, error) {
+	t, err := v.verify(ctx, token)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	return *t, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, error) {
+	if token == "" {
+		return nil, ErrNoToken
+	}
+	if len(token) > v.maxTokenBytes {
+		return nil, ErrTokenTooLarge
+	}
+	now := v.now()
+	var gen uint64
+	if v.cache != nil {
+		if t, ok := v.cache.get(token, now); ok {
+			return t, nil
+		}
+		gen = v.cache.generation()
+	}
+	claims := jwt.MapClaims{}
+	if _, err := v.parser.ParseWithClaims(token, claims, v.keys.keyfunc(ctx)); err != nil {
+		return nil, classify(err)
+	}
+	if v.audienceClaim != "" {
+		aud, _ := claims[v.audienceClaim].(string)
+		if !slices.Contains(v.audiences, aud) {
+			return nil, ErrAudience
+		}
+	}
+	t, err := v.mapping.toTenant(tenant.NewClaims(claims), v.tiers, v.defaultTier)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		exp, err := claims.GetExpirationTime()
+		if err == nil && exp != nil {
+			v.cache.put(token, &t, exp.Time, gen, now)
+		}
+	}
+	return &t, nil
+}
+
+// classify maps golang-jwt's errors to ours; the original is kept for logs.
+func classify(err error) error {
+	var ours error
+	for _, e := range []error{ErrAlgorithm, ErrUnknownKey, ErrMalformedToken} {
+		if errors.Is(err, e) {
+			ours = e
+			break
+		}
+	}
+	if ours == nil {
+		switch {
+		case errors.Is(err, jwt.ErrTokenMalformed):
+			ours = ErrMalformedToken
+		case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+			ours = ErrSignature
+		case errors.Is(err, jwt.ErrTokenExpired):
+			ours = ErrExpired
+		case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+			ours = ErrNotYetValid
+		case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+			ours = ErrIssuer
+		case errors.Is(err, jwt.ErrTokenInvalidAudience):
+			ours = ErrAudience
+		case errors.Is(err, jwt.ErrTokenUnverifiable):
+			// Key lookups fail with our own errors, caught above; what is
+			// left is an alg golang-jwt does not know.
+			ours = ErrAlgorithm
+		default:
+			ours = ErrClaims
+		}
+	}
+	return fmt.Errorf("%w (%w)", ours, err)
+}

@@ -1,0 +1,92 @@
+package tenant
+
+import (
+	"strings"
+)
+
+// Claims is read-only access to the verified claims of the token a [Tenant]
+// was built from. The zero Claims holds no claim.
+//
+// Values are as decoded from JSON: string, float64, bool, nil,
+// []any and map[string]any. Values that are maps or slices are shared and
+// must not be modified.
+type Claims struct {
+	m map[string]any
+}
+
+// NewClaims returns Claims over m. The caller must not modify m afterwards.
+func NewClaims(m map[string]any) Claims { return Claims{m: m} }
+
+// Len returns the number of top-level claims.
+func (c Claims) Len() int { return len(c.m) }
+
+// Get returns the claim named name. A name that is not a top-level claim is
+// read as a dot-separated path into nested objects, so both
+// "https://example.com/tenant" (an Auth0 namespaced claim) and
+// "realm_access.roles" (Keycloak) work.
+func (c Claims) Get(name string) (any, bool) {
+	if v, ok := c.m[name]; ok {
+		return v, true
+	}
+	if !strings.Contains(name, ".") {
+		return nil, false
+	}
+	var cur any = c.m
+	for part := range strings.SplitSeq(name, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// String returns the claim named name (see [Claims.Get]) when it is a string.
+func (c Claims) String(name string) (string, bool) {
+	v, ok := c.Get(name)
+	if !ok {
+		return "", false
+	}
+	s, ok := v.(string)
+	return s, ok
+}
+
+// Strings returns the claim named name as a list of strings: a JSON array of
+// strings, or a single string split on white space (the OAuth "scope"
+// form). It reports false when the claim is absent or of another type, or
+// when an array holds anything but strings.
+func (c Claims) Strings(name string) ([]string, bool) {
+	v, ok := c.Get(name)
+	if !ok {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case string:
+		return strings.Fields(v), true
+	case []string:
+		return v, true
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, s)
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// All calls yield for every top-level claim, in no particular order.
+func (c Claims) All(yield func(name string, value any) bool) {
+	for k, v := range c.m {
+		if !yield(k, v) {
+			return
+		}
+	}
+}

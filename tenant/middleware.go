@@ -1,0 +1,69 @@
+package tenant
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Middleware returns middleware that resolves the tenant of each request
+// with res and puts it in the request context and [Record]. A request whose
+// source names an invalid tenant ID is refused with 400, one whose sources
+// disagree with 403; one that names no tenant passes on without one (put
+// [Require] in front of handlers that need a tenant).
+func Middleware(res Resolver) func(http.Handler) http.Handler {
+	if res == nil {
+		panic("tenant: Middleware needs a Resolver")
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, err := res.Resolve(r)
+			switch {
+			case err == nil:
+				ctx := r.Context()
+				if cur, ok := FromContext(ctx); !ok || cur.ID != t.ID || cur.Tier != t.Tier || cur.Subject != t.Subject {
+					ctx = NewContext(ctx, t)
+				}
+				RecordFromContext(ctx).SetTenant(t)
+				next.ServeHTTP(w, r.WithContext(ctx))
+			case errors.Is(err, ErrNoTenant):
+				next.ServeHTTP(w, r)
+			case errors.Is(err, ErrMismatch):
+				reject(w, r, "tenant_mismatch", Problem{
+					Type:   ProblemType("tenant-mismatch"),
+					Title:  "Tenant mismatch",
+					Status: http.StatusForbidden,
+					Detail: "The request names more than one tenant.",
+				})
+			default:
+				reject(w, r, "invalid_tenant", Problem{
+					Type:   ProblemType("invalid-tenant"),
+					Title:  "Invalid tenant",
+					Status: http.StatusBadRequest,
+					Detail: "The request names a tenant that is not a valid tenant ID.",
+				})
+			}
+		})
+	}
+}
+
+// Require is middleware that refuses, with 401, a request that has no
+// tenant in its context.
+func Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := FromContext(r.Context()); !ok {
+			reject(w, r, "tenant_required", Problem{
+				Type:   ProblemType("tenant-required"),
+				Title:  "Tenant required",
+				Status: http.StatusUnauthorized,
+				Detail: "This resource is only available to a tenant.",
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func reject(w http.ResponseWriter, r *http.Request, reason string, p Problem) {
+	RecordFromContext(r.Context()).Reject(Rejection{By: "tenant", Reason: reason, Status: p.Status})
+	WriteProblem(w, p)
+}

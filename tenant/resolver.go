@@ -1,0 +1,200 @@
+package tenant
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ErrNoTenant is returned by a [Resolver] whose source names no tenant.
+var ErrNoTenant = errors.New("tenant: no tenant in request")
+
+// ErrMismatch is returned by [Chain] when two sources name different tenants.
+var ErrMismatch = errors.New("tenant: sources name different tenants")
+
+// A Resolver finds the tenant a request is for. It returns [ErrNoTenant]
+// when its source is absent, and an error wrapping [ErrInvalidID] when the
+// source names something that is not a valid tenant ID.
+//
+// Resolvers must be safe for concurrent use and must not modify the request.
+type Resolver interface {
+	Resolve(r *http.Request) (Tenant, error)
+}
+
+// ResolverFunc adapts a function to a [Resolver].
+type ResolverFunc func(r *http.Request) (Tenant, error)
+
+// Resolve calls f(r).
+func (f ResolverFunc) Resolve(r *http.Request) (Tenant, error) { return f(r) }
+
+// Verified returns the resolver of the tenant already in the request
+// context, put there by authz after verifying a token. It is the source to
+// trust first.
+func Verified() Resolver {
+	return ResolverFunc(func(r *http.Request) (Tenant, error) {
+		if t, ok := FromContext(r.Context()); ok {
+			return t, nil
+		}
+		return Tenant{}, ErrNoTenant
+	})
+}
+
+// HeaderConfig configures [TrustedHeader].
+type HeaderConfig struct {
+	// IDHeader carries the tenant ID. Default "X-Tenant-ID".
+	IDHeader string
+	// TierHeader, when set, carries the tier name; an unknown name is
+	// refused. Default: none, the tenant's tier stays unknown.
+	TierHeader string
+	// Tiers is the set TierHeader names a tier of. Default [DefaultTiers].
+	Tiers *Tiers
+	// TrustedPeers are the networks of the immediate peers (the gateway or
+	// sidecar that verified the caller) allowed to set the headers. A
+	// request from any other address is treated as naming no tenant.
+	// Required: a trusted header anyone can send is a tenant anyone can
+	// claim.
+	TrustedPeers []netip.Prefix
+}
+
+// TrustedHeader returns a resolver that reads the tenant from request
+// headers set by a trusted hop, for services that sit behind something that
+// already verified the caller. It is never part of a default chain: the
+// service must build it explicitly and name the peers it trusts.
+func TrustedHeader(cfg HeaderConfig) (Resolver, error) {
+	if cfg.IDHeader == "" {
+		cfg.IDHeader = "X-Tenant-ID"
+	}
+	if cfg.Tiers == nil {
+		cfg.Tiers = DefaultTiers
+	}
+	if len(cfg.TrustedPeers) == 0 {
+		return nil, errors.New("tenant: TrustedHeader needs HeaderConfig.TrustedPeers: list the networks of the hops allowed to set " + cfg.IDHeader)
+	}
+	for _, p := range cfg.TrustedPeers {
+		if !p.IsValid() {
+			return nil, errors.New("tenant: HeaderConfig.TrustedPeers holds an invalid prefix")
+		}
+	}
+	return ResolverFunc(func(r *http.Request) (Tenant, error) {
+		if !peerTrusted(r.RemoteAddr, cfg.TrustedPeers) {
+			return Tenant{}, ErrNoTenant
+		}
+		ids := r.Header.Values(cfg.IDHeader)
+		if len(ids) == 0 {
+			return Tenant{}, ErrNoTenant
+		}
+		if len(ids) > 1 {
+			return Tenant{}, &IDError{Reason: "header " + cfg.IDHeader + " given more than once"}
+		}
+		t, err := New(ids[0], Tier{})
+		if err != nil {
+			return Tenant{}, err
+		}
+		if cfg.TierHeader != "" {
+			if name := r.Header.Get(cfg.TierHeader); name != "" {
+				tier, ok := cfg.Tiers.Lookup(name)
+				if !ok {
+					return Tenant{}, &IDError{Reason: "unknown tier in " + cfg.TierHeader}
+				}
+				t.Tier = tier
+			}
+		}
+		return t, nil
+	}), nil
+}
+
+func peerTrusted(remoteAddr string, nets []netip.Prefix) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range nets {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Subdomain returns a resolver that reads the tenant from the first label of
+// the request's host under baseDomain: with baseDomain "api.example.com",
+// "acme.api.example.com" is tenant "acme". Hosts are compared
+// case-insensitively and the ID is lower-cased; a host with more than one
+// label above baseDomain, or baseDomain itself, names no tenant.
+func Subdomain(baseDomain string) (Resolver, error) {
+	base := strings.ToLower(strings.Trim(baseDomain, "."))
+	if base == "" || strings.ContainsAny(base, "/: ") {
+		return nil, fmt.Errorf("tenant: Subdomain needs a domain name such as \"api.example.com\", got %q", baseDomain)
+	}
+	suffix := "." + base
+	return ResolverFunc(func(r *http.Request) (Tenant, error) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		label, ok := strings.CutSuffix(host, suffix)
+		if !ok || label == "" || strings.Contains(label, ".") {
+			return Tenant{}, ErrNoTenant
+		}
+		return New(label, Tier{})
+	}), nil
+}
+
+// PathPrefix returns a resolver that reads the tenant from the path segment
+// after prefix: with prefix "/t/", "/t/acme/orders" is tenant "acme". The
+// request path is not changed; route patterns such as "/t/{tenant}/orders"
+// keep working.
+func PathPrefix(prefix string) (Resolver, error) {
+	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+		return nil, fmt.Errorf("tenant: PathPrefix needs a prefix that starts and ends with \"/\", such as \"/t/\", got %q", prefix)
+	}
+	return ResolverFunc(func(r *http.Request) (Tenant, error) {
+		rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok {
+			return Tenant{}, ErrNoTenant
+		}
+		id, _, _ := strings.Cut(rest, "/")
+		if id == "" {
+			return Tenant{}, ErrNoTenant
+		}
+		return New(id, Tier{})
+	}), nil
+}
+
+// Chain returns a resolver that consults every resolver in order. The first
+// that names a tenant decides it; a later one that names a different tenant
+// ID makes the chain fail with [ErrMismatch], so that a token for one tenant
+// cannot be used on another tenant's subdomain. An invalid ID from any
+// source fails the chain. The usual order is Verified() first.
+func Chain(rs ...Resolver) Resolver {
+	return ResolverFunc(func(r *http.Request) (Tenant, error) {
+		var found Tenant
+		for _, res := range rs {
+			t, err := res.Resolve(r)
+			if errors.Is(err, ErrNoTenant) {
+				continue
+			}
+			if err != nil {
+				return Tenant{}, err
+			}
+			if found.IsZero() {
+				found = t
+			} else if t.ID != found.ID {
+				return Tenant{}, ErrMismatch
+			}
+		}
+		if found.IsZero() {
+			return Tenant{}, ErrNoTenant
+		}
+		return found, nil
+	})
+}
