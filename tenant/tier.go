@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Tier is a plan in an ordered [Tiers] set. Tiers are compared by their rank
@@ -61,7 +62,7 @@ func NewTiers(names ...string) (*Tiers, error) {
 	}
 	ts := &Tiers{list: make([]Tier, 0, len(names))}
 	for i, n := range names {
-		if n == "" || strings.ContainsFunc(n, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		if n == "" || strings.ContainsFunc(n, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 			return nil, fmt.Errorf("tenant: tier name %q is empty or has white space or control characters", n)
 		}
 		if _, dup := ts.Lookup(n); dup {

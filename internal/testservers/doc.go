@@ -1,0 +1,87 @@
+// Package testservers starts real servers for tests: redis-server, and the
+// DynamoDB and Kinesis emulators dynalite and kinesalite (npm packages run
+// with node).
+//
+// Each server is a child process on a free loopback port, started with no
+// persistence into a clean state, and ready when the Start function returns:
+// the helper has polled it until it answered (PING for redis, ListTables or
+// ListStreams for the emulators). What the server printed is kept and shown
+// when it does not come up.
+//
+// # Per test
+//
+// Redis, Dynalite and Kinesalite start a server for one test and stop it at
+// the test's cleanup, which also runs when the test fails or panics:
+//
+//	r := testservers.Redis(t)
+//	client := redis.NewClient(&redis.Options{Addr: r.Addr})
+//
+//	d := testservers.Dynalite(t)
+//	// d.Endpoint is "http://127.0.0.1:PORT"; use testservers.AccessKeyID,
+//	// SecretAccessKey and Region for the client's credentials.
+//
+// A server can be stopped in the middle of a test, to see how the code under
+// test copes with losing it, and started again on the same port, where
+// clients that reconnect find it:
+//
+//	r.Stop()
+//	// ... the code under test sees connection errors ...
+//	if err := r.Start(); err != nil { // or r.Restart()
+//		t.Fatal(err)
+//	}
+//
+// Redis also answers raw commands, to look at the server's side of a test:
+//
+//	info, err := r.Command("INFO", "commandstats")
+//
+// # One server for a package
+//
+// StartRedis, StartDynalite and StartKinesalite start a server without a
+// test, for TestMain, and return a stop function that must be called (it is
+// never nil). Keep the error for the tests to Check, so that a missing server
+// skips them (or fails them, see below) instead of the whole package:
+//
+//	var (
+//		redisServer *testservers.RedisServer
+//		redisErr    error
+//	)
+//
+//	func TestMain(m *testing.M) {
+//		var stop func()
+//		redisServer, stop, redisErr = testservers.StartRedis()
+//		goleak.VerifyTestMain(testservers.AfterRun(m, stop))
+//	}
+//
+//	func TestSomething(t *testing.T) {
+//		testservers.Check(t, redisErr)
+//		// use redisServer.Addr
+//	}
+//
+// AfterRun stops the servers after the tests and before goleak looks for
+// goroutines left behind; the helpers leave none once stopped. Tests that
+// share a server must not Stop it, and should use keys or tables of their own.
+//
+// # Missing servers
+//
+// A test whose server is not installed is skipped with a message naming what
+// to install, unless TENANCY_REQUIRE_SERVERS=1 is set, as scripts/test (and
+// so CI) does: then it fails. scripts/test installs what is missing:
+// redis-server from Debian's packages, dynalite and kinesalite with npm into
+// the git-ignored folder .servers/node_modules at the repository root.
+//
+// Where the programs are looked for:
+//
+//   - redis-server: PATH, then /usr/bin, /usr/sbin, /usr/local/bin and
+//     /usr/local/sbin.
+//   - dynalite (kinesalite): the script named by TENANCY_DYNALITE
+//     (TENANCY_KINESALITE), run with node when it ends in .js; else
+//     .servers/node_modules/dynalite/cli.js under the folder holding go.mod,
+//     found by walking up from the working directory, run with node; else a
+//     dynalite (kinesalite) program on PATH.
+//
+// # Processes
+//
+// A server runs in a process group of its own and is killed with SIGKILL,
+// group and all, when stopped. On Linux the kernel also kills it should the
+// test binary die without running its cleanups (a -timeout panic, a signal).
+package testservers

@@ -1,0 +1,20 @@
+//go:build unix && !linux
+
+package testservers
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the server in a process group of its own, so that kill
+// reaches anything it spawned.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
+
+// kill kills the server's process group.
+func kill(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Process.Kill()
+}
