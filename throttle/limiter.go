@@ -1,0 +1,316 @@
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenancykit/tenancy/internal/clientip"
+	"github.com/tenancykit/tenancy/tenant"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Limiter decides, per tenant, whether a request may proceed: the bucket
+// key is always the tenant, never its tier, so one tenant's burst cannot
+// spend another's budget. It is safe for concurrent use; limits can be
+// changed while it runs and apply from each tenant's next request.
+type Limiter struct {
+	tiers   *tenant.Tiers
+	policy  atomic.Pointer[policy]
+	mu      sync.Mutex // serialises policy updates
+	store   Store
+	local   *MemoryStore // concurrency slots, and the store by default
+	now     func() time.Time
+	anon    *Limits
+	clients clientip.Resolver
+
+	decisions metric.Int64Counter
+}
+
+// policy is an immutable snapshot of the limits in force.
+type policy struct {
+	tiers     map[tenant.Tier]Limits
+	fallback  Limits // for tenants whose tier is unknown: the lowest tier's
+	overrides map[string]Limits
+}
+
+// Option configures a [Limiter].
+type Option func(*config)
+
+type config struct {
+	store          Store
+	local          *MemoryStore
+	now            func() time.Time
+	overrides      map[string]Limits
+	anon           *Limits
+	trustedProxies []netip.Prefix
+	meterProvider  metric.MeterProvider
+}
+
+// WithStore keeps rate and quota state in s, such as a redisstore shared by
+// every replica. Default: an in-process [MemoryStore] with default options.
+// Concurrency caps are always counted in process.
+func WithStore(s Store) Option { return func(c *config) { c.store = s } }
+
+// WithMemoryStore sets the in-process store used for concurrency caps, and
+// for rates and quotas unless [WithStore] says otherwise. Default
+// NewMemoryStore().
+func WithMemoryStore(s *MemoryStore) Option { return func(c *config) { c.local = s } }
+
+// WithClock sets the time source. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithOverrides gives tenants limits of their own, by tenant ID, that beat
+// their tier's. Default none; see also [Limiter.SetOverride].
+func WithOverrides(o map[string]Limits) Option {
+	return func(c *config) { c.overrides = o }
+}
+
+// WithAnonymousLimits limits requests that carry no tenant by client
+// address, with lim. Forwarding headers are believed only from
+// trustedProxies. Default: a request without a tenant is refused with 401.
+func WithAnonymousLimits(lim Limits, trustedProxies ...netip.Prefix) Option {
+	return func(c *config) { c.anon, c.trustedProxies = &lim, trustedProxies }
+}
+
+// WithMeterProvider sets where the decision counter is reported. Default
+// the global otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
+}
+
+// New returns a Limiter with limits by tier name. Every tier of tiers needs
+// limits; a tenant whose tier is unknown gets the lowest tier's. Mistakes
+// are reported naming the tier and field: "throttle: tier \"basic\": Burst
+// must be at least 1, got 0".
+func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limiter, error) {
+	if tiers == nil {
+		return nil, errors.New("throttle: New needs the service's tenant.Tiers")
+	}
+	c := config{now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.now == nil {
+		return nil, errors.New("throttle: WithClock needs a non-nil function")
+	}
+	if c.local == nil {
+		c.local = NewMemoryStore()
+	}
+	if c.store == nil {
+		c.store = c.local
+	}
+	if c.anon != nil {
+		if err := c.anon.Validate(); err != nil {
+			return nil, fmt.Errorf("throttle: WithAnonymousLimits: %w", err)
+		}
+	}
+	mp := c.meterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	decisions, err := mp.Meter("github.com/tenancykit/tenancy/throttle").Int64Counter(
+		"tenancy.throttle.decisions",
+		metric.WithDescription("Requests allowed or refused by the throttle, by tier and reason."),
+		metric.WithUnit("{request}"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("throttle: metric: %w", err)
+	}
+	l := &Limiter{
+		tiers:     tiers,
+		store:     c.store,
+		local:     c.local,
+		now:       c.now,
+		anon:      c.anon,
+		clients:   clientip.New(c.trustedProxies),
+		decisions: decisions,
+	}
+	p, err := newPolicy(tiers, limits, c.overrides)
+	if err != nil {
+		return nil, err
+	}
+	l.policy.Store(p)
+	return l, nil
+}
+
+func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[string]Limits) (*policy, error) {
+	p := &policy{tiers: make(map[tenant.Tier]Limits), overrides: make(map[string]Limits, len(overrides))}
+	names := make([]string, 0, len(limits))
+	for name := range limits {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t, err := tiers.Parse(name)
+		if err != nil {
+			return nil, fmt.Errorf("throttle: limits for tier %q: %w", name, err)
+		}
+		if err := limits[name].Validate(); err != nil {
+			return nil, fmt.Errorf("throttle: tier %q: %w", name, err)
+		}
+		p.tiers[t] = cloneLimits(limits[name])
+	}
+	var missing []string
+	for _, t := range tiers.All() {
+		if _, ok := p.tiers[t]; !ok {
+			missing = append(missing, t.Name())
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("throttle: no limits for tier %s: every tier needs limits", strings.Join(missing, ", "))
+	}
+	p.fallback = p.tiers[tiers.Lowest()]
+	for id, lim := range overrides {
+		if err := tenant.ValidateID(id); err != nil {
+			return nil, fmt.Errorf("throttle: override: %w", err)
+		}
+		if err := lim.Validate(); err != nil {
+			return nil, fmt.Errorf("throttle: override for tenant %q: %w", id, err)
+		}
+		p.overrides[id] = cloneLimits(lim)
+	}
+	return p, nil
+}
+
+func cloneLimits(l Limits) Limits {
+	l.Quotas = append([]Quota(nil), l.Quotas...)
+	return l
+}
+
+// SetTierLimits replaces the limits of one tier.
+func (l *Limiter) SetTierLimits(tier string, lim Limits) error {
+	t, err := l.tiers.Parse(tier)
+	if err != nil {
+		return fmt.Errorf("throttle: SetTierLimits: %w", err)
+	}
+	if err := lim.Validate(); err != nil {
+		return fmt.Errorf("throttle: tier %q: %w", tier, err)
+	}
+	l.update(func(p *policy) {
+		p.tiers = maps.Clone(p.tiers)
+		p.tiers[t] = cloneLimits(lim)
+		p.fallback = p.tiers[l.tiers.Lowest()]
+	})
+	return nil
+}
+
+// SetOverride gives one tenant limits of its own.
+func (l *Limiter) SetOverride(tenantID string, lim Limits) error {
+	if err := tenant.ValidateID(tenantID); err != nil {
+		return fmt.Errorf("throttle: SetOverride: %w", err)
+	}
+	if err := lim.Validate(); err != nil {
+		return fmt.Errorf("throttle: override for tenant %q: %w", tenantID, err)
+	}
+	l.update(func(p *policy) {
+		p.overrides = maps.Clone(p.overrides)
+		p.overrides[tenantID] = cloneLimits(lim)
+	})
+	return nil
+}
+
+// DeleteOverride puts a tenant back on its tier's limits.
+func (l *Limiter) DeleteOverride(tenantID string) {
+	l.update(func(p *policy) {
+		p.overrides = maps.Clone(p.overrides)
+		delete(p.overrides, tenantID)
+	})
+}
+
+func (l *Limiter) update(f func(*policy)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := *l.policy.Load()
+	f(&p)
+	l.policy.Store(&p)
+}
+
+// LimitsFor returns the limits in force for t: its override, else its
+// tier's, else the lowest tier's.
+func (l *Limiter) LimitsFor(t tenant.Tenant) Limits {
+	p := l.policy.Load()
+	if lim, ok := p.overrides[t.ID]; ok {
+		return lim
+	}
+	if lim, ok := p.tiers[t.Tier]; ok {
+		return lim
+	}
+	return p.fallback
+}
+
+// Decision is the outcome of [Limiter.Allow].
+type Decision struct {
+	Result
+	// Limits are the limits the decision was made under.
+	Limits Limits
+	// Cost is what the request spent (or would have).
+	Cost int
+}
+
+// Allow spends cost units of t's budget now, if its limits allow. It is
+// the decision the middleware makes, for work that does not arrive over
+// HTTP (queue consumers, batch jobs). Concurrency caps are not involved:
+// see [Limiter.Acquire].
+func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decision, error) {
+	lim := l.LimitsFor(t)
+	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.Name())
+}
+
+func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string) (Decision, error) {
+	cost = min(max(cost, 1), lim.Burst) // a cost above the burst could never be paid
+	res, err := l.store.Take(ctx, key, lim, cost, l.now())
+	d := Decision{Result: res, Limits: lim, Cost: cost}
+	if err != nil {
+		d.Allowed, d.Reason = false, ReasonStore
+	}
+	l.count(ctx, tier, d.Allowed, d.Reason)
+	return d, err
+}
+
+// Acquire takes one of t's in-flight slots when its limits cap
+// concurrency. It returns a release function to call when the work ends,
+// or false when every slot is taken. With no cap it always succeeds.
+func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
+	lim := l.LimitsFor(t)
+	if lim.MaxConcurrent == 0 {
+		return func() {}, true
+	}
+	e, ok := l.local.acquire(tenantKey(t.ID), lim.MaxConcurrent, l.now())
+	if !ok {
+		return nil, false
+	}
+	return e.release, true
+}
+
+func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason Reason) {
+	if !l.decisions.Enabled(ctx) {
+		return
+	}
+	decision := "allowed"
+	if !allowed {
+		decision = "denied"
+	}
+	l.decisions.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("tier", tier),
+		attribute.String("decision", decision),
+		attribute.String("reason", string(reason)),
+	))
+}
+
+// Keys of the store. Tenant IDs cannot contain control characters, so the
+// prefixes keep tenants and client addresses apart.
+func tenantKey(id string) string { return id }
+
+func clientKey(a netip.Addr) string { return "\x01ip:" + a.String() }
