@@ -7,9 +7,14 @@ import (
 
 // Middleware returns middleware that resolves the tenant of each request
 // with res and puts it in the request context and [Record]. A request whose
-// source names an invalid tenant ID is refused with 400, one whose sources
-// disagree with 403; one that names no tenant passes on without one (put
-// [Require] in front of handlers that need a tenant).
+// source names an invalid tenant ID or tier is refused with 400, one whose
+// sources disagree with 403; one that names no tenant passes on without one
+// (put [Require] in front of handlers that need a tenant).
+//
+// A tenant already in the context (put there by authz from a verified
+// token) is never replaced: when res names another tenant the request is
+// refused with 403, and when it names the same one the verified tenant, with
+// its roles and subject, stays.
 func Middleware(res Resolver) func(http.Handler) http.Handler {
 	if res == nil {
 		panic("tenant: Middleware needs a Resolver")
@@ -17,12 +22,20 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t, err := res.Resolve(r)
+			if err == nil && t.IsZero() {
+				err = ErrNoTenant
+			}
+			cur, verified := FromContext(r.Context())
+			if err == nil && verified && cur.ID != t.ID {
+				err = ErrMismatch
+			}
 			switch {
+			case err == nil && verified:
+				// The tenant in the context came from a verified token:
+				// it keeps its roles and subject.
+				next.ServeHTTP(w, r)
 			case err == nil:
-				ctx := r.Context()
-				if cur, ok := FromContext(ctx); !ok || cur.ID != t.ID || cur.Tier != t.Tier || cur.Subject != t.Subject {
-					ctx = NewContext(ctx, t)
-				}
+				ctx := NewContext(r.Context(), t)
 				RecordFromContext(ctx).SetTenant(t)
 				next.ServeHTTP(w, r.WithContext(ctx))
 			case errors.Is(err, ErrNoTenant):
@@ -46,11 +59,13 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 	}
 }
 
-// Require is middleware that refuses, with 401, a request that has no
-// tenant in its context.
+// Require is middleware that refuses, with 401 and a Bearer challenge, a
+// request that has no tenant in its context.
 func Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := FromContext(r.Context()); !ok {
+			// RFC 9110 §15.5.2: a 401 names how to authenticate.
+			w.Header().Set("WWW-Authenticate", "Bearer")
 			reject(w, r, "tenant_required", Problem{
 				Type:   ProblemType("tenant-required"),
 				Title:  "Tenant required",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -16,8 +17,9 @@ var ErrNoTenant = errors.New("tenant: no tenant in request")
 var ErrMismatch = errors.New("tenant: sources name different tenants")
 
 // A Resolver finds the tenant a request is for. It returns [ErrNoTenant]
-// when its source is absent, and an error wrapping [ErrInvalidID] when the
-// source names something that is not a valid tenant ID.
+// when its source is absent, and an error wrapping [ErrInvalidID] (or
+// [ErrUnknownTier]) when the source names something that is not a valid
+// tenant ID (or tier). A zero Tenant with a nil error counts as no tenant.
 //
 // Resolvers must be safe for concurrent use and must not modify the request.
 type Resolver interface {
@@ -86,18 +88,23 @@ func TrustedHeader(cfg HeaderConfig) (Resolver, error) {
 		if len(ids) == 0 {
 			return Tenant{}, ErrNoTenant
 		}
-		if len(ids) > 1 {
-			return Tenant{}, &IDError{Reason: "header " + cfg.IDHeader + " given more than once"}
+		// A proxy may fold repeated headers into one comma-separated
+		// line; either way the request names more than one tenant.
+		if len(ids) > 1 || strings.Contains(ids[0], ",") {
+			return Tenant{}, &IDError{Reason: "header " + cfg.IDHeader + " names more than one tenant"}
 		}
 		t, err := New(ids[0], Tier{})
 		if err != nil {
 			return Tenant{}, err
 		}
 		if cfg.TierHeader != "" {
-			if name := r.Header.Get(cfg.TierHeader); name != "" {
-				tier, ok := cfg.Tiers.Lookup(name)
+			switch names := r.Header.Values(cfg.TierHeader); {
+			case len(names) > 1:
+				return Tenant{}, fmt.Errorf("%w: header %s given more than once", ErrUnknownTier, cfg.TierHeader)
+			case len(names) == 1 && names[0] != "":
+				tier, ok := cfg.Tiers.Lookup(names[0])
 				if !ok {
-					return Tenant{}, &IDError{Reason: "unknown tier in " + cfg.TierHeader}
+					return Tenant{}, fmt.Errorf("%w in header %s", ErrUnknownTier, cfg.TierHeader)
 				}
 				t.Tier = tier
 			}
@@ -158,13 +165,20 @@ func PathPrefix(prefix string) (Resolver, error) {
 		return nil, fmt.Errorf("tenant: PathPrefix needs a prefix that starts and ends with \"/\", such as \"/t/\", got %q", prefix)
 	}
 	return ResolverFunc(func(r *http.Request) (Tenant, error) {
-		rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+		// Work on the escaped path and unescape the one segment, as
+		// http.ServeMux does for "{tenant}": "/t/acme%2Fother/" is
+		// tenant "acme/other", never "acme".
+		rest, ok := strings.CutPrefix(r.URL.EscapedPath(), prefix)
 		if !ok {
 			return Tenant{}, ErrNoTenant
 		}
-		id, _, _ := strings.Cut(rest, "/")
-		if id == "" {
+		seg, _, _ := strings.Cut(rest, "/")
+		if seg == "" {
 			return Tenant{}, ErrNoTenant
+		}
+		id, err := url.PathUnescape(seg)
+		if err != nil {
+			return Tenant{}, &IDError{Reason: "malformed escape in path segment"}
 		}
 		return New(id, Tier{})
 	}), nil

@@ -66,8 +66,9 @@ func (t Tenant) HasScope(scope string) bool { return slices.Contains(t.Scopes, s
 func (t Tenant) IsZero() bool { return t.ID == "" }
 
 // ValidateID reports whether id can be used as a tenant ID: not empty, at
-// most [MaxIDLength] bytes, valid UTF-8, without control or format
-// characters, and without leading or trailing white space. An ID that fails
+// most [MaxIDLength] bytes, valid UTF-8, without control, format or line
+// and paragraph separator characters (so an ID cannot forge a log line), and
+// without leading or trailing white space. An ID that fails
 // is rejected, never cleaned up: a cleaned-up ID could name another tenant.
 func ValidateID(id string) error {
 	switch {
@@ -79,8 +80,8 @@ func ValidateID(id string) error {
 		return &IDError{Reason: "not valid UTF-8"}
 	}
 	for i, r := range id {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return &IDError{Reason: fmt.Sprintf("control or format character at byte %d", i)}
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return &IDError{Reason: fmt.Sprintf("control, format or line-separator character at byte %d", i)}
 		}
 		if unicode.IsSpace(r) && (i == 0 || i+utf8.RuneLen(r) == len(id)) {
 			return &IDError{Reason: "leading or trailing white space"}

@@ -41,7 +41,8 @@ func (t Tier) AtLeast(min Tier) bool { return t.rank >= min.rank }
 func (t Tier) MarshalText() ([]byte, error) { return []byte(t.name), nil }
 
 // Tiers is an ordered set of plans, lowest first. A Tiers is immutable and
-// safe for concurrent use.
+// safe for concurrent use. Its zero value is not usable: build one with
+// [NewTiers]. Tiers of different sets must not be compared.
 type Tiers struct {
 	list []Tier
 }
