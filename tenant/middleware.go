@@ -33,6 +33,7 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 			case err == nil && verified:
 				// The tenant in the context came from a verified token:
 				// it keeps its roles and subject.
+				RecordFromContext(r.Context()).SetTenant(cur)
 				next.ServeHTTP(w, r)
 			case err == nil:
 				ctx := NewContext(r.Context(), t)
