@@ -21,7 +21,28 @@ type Limits struct {
 	// MaxConcurrent caps the requests of one tenant in flight at once in
 	// this process. Zero means no cap.
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
+	// OnStoreFailure says what a shared store does for this tier when it
+	// cannot reach its backend in time. Default [FailLocal]. The in-process
+	// store never fails and ignores it.
+	OnStoreFailure FailurePolicy `json:"on_store_failure,omitempty"`
 }
+
+// FailurePolicy is what a shared [Store] decides while its backend is
+// unreachable or slower than its timeout.
+type FailurePolicy string
+
+// The failure policies.
+const (
+	// FailLocal limits each replica in process to its share of the limits:
+	// rate, burst and quotas divided by the replica count the store was
+	// given. It is the default.
+	FailLocal FailurePolicy = "local"
+	// FailOpen admits every request: availability before protection.
+	FailOpen FailurePolicy = "open"
+	// FailClosed refuses every request with 503: protection before
+	// availability, for tiers where over-admission costs money.
+	FailClosed FailurePolicy = "closed"
+)
 
 // Quota caps what a tenant spends in one calendar period.
 type Quota struct {
@@ -112,6 +133,11 @@ func (l Limits) Validate() error {
 	}
 	if l.MaxConcurrent < 0 {
 		return fmt.Errorf("MaxConcurrent must be 0 (no cap) or positive, got %d", l.MaxConcurrent)
+	}
+	switch l.OnStoreFailure {
+	case "", FailLocal, FailOpen, FailClosed:
+	default:
+		return fmt.Errorf("OnStoreFailure must be %q, %q or %q, got %q", FailLocal, FailOpen, FailClosed, l.OnStoreFailure)
 	}
 	var seen [numPeriods + 1]bool
 	for i, q := range l.Quotas {

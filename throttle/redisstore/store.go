@@ -1,0 +1,340 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/tenancykit/tenancy/throttle"
+)
+
+// Store is a [throttle.Store] in Redis. It is safe for concurrent use.
+type Store struct {
+	rdb      redis.UniversalClient
+	rate     *redis_rate.Limiter
+	prefix   string
+	timeout  time.Duration
+	retry    time.Duration
+	replicas int
+	local    *throttle.MemoryStore
+	logger   *slog.Logger
+	now      func() time.Time
+
+	mu       sync.Mutex
+	down     bool
+	retryAt  time.Time
+	failures atomic.Int64
+	switches atomic.Int64
+	fallback atomic.Int64
+}
+
+// Option configures a [Store].
+type Option func(*Store)
+
+// Defaults of the options.
+const (
+	DefaultTimeout       = 50 * time.Millisecond
+	DefaultRetryInterval = time.Second
+	DefaultPrefix        = "tenancy:"
+)
+
+// WithTimeout bounds each decision's wait for Redis; past it the tier's
+// failure policy decides. Default [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+
+// WithRetryInterval sets how long after a failure Redis is left alone
+// before it is tried again. Default [DefaultRetryInterval].
+func WithRetryInterval(d time.Duration) Option { return func(s *Store) { s.retry = d } }
+
+// WithReplicas sets how many replicas share the limits, for the local
+// fallback: each then admits its share. Default 1.
+func WithReplicas(n int) Option { return func(s *Store) { s.replicas = n } }
+
+// WithPrefix sets the prefix of every key. Default [DefaultPrefix].
+func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// WithLogger sets where the switch to and from the fallback is logged.
+// Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+
+// WithClock sets the time source for quota periods and the retry
+// interval. Default time.Now. Rates are clocked by the Redis server.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithFallbackStore sets the in-process store used while Redis is away.
+// Default throttle.NewMemoryStore().
+func WithFallbackStore(m *throttle.MemoryStore) Option { return func(s *Store) { s.local = m } }
+
+// New returns a Store over rdb, whose options must have
+// ContextTimeoutEnabled set (go-redis otherwise waits out its own read
+// timeout, seconds, whatever the context says). New does not contact Redis:
+// an outage at start-up is handled like any other.
+func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: New needs a Redis client")
+	}
+	s := &Store{
+		rdb:      rdb,
+		rate:     redis_rate.NewLimiter(rdb),
+		prefix:   DefaultPrefix,
+		timeout:  DefaultTimeout,
+		retry:    DefaultRetryInterval,
+		replicas: 1,
+		now:      time.Now,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(s)
+		}
+	}
+	switch {
+	case s.timeout <= 0:
+		return nil, errors.New("redisstore: WithTimeout needs a positive duration")
+	case s.retry <= 0:
+		return nil, errors.New("redisstore: WithRetryInterval needs a positive duration")
+	case s.replicas < 1:
+		return nil, fmt.Errorf("redisstore: WithReplicas needs at least 1, got %d", s.replicas)
+	case s.now == nil:
+		return nil, errors.New("redisstore: WithClock needs a non-nil function")
+	}
+	if !honoursDeadlines(rdb) {
+		return nil, errors.New("redisstore: the Redis client ignores context deadlines, so a slow Redis would hold every request past WithTimeout: set ContextTimeoutEnabled: true in its options")
+	}
+	if s.local == nil {
+		s.local = throttle.NewMemoryStore()
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	return s, nil
+}
+
+var _ throttle.Store = (*Store)(nil)
+
+// honoursDeadlines reports whether the client's network waits end with the
+// context, for the client types whose options say so.
+func honoursDeadlines(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
+
+// Stats counts how the store has fared.
+type Stats struct {
+	Failures  int64 // Redis calls that failed or timed out
+	Switches  int64 // times the store switched to its fallback
+	Fallbacks int64 // decisions made by a failure policy
+	Down      bool  // whether the store is on its fallback now
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	return Stats{Failures: s.failures.Load(), Switches: s.switches.Load(), Fallbacks: s.fallback.Load(), Down: down}
+}
+
+// Take implements [throttle.Store].
+func (s *Store) Take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
+	if !s.available(now) {
+		return s.degraded(ctx, key, lim, cost, now)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.take(ctx, key, lim, cost, now)
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return throttle.Result{}, err // the caller gave up; not Redis's fault
+		}
+		s.failed(now, err)
+		return s.degraded(ctx, key, lim, cost, now)
+	}
+	s.recovered()
+	return res, nil
+}
+
+func (s *Store) available(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.down || !now.Before(s.retryAt)
+}
+
+func (s *Store) failed(now time.Time, err error) {
+	s.failures.Add(1)
+	s.mu.Lock()
+	wasDown := s.down
+	s.down, s.retryAt = true, now.Add(s.retry)
+	s.mu.Unlock()
+	if !wasDown {
+		s.switches.Add(1)
+		s.logger.Warn("redisstore: Redis unavailable; each tier's failure policy decides until it is back",
+			"error", err.Error(), "retry_interval", s.retry.String())
+	}
+}
+
+func (s *Store) recovered() {
+	s.mu.Lock()
+	wasDown := s.down
+	s.down = false
+	s.mu.Unlock()
+	if wasDown {
+		s.logger.Info("redisstore: Redis is back; limits are shared again")
+	}
+}
+
+// degraded decides by the tier's failure policy.
+func (s *Store) degraded(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
+	s.fallback.Add(1)
+	switch lim.OnStoreFailure {
+	case throttle.FailOpen:
+		return throttle.Result{Allowed: true, Remaining: lim.Burst}, nil
+	case throttle.FailClosed:
+		return throttle.Result{Reason: throttle.ReasonStore, RetryAfter: s.retry}, nil
+	}
+	share := s.share(lim)
+	return s.local.Take(ctx, key, share, min(cost, share.Burst), now)
+}
+
+// share is one replica's part of lim.
+func (s *Store) share(lim throttle.Limits) throttle.Limits {
+	n := s.replicas
+	out := lim
+	out.Rate = lim.Rate / float64(n)
+	out.Burst = max(1, lim.Burst/n)
+	out.Quotas = make([]throttle.Quota, len(lim.Quotas))
+	for i, q := range lim.Quotas {
+		out.Quotas[i] = throttle.Quota{Limit: max(1, q.Limit/int64(n)), Period: q.Period}
+	}
+	return out
+}
+
+// tag returns the Cluster hash tag of key: every key of one tenant lands in
+// one slot, whatever characters its ID holds.
+func (s *Store) tag(key string) string {
+	return s.prefix + "{" + base64.RawURLEncoding.EncodeToString([]byte(key)) + "}"
+}
+
+func (s *Store) take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
+	tag := s.tag(key)
+	// One unit comes back every 1/Rate seconds: redis_rate's emission
+	// interval is Period/Rate, so any real rate fits with Rate 1.
+	r, err := s.rate.AllowN(ctx, tag, redis_rate.Limit{
+		Rate:   1,
+		Burst:  lim.Burst,
+		Period: time.Duration(math.Round(float64(time.Second) / lim.Rate)),
+	}, cost)
+	if err != nil {
+		return throttle.Result{}, err
+	}
+	res := throttle.Result{
+		Allowed:    r.Allowed > 0,
+		Remaining:  r.Remaining,
+		ResetAfter: max(r.ResetAfter, 0),
+	}
+	if !res.Allowed {
+		res.Reason, res.RetryAfter = throttle.ReasonRate, max(r.RetryAfter, 0)
+	}
+	if len(lim.Quotas) == 0 {
+		return res, nil
+	}
+	return s.takeQuotas(ctx, tag, lim, cost, now, res)
+}
+
+// quotaScript spends cost from every quota counter if all have room, and
+// reports the counters. KEYS are the counters; ARGV[1] is the cost, then
+// for each key its limit and the Unix second its period ends. Returns
+// {refused index or 0, used_1, used_2, ...}.
+var quotaScript = redis.NewScript(`
+local cost = tonumber(ARGV[1])
+local used = {}
+local refused = 0
+for i, key in ipairs(KEYS) do
+  used[i] = tonumber(redis.call('GET', key) or '0')
+  if refused == 0 and used[i] + cost > tonumber(ARGV[2 * i]) then
+    refused = i
+  end
+end
+if refused == 0 then
+  for i, key in ipairs(KEYS) do
+    used[i] = redis.call('INCRBY', key, cost)
+    if used[i] == cost then
+      redis.call('EXPIREAT', key, tonumber(ARGV[2 * i + 1]) + 3600)
+    end
+  end
+end
+local out = {refused}
+for i = 1, #used do out[i + 1] = used[i] end
+return out
+`)
+
+func (s *Store) takeQuotas(ctx context.Context, tag string, lim throttle.Limits, cost int, now time.Time, res throttle.Result) (throttle.Result, error) {
+	keys := make([]string, len(lim.Quotas))
+	args := make([]any, 1, 1+2*len(lim.Quotas))
+	ends := make([]time.Time, len(lim.Quotas))
+	spend := cost
+	if !res.Allowed {
+		spend = 0 // only read the counters
+	}
+	args[0] = spend
+	for i, q := range lim.Quotas {
+		w, end := window(q.Period, now)
+		keys[i] = tag + ":q:" + q.Period.String() + ":" + strconv.FormatInt(w, 10)
+		ends[i] = end
+		args = append(args, q.Limit, end.Unix())
+	}
+	v, err := quotaScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return throttle.Result{}, err
+	}
+	if len(v) != len(keys)+1 {
+		return throttle.Result{}, fmt.Errorf("redisstore: quota script returned %d values for %d quotas", len(v), len(keys))
+	}
+	res.Quotas = make([]throttle.QuotaState, len(lim.Quotas))
+	for i, q := range lim.Quotas {
+		res.Quotas[i] = throttle.QuotaState{
+			Period:     q.Period,
+			Limit:      q.Limit,
+			Remaining:  max(0, q.Limit-v[i+1]),
+			ResetAfter: ends[i].Sub(now),
+		}
+	}
+	if refused := v[0]; refused > 0 && res.Allowed {
+		res.Allowed, res.Reason = false, throttle.ReasonQuota
+		res.RetryAfter = ends[refused-1].Sub(now)
+	}
+	return res, nil
+}
+
+// window numbers the UTC period of p that holds t and returns its end, the
+// same way the in-process store does.
+func window(p throttle.Period, t time.Time) (int64, time.Time) {
+	t = t.UTC()
+	switch p {
+	case throttle.Hour:
+		start := t.Truncate(time.Hour)
+		return start.Unix() / 3600, start.Add(time.Hour)
+	case throttle.Day:
+		y, m, d := t.Date()
+		start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		return start.Unix() / 86400, start.AddDate(0, 0, 1)
+	default:
+		y, m, _ := t.Date()
+		return int64(y)*12 + int64(m) - 1, time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+}

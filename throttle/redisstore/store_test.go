@@ -1,0 +1,408 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tenancykit/tenancy/internal/testservers"
+	"github.com/tenancykit/tenancy/throttle"
+	"github.com/tenancykit/tenancy/throttle/redisstore"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func newStore(t *testing.T, rdb redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.New(rdb, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// commands returns the number of calls per command from INFO commandstats.
+func commands(t *testing.T, srv *testservers.RedisServer) map[string]int {
+	t.Helper()
+	info, err := srv.Command("INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for line := range strings.SplitSeq(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		n, _ := strconv.Atoi(calls)
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
+}
+
+// roundTrips counts what a client sends: one command or one pipeline is
+// one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+func TestOneRoundTripPerDecision(t *testing.T) {
+	srv := testservers.Redis(t)
+	rdb := newClient(t, srv.Addr)
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	s := newStore(t, rdb)
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 1000, Burst: 1000}
+	// The first call loads the script (EVALSHA fails, EVAL runs it).
+	if _, err := s.Take(ctx, "warm", lim, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := commands(t, srv)
+	trips.n.Store(0)
+	const n = 50
+	for i := range n {
+		res, err := s.Take(ctx, "tenant-"+strconv.Itoa(i%5), lim, 1, time.Now())
+		if err != nil || !res.Allowed {
+			t.Fatalf("Take %d = %+v, %v", i, res, err)
+		}
+	}
+	after := commands(t, srv)
+	// Redis counts the commands a script runs too; the client counts what
+	// it sent.
+	evalsha, eval := after["evalsha"]-before["evalsha"], after["eval"]-before["eval"]
+	if sent := trips.n.Load(); sent != n || evalsha != n || eval != 0 {
+		t.Fatalf("%d decisions: the client sent %d round trips, Redis ran %d EVALSHA and %d EVAL; want exactly one EVALSHA round trip each", n, sent, evalsha, eval)
+	}
+}
+
+func TestReplicasShareOneLimit(t *testing.T) {
+	srv := testservers.Redis(t)
+	const (
+		// A burst of one second of rate: a test machine busy with other
+		// work may pause the workers for a while, and a pause longer than
+		// burst/rate would lose tokens nobody asked for. Unshared limits
+		// would admit three times as many.
+		rate     = 100.0
+		burst    = 100
+		replicas = 3
+		runFor   = 3 * time.Second
+	)
+	lim := throttle.Limits{Rate: rate, Burst: burst}
+	stores := make([]*redisstore.Store, replicas)
+	for i := range stores {
+		stores[i] = newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(time.Second))
+	}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(runFor)
+	for _, s := range stores {
+		for range 4 { // four workers per replica
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(deadline) {
+					res, err := s.Take(context.Background(), "shared-tenant", lim, 1, time.Now())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	want := float64(burst) + rate*elapsed.Seconds()
+	got := float64(admitted.Load())
+	t.Logf("%d replicas admitted %.0f in %v; configured %.0f", replicas, got, elapsed, want)
+	if got < 0.9*want || got > 1.1*want {
+		t.Fatalf("admitted %.0f, want %.0f ± 10%%", got, want)
+	}
+	for _, s := range stores {
+		if st := s.Stats(); st.Failures != 0 {
+			t.Fatalf("stats %+v: no failure expected", st)
+		}
+	}
+}
+
+// countingHandler counts log records by level.
+type countingHandler struct {
+	warns, infos atomic.Int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	switch r.Level {
+	case slog.LevelWarn:
+		h.warns.Add(1)
+	case slog.LevelInfo:
+		h.infos.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestRedisDownPoliciesAndRecovery(t *testing.T) {
+	srv := testservers.Redis(t)
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	logs := &countingHandler{}
+	s := newStore(t, newClient(t, srv.Addr),
+		redisstore.WithClock(clk.now),
+		redisstore.WithReplicas(2),
+		redisstore.WithRetryInterval(5*time.Second),
+		redisstore.WithLogger(slog.New(logs)),
+	)
+	ctx := context.Background()
+	shared := throttle.Limits{Rate: 10, Burst: 10}
+	if res, err := s.Take(ctx, "acme", shared, 1, clk.now()); err != nil || !res.Allowed {
+		t.Fatalf("with Redis up: %+v, %v", res, err)
+	}
+
+	srv.Stop()
+
+	open := throttle.Limits{Rate: 1, Burst: 1, OnStoreFailure: throttle.FailOpen}
+	for i := range 20 {
+		res, err := s.Take(ctx, "open-tenant", open, 1, clk.now())
+		if err != nil || !res.Allowed {
+			t.Fatalf("fail open, request %d: %+v, %v", i, res, err)
+		}
+	}
+	closed := throttle.Limits{Rate: 1000, Burst: 1000, OnStoreFailure: throttle.FailClosed}
+	res, err := s.Take(ctx, "closed-tenant", closed, 1, clk.now())
+	if err != nil || res.Allowed || res.Reason != throttle.ReasonStore {
+		t.Fatalf("fail closed: %+v, %v; want refused with reason %q", res, err, throttle.ReasonStore)
+	}
+	// Local fallback: each of the 2 replicas admits half the burst.
+	local := throttle.Limits{Rate: 10, Burst: 10}
+	admitted := 0
+	for range 20 {
+		res, err := s.Take(ctx, "local-tenant", local, 1, clk.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Fatalf("local fallback admitted %d at one instant, want burst/replicas = 5", admitted)
+	}
+	st := s.Stats()
+	if !st.Down || st.Switches != 1 || st.Failures != 1 {
+		t.Fatalf("stats while down = %+v; want Down, one switch, one failed call (later calls skip Redis until the retry interval)", st)
+	}
+	if logs.warns.Load() != 1 {
+		t.Fatalf("logged %d warnings, want the switch logged once", logs.warns.Load())
+	}
+
+	// Still within the retry interval: Redis is not tried even though it is back.
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "acme", shared, 1, clk.now()); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); !st.Down {
+		t.Fatalf("stats = %+v; want still down within the retry interval", st)
+	}
+	clk.add(5 * time.Second)
+	res, err = s.Take(ctx, "closed-tenant", closed, 1, clk.now())
+	if err != nil || !res.Allowed {
+		t.Fatalf("after recovery: %+v, %v; want shared limits again", res, err)
+	}
+	if st := s.Stats(); st.Down || st.Switches != 1 {
+		t.Fatalf("stats after recovery = %+v", st)
+	}
+	if logs.infos.Load() != 1 {
+		t.Fatalf("logged %d recoveries, want 1", logs.infos.Load())
+	}
+	// The decision was made in Redis: the tenant's key is there.
+	keys, err := srv.Command("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := base64.RawURLEncoding.EncodeToString([]byte("closed-tenant"))
+	if !strings.Contains(keys, "{"+tag+"}") {
+		t.Fatalf("keys after recovery %q: the decision did not reach Redis", keys)
+	}
+}
+
+func TestSlowRedisFallsBack(t *testing.T) {
+	srv := testservers.Redis(t)
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(30*time.Millisecond))
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 10, Burst: 10, OnStoreFailure: throttle.FailOpen}
+	if _, err := s.Take(ctx, "warm", lim, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Redis answers nothing for a while: slower than the timeout.
+	if _, err := srv.Command("CLIENT", "PAUSE", "2000", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Command("CLIENT", "UNPAUSE") })
+	begin := time.Now()
+	res, err := s.Take(ctx, "acme", lim, 1, time.Now())
+	took := time.Since(begin)
+	if err != nil || !res.Allowed {
+		t.Fatalf("slow Redis, fail open: %+v, %v", res, err)
+	}
+	if took > time.Second {
+		t.Fatalf("decision took %v; the timeout is 30ms", took)
+	}
+	if st := s.Stats(); !st.Down || st.Failures != 1 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestQuotasInRedis(t *testing.T) {
+	srv := testservers.Redis(t)
+	clk := &clock{t: time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)}
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithClock(clk.now))
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 5, Period: throttle.Day}}}
+	for i := range 5 {
+		res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+		if err != nil || !res.Allowed {
+			t.Fatalf("request %d: %+v, %v", i, res, err)
+		}
+		if got := res.Quotas[0].Remaining; got != int64(4-i) {
+			t.Fatalf("request %d: quota remaining %d, want %d", i, got, 4-i)
+		}
+	}
+	res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+	if err != nil || res.Allowed || res.Reason != throttle.ReasonQuota {
+		t.Fatalf("sixth request: %+v, %v; want refused by quota", res, err)
+	}
+	if res.RetryAfter != time.Hour {
+		t.Fatalf("RetryAfter = %v, want 1h until midnight UTC", res.RetryAfter)
+	}
+	// A refusal by rate spends no quota.
+	tight := throttle.Limits{Rate: 1, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Month}}}
+	first, _ := s.Take(ctx, "globex", tight, 1, clk.now())
+	second, _ := s.Take(ctx, "globex", tight, 1, clk.now())
+	if !first.Allowed || second.Allowed || second.Reason != throttle.ReasonRate || second.Quotas[0].Remaining != 99 {
+		t.Fatalf("first %+v, second %+v; want the rate refusal to leave 99 of the quota", first, second)
+	}
+	// A new day: the quota is fresh.
+	clk.add(time.Hour)
+	if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed || res.Quotas[0].Remaining != 4 {
+		t.Fatalf("next day: %+v, %v", res, err)
+	}
+}
+
+func TestKeysAreClusterSafeForAnyTenantID(t *testing.T) {
+	srv := testservers.Redis(t)
+	s := newStore(t, newClient(t, srv.Addr))
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 10, Burst: 10, Quotas: []throttle.Quota{{Limit: 10, Period: throttle.Day}, {Limit: 100, Period: throttle.Month}}}
+	ids := []string{"acme", "a{b}c", "}{", "tenant:with:colons", "ünïcode", "{}"}
+	for _, id := range ids {
+		if res, err := s.Take(ctx, id, lim, 1, time.Now()); err != nil || !res.Allowed {
+			t.Fatalf("%q: %+v, %v", id, res, err)
+		}
+	}
+	raw, err := srv.Command("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]int{}
+	for key := range strings.FieldsSeq(raw) {
+		open := strings.IndexByte(key, '{')
+		end := strings.IndexByte(key[open+1:], '}')
+		if open < 0 || end <= 0 {
+			t.Fatalf("key %q has no hash tag", key)
+		}
+		tags[key[open+1:open+1+end]]++
+	}
+	for _, id := range ids {
+		tag := base64.RawURLEncoding.EncodeToString([]byte(id))
+		if tags[tag] != 3 {
+			t.Errorf("tenant %q: %d keys with hash tag %q, want its rate and two quota keys in one slot (tags %v)", id, tags[tag], tag, tags)
+		}
+	}
+}
+
+func TestLimitsTravelWithEachCall(t *testing.T) {
+	srv := testservers.Redis(t)
+	s := newStore(t, newClient(t, srv.Addr))
+	ctx := context.Background()
+	small := throttle.Limits{Rate: 1, Burst: 2}
+	big := throttle.Limits{Rate: 1, Burst: 50}
+	n := 0
+	for range 10 {
+		if res, _ := s.Take(ctx, "acme", small, 1, time.Now()); res.Allowed {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("burst 2 admitted %d", n)
+	}
+	// An upgrade applies to the very next request.
+	if res, err := s.Take(ctx, "acme", big, 1, time.Now()); err != nil || !res.Allowed {
+		t.Fatalf("after upgrade: %+v, %v", res, err)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	for name, opt := range map[string]redisstore.Option{
+		"timeout":  redisstore.WithTimeout(0),
+		"retry":    redisstore.WithRetryInterval(-time.Second),
+		"replicas": redisstore.WithReplicas(0),
+		"clock":    redisstore.WithClock(nil),
+	} {
+		if _, err := redisstore.New(rdb, opt); err == nil || !strings.HasPrefix(err.Error(), "redisstore: With") {
+			t.Errorf("%s: err = %v, want a redisstore: With... error", name, err)
+		}
+	}
+	if _, err := redisstore.New(nil); err == nil {
+		t.Error("New(nil) succeeded")
+	}
+	plain := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer plain.Close()
+	if _, err := redisstore.New(plain); err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
+		t.Errorf("a client that ignores deadlines: err = %v, want one naming ContextTimeoutEnabled", err)
+	}
+}
