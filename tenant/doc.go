@@ -22,7 +22,7 @@
 //		if !ok {
 //			// unreachable behind authz.Middleware or tenant.Require
 //		}
-//		orders := store.List(r.Context(), t.ID)
+//		orders := store.List(r.Context()) // the store reads the tenant too
 //		...
 //	})
 package tenant

@@ -12,5 +12,6 @@
 // The issuer rotates keys on demand ([Issuer.Rotate]) and counts JWK Set
 // fetches ([Issuer.JWKSFetches]), so tests can check a verifier's refresh
 // behaviour. It is also what the orders example runs as its development
-// issuer: nothing in it depends on package testing except [Start].
+// issuer, so it imports neither testing nor httptest: [Start] takes any
+// [TB].
 package authztest

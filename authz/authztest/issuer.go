@@ -11,12 +11,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -32,7 +30,8 @@ const DefaultAudience = "tenancy-test"
 // safe for concurrent use.
 type Issuer struct {
 	cfg    issuerConfig
-	server *httptest.Server
+	server *http.Server
+	served chan struct{}
 	url    string
 
 	mu      sync.Mutex
@@ -105,22 +104,35 @@ func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", iss.serveDiscovery)
 	mux.HandleFunc("GET /.well-known/jwks.json", iss.serveJWKS)
-	iss.server = httptest.NewUnstartedServer(mux)
-	if cfg.addr != "" {
-		ln, err := net.Listen("tcp", cfg.addr)
-		if err != nil {
-			return nil, fmt.Errorf("authztest: listen on %s: %w", cfg.addr, err)
-		}
-		iss.server.Listener.Close()
-		iss.server.Listener = ln
+	addr := cfg.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
 	}
-	iss.server.Start()
-	iss.url = iss.server.URL
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("authztest: listen on %s: %w", addr, err)
+	}
+	iss.url = "http://" + ln.Addr().String()
+	iss.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	iss.served = make(chan struct{})
+	go func() {
+		defer close(iss.served)
+		iss.server.Serve(ln)
+	}()
 	return iss, nil
 }
 
+// TB is the part of testing.TB that [Start] and [Issuer.Verifier] use. It
+// keeps package testing out of services that run the issuer in
+// development mode.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // Start starts an issuer that is closed when the test ends.
-func Start(t testing.TB, opts ...IssuerOption) *Issuer {
+func Start(t TB, opts ...IssuerOption) *Issuer {
 	t.Helper()
 	iss, err := NewIssuer(opts...)
 	if err != nil {
@@ -130,8 +142,11 @@ func Start(t testing.TB, opts ...IssuerOption) *Issuer {
 	return iss
 }
 
-// Close stops serving.
-func (i *Issuer) Close() { i.server.Close() }
+// Close stops serving and waits until the server has stopped.
+func (i *Issuer) Close() {
+	i.server.Close()
+	<-i.served
+}
 
 // URL is the issuer identifier: the "iss" of minted tokens and the base of
 // its discovery document.
@@ -247,7 +262,7 @@ func (i *Issuer) JWKS(ctx context.Context) ([]byte, error) {
 // Verifier returns a verifier for this issuer's tokens (discovery, its
 // audience, its claim mapping), closed when the test ends. opts are added
 // after those defaults.
-func (i *Issuer) Verifier(t testing.TB, opts ...authz.Option) *authz.Verifier {
+func (i *Issuer) Verifier(t TB, opts ...authz.Option) *authz.Verifier {
 	t.Helper()
 	v, err := i.NewVerifier(context.Background(), opts...)
 	if err != nil {
@@ -257,7 +272,7 @@ func (i *Issuer) Verifier(t testing.TB, opts ...authz.Option) *authz.Verifier {
 	return v
 }
 
-// NewVerifier is Verifier without package testing; the caller closes it.
+// NewVerifier is Verifier without a test; the caller closes it.
 func (i *Issuer) NewVerifier(ctx context.Context, opts ...authz.Option) (*authz.Verifier, error) {
 	base := []authz.Option{authz.WithAudience(i.cfg.audience), authz.WithClaimMapping(i.cfg.mapping)}
 	return authz.NewVerifier(ctx, i.url, append(base, opts...)...)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy/authz/authztest"
+)
+
+// devBannerTitle opens the development-mode banner.
+const devBannerTitle = "DEVELOPMENT MODE — tokens are minted by an in-process issuer; never use in production"
+
+// devUser is a user the development banner prints a token for.
+type devUser struct {
+	envVar, tenant, tier, user string
+}
+
+// devUsers are two tenants on different tiers; eve of globex is the one who
+// tries to read alice's orders.
+var devUsers = []devUser{
+	{envVar: "ACME_TOKEN", tenant: "acme", tier: "premium", user: "alice"},
+	{envVar: "GLOBEX_TOKEN", tenant: "globex", tier: "basic", user: "eve"},
+}
+
+// printDevBanner mints a token for each of devUsers with iss and prints
+// them, loudly, with curl commands for the service at addr.
+func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConfig) error {
+	tokens := make([]string, len(devUsers))
+	for i, u := range devUsers {
+		tok, err := iss.Mint(u.tenant, u.tier, authztest.WithSubject(u.user))
+		if err != nil {
+			return fmt.Errorf("development issuer: mint a token for %s: %w", u.user, err)
+		}
+		tokens[i] = tok
+	}
+	base := "http://" + clientAddr(addr)
+	rule := strings.Repeat("!", 88)
+
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("")
+	p("%s", rule)
+	p("!! %s", devBannerTitle)
+	p("!! Set AUTH_ISSUER and AUTH_AUDIENCE to verify tokens from your identity provider.")
+	p("%s", rule)
+	p("")
+	p("listening on %s", base)
+	p("issuer       %s (audience %s; the tokens below are valid for %s)", iss.URL(), iss.Audience(), shortDuration(dev.tokenLifetime))
+	p("")
+	p("# Paste into a shell, a line at a time or all at once.")
+	p("")
+	for i, u := range devUsers {
+		p("# tenant %s, tier %s, user %s", u.tenant, u.tier, u.user)
+		p("export %s=%s", u.envVar, tokens[i])
+	}
+	p("")
+	p("# alice places an order for acme; tenant_id and user_id come from her token")
+	p(`ORDER=$(curl -s -X POST %s/orders -H "Authorization: Bearer $ACME_TOKEN" -H 'Content-Type: application/json' -d '{"item":"anvil","quantity":2}'); echo "$ORDER"`, base)
+	p(`ORDER_ID=$(echo "$ORDER" | sed -E 's/.*"id":"([^"]+)".*/\1/')`)
+	p("")
+	p("# alice lists acme's orders and reads hers by ID")
+	p(`curl -s %s/orders -H "Authorization: Bearer $ACME_TOKEN"`, base)
+	p(`curl -s %s/orders/$ORDER_ID -H "Authorization: Bearer $ACME_TOKEN"`, base)
+	p("")
+	p("# eve of globex asks for alice's orders. The handler does not check who asks,")
+	p("# but the store only reads globex's partition: the list is empty.")
+	p(`curl -s %s/users/alice/orders -H "Authorization: Bearer $GLOBEX_TOKEN"`, base)
+	p("")
+	p("# eve tries alice's order ID: 404, as if it did not exist")
+	p(`curl -s %s/orders/$ORDER_ID -H "Authorization: Bearer $GLOBEX_TOKEN"`, base)
+	p("")
+	p("# no token: 401 with a problem document; /healthz needs none")
+	p(`curl -si %s/orders`, base)
+	p(`curl -s %s/healthz`, base)
+	p("")
+	p("%s", rule)
+	p("")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// shortDuration writes 24h rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// clientAddr turns a listen address into one a client can connect to: an
+// unspecified IP (0.0.0.0, ::) becomes the loopback address.
+func clientAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsUnspecified() {
+		return addr
+	}
+	if ip.Is4() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return net.JoinHostPort("::1", port)
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// Limits of a request body.
+const (
+	maxBodyBytes = 64 << 10
+	maxQuantity  = 10_000
+	maxItemRunes = 200
+)
+
+// api serves the orders endpoints. Its handlers never see a tenant ID: the
+// store reads the tenant from the request context, where authz put it.
+type api struct {
+	store Store
+	log   *slog.Logger
+}
+
+// newHandler routes /healthz without a token and everything else through
+// authz.Middleware(v).
+func newHandler(store Store, v *authz.Verifier, log *slog.Logger) http.Handler {
+	a := &api{store: store, log: log}
+	orders := http.NewServeMux()
+	orders.HandleFunc("POST /orders", a.createOrder)
+	orders.HandleFunc("GET /orders", a.listOrders)
+	orders.HandleFunc("GET /orders/{id}", a.getOrder)
+	orders.HandleFunc("GET /users/{user}/orders", a.listUserOrders)
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", healthz)
+	root.Handle("/", authz.Middleware(v)(orders))
+	return root
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+	in, problem := decodeNewOrder(w, r)
+	if problem != "" {
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusBadRequest, Detail: problem})
+		return
+	}
+	o, err := a.store.Create(r.Context(), in)
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/orders/"+o.ID)
+	writeJSON(w, http.StatusCreated, o)
+}
+
+func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
+	list, err := a.store.List(r.Context())
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderList{Orders: list})
+}
+
+func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
+	o, err := a.store.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+// listUserOrders lists the orders of the user named in the path.
+//
+// It deliberately does not check that {user} is the caller: this is the
+// classic bug that lets Eve read Alice's orders. Here it cannot cross
+// tenants, because the store only ever reads the caller's tenant partition;
+// within a tenant, add an authz.RequireRole or a subject check if users must
+// not see each other's orders.
+func (a *api) listUserOrders(w http.ResponseWriter, r *http.Request) {
+	list, err := a.store.ListByUser(r.Context(), r.PathValue("user"))
+	if err != nil {
+		a.storeFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderList{Orders: list})
+}
+
+type orderList struct {
+	Orders []Order `json:"orders"`
+}
+
+// storeFailed answers a store error: 404 for an order the tenant does not
+// have, 500 with a fixed detail for anything else (logged, never sent).
+func (a *api) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrNotFound) {
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusNotFound, Detail: "No order with this ID."})
+		return
+	}
+	a.log.ErrorContext(r.Context(), "store failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError, Detail: "The order store failed."})
+}
+
+// decodeNewOrder reads and checks the body of POST /orders. It returns a
+// fixed description of what is wrong, safe to send, or "".
+//
+// The body is first read as an object of raw fields, so that an unknown
+// field (such as a tenant_id a client hoped would be believed) is refused by
+// name comparison rather than by matching encoding/json's error text.
+func decodeNewOrder(w http.ResponseWriter, r *http.Request) (NewOrder, string) {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var fields map[string]json.RawMessage
+	err := dec.Decode(&fields)
+	if err == nil {
+		// Anything after the object, even a second object, is refused.
+		switch err = dec.Decode(new(json.RawMessage)); err {
+		case io.EOF:
+			err = nil
+		case nil:
+			return NewOrder{}, "The body must hold exactly one JSON object."
+		}
+	}
+	if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+		return NewOrder{}, "The body is larger than 64 KiB."
+	}
+	if err != nil {
+		return NewOrder{}, "The body is not a valid JSON object."
+	}
+	for name := range fields {
+		if name != "item" && name != "quantity" {
+			return NewOrder{}, "The body may only hold the fields item and quantity."
+		}
+	}
+	var in NewOrder
+	if json.Unmarshal(orNull(fields["item"]), &in.Item) != nil ||
+		json.Unmarshal(orNull(fields["quantity"]), &in.Quantity) != nil {
+		return NewOrder{}, "item must be a string and quantity a whole number."
+	}
+	switch {
+	case strings.TrimSpace(in.Item) == "":
+		return NewOrder{}, "item is required."
+	case utf8.RuneCountInString(in.Item) > maxItemRunes:
+		return NewOrder{}, "item must be at most 200 characters."
+	case strings.ContainsFunc(in.Item, unicode.IsControl):
+		return NewOrder{}, "item must not contain control characters."
+	case in.Quantity < 1 || in.Quantity > maxQuantity:
+		return NewOrder{}, "quantity must be between 1 and 10000."
+	}
+	return in, ""
+}
+
+// orNull stands in for an absent field, which then decodes to its zero value.
+func orNull(raw json.RawMessage) json.RawMessage {
+	if raw == nil {
+		return json.RawMessage("null")
+	}
+	return raw
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // unreachable: only strings, ints and times
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

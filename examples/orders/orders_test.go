@@ -1,0 +1,721 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy/authz/authztest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// service is the orders service running in this process, reached over real
+// HTTP on a loopback port.
+type service struct {
+	url    string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	client *http.Client
+	cancel context.CancelFunc
+
+	done     chan error
+	waitOnce sync.Once
+	err      error
+}
+
+// startService runs the service with env as its environment until the test
+// ends, and checks then that it stopped cleanly.
+func startService(t *testing.T, env map[string]string, opts ...runOption) *service {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &service{
+		stdout: new(syncBuffer),
+		stderr: new(syncBuffer),
+		client: newClient(t),
+		cancel: cancel,
+		done:   make(chan error, 1),
+	}
+	ready := make(chan string, 1)
+	opts = append(opts, withReady(func(addr string) { ready <- addr }))
+	getenv := func(name string) string { return env[name] }
+	go func() { s.done <- run(ctx, []string{"orders"}, getenv, s.stdout, s.stderr, opts...) }()
+	select {
+	case addr := <-ready:
+		s.url = "http://" + addr
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("run returned before serving: %v\nstderr:\n%s", err, s.stderr)
+	}
+	t.Cleanup(func() {
+		s.cancel()
+		if err := s.wait(); err != nil {
+			t.Errorf("run returned %v, want nil", err)
+		}
+	})
+	return s
+}
+
+// wait returns what run returned, waiting for it.
+func (s *service) wait() error {
+	s.waitOnce.Do(func() { s.err = <-s.done })
+	return s.err
+}
+
+// startWithIssuer starts an issuer and the service in production mode,
+// configured for that issuer through the environment.
+func startWithIssuer(t *testing.T, opts ...runOption) (*service, *authztest.Issuer) {
+	t.Helper()
+	iss := authztest.Start(t, authztest.WithAudience("orders-test"))
+	svc := startService(t, map[string]string{
+		"ADDR":          "127.0.0.1:0",
+		"AUTH_ISSUER":   iss.URL(),
+		"AUTH_AUDIENCE": iss.Audience(),
+	}, opts...)
+	return svc, iss
+}
+
+// newClient returns a client with its own connections, closed when the
+// test ends, so that no connection outlives the test (goleak).
+func newClient(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a request with token (none when empty) and body (none when
+// empty) and returns the whole response.
+func (s *service) do(t *testing.T, method, path, token, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// create places an order and returns it, failing the test unless it got 201.
+func (s *service) create(t *testing.T, token, item string, quantity int) Order {
+	t.Helper()
+	body, _ := json.Marshal(NewOrder{Item: item, Quantity: quantity})
+	r := s.do(t, "POST", "/orders", token, string(body))
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d, body %s", r.status, r.body)
+	}
+	return decodeOrder(t, r.body)
+}
+
+// list returns the orders of a list endpoint, failing unless it got 200.
+func (s *service) list(t *testing.T, path, token string) []Order {
+	t.Helper()
+	r := s.do(t, "GET", path, token, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: status %d, body %s", path, r.status, r.body)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(r.body, &fields); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, r.body)
+	}
+	if diff := cmp.Diff([]string{"orders"}, sortedKeys(fields)); diff != "" {
+		t.Fatalf("GET %s: fields (-want +got):\n%s", path, diff)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(fields["orders"], &raw); err != nil || raw == nil {
+		t.Fatalf("GET %s: orders is not an array: %s", path, r.body)
+	}
+	out := []Order{}
+	for _, o := range raw {
+		out = append(out, decodeOrder(t, o))
+	}
+	return out
+}
+
+var orderFields = []string{"created_at", "id", "item", "quantity", "tenant_id", "user_id"}
+
+// decodeOrder decodes an order and checks that it has exactly the
+// documented fields.
+func decodeOrder(t *testing.T, body []byte) Order {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		t.Fatalf("order: %v in %s", err, body)
+	}
+	if diff := cmp.Diff(orderFields, sortedKeys(fields)); diff != "" {
+		t.Fatalf("order fields (-want +got):\n%s", diff)
+	}
+	var o Order
+	if err := json.Unmarshal(body, &o); err != nil {
+		t.Fatalf("order: %v in %s", err, body)
+	}
+	return o
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func ids(orders []Order) []string {
+	out := []string{}
+	for _, o := range orders {
+		out = append(out, o.ID)
+	}
+	return out
+}
+
+// problem is an RFC 9457 problem document as the service sends it.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// wantProblem checks that r is a problem document with the given status
+// and returns it.
+func wantProblem(t *testing.T, r response, status int) problem {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p problem
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		t.Fatalf("problem: %v in %s", err, r.body)
+	}
+	if p.Status != status || p.Title == "" || p.Type == "" {
+		t.Fatalf("problem %+v: want status %d, a title and a type", p, status)
+	}
+	return p
+}
+
+var orderID = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+func TestCreateListGet(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	before := time.Now().UTC()
+	r := svc.do(t, "POST", "/orders", alice, `{"item":"anvil","quantity":2}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d, body %s", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+	created := decodeOrder(t, r.body)
+	if !orderID.MatchString(created.ID) {
+		t.Errorf("id %q is not 16 hex characters", created.ID)
+	}
+	if loc := r.header.Get("Location"); loc != "/orders/"+created.ID {
+		t.Errorf("Location %q, want /orders/%s", loc, created.ID)
+	}
+	if created.CreatedAt.Before(before.Add(-time.Second)) || created.CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("created_at %v is not about now", created.CreatedAt)
+	}
+	want := Order{ID: created.ID, TenantID: "acme", UserID: "alice", Item: "anvil", Quantity: 2, CreatedAt: created.CreatedAt}
+	if diff := cmp.Diff(want, created); diff != "" {
+		t.Errorf("created order (-want +got):\n%s", diff)
+	}
+
+	second := svc.create(t, alice, "rocket skates", 1)
+	if second.ID == created.ID {
+		t.Errorf("two orders got the ID %s", created.ID)
+	}
+	if diff := cmp.Diff([]Order{created, second}, svc.list(t, "/orders", alice)); diff != "" {
+		t.Errorf("GET /orders (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Order{created, second}, svc.list(t, "/users/alice/orders", alice)); diff != "" {
+		t.Errorf("GET /users/alice/orders (-want +got):\n%s", diff)
+	}
+
+	got := svc.do(t, "GET", "/orders/"+created.ID, alice, "")
+	if got.status != http.StatusOK {
+		t.Fatalf("GET /orders/%s: status %d, body %s", created.ID, got.status, got.body)
+	}
+	if diff := cmp.Diff(created, decodeOrder(t, got.body)); diff != "" {
+		t.Errorf("GET /orders/{id} (-want +got):\n%s", diff)
+	}
+}
+
+func TestEmptyListIsAnEmptyArray(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+	for _, path := range []string{"/orders", "/users/alice/orders"} {
+		r := svc.do(t, "GET", path, tok, "")
+		if got := strings.TrimSpace(string(r.body)); r.status != http.StatusOK || got != `{"orders":[]}` {
+			t.Errorf("GET %s: %d %s, want 200 {\"orders\":[]}", path, r.status, got)
+		}
+	}
+}
+
+// TestTenantsNeverSeeEachOther checks every endpoint that returns orders,
+// including with user names that exist in both tenants.
+func TestTenantsNeverSeeEachOther(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	acmeAlice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+	acmeSam := iss.MustMint("acme", "premium", authztest.WithSubject("sam"))
+	globexEve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
+	globexSam := iss.MustMint("globex", "basic", authztest.WithSubject("sam"))
+
+	acme := []Order{
+		svc.create(t, acmeAlice, "anvil", 1),
+		svc.create(t, acmeAlice, "dynamite", 12),
+		svc.create(t, acmeSam, "bird seed", 3),
+	}
+	globex := []Order{
+		svc.create(t, globexEve, "doomsday device", 1),
+		svc.create(t, globexSam, "hammock", 2),
+	}
+	for _, o := range acme {
+		if o.TenantID != "acme" {
+			t.Errorf("acme order %s has tenant_id %q", o.ID, o.TenantID)
+		}
+	}
+	for _, o := range globex {
+		if o.TenantID != "globex" {
+			t.Errorf("globex order %s has tenant_id %q", o.ID, o.TenantID)
+		}
+	}
+
+	t.Run("list", func(t *testing.T) {
+		if diff := cmp.Diff(acme, svc.list(t, "/orders", acmeSam)); diff != "" {
+			t.Errorf("acme's GET /orders (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(globex, svc.list(t, "/orders", globexSam)); diff != "" {
+			t.Errorf("globex's GET /orders (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("get by id", func(t *testing.T) {
+		for _, c := range []struct {
+			name   string
+			token  string
+			orders []Order
+		}{
+			{"globex reads acme's", globexEve, acme},
+			{"acme reads globex's", acmeAlice, globex},
+		} {
+			for _, o := range c.orders {
+				r := svc.do(t, "GET", "/orders/"+o.ID, c.token, "")
+				p := wantProblem(t, r, http.StatusNotFound)
+				if strings.Contains(string(r.body), o.Item) || strings.Contains(string(r.body), o.TenantID) {
+					t.Errorf("%s order %s: the 404 tells about the order: %s", c.name, o.ID, r.body)
+				}
+				if p.Detail != "No order with this ID." {
+					t.Errorf("%s order %s: detail %q", c.name, o.ID, p.Detail)
+				}
+			}
+		}
+	})
+
+	t.Run("orders of a user", func(t *testing.T) {
+		for _, c := range []struct {
+			name, path, token string
+			want              []Order
+		}{
+			{"globex asks for acme's alice", "/users/alice/orders", globexEve, []Order{}},
+			{"acme asks for globex's eve", "/users/eve/orders", acmeAlice, []Order{}},
+			{"acme's sam", "/users/sam/orders", acmeAlice, acme[2:3]},
+			{"globex's sam", "/users/sam/orders", globexEve, globex[1:2]},
+			{"acme's alice", "/users/alice/orders", acmeSam, acme[0:2]},
+		} {
+			if diff := cmp.Diff(c.want, svc.list(t, c.path, c.token)); diff != "" {
+				t.Errorf("%s: GET %s (-want +got):\n%s", c.name, c.path, diff)
+			}
+		}
+	})
+}
+
+// TestEveCannotReadAlicesOrders is the classic bug: the handler of
+// /users/{user}/orders never checks that {user} is the caller. Eve of
+// globex asks for the orders of alice, who is in acme, and gets none,
+// because the store only reads the caller's tenant.
+func TestEveCannotReadAlicesOrders(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+	eve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
+
+	placed := svc.create(t, alice, "anvil", 1)
+	if got := svc.list(t, "/users/alice/orders", alice); len(got) != 1 {
+		t.Fatalf("alice sees %d of her orders, want 1", len(got))
+	}
+
+	r := svc.do(t, "GET", "/users/alice/orders", eve, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("eve's GET /users/alice/orders: status %d, body %s", r.status, r.body)
+	}
+	if bytes.Contains(r.body, []byte(placed.ID)) || bytes.Contains(r.body, []byte("acme")) {
+		t.Errorf("eve sees acme's data: %s", r.body)
+	}
+	if got := svc.list(t, "/users/alice/orders", eve); len(got) != 0 {
+		t.Errorf("eve sees %d of alice's orders: %v", len(got), ids(got))
+	}
+}
+
+// TestTenantAndUserComeFromTheToken sends the tenant and user in the body:
+// they are unknown fields, refused, and nothing is stored.
+func TestTenantAndUserComeFromTheToken(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	eve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
+	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	for _, body := range []string{
+		`{"item":"anvil","quantity":1,"tenant_id":"acme"}`,
+		`{"item":"anvil","quantity":1,"user_id":"alice"}`,
+		`{"item":"anvil","quantity":1,"tenant_id":"acme","user_id":"alice"}`,
+	} {
+		p := wantProblem(t, svc.do(t, "POST", "/orders", eve, body), http.StatusBadRequest)
+		if p.Detail != "The body may only hold the fields item and quantity." {
+			t.Errorf("%s: detail %q", body, p.Detail)
+		}
+	}
+	if got := svc.list(t, "/orders", alice); len(got) != 0 {
+		t.Errorf("acme has orders after globex's attempts: %v", ids(got))
+	}
+	if got := svc.list(t, "/orders", eve); len(got) != 0 {
+		t.Errorf("globex has orders after refused bodies: %v", ids(got))
+	}
+}
+
+func TestHealthzNeedsNoToken(t *testing.T) {
+	svc, _ := startWithIssuer(t)
+	for _, method := range []string{"GET", "HEAD"} {
+		r := svc.do(t, method, "/healthz", "", "")
+		if r.status != http.StatusOK {
+			t.Errorf("%s /healthz: status %d, want 200", method, r.status)
+		}
+		if method == "GET" && strings.TrimSpace(string(r.body)) != `{"status":"ok"}` {
+			t.Errorf("GET /healthz: body %s", r.body)
+		}
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	other := authztest.Start(t, authztest.WithAudience(iss.Audience()))
+	expired := iss.MustMint("acme", "premium", authztest.WithExpiry(-time.Minute))
+	foreign := other.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	for _, c := range []struct {
+		name, method, path, token, body string
+	}{
+		{"no token, list", "GET", "/orders", "", ""},
+		{"no token, create", "POST", "/orders", "", `{"item":"anvil","quantity":1}`},
+		{"no token, get", "GET", "/orders/0123456789abcdef", "", ""},
+		{"no token, user's orders", "GET", "/users/alice/orders", "", ""},
+		{"no token, unknown path", "GET", "/admin", "", ""},
+		{"garbage token", "GET", "/orders", "not-a-token", ""},
+		{"expired token", "GET", "/orders", expired, ""},
+		{"token of another issuer", "GET", "/orders", foreign, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := svc.do(t, c.method, c.path, c.token, c.body)
+			wantProblem(t, r, http.StatusUnauthorized)
+			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate %q, want a Bearer challenge", r.header.Get("WWW-Authenticate"))
+			}
+			if c.token != "" && bytes.Contains(r.body, []byte(c.token)) {
+				t.Errorf("the token is echoed: %s", r.body)
+			}
+		})
+	}
+}
+
+func TestInvalidBodies(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+	const (
+		notJSON      = "The body is not a valid JSON object."
+		unknownField = "The body may only hold the fields item and quantity."
+		wrongType    = "item must be a string and quantity a whole number."
+		noItem       = "item is required."
+		badQuantity  = "quantity must be between 1 and 10000."
+	)
+	for _, c := range []struct {
+		name, body, detail string
+	}{
+		{"empty body", "", notJSON},
+		{"not JSON", "item=anvil&quantity=1", notJSON},
+		{"truncated JSON", `{"item":"anvil",`, notJSON},
+		{"array", `[{"item":"anvil","quantity":1}]`, notJSON},
+		{"string", `"anvil"`, notJSON},
+		{"trailing garbage", `{"item":"anvil","quantity":1} x`, notJSON},
+		{"two objects", `{"item":"anvil","quantity":1}{"item":"anvil","quantity":1}`, "The body must hold exactly one JSON object."},
+		{"unknown field", `{"item":"anvil","quantity":1,"price":3}`, unknownField},
+		{"field in other case", `{"Item":"anvil","quantity":1}`, unknownField},
+		{"null", `null`, noItem},
+		{"empty object", `{}`, noItem},
+		{"empty item", `{"item":"","quantity":1}`, noItem},
+		{"blank item", `{"item":"  \t ","quantity":1}`, noItem},
+		{"item not a string", `{"item":7,"quantity":1}`, wrongType},
+		{"item too long", `{"item":"` + strings.Repeat("é", 201) + `","quantity":1}`, "item must be at most 200 characters."},
+		{"item with control character", `{"item":"anvil\u0000","quantity":1}`, "item must not contain control characters."},
+		{"no quantity", `{"item":"anvil"}`, badQuantity},
+		{"quantity zero", `{"item":"anvil","quantity":0}`, badQuantity},
+		{"quantity negative", `{"item":"anvil","quantity":-1}`, badQuantity},
+		{"quantity too large", `{"item":"anvil","quantity":10001}`, badQuantity},
+		{"quantity fraction", `{"item":"anvil","quantity":1.5}`, wrongType},
+		{"quantity string", `{"item":"anvil","quantity":"2"}`, wrongType},
+		{"quantity overflows", `{"item":"anvil","quantity":1e30}`, wrongType},
+		{"body over 64 KiB", `{"item":"anvil","quantity":1,"pad":"` + strings.Repeat("x", 64<<10) + `"}`, "The body is larger than 64 KiB."},
+		{"white space over 64 KiB", `{"item":"anvil","quantity":1}` + strings.Repeat(" ", 64<<10), "The body is larger than 64 KiB."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := wantProblem(t, svc.do(t, "POST", "/orders", tok, c.body), http.StatusBadRequest)
+			if p.Detail != c.detail {
+				t.Errorf("detail %q, want %q", p.Detail, c.detail)
+			}
+		})
+	}
+	if got := svc.list(t, "/orders", tok); len(got) != 0 {
+		t.Errorf("invalid bodies stored orders: %v", ids(got))
+	}
+
+	// The limits themselves are accepted.
+	svc.create(t, tok, strings.Repeat("é", 200), 10_000)
+	svc.create(t, tok, "x", 1)
+}
+
+func TestUnknownOrder(t *testing.T) {
+	svc, iss := startWithIssuer(t)
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+	for _, id := range []string{"0123456789abcdef", "nope", "%2e%2e"} {
+		p := wantProblem(t, svc.do(t, "GET", "/orders/"+id, tok, ""), http.StatusNotFound)
+		if p.Detail != "No order with this ID." {
+			t.Errorf("%s: detail %q", id, p.Detail)
+		}
+	}
+}
+
+// TestGracefulShutdown cancels run's context while a request is held inside
+// the service, and checks that the request still completes, that no new
+// connection is accepted meanwhile, and that run returns nil.
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	shuttingDown := make(chan struct{})
+	hold := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Test-Hold") != "" {
+				close(entered)
+				<-release
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	svc, iss := startWithIssuer(t, withHandlerWrap(hold), withShuttingDown(func() { close(shuttingDown) }))
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	held := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", svc.url+"/orders", strings.NewReader(`{"item":"anvil","quantity":1}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Test-Hold", "1")
+		resp, err := svc.client.Do(req)
+		if err != nil {
+			held <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		held <- result{status: resp.StatusCode, body: body, err: err}
+	}()
+
+	<-entered
+	svc.cancel()
+	<-shuttingDown // the listener is closed; Shutdown waits for the request
+
+	select {
+	case err := <-svc.done:
+		t.Fatalf("run returned %v while a request was in flight", err)
+	default:
+	}
+	if _, err := newClient(t).Get(svc.url + "/healthz"); err == nil {
+		t.Error("a new connection was served during shutdown")
+	}
+
+	close(release)
+	res := <-held
+	if res.err != nil {
+		t.Fatalf("the in-flight request failed: %v", res.err)
+	}
+	if res.status != http.StatusCreated {
+		t.Fatalf("the in-flight request: status %d, body %s", res.status, res.body)
+	}
+	if o := decodeOrder(t, res.body); o.TenantID != "acme" || o.UserID != "alice" {
+		t.Errorf("the in-flight request stored %+v", o)
+	}
+	if err := svc.wait(); err != nil {
+		t.Fatalf("run returned %v, want nil", err)
+	}
+	if !strings.Contains(svc.stdout.String(), `"msg":"orders service stopped"`) {
+		t.Errorf("no stop log line in:\n%s", svc.stdout)
+	}
+}
+
+var exportLine = regexp.MustCompile(`(?m)^export (ACME_TOKEN|GLOBEX_TOKEN)=(\S+)$`)
+
+// TestDevelopmentMode starts the service with an empty environment, as
+// `go run ./examples/orders` does, and uses the tokens it prints.
+func TestDevelopmentMode(t *testing.T) {
+	svc := startService(t, map[string]string{"ADDR": "127.0.0.1:0"})
+	out := svc.stderr.String()
+
+	for _, want := range []string{
+		"DEVELOPMENT MODE — tokens are minted by an in-process issuer; never use in production",
+		"listening on " + svc.url + "\n",
+		"/users/alice/orders -H \"Authorization: Bearer $GLOBEX_TOKEN\"",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the banner lacks %q:\n%s", want, out)
+		}
+	}
+	tokens := map[string]string{}
+	for _, m := range exportLine.FindAllStringSubmatch(out, -1) {
+		tokens[m[1]] = m[2]
+	}
+	if len(tokens) != 2 {
+		t.Fatalf("found tokens %v in the banner:\n%s", sortedKeys(tokens), out)
+	}
+
+	placed := svc.create(t, tokens["ACME_TOKEN"], "anvil", 2)
+	if placed.TenantID != "acme" || placed.UserID != "alice" {
+		t.Errorf("ACME_TOKEN placed %+v, want tenant acme, user alice", placed)
+	}
+	eve := svc.create(t, tokens["GLOBEX_TOKEN"], "hammock", 1)
+	if eve.TenantID != "globex" || eve.UserID != "eve" {
+		t.Errorf("GLOBEX_TOKEN placed %+v, want tenant globex, user eve", eve)
+	}
+	if got := svc.list(t, "/users/alice/orders", tokens["GLOBEX_TOKEN"]); len(got) != 0 {
+		t.Errorf("eve reads alice's orders: %v", ids(got))
+	}
+	wantProblem(t, svc.do(t, "GET", "/orders/"+placed.ID, tokens["GLOBEX_TOKEN"], ""), http.StatusNotFound)
+
+	first, _, _ := strings.Cut(svc.stdout.String(), "\n")
+	var started struct {
+		Msg, Mode, Addr string
+	}
+	if err := json.Unmarshal([]byte(first), &started); err != nil {
+		t.Fatalf("stdout does not start with a JSON log line: %v\n%s", err, first)
+	}
+	if started.Msg != "orders service started" || started.Mode != "development" || "http://"+started.Addr != svc.url {
+		t.Errorf("start log line %s", first)
+	}
+}
+
+// TestProductionModePrintsNoTokens checks that with AUTH_ISSUER set the
+// service prints its address and nothing a client could use.
+func TestProductionModePrintsNoTokens(t *testing.T) {
+	svc, _ := startWithIssuer(t)
+	if got, want := svc.stderr.String(), "listening on "+svc.url+"\n"; got != want {
+		t.Errorf("stderr %q, want %q", got, want)
+	}
+	if strings.Contains(svc.stdout.String(), "DEVELOPMENT") {
+		t.Errorf("stdout mentions development mode:\n%s", svc.stdout)
+	}
+}
+
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"issuer without audience", []string{"orders"}, map[string]string{"AUTH_ISSUER": "https://issuer.example"}, "AUTH_AUDIENCE is required when AUTH_ISSUER is set"},
+		{"issuer and a development setting", []string{"orders"}, map[string]string{"AUTH_ISSUER": "https://issuer.example", "AUTH_AUDIENCE": "orders", "DEV_TOKEN_LIFETIME": "1h"}, "DEV_TOKEN_LIFETIME"},
+		{"an argument", []string{"orders", "serve"}, nil, `unexpected argument "serve"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), c.args, func(n string) string { return c.env[n] }, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("run: %v, want an error containing %q", err, c.want)
+			}
+			if stderr.Len() != 0 || stdout.Len() != 0 {
+				t.Errorf("run printed %q and %q before failing", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestRunHelp(t *testing.T) {
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"orders", "-h"}, func(string) string { return "" }, &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
+		if !strings.Contains(stdout.String(), name) {
+			t.Errorf("usage does not mention %s", name)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that run may write while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

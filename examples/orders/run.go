@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/authz/authztest"
+)
+
+// Server limits. WriteTimeout bounds a handler too, so it is well above
+// anything an orders request needs.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
+	shutdownTimeout   = 10 * time.Second
+)
+
+const usage = `orders: a multi-tenant orders service (see examples/orders/README.md)
+
+It takes no arguments; it is configured by environment variables:
+
+  ADDR                listen address (default 127.0.0.1:8080; port 0 picks one)
+  AUTH_ISSUER         the exact "iss" of accepted tokens; unset = development mode
+  AUTH_AUDIENCE       the audience tokens must name (required with AUTH_ISSUER)
+  AUTH_JWKS_URL       the JWK Set URL (default: OIDC discovery from AUTH_ISSUER)
+  AUTH_TENANT_CLAIM   default custom:tenantId
+  AUTH_TIER_CLAIM     default custom:tenantTier
+  AUTH_ROLES_CLAIM    default cognito:groups
+  DEV_ISSUER_ADDR     development mode only: the issuer's address (default 127.0.0.1:0)
+  DEV_TOKEN_LIFETIME  development mode only: validity of printed tokens (default 24h)
+`
+
+// runOption is a hook for tests; the service itself runs without any.
+type runOption func(*runHooks)
+
+type runHooks struct {
+	ready        func(addr string)               // the listener is bound to addr
+	wrap         func(http.Handler) http.Handler // wraps the whole service
+	shuttingDown func()                          // Shutdown has closed the listener
+}
+
+// withReady calls f with the bound address once the service accepts
+// connections.
+func withReady(f func(addr string)) runOption { return func(h *runHooks) { h.ready = f } }
+
+// withHandlerWrap wraps the service's handler, outside of everything else.
+func withHandlerWrap(f func(http.Handler) http.Handler) runOption {
+	return func(h *runHooks) { h.wrap = f }
+}
+
+// withShuttingDown calls f once graceful shutdown has stopped accepting
+// connections and waits for in-flight requests.
+func withShuttingDown(f func()) runOption { return func(h *runHooks) { h.shuttingDown = f } }
+
+// run builds the service from the environment, serves until ctx is done,
+// then drains in-flight requests and returns nil. Human-facing text (the
+// listen address, the development banner) goes to stderr; stdout carries
+// only JSON log lines.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
+	var hooks runHooks
+	for _, o := range opts {
+		if o != nil {
+			o(&hooks)
+		}
+	}
+	if len(args) > 1 {
+		switch args[1] {
+		case "-h", "-help", "--help":
+			_, err := io.WriteString(stdout, usage)
+			return err
+		}
+		return fmt.Errorf("unexpected argument %q: configure the service with environment variables (see orders -h)", args[1])
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	issuer, audience, mode := cfg.issuer, cfg.audience, "production"
+	var dev *authztest.Issuer
+	if cfg.devMode() {
+		dev, err = authztest.NewIssuer(
+			authztest.WithAudience(devAudience),
+			authztest.WithClaimMapping(cfg.mapping),
+			authztest.WithAddr(cfg.dev.issuerAddr),
+			authztest.WithLifetime(cfg.dev.tokenLifetime),
+		)
+		if err != nil {
+			return fmt.Errorf("development issuer (DEV_ISSUER_ADDR %s): %w", cfg.dev.issuerAddr, err)
+		}
+		defer dev.Close()
+		issuer, audience, mode = dev.URL(), dev.Audience(), "development"
+	}
+
+	// The development issuer is verified exactly like a real one: OIDC
+	// discovery, JWKS over HTTP, audience and claim mapping.
+	vopts := []authz.Option{
+		authz.WithAudience(audience),
+		authz.WithClaimMapping(cfg.mapping),
+		authz.WithRefreshErrorHandler(func(err error) {
+			log.Warn("JWK Set refresh failed; keeping the keys fetched before", "error", err)
+		}),
+	}
+	if cfg.jwksURL != "" {
+		vopts = append(vopts, authz.WithJWKSURL(cfg.jwksURL))
+	}
+	v, err := authz.NewVerifier(ctx, issuer, vopts...)
+	if err != nil {
+		if dev != nil {
+			return fmt.Errorf("token verifier for the development issuer: %w", err)
+		}
+		return fmt.Errorf("token verifier for AUTH_ISSUER %s: %w", issuer, err)
+	}
+	defer v.Close()
+
+	handler := newHandler(newMemoryStore(), v, log)
+	if hooks.wrap != nil {
+		handler = hooks.wrap(handler)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if hooks.shuttingDown != nil {
+		srv.RegisterOnShutdown(hooks.shuttingDown)
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
+	}
+	addr := ln.Addr().String()
+	if dev != nil {
+		err = printDevBanner(stderr, addr, dev, cfg.dev)
+	} else {
+		_, err = fmt.Fprintf(stderr, "listening on http://%s\n", addr)
+	}
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("orders service started", "addr", addr, "mode", mode, "issuer", issuer)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if hooks.ready != nil {
+		hooks.ready(addr)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("orders service stopping: draining in-flight requests", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		<-served
+		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", shutdownTimeout, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("orders service stopped")
+	return nil
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Order is one order of one tenant. TenantID and UserID come from the
+// verified token of the request that placed it, never from its body.
+type Order struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	UserID    string    `json:"user_id"`
+	Item      string    `json:"item"`
+	Quantity  int       `json:"quantity"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewOrder is what a client may say about an order it places.
+type NewOrder struct {
+	Item     string `json:"item"`
+	Quantity int    `json:"quantity"`
+}
+
+// Errors of a [Store].
+var (
+	// ErrNoTenant means the context carries no tenant: a store refuses to
+	// guess which partition to use.
+	ErrNoTenant = errors.New("orders: no tenant in context")
+	// ErrNotFound means the tenant in the context has no order with that
+	// ID. Another tenant's order is not found either: a store cannot tell
+	// one from the other.
+	ErrNotFound = errors.New("orders: order not found")
+)
+
+// Store keeps orders partitioned by tenant. Every method acts for the tenant
+// in ctx, read with tenant.FromContext, and fails with [ErrNoTenant] when
+// there is none. No method takes a tenant ID, so a handler has no way to
+// name another tenant's partition: isolation does not depend on handlers
+// getting their checks right.
+//
+// Implementations are safe for concurrent use. The in-memory store is
+// [memoryStore]; a DynamoDB store with the tenant as partition key fits the
+// same interface.
+type Store interface {
+	// Create stores a new order for the tenant and user (the token's
+	// subject) in ctx and returns it with its ID and creation time.
+	Create(ctx context.Context, o NewOrder) (Order, error)
+	// Get returns the tenant's order with the given ID, or ErrNotFound.
+	Get(ctx context.Context, id string) (Order, error)
+	// List returns the tenant's orders, oldest first; an empty, non-nil
+	// slice when there are none.
+	List(ctx context.Context) ([]Order, error)
+	// ListByUser returns the tenant's orders placed by userID, oldest
+	// first. A user of another tenant with the same name is another user.
+	ListByUser(ctx context.Context, userID string) ([]Order, error)
+}
