@@ -1,0 +1,264 @@
+package logging
+
+import (
+	"bufio"
+	"crypto/rand"
+	"io"
+	"net"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"github.com/tenancykit/tenancy/internal/clientip"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// Keys the access log adds to the schema.
+const (
+	KeyMethod       = "method"
+	KeyRoute        = "route"
+	KeyStatus       = "status"
+	KeyBytes        = "bytes"
+	KeyDurationMS   = "duration_ms"
+	KeyRemoteIP     = "remote_ip"
+	KeyRejectedBy   = "rejected_by"
+	KeyRejectReason = "reject_reason"
+)
+
+// AccessOption configures [AccessLog].
+type AccessOption func(*accessConfig)
+
+type accessConfig struct {
+	route         func(*http.Request) string
+	clients       clientip.Resolver
+	clientLevel   slog.Level
+	header        string
+	auditor       *Auditor
+	auditExplicit bool
+	now           func() time.Time
+}
+
+// WithRoute says how to find a request's route pattern for the "route"
+// field. Default: the request's Pattern, which is set only when the access
+// log runs inside the router; use [MuxRoute] for an http.ServeMux, or
+// chi's RouteContext for chi.
+func WithRoute(f func(*http.Request) string) AccessOption {
+	return func(c *accessConfig) { c.route = f }
+}
+
+// MuxRoute returns the route function for mux: the pattern mux would
+// route r to.
+func MuxRoute(mux *http.ServeMux) func(*http.Request) string {
+	return func(r *http.Request) string {
+		_, pattern := mux.Handler(r)
+		return pattern
+	}
+}
+
+// WithTrustedProxies believes X-Forwarded-For from these networks when
+// finding remote_ip. Default: the connection's peer address.
+func WithTrustedProxies(p ...netip.Prefix) AccessOption {
+	return func(c *accessConfig) { c.clients = clientip.New(p) }
+}
+
+// WithClientErrorLevel sets the level of 4xx lines. Default slog.LevelWarn;
+// 5xx lines are errors and the rest info.
+func WithClientErrorLevel(l slog.Level) AccessOption {
+	return func(c *accessConfig) { c.clientLevel = l }
+}
+
+// WithRequestIDHeader names the header that carries the request ID in and
+// out. Default "X-Request-ID".
+func WithRequestIDHeader(name string) AccessOption {
+	return func(c *accessConfig) { c.header = http.CanonicalHeaderKey(name) }
+}
+
+// WithAuditor sends the audit events of refused requests (authz denials)
+// to a. Default: the auditor set with [SetDefaultAuditor]; nil turns them
+// off.
+func WithAuditor(a *Auditor) AccessOption {
+	return func(c *accessConfig) { c.auditor, c.auditExplicit = a, true }
+}
+
+// AccessLog returns middleware that writes one line per request to logger
+// when the request ends, panics included: method, route, status, bytes,
+// duration_ms, remote_ip and request_id, with the tenant and the refusal
+// that inner middleware recorded in the request's [tenant.Record] — a 401
+// or 429 line names the tenant whenever it was known.
+//
+// A valid incoming request ID (1 to 128 characters of letters, digits and
+// "-._:") is kept, any other is replaced by a random one; either way it is
+// echoed in the response and put in the context for every line the
+// request logs. The wrapped ResponseWriter keeps http.Flusher, Hijacker and
+// the writer's other optional interfaces.
+func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) http.Handler {
+	if logger == nil {
+		panic("logging: AccessLog needs a logger")
+	}
+	c := accessConfig{clientLevel: slog.LevelWarn, header: "X-Request-Id", now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	_, ours := logger.Handler().(*Handler)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := c.now()
+			id := r.Header.Get(c.header)
+			if !validRequestID(id) || len(r.Header.Values(c.header)) > 1 {
+				id = rand.Text()
+			}
+			w.Header().Set(c.header, id)
+			ctx := NewRequestIDContext(r.Context(), id)
+			ctx, rec := tenant.NewRecordContext(ctx)
+
+			m := metrics{status: http.StatusOK}
+			ww := httpsnoop.Wrap(w, m.hooks())
+			r2 := r.WithContext(ctx)
+
+			defer func() {
+				p := recover()
+				if p != nil && p != http.ErrAbortHandler && !m.wroteHeader {
+					m.status = http.StatusInternalServerError
+				}
+				c.log(logger, ours, r2, rec, &m, start)
+				if p != nil {
+					panic(p)
+				}
+			}()
+			next.ServeHTTP(ww, r2)
+		})
+	}
+}
+
+func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec *tenant.Record, m *metrics, start time.Time) {
+	ctx := r.Context()
+	status := m.status
+	if m.hijacked {
+		status = http.StatusSwitchingProtocols
+	}
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case status >= 400:
+		level = c.clientLevel
+	}
+	t, hasTenant := rec.Tenant()
+	if hasTenant {
+		ctx = tenant.NewContext(ctx, t) // for the level and the handler's fields
+	}
+	if !logger.Enabled(ctx, level) && c.auditorFor() == nil {
+		return
+	}
+	route := r.Pattern
+	if c.route != nil {
+		route = c.route(r)
+	}
+	var buf [16]slog.Attr
+	attrs := append(buf[:0],
+		slog.String(KeyMethod, r.Method),
+		slog.String(KeyRoute, route),
+		slog.Int(KeyStatus, status),
+		slog.Int64(KeyBytes, m.bytes),
+		slog.Float64(KeyDurationMS, float64(c.now().Sub(start).Microseconds())/1000),
+		slog.String(KeyRemoteIP, addrString(c.clients.ClientIP(r))),
+	)
+	if !ours {
+		attrs = appendContext(attrs, ctx)
+	}
+	rej := rec.Rejection()
+	if !rej.IsZero() {
+		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
+	}
+	for _, n := range rec.Notes() {
+		attrs = append(attrs, slog.Any(n.Key, n.Value))
+	}
+	logger.LogAttrs(ctx, level, "request", attrs...)
+
+	if rej.By == "authz" {
+		if a := c.auditorFor(); a != nil {
+			a.Audit(ctx, "authorize", route, OutcomeDenied,
+				slog.String(KeyMethod, r.Method),
+				slog.String(KeyRejectReason, rej.Reason),
+				slog.Int(KeyStatus, rej.Status),
+				slog.String(KeyRemoteIP, addrString(c.clients.ClientIP(r))))
+		}
+	}
+}
+
+func (c *accessConfig) auditorFor() *Auditor {
+	if c.auditExplicit {
+		return c.auditor
+	}
+	return DefaultAuditor()
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(isB64URL(c) || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// metrics is what the wrapped writer saw.
+type metrics struct {
+	status      int
+	bytes       int64
+	wroteHeader bool
+	hijacked    bool
+}
+
+func (m *metrics) hooks() httpsnoop.Hooks {
+	return httpsnoop.Hooks{
+		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+			return func(code int) {
+				next(code)
+				if !m.wroteHeader && code >= 200 {
+					m.status, m.wroteHeader = code, true
+				}
+			}
+		},
+		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+			return func(b []byte) (int, error) {
+				n, err := next(b)
+				m.wroteHeader = true
+				m.bytes += int64(n)
+				return n, err
+			}
+		},
+		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+			return func(src io.Reader) (int64, error) {
+				n, err := next(src)
+				m.wroteHeader = true
+				m.bytes += n
+				return n, err
+			}
+		},
+		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+			return func() (net.Conn, *bufio.ReadWriter, error) {
+				conn, rw, err := next()
+				if err == nil {
+					m.hijacked = true
+				}
+				return conn, rw, err
+			}
+		},
+	}
+}

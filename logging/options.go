@@ -1,0 +1,54 @@
+package logging
+
+import (
+	"log/slog"
+)
+
+// Option configures a [Handler].
+type Option func(*options)
+
+type options struct {
+	levels     *Levels
+	redactKeys []string
+	redactor   *redactor
+	static     []slog.Attr
+}
+
+func newOptions(opts []Option) *options {
+	o := &options{}
+	for _, f := range opts {
+		if f != nil {
+			f(o)
+		}
+	}
+	if o.levels == nil {
+		o.levels = NewLevels(slog.LevelInfo)
+	}
+	o.redactor = newRedactor(o.redactKeys)
+	o.static = o.redactor.attrs(o.static)
+	return o
+}
+
+// WithLevel sets the handler's level. Default slog.LevelInfo.
+func WithLevel(l slog.Leveler) Option {
+	return func(o *options) { o.levels = NewLevels(l) }
+}
+
+// WithLevels sets the levels, with their per-tenant overrides, that the
+// handler consults; keep the *Levels to change them at run time. Default
+// NewLevels(slog.LevelInfo).
+func WithLevels(l *Levels) Option { return func(o *options) { o.levels = l } }
+
+// WithRedactedKeys adds attribute keys whose values are never written
+// (compared case-insensitively, at any depth), to the defaults
+// [DefaultRedactedKeys]. Values that look like a JSON Web Token are
+// redacted under any key.
+func WithRedactedKeys(keys ...string) Option {
+	return func(o *options) { o.redactKeys = append(o.redactKeys, keys...) }
+}
+
+// WithAttrs adds fixed attributes to every record, at the top level, such
+// as the service name or the runtime metadata of [ECSMetadata].
+func WithAttrs(attrs ...slog.Attr) Option {
+	return func(o *options) { o.static = append(o.static, attrs...) }
+}
