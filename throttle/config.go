@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,10 +21,15 @@ import (
 // entry and the field.
 func DecodeLimits(r io.Reader) (map[string]Limits, error) {
 	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var raw map[string]Limits
+	var raw map[string]json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("throttle: limits: the file is empty; want a JSON object of limits by name")
+		}
 		return nil, fmt.Errorf("throttle: limits: %w", err)
+	}
+	if raw == nil {
+		return nil, errors.New("throttle: limits: want a JSON object of limits by name, got null")
 	}
 	if dec.More() {
 		return nil, errors.New("throttle: limits: data after the JSON object")
@@ -33,10 +39,18 @@ func DecodeLimits(r io.Reader) (map[string]Limits, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	out := make(map[string]Limits, len(raw))
 	for _, name := range names {
-		if err := raw[name].Validate(); err != nil {
+		entry := json.NewDecoder(bytes.NewReader(raw[name]))
+		entry.DisallowUnknownFields()
+		var lim Limits
+		if err := entry.Decode(&lim); err != nil {
 			return nil, fmt.Errorf("throttle: limits %q: %w", name, err)
 		}
+		if err := lim.Validate(); err != nil {
+			return nil, fmt.Errorf("throttle: limits %q: %w", name, err)
+		}
+		out[name] = lim
 	}
-	return raw, nil
+	return out, nil
 }

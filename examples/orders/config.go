@@ -3,13 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/tenant"
+	"github.com/tenancykit/tenancy/throttle"
 )
 
 // Defaults of the configuration, in one place.
@@ -36,6 +40,20 @@ type config struct {
 	audience string
 	// mapping names the tenant, tier and roles claims (AUTH_*_CLAIM).
 	mapping authz.ClaimMapping
+	// tiersFile names the JSON file of limits per tier (TIERS_FILE);
+	// empty means the embedded tiers.json.
+	tiersFile string
+	// tierLimits are the limits per tier name, from tiersFile or the
+	// embedded defaults.
+	tierLimits map[string]throttle.Limits
+	// overridesFile names the JSON file of limits per tenant ID
+	// (TENANT_OVERRIDES_FILE); empty means none.
+	overridesFile string
+	// overrides are the limits of tenants that do not follow their tier.
+	overrides map[string]throttle.Limits
+	// redisURL is where limits are shared between replicas (REDIS_URL);
+	// empty means each process keeps its own.
+	redisURL string
 	// dev configures the development issuer; zero unless devMode.
 	dev devConfig
 }
@@ -83,6 +101,35 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.mapping.Tenant = get("AUTH_TENANT_CLAIM", authz.Cognito.Tenant)
 	c.mapping.Tier = get("AUTH_TIER_CLAIM", authz.Cognito.Tier)
 	c.mapping.Roles = get("AUTH_ROLES_CLAIM", authz.Cognito.Roles)
+	c.tiersFile = get("TIERS_FILE", "")
+	c.overridesFile = get("TENANT_OVERRIDES_FILE", "")
+	c.redisURL = get("REDIS_URL", "")
+
+	c.tierLimits = defaultTierLimits()
+	if c.tiersFile != "" {
+		lim, err := readLimitsFile("TIERS_FILE", c.tiersFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.tierLimits = lim
+	}
+	if c.overridesFile != "" {
+		lim, err := readLimitsFile("TENANT_OVERRIDES_FILE", c.overridesFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, id := range sortedNames(lim) {
+			if err := tenant.ValidateID(id); err != nil {
+				fail("TENANT_OVERRIDES_FILE %s: %q: %v", c.overridesFile, id, err)
+			}
+		}
+		c.overrides = lim
+	}
+	if c.redisURL != "" {
+		if err := checkRedisURL(c.redisURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
 
 	if err := checkHostPort(c.addr); err != nil {
 		fail("ADDR %q: %v", c.addr, err)
@@ -130,6 +177,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.dev.tokenLifetime = d
 	}
 	return c, errors.Join(errs...)
+}
+
+// sortedNames returns the keys of a limits map in order, so that errors
+// come out the same on every run.
+func sortedNames(m map[string]throttle.Limits) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func checkHostPort(addr string) error {

@@ -1,13 +1,26 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/throttle"
 )
+
+// builtinTiers are the limits documented for an unset TIERS_FILE; the
+// embedded tiers.json must say exactly this.
+var builtinTiers = map[string]throttle.Limits{
+	"basic":    {Rate: 5, Burst: 10},
+	"standard": {Rate: 50, Burst: 100},
+	"premium":  {Rate: 500, Burst: 1000},
+	"platinum": {Rate: 2000, Burst: 4000},
+}
 
 func TestLoadConfig(t *testing.T) {
 	for _, c := range []struct {
@@ -19,9 +32,10 @@ func TestLoadConfig(t *testing.T) {
 			name: "empty: development mode on defaults",
 			env:  nil,
 			want: config{
-				addr:    "127.0.0.1:8080",
-				mapping: authz.Cognito,
-				dev:     devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
+				addr:       "127.0.0.1:8080",
+				mapping:    authz.Cognito,
+				tierLimits: builtinTiers,
+				dev:        devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
 			},
 		},
 		{
@@ -33,9 +47,10 @@ func TestLoadConfig(t *testing.T) {
 				"AUTH_TENANT_CLAIM":  "tenant_id",
 			},
 			want: config{
-				addr:    "0.0.0.0:9000",
-				mapping: authz.ClaimMapping{Tenant: "tenant_id", Tier: "custom:tenantTier", Roles: "cognito:groups", Scopes: "scope"},
-				dev:     devConfig{issuerAddr: "127.0.0.1:9001", tokenLifetime: 8 * time.Hour},
+				addr:       "0.0.0.0:9000",
+				mapping:    authz.ClaimMapping{Tenant: "tenant_id", Tier: "custom:tenantTier", Roles: "cognito:groups", Scopes: "scope"},
+				tierLimits: builtinTiers,
+				dev:        devConfig{issuerAddr: "127.0.0.1:9001", tokenLifetime: 8 * time.Hour},
 			},
 		},
 		{
@@ -45,10 +60,11 @@ func TestLoadConfig(t *testing.T) {
 				"AUTH_AUDIENCE": "orders-api",
 			},
 			want: config{
-				addr:     "127.0.0.1:8080",
-				issuer:   "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
-				audience: "orders-api",
-				mapping:  authz.Cognito,
+				addr:       "127.0.0.1:8080",
+				issuer:     "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+				audience:   "orders-api",
+				mapping:    authz.Cognito,
+				tierLimits: builtinTiers,
 			},
 		},
 		{
@@ -63,11 +79,12 @@ func TestLoadConfig(t *testing.T) {
 				"AUTH_ROLES_CLAIM":  "realm_access.roles",
 			},
 			want: config{
-				addr:     ":8080",
-				issuer:   "https://id.example.com/realms/shop",
-				audience: "orders",
-				jwksURL:  "https://id.example.com/realms/shop/protocol/openid-connect/certs",
-				mapping:  authz.ClaimMapping{Tenant: "tenant_id", Tier: "tier", Roles: "realm_access.roles", Scopes: "scope"},
+				addr:       ":8080",
+				issuer:     "https://id.example.com/realms/shop",
+				audience:   "orders",
+				jwksURL:    "https://id.example.com/realms/shop/protocol/openid-connect/certs",
+				mapping:    authz.ClaimMapping{Tenant: "tenant_id", Tier: "tier", Roles: "realm_access.roles", Scopes: "scope"},
+				tierLimits: builtinTiers,
 			},
 		},
 	} {
@@ -86,8 +103,63 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// writeFile writes content to a file named name in a folder of the test
+// and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigLimits(t *testing.T) {
+	tiersFile := writeFile(t, "tiers.json", `{
+		"basic":    {"rate": 1, "burst": 2, "quotas": [{"limit": 1000, "period": "day"}]},
+		"standard": {"rate": 10, "burst": 20, "max_concurrent": 4},
+		"premium":  {"rate": 100, "burst": 200, "on_store_failure": "open"},
+		"platinum": {"rate": 1000, "burst": 2000, "on_store_failure": "closed"}
+	}`)
+	overridesFile := writeFile(t, "overrides.json", `{"acme": {"rate": 0.5, "burst": 50}}`)
+	got, err := loadConfig(func(n string) string {
+		return map[string]string{
+			"TIERS_FILE":            tiersFile,
+			"TENANT_OVERRIDES_FILE": overridesFile,
+			"REDIS_URL":             "redis://:secret@127.0.0.1:6379/2",
+		}[n]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		addr:      "127.0.0.1:8080",
+		mapping:   authz.Cognito,
+		tiersFile: tiersFile,
+		tierLimits: map[string]throttle.Limits{
+			"basic":    {Rate: 1, Burst: 2, Quotas: []throttle.Quota{{Limit: 1000, Period: throttle.Day}}},
+			"standard": {Rate: 10, Burst: 20, MaxConcurrent: 4},
+			"premium":  {Rate: 100, Burst: 200, OnStoreFailure: throttle.FailOpen},
+			"platinum": {Rate: 1000, Burst: 2000, OnStoreFailure: throttle.FailClosed},
+		},
+		overridesFile: overridesFile,
+		overrides:     map[string]throttle.Limits{"acme": {Rate: 0.5, Burst: 50}},
+		redisURL:      "redis://:secret@127.0.0.1:6379/2",
+		dev:           devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{}, devConfig{})); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
 func TestLoadConfigErrors(t *testing.T) {
 	const issuer = "https://issuer.example.com"
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	badBurst := writeFile(t, "orders-tiers.json", `{"basic": {"rate": 5, "burst": 0}}`)
+	notJSON := writeFile(t, "tiers.json", `{"basic": {"rate": 5, "burst": 10},}`)
+	unknownField := writeFile(t, "tiers.json", `{"basic": {"rate": 5, "brust": 10}}`)
+	badID := writeFile(t, "overrides.json", `{"acme\u0000": {"rate": 5, "burst": 10}}`)
+	badPeriod := writeFile(t, "overrides.json", `{"acme": {"rate": 5, "burst": 10, "quotas": [{"limit": 5, "period": "week"}]}}`)
 	for _, c := range []struct {
 		name string
 		env  map[string]string
@@ -119,6 +191,33 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"claim with white space", map[string]string{"AUTH_TENANT_CLAIM": "tenant_id "}, []string{"AUTH_TENANT_CLAIM has leading or trailing white space"}},
 		{"every mistake at once", map[string]string{"ADDR": "nope", "AUTH_ISSUER": "nope", "DEV_TOKEN_LIFETIME": "1h"},
 			[]string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "DEV_TOKEN_LIFETIME"}},
+		{"TIERS_FILE missing", map[string]string{"TIERS_FILE": missing},
+			[]string{"TIERS_FILE " + missing + ": no such file or directory"}},
+		{"TIERS_FILE with an invalid limit", map[string]string{"TIERS_FILE": badBurst},
+			[]string{"TIERS_FILE " + badBurst + `: throttle: limits "basic": Burst must be at least 1, got 0`}},
+		{"TIERS_FILE not JSON", map[string]string{"TIERS_FILE": notJSON},
+			[]string{"TIERS_FILE " + notJSON + ": throttle: limits: invalid character"}},
+		{"TIERS_FILE with an unknown field", map[string]string{"TIERS_FILE": unknownField},
+			[]string{"TIERS_FILE " + unknownField + ": ", `unknown field "brust"`}},
+		{"TIERS_FILE a folder", map[string]string{"TIERS_FILE": t.TempDir()},
+			[]string{"TIERS_FILE "}},
+		{"TENANT_OVERRIDES_FILE missing", map[string]string{"TENANT_OVERRIDES_FILE": missing},
+			[]string{"TENANT_OVERRIDES_FILE " + missing + ": no such file or directory"}},
+		{"TENANT_OVERRIDES_FILE with a bad tenant ID", map[string]string{"TENANT_OVERRIDES_FILE": badID},
+			[]string{"TENANT_OVERRIDES_FILE " + badID + `: "acme\x00": tenant: invalid tenant ID`}},
+		{"TENANT_OVERRIDES_FILE with a bad period", map[string]string{"TENANT_OVERRIDES_FILE": badPeriod},
+			[]string{"TENANT_OVERRIDES_FILE " + badPeriod + ": ", `unknown period "week"`}},
+		{"REDIS_URL without a scheme", map[string]string{"REDIS_URL": "127.0.0.1:6379"}, []string{"REDIS_URL"}},
+		{"REDIS_URL of another scheme", map[string]string{"REDIS_URL": "http://127.0.0.1:6379"},
+			[]string{`REDIS_URL "http://127.0.0.1:6379": redis: invalid URL scheme: http`}},
+		{"REDIS_URL with a bad database", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero"},
+			[]string{`REDIS_URL "redis://127.0.0.1:6379/zero": redis: invalid database number`}},
+		{"REDIS_URL with a password and a bad database", map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:6379/zero"},
+			[]string{`REDIS_URL "redis://:xxxxx@127.0.0.1:6379/zero": redis: invalid database number`}},
+		{"REDIS_URL with a bad port", map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:port/0"},
+			[]string{"REDIS_URL: invalid port"}},
+		{"every limits mistake at once", map[string]string{"TIERS_FILE": missing, "TENANT_OVERRIDES_FILE": badID, "REDIS_URL": "nope://"},
+			[]string{"TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := loadConfig(func(n string) string { return c.env[n] })
@@ -130,6 +229,20 @@ func TestLoadConfigErrors(t *testing.T) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the password of REDIS_URL", err)
+			}
 		})
+	}
+}
+
+// TestBuiltinTiersCoverEveryTier checks the embedded tiers.json against
+// the tiers the service sells: throttle.New would refuse it otherwise.
+func TestBuiltinTiersCoverEveryTier(t *testing.T) {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(tiers.Names())), sortedNames(builtinTiers)); diff != "" {
+		t.Errorf("builtinTiers do not name every tier (-want +got):\n%s", diff)
+	}
+	if _, err := throttle.New(tiers, defaultTierLimits()); err != nil {
+		t.Fatal(err)
 	}
 }

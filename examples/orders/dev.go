@@ -5,10 +5,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/tenant"
+	"github.com/tenancykit/tenancy/throttle"
 )
 
 // devBannerTitle opens the development-mode banner.
@@ -27,15 +30,22 @@ var devUsers = []devUser{
 }
 
 // printDevBanner mints a token for each of devUsers with iss and prints
-// them, loudly, with curl commands for the service at addr.
-func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConfig) error {
+// them, loudly, with the limits each tenant gets from limiter and curl
+// commands for the service at addr.
+func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConfig, limiter *throttle.Limiter) error {
 	tokens := make([]string, len(devUsers))
+	limits := make([]throttle.Limits, len(devUsers))
 	for i, u := range devUsers {
 		tok, err := iss.Mint(u.tenant, u.tier, authztest.WithSubject(u.user))
 		if err != nil {
 			return fmt.Errorf("development issuer: mint a token for %s: %w", u.user, err)
 		}
 		tokens[i] = tok
+		t, err := tenant.New(u.tenant, tiers.MustLookup(u.tier))
+		if err != nil {
+			return fmt.Errorf("development tenant %s: %w", u.tenant, err)
+		}
+		limits[i] = limiter.LimitsFor(t) // its override, if any, else its tier's
 	}
 	base := "http://" + clientAddr(addr)
 	rule := strings.Repeat("!", 88)
@@ -55,6 +65,7 @@ func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConf
 	p("")
 	for i, u := range devUsers {
 		p("# tenant %s, tier %s, user %s", u.tenant, u.tier, u.user)
+		p("#   limits: %s", describeLimits(limits[i]))
 		p("export %s=%s", u.envVar, tokens[i])
 	}
 	p("")
@@ -72,6 +83,11 @@ func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConf
 	p("")
 	p("# eve tries alice's order ID: 404, as if it did not exist")
 	p(`curl -s %s/orders/$ORDER_ID -H "Authorization: Bearer $GLOBEX_TOKEN"`, base)
+	p("")
+	globex := limits[1] // eve's tenant, on the lowest tier
+	p("# globex may send %d requests at once, then gets 429 Too Many Requests with", globex.Burst)
+	p("# Retry-After until its budget refills (%s requests/s); acme is not slowed down", strconv.FormatFloat(globex.Rate, 'f', -1, 64))
+	p(`for i in $(seq %d); do curl -s -o /dev/null -w '%%{http_code} ' %s/orders -H "Authorization: Bearer $GLOBEX_TOKEN"; done; echo`, globex.Burst+5, base)
 	p("")
 	p("# no token: 401 with a problem document; /healthz needs none")
 	p(`curl -si %s/orders`, base)

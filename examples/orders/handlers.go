@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/tenant"
+	"github.com/tenancykit/tenancy/throttle"
 )
 
 // Limits of a request body.
@@ -28,9 +29,10 @@ type api struct {
 	log   *slog.Logger
 }
 
-// newHandler routes /healthz without a token and everything else through
-// authz.Middleware(v).
-func newHandler(store Store, v *authz.Verifier, log *slog.Logger) http.Handler {
+// newHandler routes /healthz without a token or limit, and everything else
+// through authz.Middleware(v), then the limiter's middleware, which reads
+// the tenant authz put in the context.
+func newHandler(store Store, v *authz.Verifier, limiter *throttle.Limiter, log *slog.Logger) http.Handler {
 	a := &api{store: store, log: log}
 	orders := http.NewServeMux()
 	orders.HandleFunc("POST /orders", a.createOrder)
@@ -40,7 +42,7 @@ func newHandler(store Store, v *authz.Verifier, log *slog.Logger) http.Handler {
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", authz.Middleware(v)(orders))
+	root.Handle("/", authz.Middleware(v)(limiter.Middleware()(orders)))
 	return root
 }
 

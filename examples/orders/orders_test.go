@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -78,13 +79,27 @@ func (s *service) wait() error {
 // configured for that issuer through the environment.
 func startWithIssuer(t *testing.T, opts ...runOption) (*service, *authztest.Issuer) {
 	t.Helper()
-	iss := authztest.Start(t, authztest.WithAudience("orders-test"))
-	svc := startService(t, map[string]string{
+	iss := startIssuer(t)
+	return startForIssuer(t, iss, nil, opts...), iss
+}
+
+// startIssuer starts an issuer of tokens for the audience orders-test.
+func startIssuer(t *testing.T) *authztest.Issuer {
+	t.Helper()
+	return authztest.Start(t, authztest.WithAudience("orders-test"))
+}
+
+// startForIssuer starts the service in production mode, verifying the
+// tokens of iss, with env added to its environment.
+func startForIssuer(t *testing.T, iss *authztest.Issuer, env map[string]string, opts ...runOption) *service {
+	t.Helper()
+	all := map[string]string{
 		"ADDR":          "127.0.0.1:0",
 		"AUTH_ISSUER":   iss.URL(),
 		"AUTH_AUDIENCE": iss.Audience(),
-	}, opts...)
-	return svc, iss
+	}
+	maps.Copy(all, env)
+	return startService(t, all, opts...)
 }
 
 // newClient returns a client with its own connections, closed when the
@@ -667,15 +682,27 @@ func TestProductionModePrintsNoTokens(t *testing.T) {
 }
 
 func TestRunRefusesBadConfiguration(t *testing.T) {
+	const issuer = "https://issuer.example" // never contacted: run fails first
+	missingTiers := writeFile(t, "tiers.json", `{"basic": {"rate": 5, "burst": 10}}`)
+	unknownTier := writeFile(t, "tiers.json", `{"basic": {"rate": 5, "burst": 10}, "standard": {"rate": 5, "burst": 10},
+		"premium": {"rate": 5, "burst": 10}, "platinum": {"rate": 5, "burst": 10}, "gold": {"rate": 5, "burst": 10}}`)
+	badBurst := writeFile(t, "orders-tiers.json", `{"basic": {"rate": 5, "burst": 0}}`)
 	for _, c := range []struct {
 		name string
 		args []string
 		env  map[string]string
 		want string
 	}{
-		{"issuer without audience", []string{"orders"}, map[string]string{"AUTH_ISSUER": "https://issuer.example"}, "AUTH_AUDIENCE is required when AUTH_ISSUER is set"},
-		{"issuer and a development setting", []string{"orders"}, map[string]string{"AUTH_ISSUER": "https://issuer.example", "AUTH_AUDIENCE": "orders", "DEV_TOKEN_LIFETIME": "1h"}, "DEV_TOKEN_LIFETIME"},
+		{"issuer without audience", []string{"orders"}, map[string]string{"AUTH_ISSUER": issuer}, "AUTH_AUDIENCE is required when AUTH_ISSUER is set"},
+		{"issuer and a development setting", []string{"orders"}, map[string]string{"AUTH_ISSUER": issuer, "AUTH_AUDIENCE": "orders", "DEV_TOKEN_LIFETIME": "1h"}, "DEV_TOKEN_LIFETIME"},
 		{"an argument", []string{"orders", "serve"}, nil, `unexpected argument "serve"`},
+		{"a tier without limits", []string{"orders"}, map[string]string{"AUTH_ISSUER": issuer, "AUTH_AUDIENCE": "orders", "TIERS_FILE": missingTiers},
+			"TIERS_FILE " + missingTiers + ": throttle: no limits for tier standard, premium, platinum"},
+		{"limits for a tier not sold", []string{"orders"}, map[string]string{"TIERS_FILE": unknownTier},
+			"TIERS_FILE " + unknownTier + `: throttle: limits for tier "gold"`},
+		{"an invalid limit", []string{"orders"}, map[string]string{"TIERS_FILE": badBurst},
+			"TIERS_FILE " + badBurst + `: throttle: limits "basic": Burst must be at least 1, got 0`},
+		{"a bad REDIS_URL", []string{"orders"}, map[string]string{"REDIS_URL": "localhost:6379"}, `REDIS_URL "localhost:6379": redis: invalid URL scheme`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -695,7 +722,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"orders", "-h"}, func(string) string { return "" }, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
+	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("usage does not mention %s", name)
 		}

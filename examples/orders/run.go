@@ -29,15 +29,20 @@ const usage = `orders: a multi-tenant orders service (see examples/orders/README
 
 It takes no arguments; it is configured by environment variables:
 
-  ADDR                listen address (default 127.0.0.1:8080; port 0 picks one)
-  AUTH_ISSUER         the exact "iss" of accepted tokens; unset = development mode
-  AUTH_AUDIENCE       the audience tokens must name (required with AUTH_ISSUER)
-  AUTH_JWKS_URL       the JWK Set URL (default: OIDC discovery from AUTH_ISSUER)
-  AUTH_TENANT_CLAIM   default custom:tenantId
-  AUTH_TIER_CLAIM     default custom:tenantTier
-  AUTH_ROLES_CLAIM    default cognito:groups
-  DEV_ISSUER_ADDR     development mode only: the issuer's address (default 127.0.0.1:0)
-  DEV_TOKEN_LIFETIME  development mode only: validity of printed tokens (default 24h)
+  ADDR                   listen address (default 127.0.0.1:8080; port 0 picks one)
+  AUTH_ISSUER            the exact "iss" of accepted tokens; unset = development mode
+  AUTH_AUDIENCE          the audience tokens must name (required with AUTH_ISSUER)
+  AUTH_JWKS_URL          the JWK Set URL (default: OIDC discovery from AUTH_ISSUER)
+  AUTH_TENANT_CLAIM      default custom:tenantId
+  AUTH_TIER_CLAIM        default custom:tenantTier
+  AUTH_ROLES_CLAIM       default cognito:groups
+  TIERS_FILE             JSON file of limits per tier (default: basic 5/s burst 10,
+                         standard 50/100, premium 500/1000, platinum 2000/4000)
+  TENANT_OVERRIDES_FILE  JSON file of limits per tenant ID, beating its tier's
+  REDIS_URL              redis://[user:password@]host:port/db: limits shared by
+                         every replica (default: each process keeps its own)
+  DEV_ISSUER_ADDR        development mode only: the issuer's address (default 127.0.0.1:0)
+  DEV_TOKEN_LIFETIME     development mode only: validity of printed tokens (default 24h)
 `
 
 // runOption is a hook for tests; the service itself runs without any.
@@ -87,6 +92,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, nil))
 
+	// The limiter is built before anything that contacts another server, so
+	// that a mistake in its files is reported at once.
+	limiter, rdb, err := newLimiter(cfg, log)
+	if err != nil {
+		return err
+	}
+	limitsStore := "memory"
+	if rdb != nil {
+		defer rdb.Close() // after the server has drained
+		limitsStore = "redis"
+	}
+
 	issuer, audience, mode := cfg.issuer, cfg.audience, "production"
 	var dev *authztest.Issuer
 	if cfg.devMode() {
@@ -124,7 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer v.Close()
 
-	handler := newHandler(newMemoryStore(), v, log)
+	handler := newHandler(newMemoryStore(), v, limiter, log)
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}
@@ -147,7 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	addr := ln.Addr().String()
 	if dev != nil {
-		err = printDevBanner(stderr, addr, dev, cfg.dev)
+		err = printDevBanner(stderr, addr, dev, cfg.dev, limiter)
 	} else {
 		_, err = fmt.Fprintf(stderr, "listening on http://%s\n", addr)
 	}
@@ -155,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
-	log.Info("orders service started", "addr", addr, "mode", mode, "issuer", issuer)
+	log.Info("orders service started", "addr", addr, "mode", mode, "issuer", issuer, "limits_store", limitsStore)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -134,6 +134,25 @@ func honoursDeadlines(rdb redis.UniversalClient) bool {
 	return true
 }
 
+// Warm connects to Redis and loads the store's scripts, so that the first
+// decisions do not spend their timeout on a connection and a script load.
+// Call it at start-up; an error means Redis is unreachable now, which the
+// store handles like any outage, so a service may log it and go on.
+func (s *Store) Warm(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: warm: %w", err)
+	}
+	if err := quotaScript.Load(ctx, s.rdb).Err(); err != nil {
+		return fmt.Errorf("redisstore: warm: %w", err)
+	}
+	// redis_rate loads its script on first use: a decision of cost zero
+	// on a key of the store's own spends nothing.
+	if _, err := s.rate.AllowN(ctx, s.prefix+"warm", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}, 0); err != nil {
+		return fmt.Errorf("redisstore: warm: %w", err)
+	}
+	return nil
+}
+
 // Stats counts how the store has fared.
 type Stats struct {
 	Failures  int64 // Redis calls that failed or timed out

@@ -89,8 +89,8 @@ func TestOneRoundTripPerDecision(t *testing.T) {
 	s := newStore(t, rdb)
 	ctx := context.Background()
 	lim := throttle.Limits{Rate: 1000, Burst: 1000}
-	// The first call loads the script (EVALSHA fails, EVAL runs it).
-	if _, err := s.Take(ctx, "warm", lim, 1, time.Now()); err != nil {
+	// Warm loads the scripts, so no decision pays for it.
+	if err := s.Warm(ctx); err != nil {
 		t.Fatal(err)
 	}
 	before := commands(t, srv)
