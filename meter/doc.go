@@ -1,0 +1,29 @@
+// Package meter records per-tenant consumption for billing: handlers call
+// [Add] with a meter and a value, the tenant comes from the context, and a
+// [Recorder] aggregates in memory per (tenant, meter, dimensions, window)
+// and delivers one [Record] per aggregate when its window closes.
+//
+// Records carry a deterministic ID (a hash of service, instance, tenant,
+// meter, dimensions and window), so a record delivered twice is
+// deduplicated downstream. Usage is never dropped: usage with no tenant
+// goes to an explicit unattributed bucket; a failing [Sink] keeps records
+// pending and retried with backoff (aggregates, not events, so memory
+// grows with tenants and windows, not with traffic); and what
+// [Recorder.Shutdown] cannot deliver before its deadline is spooled to a
+// file ([WithSpool]) and delivered at the next start.
+//
+// Sinks here need no dependency: [JSONLines] and the CloudWatch Embedded
+// Metric Format ([EMF]). meter/otelsink and meter/kinesissink hold the
+// ones that do.
+//
+//	rec, err := meter.New("orders", sink,
+//		meter.WithMeters(meter.HTTPMeters...),
+//		meter.WithMeters(meter.Meter{Name: "orders.created", Unit: meter.UnitCount}),
+//		meter.WithSpool("/var/lib/orders/meter.spool"))
+//	...
+//	handler = meter.Middleware(rec)(handler)
+//	// in a handler:
+//	meter.Add(r.Context(), "orders.created", 1)
+//	// on SIGTERM, after the server drained:
+//	rec.Shutdown(ctx)
+package meter

@@ -1,0 +1,125 @@
+package meter
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// The meters of [Middleware]. Declare them with [HTTPMeters].
+const (
+	MeterRequests      = "http.requests"
+	MeterDenied        = "http.requests.denied"
+	MeterRequestBytes  = "http.request.bytes"
+	MeterResponseBytes = "http.response.bytes"
+	MeterDuration      = "http.duration"
+)
+
+// HTTPMeters are the meters [Middleware] records, for [WithMeters]: every
+// one has the dimension "route"; denied requests also "reason" (who refused
+// and why, such as "throttle:rate").
+var HTTPMeters = []Meter{
+	{Name: MeterRequests, Unit: UnitCount, Dimensions: []string{"route"}},
+	{Name: MeterDenied, Unit: UnitCount, Dimensions: []string{"route", "reason"}},
+	{Name: MeterRequestBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
+	{Name: MeterResponseBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
+	{Name: MeterDuration, Unit: UnitMilliseconds, Dimensions: []string{"route"}},
+}
+
+// MiddlewareOption configures [Middleware].
+type MiddlewareOption func(*middlewareConfig)
+
+type middlewareConfig struct {
+	route func(*http.Request) string
+}
+
+// WithRoute says how to find the route pattern of a request for the
+// "route" dimension. Default: the request's Pattern, set only when the
+// middleware runs inside the router; for an http.ServeMux outside it, use
+// func(r *http.Request) string { _, p := mux.Handler(r); return p }.
+func WithRoute(f func(*http.Request) string) MiddlewareOption {
+	return func(c *middlewareConfig) { c.route = f }
+}
+
+// Middleware returns middleware that puts rec in the request context, for
+// [Add] in handlers, and meters every request for its tenant: one
+// http.requests, the bytes read and written, and the duration; a request
+// refused by inner or outer middleware (the tenant.Record says so) is
+// metered as http.requests.denied instead of http.requests, with the
+// reason. Place it outermost among the tenancy middleware, or at least
+// outside the ones whose refusals should be counted.
+func Middleware(rec *Recorder, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+	if rec == nil {
+		panic("meter: Middleware needs a *Recorder")
+	}
+	c := middlewareConfig{}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := rec.clock.now()
+			ctx := NewContext(r.Context(), rec)
+			ctx, account := tenant.NewRecordContext(ctx)
+			var in, out atomic.Int64
+			body := r.Body
+			if body != nil && body != http.NoBody {
+				body = &countingBody{ReadCloser: r.Body, n: &in}
+			}
+			ww := httpsnoop.Wrap(w, httpsnoop.Hooks{
+				Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+					return func(b []byte) (int, error) {
+						n, err := next(b)
+						out.Add(int64(n))
+						return n, err
+					}
+				},
+				ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+					return func(src io.Reader) (int64, error) {
+						n, err := next(src)
+						out.Add(n)
+						return n, err
+					}
+				},
+			})
+			r2 := r.WithContext(ctx)
+			r2.Body = body
+			defer func() {
+				route := r2.Pattern
+				if c.route != nil {
+					route = c.route(r2)
+				}
+				mctx := ctx
+				if t, ok := account.Tenant(); ok {
+					mctx = tenant.NewContext(ctx, t)
+				}
+				if rej := account.Rejection(); !rej.IsZero() {
+					rec.Add(mctx, MeterDenied, 1, route, rej.By+":"+rej.Reason)
+				} else {
+					rec.Add(mctx, MeterRequests, 1, route)
+				}
+				rec.Add(mctx, MeterRequestBytes, float64(in.Load()), route)
+				rec.Add(mctx, MeterResponseBytes, float64(out.Load()), route)
+				rec.Add(mctx, MeterDuration, float64(rec.clock.now().Sub(start))/float64(time.Millisecond), route)
+			}()
+			next.ServeHTTP(ww, r2)
+		})
+	}
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}

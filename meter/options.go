@@ -1,0 +1,117 @@
+package meter
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Option configures a [Recorder].
+type Option func(*config)
+
+type config struct {
+	service    string
+	sink       Sink
+	meters     []Meter
+	window     time.Duration
+	now        func() time.Time
+	instance   string
+	spool      string
+	maxTuples  int
+	batch      int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	loop       bool
+	logger     *slog.Logger
+}
+
+// Defaults of the options.
+const (
+	DefaultWindow     = time.Minute
+	DefaultMaxTuples  = 100
+	DefaultBatchSize  = 500
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = time.Minute
+)
+
+func newConfig(service string, sink Sink, opts []Option) config {
+	c := config{
+		service:    service,
+		sink:       sink,
+		window:     DefaultWindow,
+		instance:   hostname(),
+		maxTuples:  DefaultMaxTuples,
+		batch:      DefaultBatchSize,
+		minBackoff: DefaultMinBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		loop:       true,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.window < time.Second || c.window > 24*time.Hour || (24*time.Hour)%c.window != 0:
+		return errors.New("meter: WithWindow needs a duration from 1s to 24h that divides a day, such as 1m or 5m")
+	case c.maxTuples < 1:
+		return errors.New("meter: WithMaxDimensionValues needs at least 1")
+	case c.batch < 1:
+		return errors.New("meter: WithBatchSize needs at least 1")
+	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
+		return errors.New("meter: WithBackoff needs 0 < min <= max")
+	}
+	return nil
+}
+
+// WithMeters declares the meters, with their units and dimensions.
+func WithMeters(ms ...Meter) Option { return func(c *config) { c.meters = append(c.meters, ms...) } }
+
+// WithWindow sets the aggregation window. Default [DefaultWindow]; windows
+// are aligned to the Unix epoch, so replicas agree on their bounds.
+func WithWindow(d time.Duration) Option { return func(c *config) { c.window = d } }
+
+// WithClock sets the time source. Default: the system clock (read through
+// its monotonic reading, resynchronised with the wall clock at each window).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithInstance names this process in record IDs, so two replicas never
+// produce the same ID for different usage. Default the host name (on ECS
+// and Kubernetes, unique per task or pod).
+func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
+
+// WithSpool names the file where records that Shutdown could not deliver
+// are written, and from which New loads them again. Default none: then
+// Shutdown reports undelivered records as an error wrapping
+// [ErrUndelivered].
+func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
+
+// WithMaxDimensionValues bounds the distinct dimension value combinations
+// of each meter; beyond it, values become [Overflow]. Default
+// [DefaultMaxTuples].
+func WithMaxDimensionValues(n int) Option { return func(c *config) { c.maxTuples = n } }
+
+// WithBatchSize bounds the records given to one Sink.Write. Default
+// [DefaultBatchSize].
+func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
+
+// WithBackoff sets the retry delays after a failed delivery, doubling from
+// min to max. Default [DefaultMinBackoff] to [DefaultMaxBackoff].
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// WithoutLoop starts no goroutine: windows are delivered only when
+// [Recorder.Flush] or [Recorder.Shutdown] is called. For tests and for
+// Lambda, where the function flushes before it returns.
+func WithoutLoop() Option { return func(c *config) { c.loop = false } }
+
+// WithLogger sets where delivery trouble is logged. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -1,0 +1,471 @@
+package meter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// MaxDimensions is the most dimensions a meter can declare.
+const MaxDimensions = 4
+
+// Overflow replaces a meter's dimension values once it has seen its
+// maximum of distinct value combinations, so that a dimension fed with
+// unbounded input (a raw path, a user ID) cannot grow memory or the bill.
+const Overflow = "__overflow__"
+
+// Units of measure, named as CloudWatch names them.
+const (
+	UnitCount        = "Count"
+	UnitBytes        = "Bytes"
+	UnitMilliseconds = "Milliseconds"
+	UnitSeconds      = "Seconds"
+	UnitNone         = "None"
+)
+
+// Meter declares something that is metered.
+type Meter struct {
+	// Name, such as "orders.created". Required.
+	Name string
+	// Unit, one of the Unit... constants or another CloudWatch unit.
+	// Default UnitCount.
+	Unit string
+	// Dimensions are the keys of the values Add takes after the value, in
+	// this order; at most MaxDimensions.
+	Dimensions []string
+}
+
+type meterInfo struct {
+	Meter
+	index int32 // position in Recorder.byIndex
+
+	// Dimension value tuples are interned: a cell is keyed by the tuple's
+	// number, so the hot path hashes a tenant ID and a few integers.
+	ids     sync.Map // [MaxDimensions]string -> int32
+	mu      sync.Mutex
+	tuples  [][MaxDimensions]string // by number
+	overflw int32                   // number of the overflow tuple, -1 until used
+}
+
+// Recorder aggregates usage per tenant, meter, dimensions and window, and
+// delivers the closed windows to its sink. Usage is never dropped: a sink
+// that fails keeps the records pending, retried with backoff, and what
+// [Recorder.Shutdown] cannot deliver is spooled to a file and sent at the
+// next start. A Recorder is safe for concurrent use.
+type Recorder struct {
+	cfg     config
+	meters  map[string]*meterInfo
+	byIndex []*meterInfo // declared, then undeclared meters, by index
+	seed    maphash.Seed
+	clock   clock
+	shards  [numShards]shard
+	// openFrom is the start of the oldest window still open, in unix
+	// nanoseconds: adds for older windows go to it instead, so a window
+	// is never reported twice.
+	openFrom atomic.Int64
+	closed   atomic.Bool
+
+	undeclaredMu sync.Mutex
+	undeclared   map[string]*meterInfo
+	byIndexMu    sync.Mutex // guards appends to byIndex after New
+
+	flushMu  sync.Mutex // one delivery at a time
+	pending  []Record
+	backoff  time.Duration
+	retryAt  time.Time
+	stats    stats
+	stop     chan struct{}
+	loopDone chan struct{}
+	// spooled is set while records loaded from the spool file are not
+	// all delivered; the file goes once they are.
+	spooled bool
+}
+
+const numShards = 64
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[aggKey]*cell
+	_  [32]byte
+}
+
+type aggKey struct {
+	tenant       string
+	window       int64
+	meter        int32
+	tuple        int32
+	unattributed bool
+}
+
+type cell struct {
+	bits atomic.Uint64 // float64
+	tier string
+}
+
+func (c *cell) add(v float64) {
+	for {
+		old := c.bits.Load()
+		if c.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+type stats struct {
+	delivered, retried, spooled, late, invalid atomic.Int64
+}
+
+// Stats counts what a Recorder has done.
+type Stats struct {
+	Delivered int64 // records the sink accepted
+	Retried   int64 // deliveries that failed and will be tried again
+	Spooled   int64 // records written to the spool file
+	Pending   int   // records waiting for delivery now
+	Late      int64 // adds after Shutdown, which no record holds
+	Invalid   int64 // adds of NaN or infinite values, ignored
+}
+
+// New returns a Recorder for service that delivers to sink. Meters are
+// declared with [WithMeters]; a spool file is loaded when [WithSpool]
+// names one, and its records are delivered first. Unless [WithoutLoop], a
+// goroutine delivers each window as it closes and retries failures; stop
+// it with [Recorder.Shutdown].
+func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
+	if service == "" {
+		return nil, errors.New("meter: New needs the service name")
+	}
+	if sink == nil {
+		return nil, errors.New("meter: New needs a Sink")
+	}
+	c := newConfig(service, sink, opts)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	r := &Recorder{
+		cfg:        c,
+		meters:     make(map[string]*meterInfo),
+		seed:       maphash.MakeSeed(),
+		undeclared: make(map[string]*meterInfo),
+		stop:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+	}
+	for _, m := range c.meters {
+		if m.Name == "" {
+			return nil, errors.New("meter: WithMeters: a meter without a name")
+		}
+		if _, dup := r.meters[m.Name]; dup {
+			return nil, fmt.Errorf("meter: WithMeters: %q declared twice", m.Name)
+		}
+		if len(m.Dimensions) > MaxDimensions {
+			return nil, fmt.Errorf("meter: WithMeters: %q has %d dimensions, at most %d", m.Name, len(m.Dimensions), MaxDimensions)
+		}
+		if m.Unit == "" {
+			m.Unit = UnitCount
+		}
+		m.Dimensions = append([]string(nil), m.Dimensions...)
+		mi := newMeterInfo(m, int32(len(r.byIndex)))
+		r.meters[m.Name] = mi
+		r.byIndex = append(r.byIndex, mi)
+	}
+	r.clock.init(c.now)
+	for i := range r.shards {
+		r.shards[i].m = make(map[aggKey]*cell)
+	}
+	r.openFrom.Store(r.windowOf(r.clock.nanos()))
+	if c.spool != "" {
+		recs, err := readSpool(c.spool)
+		if err != nil {
+			return nil, err
+		}
+		r.pending, r.spooled = recs, len(recs) > 0
+	}
+	if c.loop {
+		go r.run()
+	} else {
+		close(r.loopDone)
+	}
+	return r, nil
+}
+
+// windowOf returns the start of the window holding the instant ns (Unix
+// nanoseconds).
+func (r *Recorder) windowOf(ns int64) int64 {
+	w := int64(r.cfg.window)
+	return ns - ((ns%w)+w)%w
+}
+
+func newMeterInfo(m Meter, index int32) *meterInfo {
+	return &meterInfo{Meter: m, index: index, overflw: -1}
+}
+
+// clock reads the time for Add. time.Now reads two clocks; the default
+// here reads only the monotonic one and adds it to the wall time taken at
+// start, resynchronised at every flush, which halves the cost of the
+// hottest call of the package. An injected clock is used as it is.
+type clock struct {
+	custom   func() time.Time
+	baseMono time.Time    // carries the monotonic reading
+	baseWall atomic.Int64 // wall time at baseMono, Unix nanoseconds
+	offset   atomic.Int64 // correction from the last resync
+	_        [0]func()    // not comparable
+}
+
+func (c *clock) init(custom func() time.Time) {
+	if custom != nil {
+		c.custom = custom
+		return
+	}
+	c.baseMono = time.Now()
+	c.baseWall.Store(c.baseMono.UnixNano())
+}
+
+func (c *clock) nanos() int64 {
+	if c.custom != nil {
+		return c.custom().UnixNano()
+	}
+	return c.baseWall.Load() + c.offset.Load() + int64(time.Since(c.baseMono))
+}
+
+func (c *clock) now() time.Time { return time.Unix(0, c.nanos()) }
+
+// resync realigns the fast clock with the wall clock (NTP steps it).
+func (c *clock) resync() {
+	if c.custom != nil {
+		return
+	}
+	now := time.Now()
+	c.offset.Store(now.UnixNano() - c.baseWall.Load() - int64(now.Sub(c.baseMono)))
+}
+
+type recorderKey struct{}
+
+// NewContext returns a copy of ctx carrying r, for [Add]. The middleware
+// does this for every request.
+func NewContext(ctx context.Context, r *Recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, r)
+}
+
+// FromContext returns the Recorder in ctx, if any.
+func FromContext(ctx context.Context) (*Recorder, bool) {
+	r, ok := ctx.Value(recorderKey{}).(*Recorder)
+	return r, ok
+}
+
+var defaultRecorder atomic.Pointer[Recorder]
+
+// SetDefault makes r the recorder [Add] uses when the context carries
+// none.
+func SetDefault(r *Recorder) { defaultRecorder.Store(r) }
+
+// Add records value on the named meter for the tenant in ctx, with the
+// meter's dimension values in declaration order. The recorder is the one in
+// ctx (put there by [Middleware]), else the default one; with neither, Add
+// does nothing. Usage with no tenant in ctx goes to the unattributed
+// bucket, which is reported like any tenant.
+func Add(ctx context.Context, name string, value float64, dims ...string) {
+	r, ok := FromContext(ctx)
+	if !ok {
+		r = defaultRecorder.Load()
+	}
+	r.Add(ctx, name, value, dims...)
+}
+
+// Add records value on the named meter for the tenant in ctx; see the
+// package function [Add]. A nil Recorder does nothing.
+func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...string) {
+	if r == nil || value == 0 {
+		return
+	}
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		r.stats.invalid.Add(1)
+		return
+	}
+	if r.closed.Load() {
+		r.stats.late.Add(1)
+		return
+	}
+	m := r.meters[name]
+	if m == nil {
+		m = r.undeclaredMeter(name)
+	}
+	k := aggKey{meter: m.index}
+	var tier string
+	if t, ok := tenant.FromContext(ctx); ok {
+		k.tenant, tier = t.ID, t.Tier.Name()
+	} else {
+		k.unattributed = true
+	}
+	if len(m.Dimensions) > 0 {
+		k.tuple = m.tupleOf(dims, r.cfg.maxTuples)
+	}
+	w := r.windowOf(r.clock.nanos())
+
+	s := &r.shards[maphash.String(r.seed, k.tenant)%numShards]
+	s.mu.RLock()
+	k.window = max(w, r.openFrom.Load())
+	if c := s.m[k]; c != nil {
+		c.add(value)
+		s.mu.RUnlock()
+		return
+	}
+	s.mu.RUnlock()
+
+	s.mu.Lock()
+	k.window = max(w, r.openFrom.Load())
+	c := s.m[k]
+	if c == nil {
+		c = &cell{tier: tier}
+		s.m[k] = c
+	}
+	c.add(value)
+	s.mu.Unlock()
+}
+
+// tupleOf returns the number of the dimension values, interning them; past
+// max distinct tuples, the number of the overflow tuple.
+func (m *meterInfo) tupleOf(dims []string, max int) int32 {
+	var t [MaxDimensions]string
+	copy(t[:len(m.Dimensions)], dims)
+	if id, ok := m.ids.Load(t); ok {
+		return id.(int32)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.ids.Load(t); ok {
+		return id.(int32)
+	}
+	if len(m.tuples) < max {
+		id := int32(len(m.tuples))
+		m.tuples = append(m.tuples, t)
+		m.ids.Store(t, id)
+		return id
+	}
+	if m.overflw < 0 {
+		var over [MaxDimensions]string
+		for i := range m.Dimensions {
+			over[i] = Overflow
+		}
+		m.overflw = int32(len(m.tuples))
+		m.tuples = append(m.tuples, over)
+	}
+	return m.overflw
+}
+
+func (m *meterInfo) tuple(id int32) [MaxDimensions]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tuples[id]
+}
+
+// maxUndeclared bounds the meters created by Add for names never declared.
+const maxUndeclared = 16
+
+// undeclaredName collects usage on undeclared meters past maxUndeclared.
+const undeclaredName = "meter.undeclared"
+
+func (r *Recorder) undeclaredMeter(name string) *meterInfo {
+	r.undeclaredMu.Lock()
+	defer r.undeclaredMu.Unlock()
+	if m, ok := r.undeclared[name]; ok {
+		return m
+	}
+	if len(r.undeclared) >= maxUndeclared {
+		name = undeclaredName
+		if m, ok := r.undeclared[name]; ok {
+			return m
+		}
+	}
+	m := newMeterInfo(Meter{Name: name, Unit: UnitNone}, 0)
+	r.undeclared[name] = m
+	r.byIndexMu.Lock()
+	m.index = int32(len(r.byIndex))
+	r.byIndex = append(r.byIndex, m)
+	r.byIndexMu.Unlock()
+	r.cfg.logger.Warn("meter: Add on a meter that was not declared; it is recorded with unit None", "meter", name)
+	return m
+}
+
+// Stats returns the recorder's counters.
+func (r *Recorder) Stats() Stats {
+	r.flushMu.Lock()
+	pending := len(r.pending)
+	r.flushMu.Unlock()
+	return Stats{
+		Delivered: r.stats.delivered.Load(),
+		Retried:   r.stats.retried.Load(),
+		Spooled:   r.stats.spooled.Load(),
+		Pending:   pending,
+		Late:      r.stats.late.Load(),
+		Invalid:   r.stats.invalid.Load(),
+	}
+}
+
+// collect moves every window that starts before until out of the
+// aggregates and into records.
+func (r *Recorder) collect(until int64) []Record {
+	for {
+		cur := r.openFrom.Load()
+		if until <= cur || r.openFrom.CompareAndSwap(cur, until) {
+			break
+		}
+	}
+	var out []Record
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for k, c := range s.m {
+			if k.window >= until {
+				continue
+			}
+			delete(s.m, k)
+			out = append(out, r.record(k, c))
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+func (r *Recorder) record(k aggKey, c *cell) Record {
+	r.byIndexMu.Lock()
+	m := r.byIndex[k.meter]
+	r.byIndexMu.Unlock()
+	start := time.Unix(0, k.window).UTC()
+	rec := Record{
+		TenantID:     k.tenant,
+		Unattributed: k.unattributed,
+		Tier:         c.tier,
+		Meter:        m.Name,
+		Value:        math.Float64frombits(c.bits.Load()),
+		Unit:         m.Unit,
+		WindowStart:  start,
+		WindowEnd:    start.Add(r.cfg.window),
+		Service:      r.cfg.service,
+		Instance:     r.cfg.instance,
+	}
+	if len(m.Dimensions) > 0 {
+		tuple := m.tuple(k.tuple)
+		rec.Dimensions = make(map[string]string, len(m.Dimensions))
+		for i, d := range m.Dimensions {
+			rec.Dimensions[d] = tuple[i]
+		}
+	}
+	rec.ID = recordID(rec.Service, rec.Instance, rec.TenantID, rec.Unattributed, rec.Meter, rec.Dimensions, start)
+	return rec
+}
+
+// hostname is the default instance.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	return h
+}
