@@ -1,0 +1,38 @@
+package awscreds
+
+import (
+	"net/http"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// Middleware returns middleware that makes sure the tenant of each request
+// has AWS credentials before the handler runs: cached ones cost a map
+// lookup, and a tenant whose credentials cannot be had (STS down, a
+// tenant ID STS refuses as a tag) gets a 503 problem with Retry-After while
+// other tenants carry on. Put it after authz. onError, when not nil, hears
+// of every failure (to log it); the client never sees the error's text.
+func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http.Handler) http.Handler {
+	if p == nil {
+		panic("awscreds: Middleware needs a *Provider")
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := p.Retrieve(r.Context()); err != nil {
+				if onError != nil {
+					onError(r, err)
+				}
+				tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
+				tenant.WriteProblem(w, tenant.Problem{
+					Type:       tenant.ProblemType("tenant-unavailable"),
+					Title:      "Service unavailable",
+					Status:     http.StatusServiceUnavailable,
+					Detail:     "Your data cannot be reached right now; retry shortly.",
+					RetryAfter: 5,
+				})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,134 @@
+package awscreds
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// Option configures a [Provider].
+type Option func(*config)
+
+type config struct {
+	tagKey         string
+	tierTagKey     string
+	extraTags      func(tenant.Tenant) map[string]string
+	transitive     []string
+	policyTemplate string
+	duration       time.Duration
+	expiryWindow   time.Duration
+	sessionPrefix  string
+	maxTenants     int
+	now            func() time.Time
+}
+
+// Defaults of the options.
+const (
+	DefaultTagKey        = "TenantId"
+	DefaultDuration      = time.Hour
+	DefaultExpiryWindow  = 5 * time.Minute
+	DefaultMaxTenants    = 10_000
+	DefaultSessionPrefix = "tenant-"
+)
+
+func newConfig(opts []Option) config {
+	c := config{
+		tagKey:        DefaultTagKey,
+		duration:      DefaultDuration,
+		expiryWindow:  DefaultExpiryWindow,
+		maxTenants:    DefaultMaxTenants,
+		sessionPrefix: DefaultSessionPrefix,
+		now:           time.Now,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+func (c *config) validate() error {
+	if c.duration < 15*time.Minute || c.duration > 12*time.Hour || c.duration%time.Second != 0 {
+		return fmt.Errorf("awscreds: WithDuration: STS takes 15m to 12h in whole seconds, got %v (and the role's MaxSessionDuration must allow it)", c.duration)
+	}
+	if c.expiryWindow < 0 || c.expiryWindow >= c.duration {
+		return fmt.Errorf("awscreds: WithExpiryWindow: %v must be shorter than the duration %v", c.expiryWindow, c.duration)
+	}
+	if c.maxTenants < 1 {
+		return fmt.Errorf("awscreds: WithMaxTenants needs at least 1")
+	}
+	if c.now == nil {
+		return fmt.Errorf("awscreds: WithClock needs a non-nil function")
+	}
+	if err := checkTagKey(c.tagKey); err != nil {
+		return fmt.Errorf("awscreds: WithTagKey: %w", err)
+	}
+	if c.tierTagKey != "" {
+		if err := checkTagKey(c.tierTagKey); err != nil {
+			return fmt.Errorf("awscreds: WithTierTag: %w", err)
+		}
+		if equalFoldASCII(c.tierTagKey, c.tagKey) {
+			return fmt.Errorf("awscreds: WithTierTag: %q is also the tenant tag key", c.tierTagKey)
+		}
+	}
+	for _, k := range c.transitive {
+		if err := checkTagKey(k); err != nil {
+			return fmt.Errorf("awscreds: WithTransitiveTags: %w", err)
+		}
+	}
+	if err := checkSessionPrefix(c.sessionPrefix); err != nil {
+		return err
+	}
+	return nil
+}
+
+// WithTagKey names the session tag that carries the tenant ID, the one the
+// role's policy reads as ${aws:PrincipalTag/KEY}. Default [DefaultTagKey].
+func WithTagKey(key string) Option { return func(c *config) { c.tagKey = key } }
+
+// WithTierTag also tags the session with the tenant's tier under key.
+// Default: no tier tag.
+func WithTierTag(key string) Option { return func(c *config) { c.tierTagKey = key } }
+
+// WithExtraTags adds the tags f returns for a tenant. STS allows 50 tags
+// in all. Default none.
+func WithExtraTags(f func(tenant.Tenant) map[string]string) Option {
+	return func(c *config) { c.extraTags = f }
+}
+
+// WithTransitiveTags marks session tags as transitive, for role chaining.
+// Default none.
+func WithTransitiveTags(keys ...string) Option {
+	return func(c *config) { c.transitive = append(c.transitive, keys...) }
+}
+
+// WithSessionPolicy adds an inline session policy rendered per tenant from
+// a text/template: {{.TenantID}}, {{.Tier}} and {{.TagKey}} are available,
+// and {{json .TenantID}} quotes a value for JSON. For accounts without
+// attribute-based access control; see [SessionPolicy] for a ready one.
+// The rendered document must be JSON of at most 2,048 characters once
+// compacted; New checks a sample.
+func WithSessionPolicy(tmpl string) Option { return func(c *config) { c.policyTemplate = tmpl } }
+
+// WithDuration sets how long assumed credentials last. Default
+// [DefaultDuration].
+func WithDuration(d time.Duration) Option { return func(c *config) { c.duration = d } }
+
+// WithExpiryWindow refreshes credentials this long (less up to half of it,
+// at random, so tenants do not refresh together) before they expire.
+// Default [DefaultExpiryWindow].
+func WithExpiryWindow(d time.Duration) Option { return func(c *config) { c.expiryWindow = d } }
+
+// WithSessionPrefix starts every role session name, so CloudTrail shows
+// "tenant-acme". Default [DefaultSessionPrefix].
+func WithSessionPrefix(p string) Option { return func(c *config) { c.sessionPrefix = p } }
+
+// WithMaxTenants caps how many tenants' credentials are cached; the least
+// recently used gives way. Default [DefaultMaxTenants].
+func WithMaxTenants(n int) Option { return func(c *config) { c.maxTenants = n } }
+
+// WithClock sets the time source of the tenant cache's bookkeeping.
+// Default time.Now. (The SDK's credential caches use the system clock.)
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
