@@ -47,7 +47,9 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 // Middleware returns middleware that verifies the request's bearer token
 // with v, puts the tenant it names in the request context (see
 // [tenant.FromContext]) and the request [tenant.Record], and refuses the
-// request with 401 and a problem document otherwise.
+// request with 401 and a problem document otherwise. The verified token is
+// kept in the context too ([tenant.TokenFromContext]), for
+// [tenant.Transport] to forward to downstream services.
 //
 // The token is read from one Authorization header with the Bearer scheme
 // (case-insensitive). Two Authorization headers, a token in the query
@@ -84,7 +86,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				c.errorHandler(w, r, err)
 				return
 			}
-			ctx := tenant.NewContext(r.Context(), *t)
+			ctx := tenant.NewTokenContext(tenant.NewContext(r.Context(), *t), token)
 			tenant.RecordFromContext(ctx).SetTenant(*t)
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

@@ -1,0 +1,107 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// BaggageKey is the OpenTelemetry baggage member [Transport] sets to the
+// tenant ID, for tracing backends and downstream logs. It is information,
+// never authority: no resolver of this module reads it.
+const BaggageKey = "tenant.id"
+
+type tokenKey struct{}
+
+// NewTokenContext returns a copy of ctx carrying the bearer token the
+// request was authenticated with, for [Transport] to forward. authz's
+// middleware calls it.
+func NewTokenContext(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, token)
+}
+
+// TokenFromContext returns the bearer token in ctx, if any. Never log it.
+func TokenFromContext(ctx context.Context) (string, bool) {
+	tok, ok := ctx.Value(tokenKey{}).(string)
+	return tok, ok && tok != ""
+}
+
+// ErrNoCredential is returned by [Transport] for a request whose context
+// has neither a caller's token nor a service token.
+var ErrNoCredential = errors.New("tenant: no token to forward")
+
+// Transport is an http.RoundTripper for calls from one service to another
+// on behalf of the tenant of the request context: the downstream service
+// verifies the same token and so acts for the same tenant, with the same
+// user. It also propagates the W3C trace context and puts the tenant ID in
+// the OpenTelemetry baggage. The outgoing request is a copy; the caller's
+// is never changed.
+//
+// The zero Transport forwards the caller's token over
+// http.DefaultTransport. A Transport is safe for concurrent use.
+type Transport struct {
+	// Base sends the request. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// ServiceToken, when set, supplies the token to send instead of the
+	// caller's: a client-credentials token of this service that still
+	// names the tenant. Nil means forward the caller's token.
+	ServiceToken func(ctx context.Context) (string, error)
+	// AllowAnonymous sends requests with no token at all when the context
+	// has none. Default false: such a request fails with ErrNoCredential,
+	// since a tenant-less call to a tenant-aware service is a bug.
+	AllowAnonymous bool
+}
+
+var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	out := req.Clone(ctx)
+	if out.Header.Get("Authorization") == "" {
+		tok, err := t.token(ctx)
+		switch {
+		case err != nil:
+			closeBody(req)
+			return nil, err
+		case tok != "":
+			out.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	if tn, ok := FromContext(ctx); ok {
+		if m, err := baggage.NewMemberRaw(BaggageKey, tn.ID); err == nil {
+			if b, err := baggage.FromContext(ctx).SetMember(m); err == nil {
+				ctx = baggage.ContextWithBaggage(ctx, b)
+			}
+		}
+	}
+	propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(out)
+}
+
+func (t *Transport) token(ctx context.Context) (string, error) {
+	if t.ServiceToken != nil {
+		return t.ServiceToken(ctx)
+	}
+	if tok, ok := TokenFromContext(ctx); ok {
+		return tok, nil
+	}
+	if t.AllowAnonymous {
+		return "", nil
+	}
+	return "", ErrNoCredential
+}
+
+// closeBody honours RoundTrip's contract to close the body on error.
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+}
