@@ -1,0 +1,224 @@
+package kinesissink_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tenancykit/tenancy/internal/testservers"
+	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/meter/kinesissink"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// kinesisClient returns a client of the real SDK for the emulator at
+// endpoint, whose connections are closed at the test's end.
+func kinesisClient(t *testing.T, endpoint string) *kinesis.Client {
+	t.Helper()
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	cfg := aws.Config{
+		Region:      testservers.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
+		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
+	}
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
+}
+
+// createStream creates a stream of shards shards and waits until it is
+// active; it returns the stream's ARN.
+func createStream(t *testing.T, client *kinesis.Client, name string, shards int32) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	for range 100 {
+		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatalf("DescribeStreamSummary: %v", err)
+		}
+		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			return aws.ToString(out.StreamDescriptionSummary.StreamARN)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("stream %s not active after 2s", name)
+	return ""
+}
+
+// readStream returns every record of every shard of the stream, by shard.
+func readStream(t *testing.T, client *kinesis.Client, name string) map[string][]types.Record {
+	t.Helper()
+	ctx := t.Context()
+	shards, err := client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(name)})
+	if err != nil {
+		t.Fatalf("ListShards: %v", err)
+	}
+	out := map[string][]types.Record{}
+	for _, sh := range shards.Shards {
+		it, err := client.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+			StreamName:        aws.String(name),
+			ShardId:           sh.ShardId,
+			ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
+		})
+		if err != nil {
+			t.Fatalf("GetShardIterator: %v", err)
+		}
+		iter := it.ShardIterator
+		for i := 0; ; i++ {
+			if i == 100 {
+				t.Fatalf("shard %s: still records after 100 GetRecords", aws.ToString(sh.ShardId))
+			}
+			got, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(500)})
+			if err != nil {
+				t.Fatalf("GetRecords: %v", err)
+			}
+			if len(got.Records) == 0 {
+				break
+			}
+			out[aws.ToString(sh.ShardId)] = append(out[aws.ToString(sh.ShardId)], got.Records...)
+			iter = got.NextShardIterator
+		}
+	}
+	return out
+}
+
+// TestKinesalite writes 1,200 records through a Recorder into a stream of
+// two shards and reads every one back.
+func TestKinesalite(t *testing.T) {
+	srv := testservers.Kinesalite(t)
+	client := kinesisClient(t, srv.Endpoint)
+	const stream = "metering"
+	createStream(t, client, stream, 2)
+
+	sink := newSink(t, client)
+	var (
+		mu   sync.Mutex
+		sent = map[string]meter.Record{}
+	)
+	recording := meter.SinkFunc(func(ctx context.Context, recs []meter.Record) error {
+		err := sink.Write(ctx, recs)
+		if err != nil {
+			t.Errorf("Write: %v", err)
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			sent[r.ID] = r
+		}
+		return nil
+	})
+	rec, err := meter.New("orders", recording,
+		meter.WithMeters(
+			meter.Meter{Name: "api.calls", Unit: meter.UnitCount},
+			meter.Meter{Name: "storage.bytes", Unit: meter.UnitBytes, Dimensions: []string{"class"}},
+			meter.Meter{Name: "compute.time", Unit: meter.UnitMilliseconds},
+		),
+		meter.WithoutLoop(), meter.WithClock(func() time.Time { return window }), meter.WithInstance("task-1"),
+		// One Write of everything: the sink makes the batches.
+		meter.WithBatchSize(2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 399 tenants and the unattributed bucket, 3 meters each.
+	type key struct{ tenant, meter string }
+	want := map[key]float64{}
+	basic := tenant.DefaultTiers.MustLookup("basic")
+	add := func(ctx context.Context, id string, i int) {
+		rec.Add(ctx, "api.calls", float64(i+1))
+		rec.Add(ctx, "api.calls", 1)
+		rec.Add(ctx, "storage.bytes", float64(1000*i), "hot")
+		rec.Add(ctx, "compute.time", 0.5*float64(i+1))
+		want[key{id, "api.calls"}] = float64(i + 2)
+		want[key{id, "storage.bytes"}] = float64(1000 * i)
+		want[key{id, "compute.time"}] = 0.5 * float64(i+1)
+	}
+	for i := range 399 {
+		id := fmt.Sprintf("tenant-%03d", i)
+		add(tenant.NewContext(t.Context(), tenant.Tenant{ID: id, Tier: basic}), id, i+1)
+	}
+	add(t.Context(), kinesissink.UnattributedKey, 1000)
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := rec.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if len(sent) != 1200 {
+		t.Fatalf("%d records written, want 1200", len(sent))
+	}
+
+	got := map[string]meter.Record{}
+	values := map[key]float64{}
+	for shard, recs := range readStream(t, client, stream) {
+		if len(recs) == 0 {
+			t.Errorf("shard %s is empty", shard)
+		}
+		for _, kr := range recs {
+			var r meter.Record
+			if err := json.Unmarshal(kr.Data, &r); err != nil {
+				t.Fatalf("record data %q: %v", kr.Data, err)
+			}
+			if _, dup := got[r.ID]; dup {
+				t.Errorf("record %s read twice", r.ID)
+			}
+			got[r.ID] = r
+			id := r.TenantID
+			if r.Unattributed {
+				id = kinesissink.UnattributedKey
+			}
+			if pk := aws.ToString(kr.PartitionKey); pk != id {
+				t.Errorf("record %s of tenant %q has partition key %q", r.ID, id, pk)
+			}
+			values[key{id, r.Meter}] += r.Value
+		}
+	}
+	if diff := cmp.Diff(sent, got); diff != "" {
+		t.Errorf("records read back (-written +read):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, values); diff != "" {
+		t.Errorf("values read back (-added +read):\n%s", diff)
+	}
+}
+
+// TestKinesaliteByARN names the stream by its ARN as well as its name.
+func TestKinesaliteByARN(t *testing.T) {
+	srv := testservers.Kinesalite(t)
+	client := kinesisClient(t, srv.Endpoint)
+	const stream = "metering-arn"
+	arn := createStream(t, client, stream, 1)
+	sink, err := kinesissink.New(client, stream, kinesissink.WithStreamARN(arn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(10)
+	if err := sink.Write(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	var read []string
+	for _, rs := range readStream(t, client, stream) {
+		for _, r := range rs {
+			var m meter.Record
+			if err := json.Unmarshal(r.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			read = append(read, m.ID)
+		}
+	}
+	if diff := cmp.Diff(recordIDs(recs), read); diff != "" {
+		t.Errorf("records read back (-written +read):\n%s", diff)
+	}
+}

@@ -1,0 +1,98 @@
+package kinesissink
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Option configures a [Sink].
+type Option func(*config)
+
+type config struct {
+	streamARN  string
+	attempts   int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	sleep      func(context.Context, time.Duration) error
+}
+
+// Defaults of the options.
+const (
+	// DefaultAttempts is how many PutRecords calls a record gets within one
+	// Write: the first and two retries.
+	DefaultAttempts   = 3
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = time.Second
+)
+
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	// A zero option means the default; negative values are left for
+	// validate to refuse.
+	if c.attempts == 0 {
+		c.attempts = DefaultAttempts
+	}
+	if c.minBackoff == 0 && c.maxBackoff == 0 {
+		c.minBackoff, c.maxBackoff = DefaultMinBackoff, DefaultMaxBackoff
+	}
+	if c.sleep == nil {
+		c.sleep = sleep
+	}
+	return c
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.attempts < 1:
+		return errors.New("kinesissink: WithAttempts needs at least 1")
+	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
+		return errors.New("kinesissink: WithBackoff needs 0 < min <= max")
+	}
+	return nil
+}
+
+// WithStreamARN names the stream by its ARN, which AWS recommends and which
+// a stream in another account needs. The stream name given to [New] may
+// then be empty; when it is not, it must be the ARN's. Default: the stream
+// is named by its name only.
+func WithStreamARN(arn string) Option { return func(c *config) { c.streamARN = arn } }
+
+// WithAttempts sets how many PutRecords calls a record gets within one
+// Write, the first included; 1 retries nothing. Default [DefaultAttempts].
+// The SDK's own retryer, which retries whole calls that fail, comes on top
+// of this; records still undelivered after the last attempt are reported
+// to the [meter.Recorder], which tries them again later.
+func WithAttempts(n int) Option { return func(c *config) { c.attempts = n } }
+
+// WithBackoff sets the wait before each retry within a Write, doubling from
+// min to max, of which a random half is taken off so that replicas
+// throttled on the same shard do not retry in step. Default
+// [DefaultMinBackoff] to [DefaultMaxBackoff].
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
+}
+
+// WithSleep replaces how the sink waits before a retry: sleep must wait d,
+// or less, and return ctx's error should ctx be done first. Tests pass one
+// that returns at once. Default: a timer that also watches ctx.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *config) { c.sleep = sleep }
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,323 @@
+package kinesissink
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/tenancykit/tenancy/meter"
+)
+
+// PutRecordsAPI is the part of the Kinesis client the sink uses;
+// *kinesis.Client implements it, and tests swap in their own.
+type PutRecordsAPI interface {
+	PutRecords(ctx context.Context, params *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+var _ PutRecordsAPI = (*kinesis.Client)(nil)
+
+// Limits of one PutRecords call. Kinesis counts a record's size as its data
+// plus its partition key. These are the limits every stream accepts; streams
+// configured for larger records accept more, but metering records are a few
+// hundred bytes.
+const (
+	MaxBatchRecords = 500
+	MaxBatchBytes   = 5 << 20
+	MaxRecordBytes  = 1 << 20
+)
+
+// UnattributedKey is the partition key of records of usage that had no
+// tenant ([meter.Record.Unattributed]).
+const UnattributedKey = "unattributed"
+
+// maxKeyChars is Kinesis' limit on a partition key, in Unicode characters.
+const maxKeyChars = 256
+
+var (
+	// ErrRecordTooLarge is wrapped by the error reported for a record whose
+	// JSON and partition key exceed [MaxRecordBytes]. Such a record is
+	// never sent; it is reported failed at every Write.
+	ErrRecordTooLarge = errors.New("kinesissink: record larger than Kinesis accepts")
+	// ErrRejected is wrapped by the error reported for records Kinesis
+	// refused in a PutRecords answer (throttling on a shard, an internal
+	// failure) after every attempt.
+	ErrRejected = errors.New("kinesissink: records rejected by Kinesis")
+)
+
+// Sink writes [meter.Record]s to a Kinesis data stream, one Kinesis record
+// per meter record: the record as JSON for the data, the tenant ID for the
+// partition key. It is a [meter.Sink]; a Sink is safe for concurrent use.
+type Sink struct {
+	client PutRecordsAPI
+	stream string // may be empty when arn is set
+	arn    string
+	cfg    config
+}
+
+var _ meter.Sink = (*Sink)(nil)
+
+var streamName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+
+// New returns a sink writing to the stream named stream through client,
+// usually a *kinesis.Client. Retries within a Write are set by
+// [WithAttempts] and [WithBackoff]; [WithStreamARN] names the stream by its
+// ARN.
+func New(client PutRecordsAPI, stream string, opts ...Option) (*Sink, error) {
+	if client == nil {
+		return nil, errors.New("kinesissink: New needs a Kinesis client")
+	}
+	c := newConfig(opts)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case stream == "" && c.streamARN == "":
+		return nil, errors.New("kinesissink: New needs a stream name, or its ARN (WithStreamARN)")
+	case stream != "" && !streamName.MatchString(stream):
+		return nil, fmt.Errorf("kinesissink: %q is not a Kinesis stream name (1 to 128 of a-z, A-Z, 0-9, _ . -)", stream)
+	}
+	if c.streamARN != "" {
+		a, err := arn.Parse(c.streamARN)
+		name, isStream := strings.CutPrefix(a.Resource, "stream/")
+		switch {
+		case err != nil || a.Service != "kinesis" || !isStream || !streamName.MatchString(name):
+			return nil, fmt.Errorf("kinesissink: WithStreamARN: %q is not the ARN of a Kinesis stream", c.streamARN)
+		case stream != "" && stream != name:
+			return nil, fmt.Errorf("kinesissink: the stream %q is not the one of WithStreamARN (%q)", stream, name)
+		}
+	}
+	return &Sink{client: client, stream: stream, arn: c.streamARN, cfg: c}, nil
+}
+
+// entry is a record ready to send.
+type entry struct {
+	index int // in the slice given to Write
+	data  []byte
+	key   string
+}
+
+func (e *entry) size() int { return len(e.data) + len(e.key) }
+
+// Write implements [meter.Sink]. It sends the records in PutRecords calls of
+// at most [MaxBatchRecords] records and [MaxBatchBytes], and sends again,
+// after a short backoff, only the records that failed: those Kinesis
+// refused in its answer (a throttled shard, an internal failure) and those
+// of calls that failed as a whole. Records still undelivered after the
+// last attempt are reported in a [*meter.DeliveryError], or, when no record
+// was delivered, in the error returned. A call that fails for a reason
+// retrying cannot cure (no such stream, access denied) ends the retries at
+// once, and so does the end of ctx.
+//
+// A record too large for Kinesis is never sent and is reported failed,
+// with an error wrapping [ErrRecordTooLarge] that names it.
+func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	var (
+		failed []int   // indexes not delivered
+		errs   []error // why
+	)
+	pending := make([]entry, 0, len(records))
+	for i := range records {
+		e, err := encode(i, &records[i])
+		if err != nil {
+			failed = append(failed, i)
+			errs = append(errs, err)
+			continue
+		}
+		pending = append(pending, e)
+	}
+
+	var lastErr error
+	for attempt := 0; len(pending) > 0 && attempt < s.cfg.attempts; attempt++ {
+		if attempt > 0 {
+			if err := s.cfg.sleep(ctx, s.backoff(attempt)); err != nil {
+				lastErr = errors.Join(lastErr, fmt.Errorf("kinesissink: retry abandoned: %w", err))
+				break
+			}
+		}
+		var again []entry
+		stop := false
+		for _, batch := range batches(pending) {
+			if stop {
+				again = append(again, batch...)
+				continue
+			}
+			f, err := s.put(ctx, batch)
+			again = append(again, f...)
+			if err != nil {
+				lastErr = err
+				stop = !retryable(ctx, err)
+			}
+		}
+		pending = again
+		if stop {
+			break
+		}
+	}
+	for _, e := range pending {
+		failed = append(failed, e.index)
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	if len(pending) > 0 {
+		errs = append(errs, lastErr)
+		if ctx.Err() != nil && !errors.Is(lastErr, ctx.Err()) {
+			errs = append(errs, fmt.Errorf("kinesissink: retry abandoned: %w", ctx.Err()))
+		}
+	}
+	err := errors.Join(errs...)
+	if len(failed) == len(records) {
+		return err
+	}
+	slices.Sort(failed)
+	return &meter.DeliveryError{Failed: failed, Err: err}
+}
+
+// put sends one batch and returns the entries that were not delivered.
+func (s *Sink) put(ctx context.Context, batch []entry) ([]entry, error) {
+	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(batch))}
+	if s.stream != "" {
+		in.StreamName = aws.String(s.stream)
+	}
+	if s.arn != "" {
+		in.StreamARN = aws.String(s.arn)
+	}
+	for i := range batch {
+		in.Records[i] = types.PutRecordsRequestEntry{Data: batch[i].data, PartitionKey: aws.String(batch[i].key)}
+	}
+	out, err := s.client.PutRecords(ctx, in)
+	if err != nil {
+		return batch, fmt.Errorf("kinesissink: PutRecords: %w", err)
+	}
+	if aws.ToInt32(out.FailedRecordCount) == 0 && !anyFailed(out.Records) {
+		return nil, nil
+	}
+	if len(out.Records) != len(batch) {
+		// Kinesis answers one entry per record, in order; without that
+		// there is no telling which failed.
+		return batch, fmt.Errorf("%w: %d of %d records failed, and the answer has %d entries for them",
+			ErrRejected, aws.ToInt32(out.FailedRecordCount), len(batch), len(out.Records))
+	}
+	var (
+		failed     []entry
+		code, text string
+	)
+	for i, r := range out.Records {
+		if aws.ToString(r.ErrorCode) == "" {
+			continue
+		}
+		failed = append(failed, batch[i])
+		if code == "" {
+			code, text = aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage)
+		}
+	}
+	return failed, fmt.Errorf("%w: %d of %d records, first %s: %s", ErrRejected, len(failed), len(batch), code, text)
+}
+
+func anyFailed(rs []types.PutRecordsResultEntry) bool {
+	for _, r := range rs {
+		if aws.ToString(r.ErrorCode) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// retryable reports whether another attempt may deliver what err refused:
+// throttling and server errors may pass later, a missing stream or a
+// refused permission will not.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorFault() != smithy.FaultClient {
+		return true
+	}
+	switch ae.ErrorCode() {
+	case "ProvisionedThroughputExceededException", "LimitExceededException", "KMSThrottlingException",
+		"ResourceInUseException", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException":
+		return true
+	}
+	return false
+}
+
+// backoff is the wait before the attempt numbered attempt (1 for the first
+// retry): doubling from min to max, less a random part of up to half.
+func (s *Sink) backoff(attempt int) time.Duration {
+	d := s.cfg.minBackoff
+	for i := 1; i < attempt && d < s.cfg.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.maxBackoff)
+	return d - rand.N(d/2+1)
+}
+
+// batches splits entries into PutRecords calls, in order.
+func batches(entries []entry) [][]entry {
+	if len(entries) == 0 {
+		return nil
+	}
+	var (
+		out   [][]entry
+		start int
+		bytes int
+	)
+	for i := range entries {
+		n := entries[i].size()
+		if i > start && (i-start == MaxBatchRecords || bytes+n > MaxBatchBytes) {
+			out = append(out, entries[start:i])
+			start, bytes = i, 0
+		}
+		bytes += n
+	}
+	return append(out, entries[start:])
+}
+
+// encode turns a record into a Kinesis record.
+func encode(i int, r *meter.Record) (entry, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return entry{}, fmt.Errorf("kinesissink: record %s: %w", r.ID, err)
+	}
+	e := entry{index: i, data: data, key: PartitionKey(r)}
+	if e.size() > MaxRecordBytes {
+		return entry{}, fmt.Errorf("%w: record %s (tenant %q, meter %q) is %d bytes with its partition key, at most %d",
+			ErrRecordTooLarge, r.ID, r.TenantID, r.Meter, e.size(), MaxRecordBytes)
+	}
+	return e, nil
+}
+
+// PartitionKey returns the partition key of r: its tenant ID, so that a
+// tenant's records go to one shard in order, or [UnattributedKey]. An ID
+// longer than Kinesis accepts (256 characters; tenant IDs that passed
+// tenant.ValidateID are shorter) is replaced by "sha256:" and the hex of
+// its hash, which keeps it on one shard.
+func PartitionKey(r *meter.Record) string {
+	if r.Unattributed || r.TenantID == "" {
+		return UnattributedKey
+	}
+	if utf8.RuneCountInString(r.TenantID) > maxKeyChars {
+		sum := sha256.Sum256([]byte(r.TenantID))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return r.TenantID
+}
