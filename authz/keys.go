@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -94,7 +96,7 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 		if len(c.hmacSecret) < 32 {
 			return nil, nil, errors.New("authz: WithHMACSecret: the secret must be at least 32 bytes")
 		}
-		k.hmac = c.hmacSecret
+		k.hmac = bytes.Clone(c.hmacSecret) // the caller may reuse or wipe theirs
 	}
 
 	sources := 0
@@ -121,7 +123,7 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 				return nil, nil, fmt.Errorf("authz: WithStaticKeys: key %q: %w", kid, err)
 			}
 		}
-		k.static = c.staticKeys
+		k.static = maps.Clone(c.staticKeys) // read concurrently: never the caller's map
 	case c.jwksJSON != nil:
 		kf, err := keyfunc.NewJWKSetJSON(c.jwksJSON)
 		if err != nil {
@@ -129,14 +131,15 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 		}
 		k.jwks = kf
 	case c.discovery || c.jwksURL != "":
-		u := c.jwksURL
+		u, source := c.jwksURL, "WithJWKSURL"
 		if c.discovery {
 			var err error
 			if u, err = discoverJWKS(ctx, c.httpClient, issuer); err != nil {
 				return nil, nil, err
 			}
+			source = "the jwks_uri of the issuer's discovery document"
 		}
-		kf, stop, err := c.remoteKeys(u, onChange)
+		kf, stop, err := c.remoteKeys(u, source, onChange)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -172,7 +175,7 @@ func discoverJWKS(ctx context.Context, hc *http.Client, issuer string) (string, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("authz: OIDC discovery at %s: status %d (is the issuer URL right?)", where, resp.StatusCode)
+		return "", fmt.Errorf("authz: OIDC discovery at %s: status %d (is the issuer URL right? WithJWKSURL skips discovery)", where, resp.StatusCode)
 	}
 	var doc struct {
 		Issuer  string `json:"issuer"`
@@ -191,8 +194,9 @@ func discoverJWKS(ctx context.Context, hc *http.Client, issuer string) (string, 
 }
 
 // remoteKeys builds a keyfunc over a JWK Set URL whose storage reports when
-// the set of keys changes, so that the token cache can be emptied.
-func (c *config) remoteKeys(u string, onChange func()) (keyfunc.Keyfunc, func(), error) {
+// the set of keys changes, so that the token cache can be emptied. source
+// says where u came from, for errors.
+func (c *config) remoteKeys(u, source string, onChange func()) (keyfunc.Keyfunc, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	report := c.onRefreshError
 	if report == nil {
@@ -211,7 +215,7 @@ func (c *config) remoteKeys(u string, onChange func()) (keyfunc.Keyfunc, func(),
 	})
 	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
+		return nil, nil, fmt.Errorf("authz: JWK Set at %s (from %s): %w", u, source, err)
 	}
 	// A token with an unknown kid may trigger one fetch per cooldown. The
 	// limiter's wait bound is kept below the cooldown, so concurrent

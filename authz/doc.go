@@ -1,0 +1,91 @@
+// Package authz turns a request's bearer token into the [tenant.Tenant] it
+// acts for, and lets handlers require roles, scopes, tiers and features.
+//
+// A [Verifier] checks a JWT from one issuer: the signature against the
+// issuer's keys, with an allow-list of algorithms ([DefaultAlgorithms]:
+// RS256, ES256, EdDSA; never "none", HS256 only with [WithHMACSecret]), the
+// "iss", the audience, "exp" (required), "nbf" and "iat", with an optional
+// [WithLeeway]. A [ClaimMapping] then says which claims name the tenant,
+// its tier, roles, scopes and user; [Cognito] is the default, [Auth0] and
+// [Keycloak] are ready too. A token whose tenant ID fails
+// [tenant.ValidateID], or whose tier is not in the verifier's tiers, is
+// refused, never cleaned up.
+//
+// [Middleware] verifies each request's token and puts the tenant in the
+// request context, where handlers read it with [tenant.FromContext], and in
+// the request's [tenant.Record], where outer middleware such as the access
+// log find it. [RequireRole], [RequireScope], [RequireTier] and
+// [Features.Require] go after it, around the routes that need them.
+//
+// # Keys
+//
+// Keys come from exactly one source, fixed at construction:
+//
+//   - the issuer's OIDC discovery document (the default, or [WithDiscovery]),
+//     which names the JWK Set URL;
+//   - a JWK Set URL ([WithJWKSURL]);
+//   - keys in memory: [WithStaticKeys] (a key under the ID "" verifies tokens
+//     without a "kid") or a JWK Set document ([WithJWKS]).
+//
+// A JWK Set fetched over HTTP is refreshed every [WithRefreshInterval]. A
+// token naming a key ID the verifier does not know causes at most one fetch
+// per [WithRefreshCooldown], however many such tokens arrive; the others
+// are refused at once rather than queued. [Verifier.Close] stops the
+// background refresh.
+//
+// # Cache
+//
+// A verified token is remembered until its "exp", so that a client sending
+// it again costs a hash and a map lookup rather than a signature check. The
+// cache is bounded ([WithCacheSize]), keyed by a seeded hash of the whole
+// token, and a hit must also match the token's signature. It is emptied
+// whenever a refresh changes the key set, so a retired key stops working
+// as soon as the verifier learns of it.
+//
+// # Answers
+//
+// A request without credentials gets 401 with "WWW-Authenticate: Bearer";
+// a malformed Authorization header, two of them, or a token in the query
+// string (refused unless [WithQueryToken]) get 401 with
+// error="invalid_request"; a token that fails verification gets 401 with
+// error="invalid_token". A tenant that lacks a role, tier or feature gets
+// 403, and one that lacks a scope gets 403 with error="insufficient_scope"
+// (RFC 6750). Every refusal carries an application/problem+json body (RFC
+// 9457) whose detail comes from a fixed table, never from an error's text,
+// and never echoes the token. [WithCredentialsOptional] lets requests with
+// no credentials at all through without a tenant; [WithErrorHandler]
+// replaces how refusals are written.
+//
+// # Errors
+//
+// [Verifier.Verify] returns errors that wrap one of the Err... sentinels,
+// for [errors.Is]: [ErrNoToken], [ErrMalformedRequest], [ErrQueryToken],
+// [ErrTokenTooLarge], [ErrMalformedToken], [ErrAlgorithm], [ErrUnknownKey],
+// [ErrSignature], [ErrExpired], [ErrNotYetValid], [ErrIssuer],
+// [ErrAudience], [ErrClaims], and through a [*ClaimError]
+// [ErrTenantClaim] or [ErrTierClaim]. They are safe to log: they hold
+// neither the token nor claim values. Checks a tenant failed wrap
+// [ErrForbidden] through a [*ForbiddenError].
+//
+// # Wiring
+//
+// Build the verifier once at start-up; every configuration mistake is an
+// error there, not at the first request:
+//
+//	v, err := authz.NewVerifier(ctx, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+//		authz.WithAudience("7f3kq0example"),
+//	)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer v.Close()
+//
+//	mux := http.NewServeMux()
+//	mux.Handle("GET /orders", orders)
+//	mux.Handle("GET /reports", authz.RequireTier(tenant.DefaultTiers.MustLookup("premium"))(reports))
+//	mux.Handle("DELETE /orders/{id}", authz.RequireRole("admin")(deleteOrder))
+//	http.ListenAndServe(":8080", authz.Middleware(v)(mux))
+//
+// Package [github.com/tenancykit/tenancy/authz/authztest] runs an issuer in
+// tests and mints tokens for any tenant.
+package authz
