@@ -63,12 +63,20 @@ func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
 				// the set; real issuers always send one.
 				return nil, ErrUnknownKey
 			}
-			key, err := k.jwks.KeyfuncCtx(ctx)(tok)
+			// A refresh for an unknown kid spends the cooldown: a client
+			// that hangs up must not abort it halfway. The refresh stays
+			// bounded by the fetch timeout.
+			key, err := k.jwks.KeyfuncCtx(context.WithoutCancel(ctx))(tok)
 			if err != nil {
 				if errors.Is(err, jwkset.ErrKeyNotFound) {
 					return nil, ErrUnknownKey
 				}
 				return nil, fmt.Errorf("%w: %w", ErrUnknownKey, err)
+			}
+			// The same floor as WithStaticKeys: a published RSA key too
+			// short to trust verifies nothing.
+			if rk, ok := key.(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
+				return nil, fmt.Errorf("%w: RSA key of %d bits in the JWK Set", ErrUnknownKey, rk.N.BitLen())
 			}
 			return key, nil
 		}

@@ -150,8 +150,9 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpCli
 // Default time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithCacheSize bounds the verified-token cache to n tokens. Default
-// [DefaultCacheSize]; a negative n turns the cache off.
+// WithCacheSize bounds the verified-token cache to about n tokens (at
+// least one per shard, 32). Default [DefaultCacheSize], also for 0; a
+// negative n turns the cache off.
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
 // WithRefreshInterval sets how often the JWK Set is fetched again. Default

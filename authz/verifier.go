@@ -93,8 +93,11 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 	case c.mapping.Tier == "":
 		v.defaultTier = c.tiers.Lowest()
 	}
-	if c.cacheSize >= 0 {
-		v.cache = newTokenCache(max(c.cacheSize, 1))
+	switch {
+	case c.cacheSize == 0:
+		v.cache = newTokenCache(DefaultCacheSize)
+	case c.cacheSize > 0:
+		v.cache = newTokenCache(c.cacheSize)
 	}
 	onChange := func() {
 		if v.cache != nil {
@@ -113,6 +116,8 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(c.leeway),
 		jwt.WithTimeFunc(c.now),
+		// One token, one spelling: non-canonical base64 is refused.
+		jwt.WithStrictDecoding(),
 	}
 	if len(c.audiences) > 0 {
 		if c.audienceClaim == "aud" {
