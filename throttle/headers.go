@@ -51,7 +51,14 @@ func setHeaders(h http.Header, d Decision, pk string, legacy bool, now time.Time
 		}
 		h.Set("X-RateLimit-Limit", strconv.FormatInt(limit, 10))
 		h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(reset).Unix(), 10))
+		// Rounded up, like Retry-After: a client that waits until the
+		// reset it was told must find the limit reset.
+		at := now.Add(reset)
+		unix := at.Unix()
+		if at.Nanosecond() > 0 {
+			unix++
+		}
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(unix, 10))
 	}
 }
 

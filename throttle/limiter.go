@@ -152,6 +152,7 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	prev := make(map[tenant.Tier]string, len(names))
 	for _, name := range names {
 		t, err := tiers.Parse(name)
 		if err != nil {
@@ -160,6 +161,12 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 		if err := limits[name].Validate(); err != nil {
 			return nil, fmt.Errorf("throttle: tier %q: %w", name, err)
 		}
+		// Tier names match case-insensitively: "Basic" and "basic" are
+		// one tier, and silently keeping either would be a guess.
+		if _, dup := p.tiers[t]; dup {
+			return nil, fmt.Errorf("throttle: limits for tier %q are given twice (as %q and %q)", t.Name(), prev[t], name)
+		}
+		prev[t] = name
 		p.tiers[t] = cloneLimits(limits[name])
 	}
 	var missing []string

@@ -131,6 +131,11 @@ func (l Limits) Validate() error {
 	if l.Burst < 1 {
 		return fmt.Errorf("Burst must be at least 1, got %d", l.Burst)
 	}
+	// The bucket counts in int64 nanoseconds: a burst that takes
+	// centuries to refill would overflow it.
+	if float64(l.Burst)/l.Rate > maxRefill.Seconds() {
+		return fmt.Errorf("Burst %d at Rate %v per second takes more than 50 years to refill", l.Burst, l.Rate)
+	}
 	if l.MaxConcurrent < 0 {
 		return fmt.Errorf("MaxConcurrent must be 0 (no cap) or positive, got %d", l.MaxConcurrent)
 	}
@@ -155,7 +160,10 @@ func (l Limits) Validate() error {
 	return nil
 }
 
-const maxQuotaLimit = 1 << 40
+const (
+	maxQuotaLimit = 1 << 40
+	maxRefill     = 50 * 365 * 24 * time.Hour
+)
 
 // interval is the time one unit of cost takes to come back.
 func (l Limits) interval() int64 {

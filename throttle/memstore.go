@@ -26,6 +26,7 @@ type MemoryStore struct {
 	perShard int
 	idleTTL  int64
 	evicted  atomic.Int64
+	calendar calendar
 	shards   [memShards]memShard
 }
 
@@ -101,7 +102,7 @@ var _ Store = (*MemoryStore)(nil)
 // Take implements [Store].
 func (s *MemoryStore) Take(_ context.Context, key string, lim Limits, cost int, now time.Time) (Result, error) {
 	e := s.entry(key, now.UnixNano())
-	return e.take(lim, cost, now), nil
+	return e.take(lim, cost, now, &s.calendar), nil
 }
 
 // Len returns the number of keys tracked.
@@ -131,6 +132,9 @@ func (s *MemoryStore) entry(key string, now int64) *memEntry {
 		if e, ok = sh.m[key]; !ok {
 			s.makeRoom(sh, now)
 			e = new(memEntry)
+			// Seen before it is visible, or the next insert into the
+			// shard could evict it as the oldest key before its first use.
+			e.lastSeen.Store(now)
 			sh.m[key] = e
 		}
 		sh.mu.Unlock()
@@ -209,27 +213,38 @@ func (e *memEntry) forgettable(now int64) bool {
 	return true
 }
 
-func (e *memEntry) take(lim Limits, cost int, now time.Time) Result {
+func (e *memEntry) take(lim Limits, cost int, now time.Time, cal *calendar) Result {
 	nowNs := now.UnixNano()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-
 	var res Result
+	// The calendar needs no lock: work it out before taking e's.
+	var (
+		windows [numPeriods + 1]int64
+		resets  [numPeriods + 1]time.Duration
+	)
 	if len(lim.Quotas) > 0 {
 		res.Quotas = make([]QuotaState, len(lim.Quotas))
+		for _, q := range lim.Quotas {
+			windows[q.Period], resets[q.Period] = cal.window(q.Period, nowNs)
+		}
 	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	quotaOK := true
 	var quotaRetry time.Duration
 	for i, q := range lim.Quotas {
-		w, next := q.Period.window(now)
+		w, reset := windows[q.Period], resets[q.Period]
 		c := &e.quotas[q.Period]
-		if c.window != w {
+		// A request whose time was read before another's may reach the
+		// lock after it: it counts in the newer period, never reopens
+		// the one that has ended.
+		if w > c.window {
 			c.window, c.used = w, 0
 		}
-		res.Quotas[i] = QuotaState{Period: q.Period, Limit: q.Limit, Remaining: max(0, q.Limit-c.used), ResetAfter: next.Sub(now)}
+		res.Quotas[i] = QuotaState{Period: q.Period, Limit: q.Limit, Remaining: max(0, q.Limit-c.used), ResetAfter: reset}
 		if c.used+int64(cost) > q.Limit {
 			quotaOK = false
-			quotaRetry = max(quotaRetry, next.Sub(now))
+			quotaRetry = max(quotaRetry, reset)
 		}
 	}
 	if !quotaOK {
@@ -266,3 +281,36 @@ func (s *MemoryStore) acquire(key string, maxInFlight int, now time.Time) (*memE
 }
 
 func (e *memEntry) release() { e.inflight.Add(-1) }
+
+// calendar remembers the current period of each kind, so that most
+// decisions skip the calendar arithmetic of [Period.window].
+type calendar [numPeriods + 1]atomic.Pointer[periodWindow]
+
+type periodWindow struct {
+	index      int64
+	start, end int64 // unix nanoseconds, [start, end)
+}
+
+// window returns the index of p's period that contains now, and the time
+// until the next one starts.
+func (c *calendar) window(p Period, now int64) (int64, time.Duration) {
+	cur := c[p].Load()
+	if cur != nil && cur.start <= now && now < cur.end {
+		return cur.index, time.Duration(cur.end - now)
+	}
+	t := time.Unix(0, now)
+	index, next := p.window(t)
+	var start time.Time
+	switch p {
+	case Hour:
+		start = next.Add(-time.Hour)
+	case Day:
+		start = next.AddDate(0, 0, -1)
+	default:
+		start = next.AddDate(0, -1, 0)
+	}
+	if cur == nil || index > cur.index {
+		c[p].Store(&periodWindow{index: index, start: start.UnixNano(), end: next.UnixNano()})
+	}
+	return index, next.Sub(t)
+}

@@ -86,6 +86,8 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		key, tier, lim = clientKey(l.clients.ClientIP(r)), "anonymous", *l.anon
 	} else {
 		l.count(ctx, "", false, ReasonNoTenant)
+		// A 401 must say how to authenticate (RFC 9110, section 15.5.2).
+		w.Header().Set("WWW-Authenticate", "Bearer")
 		refuse(w, rec, ReasonNoTenant, tenant.Problem{
 			Type:   tenant.ProblemType("tenant-required"),
 			Title:  "Tenant required",

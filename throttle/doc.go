@@ -1,0 +1,93 @@
+// Package throttle limits what each tenant may spend, by the limits of its
+// tier, so that one tenant's flood cannot take another's capacity.
+//
+// A [Limiter] holds [Limits] per tier name and, optionally, per tenant ID
+// (overrides). Each tenant has buckets of its own: the key is always the
+// tenant, never its tier, so two basic tenants each get the full basic
+// burst. A tenant whose tier is unknown gets the lowest tier's limits.
+//
+// # Limits
+//
+// Rate and Burst are enforced with the generic cell rate algorithm (GCRA):
+// the state of a tenant is one time, the theoretical arrival time of its
+// next request, so a decision is a little integer arithmetic under one
+// lock. The time one unit takes to come back is 1s/Rate rounded to whole
+// nanoseconds; over any span T a tenant that asks without pause is
+// admitted exactly Burst + floor(T/interval) times, however many goroutines
+// ask at once, and a request refused with RetryAfter d is admitted at
+// exactly now+d. Unlike golang.org/x/time/rate, whose Limiter can be
+// credited twice for the same time when callers read the clock out of
+// order (golang/go#65508), the state only moves forward: a late caller can
+// be refused, never over-admitted.
+//
+// Quotas cap the total per calendar period in UTC: the hour, the day
+// (from midnight UTC) and the month (from the first, 00:00 UTC). A request
+// is admitted only when the rate and every quota allow it, and then it
+// spends from all of them; a refused request spends nothing. MaxConcurrent
+// caps the requests of one tenant in flight at once in this process.
+//
+// Limits can change while the service runs: [Limiter.SetTierLimits],
+// [Limiter.SetOverride] and [Limiter.DeleteOverride] take effect from each
+// tenant's next request, and so does a new tier in the tenant's token.
+// Mistakes in limits are reported by [New] or the setter, naming the tier
+// and the field, never at a request.
+//
+// # Stores
+//
+// Rate and quota state lives in a [Store]. The default [MemoryStore] keeps
+// it in process, in a sharded map bounded without a background goroutine:
+// tenants idle past a TTL whose state is back to empty are forgotten as
+// new ones arrive, and the number of tenants is capped. Replicas that must
+// share one budget use throttle/redisstore. Concurrency is always counted
+// in process.
+//
+// # Responses
+//
+// [Limiter.Middleware] reads the tenant with tenant.FromContext, so it goes
+// after authz. Every decided response carries the RateLimit-Policy and
+// RateLimit fields of the IETF draft draft-ietf-httpapi-ratelimit-headers,
+// one member for the rate (named "rate") and one per quota (named after
+// its period):
+//
+//	RateLimit-Policy: "rate";q=10;w=2, "day";q=1000;w=86400
+//	RateLimit: "rate";r=9;t=1, "day";r=999;t=43200
+//
+// They never carry the tenant ID; [WithPartitionKey] adds an opaque pk, a
+// keyed hash of it. [WithLegacyHeaders] adds X-RateLimit-Limit, -Remaining
+// and -Reset.
+//
+// A refusal is an RFC 9457 problem (application/problem+json) with
+// Retry-After in whole seconds, rounded up:
+//
+//   - 429 rate-limited: the rate is spent; Retry-After is when a unit is back.
+//   - 429 quota-exceeded: a quota is spent; Retry-After is when its UTC
+//     period ends.
+//   - 429 concurrency-limited (or 503 with [WithConcurrencyStatus]): too
+//     many of the tenant's requests are in flight.
+//   - 401 tenant-required: no tenant in the context, unless
+//     [WithAnonymousLimits] limits such requests by client address.
+//   - 503 throttle-unavailable: the store could not decide.
+//
+// The decision is written to the request's tenant.Record, for the access
+// log and meters outside: a refusal as a tenant.Rejection with By
+// "throttle", Reason "rate", "quota", "concurrency", "no_tenant" or
+// "store_unavailable", and Status; an admitted request as the note
+// throttle=allowed. The counter tenancy.throttle.decisions counts decisions
+// by tier, decision and reason, never by tenant.
+//
+// # Wiring
+//
+//	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
+//		"basic":    {Rate: 5, Burst: 10, Quotas: []throttle.Quota{{Limit: 10_000, Period: throttle.Day}}},
+//		"standard": {Rate: 50, Burst: 100},
+//		"premium":  {Rate: 500, Burst: 1000, MaxConcurrent: 64},
+//		"platinum": {Rate: 5000, Burst: 10000},
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	handler := authz.Middleware(verifier)(limiter.Middleware()(mux))
+//
+// Work that does not arrive over HTTP asks [Limiter.Allow] and
+// [Limiter.Acquire] directly.
+package throttle

@@ -1,0 +1,502 @@
+package throttle_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/tenancykit/tenancy/throttle"
+)
+
+func take(t *testing.T, s throttle.Store, key string, lim throttle.Limits, cost int, now time.Time) throttle.Result {
+	t.Helper()
+	res, err := s.Take(context.Background(), key, lim, cost, now)
+	if err != nil {
+		t.Fatalf("Take(%q, %v): %v", key, now, err)
+	}
+	return res
+}
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestQuotaPeriods spends a quota to its last unit one second before the
+// UTC period ends, is refused a nanosecond before, and finds it fresh at
+// the first instant of the next period.
+func TestQuotaPeriods(t *testing.T) {
+	const limit = 5
+	tests := []struct {
+		name     string
+		period   throttle.Period
+		begin    string // inside the period, where the first units are spent
+		boundary string // where the next period starts
+		next     string // where the one after starts
+	}{
+		{"hour", throttle.Hour, "2026-03-14T13:00:00Z", "2026-03-14T14:00:00Z", "2026-03-14T15:00:00Z"},
+		{"day", throttle.Day, "2026-03-14T00:00:00Z", "2026-03-15T00:00:00Z", "2026-03-16T00:00:00Z"},
+		{"day over new year", throttle.Day, "2026-12-31T08:00:00Z", "2027-01-01T00:00:00Z", "2027-01-02T00:00:00Z"},
+		{"month of 31 days", throttle.Month, "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z"},
+		{"month December to January", throttle.Month, "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z"},
+		{"month February in a leap year", throttle.Month, "2028-02-01T00:00:00Z", "2028-03-01T00:00:00Z", "2028-04-01T00:00:00Z"},
+		{"month February in a common year", throttle.Month, "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z"},
+		{"month January", throttle.Month, "2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z", "2027-03-01T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := throttle.NewMemoryStore()
+			lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: limit, Period: tt.period}}}
+			begin, boundary, next := utc(tt.begin), utc(tt.boundary), utc(tt.next)
+
+			res := take(t, s, "acme", lim, limit-1, begin)
+			want := []throttle.QuotaState{{Period: tt.period, Limit: limit, Remaining: 1, ResetAfter: boundary.Sub(begin)}}
+			if diff := cmp.Diff(want, res.Quotas); !res.Allowed || diff != "" {
+				t.Fatalf("at the start of the period: allowed %v, quotas (-want +got):\n%s", res.Allowed, diff)
+			}
+
+			last := boundary.Add(-time.Second) // 23:59:59 for a day
+			res = take(t, s, "acme", lim, 1, last)
+			want[0].Remaining, want[0].ResetAfter = 0, time.Second
+			if diff := cmp.Diff(want, res.Quotas); !res.Allowed || diff != "" {
+				t.Fatalf("last unit at %v: allowed %v, quotas (-want +got):\n%s", last, res.Allowed, diff)
+			}
+
+			res = take(t, s, "acme", lim, 1, boundary.Add(-1))
+			want[0].ResetAfter = 1
+			if diff := cmp.Diff(want, res.Quotas); res.Allowed || res.Reason != throttle.ReasonQuota || res.RetryAfter != 1 || diff != "" {
+				t.Fatalf("1ns before the boundary = allowed %v, reason %q, RetryAfter %v; want refused for quota, 1ns; quotas (-want +got):\n%s",
+					res.Allowed, res.Reason, res.RetryAfter, diff)
+			}
+
+			res = take(t, s, "acme", lim, 1, boundary)
+			want[0].Remaining, want[0].ResetAfter = limit-1, next.Sub(boundary)
+			if diff := cmp.Diff(want, res.Quotas); !res.Allowed || diff != "" {
+				t.Fatalf("at %v the quota is not fresh: allowed %v, quotas (-want +got):\n%s", boundary, res.Allowed, diff)
+			}
+		})
+	}
+}
+
+// TestQuotaPeriodsAreUTC: a tenant ten hours east of UTC does not get a
+// fresh day at its local midnight, only at UTC's.
+func TestQuotaPeriodsAreUTC(t *testing.T) {
+	east := time.FixedZone("UTC+10", 10*3600)
+	s := throttle.NewMemoryStore()
+	lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: 1, Period: throttle.Day}}}
+
+	take(t, s, "acme", lim, 1, time.Date(2026, 3, 14, 23, 0, 0, 0, east)) // 13:00 UTC
+	res := take(t, s, "acme", lim, 1, time.Date(2026, 3, 15, 0, 0, 0, 0, east))
+	if res.Allowed {
+		t.Fatal("a fresh quota at local midnight, 14:00 UTC")
+	}
+	if want := 10 * time.Hour; res.RetryAfter != want {
+		t.Errorf("RetryAfter = %v, want %v (until midnight UTC)", res.RetryAfter, want)
+	}
+	if res := take(t, s, "acme", lim, 1, time.Date(2026, 3, 15, 10, 0, 0, 0, east)); !res.Allowed {
+		t.Error("refused at midnight UTC")
+	}
+}
+
+// TestQuotaLateRequest: a request whose time was read just before midnight
+// but that reaches the store after one from just after midnight must not
+// reopen the day that has ended.
+func TestQuotaLateRequest(t *testing.T) {
+	s := throttle.NewMemoryStore()
+	lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: 2, Period: throttle.Day}}}
+	before, after := utc("2026-03-14T23:59:59.999Z"), utc("2026-03-15T00:00:00.001Z")
+
+	take(t, s, "acme", lim, 2, before) // the 14th is used up
+	if res := take(t, s, "acme", lim, 1, after); !res.Allowed {
+		t.Fatal("refused on the 15th")
+	}
+	late := take(t, s, "acme", lim, 1, before)
+	after2 := take(t, s, "acme", lim, 1, after)
+	after3 := take(t, s, "acme", lim, 1, after)
+	admitted := 0
+	for _, r := range []throttle.Result{late, after2, after3} {
+		if r.Allowed {
+			admitted++
+		}
+	}
+	// The 14th had nothing left and the 15th has one unit left: one of
+	// the three may pass, not more.
+	if admitted != 1 {
+		t.Errorf("%d of a late request and two more admitted, want 1 (late %v, then %v, %v)", admitted, late.Allowed, after2.Allowed, after3.Allowed)
+	}
+}
+
+func TestQuotaStateAndRetry(t *testing.T) {
+	at := utc("2026-03-14T12:34:56.5Z")
+	quotas := []throttle.Quota{
+		{Limit: 10, Period: throttle.Hour},
+		{Limit: 3, Period: throttle.Day},
+		{Limit: 1000, Period: throttle.Month},
+	}
+	toHour := 25*time.Minute + 3500*time.Millisecond
+	toDay := 11*time.Hour + toHour
+	toMonth := 17*24*time.Hour + toDay
+
+	s := throttle.NewMemoryStore()
+	lim := throttle.Limits{Rate: 100, Burst: 10, Quotas: quotas}
+	res := take(t, s, "acme", lim, 2, at)
+	want := throttle.Result{
+		Allowed:    true,
+		Remaining:  8,
+		ResetAfter: 2 * interval(100),
+		Quotas: []throttle.QuotaState{
+			{Period: throttle.Hour, Limit: 10, Remaining: 8, ResetAfter: toHour},
+			{Period: throttle.Day, Limit: 3, Remaining: 1, ResetAfter: toDay},
+			{Period: throttle.Month, Limit: 1000, Remaining: 998, ResetAfter: toMonth},
+		},
+	}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Fatalf("after spending 2 (-want +got):\n%s", diff)
+	}
+
+	// The day allows 1 more: a cost of 2 is refused until midnight, and
+	// spends nothing anywhere.
+	res = take(t, s, "acme", lim, 2, at)
+	want.Allowed, want.Reason, want.RetryAfter = false, throttle.ReasonQuota, toDay
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Fatalf("cost 2 over the day's quota (-want +got):\n%s", diff)
+	}
+
+	// When the hour runs out first, the wait is until the next hour.
+	s = throttle.NewMemoryStore()
+	lim.Quotas[0].Limit, lim.Quotas[1].Limit = 2, 5
+	take(t, s, "acme", lim, 2, at)
+	if res := take(t, s, "acme", lim, 1, at); res.Allowed || res.RetryAfter != toHour {
+		t.Errorf("hour spent: allowed %v, RetryAfter %v; want refused, %v", res.Allowed, res.RetryAfter, toHour)
+	}
+	// When both run out, the longer wait wins.
+	lim.Quotas[1].Limit = 2
+	if res := take(t, s, "acme", lim, 1, at); res.Allowed || res.RetryAfter != toDay {
+		t.Errorf("hour and day spent: allowed %v, RetryAfter %v; want refused, %v", res.Allowed, res.RetryAfter, toDay)
+	}
+}
+
+// TestQuotaAndRateSpendIndependently: a request the quota refuses spends no
+// rate token, and one the rate refuses spends no quota.
+func TestQuotaAndRateSpendIndependently(t *testing.T) {
+	s := throttle.NewMemoryStore()
+	day := []throttle.Quota{{Limit: 2, Period: throttle.Day}}
+
+	t.Run("quota refusal spends no rate", func(t *testing.T) {
+		lim := throttle.Limits{Rate: 1, Burst: 3, Quotas: day}
+		take(t, s, "q", lim, 2, start)
+		for range 5 {
+			if res := take(t, s, "q", lim, 1, start); res.Allowed || res.Reason != throttle.ReasonQuota || res.Remaining != 1 {
+				t.Fatalf("over quota: %+v, want refused for quota with 1 rate token left", res)
+			}
+		}
+		// Without the quota, exactly the one token left is there.
+		lim.Quotas = nil
+		if res := take(t, s, "q", lim, 1, start); !res.Allowed {
+			t.Fatal("the rate token left is gone: a quota refusal spent it")
+		}
+		if res := take(t, s, "q", lim, 1, start); res.Allowed {
+			t.Fatal("two rate tokens left after the quota refusals, want one")
+		}
+	})
+
+	t.Run("rate refusal spends no quota", func(t *testing.T) {
+		lim := throttle.Limits{Rate: 1, Burst: 1, Quotas: []throttle.Quota{{Limit: 3, Period: throttle.Day}}}
+		take(t, s, "r", lim, 1, start)
+		for range 10 {
+			if res := take(t, s, "r", lim, 1, start); res.Allowed || res.Reason != throttle.ReasonRate || res.Quotas[0].Remaining != 2 {
+				t.Fatalf("over rate: %+v, want refused for rate with 2 of the quota left", res)
+			}
+		}
+		for i, want := range []int64{1, 0} {
+			res := take(t, s, "r", lim, 1, start.Add(time.Duration(i+1)*time.Second))
+			if !res.Allowed || res.Quotas[0].Remaining != want {
+				t.Fatalf("second %d: %+v, want allowed with %d of the quota left", i+1, res, want)
+			}
+		}
+		if res := take(t, s, "r", lim, 1, start.Add(3*time.Second)); res.Allowed || res.Reason != throttle.ReasonQuota {
+			t.Fatalf("after 3 units: %+v, want refused for quota", res)
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	ok := throttle.Limits{Rate: 1, Burst: 1}
+	with := func(f func(*throttle.Limits)) throttle.Limits {
+		l := ok
+		f(&l)
+		return l
+	}
+	tests := []struct {
+		name  string
+		lim   throttle.Limits
+		field string // the error must name it; "" means valid
+	}{
+		{"minimal", ok, ""},
+		{"everything", throttle.Limits{Rate: 0.5, Burst: 3, MaxConcurrent: 4, Quotas: []throttle.Quota{
+			{Limit: 10, Period: throttle.Hour}, {Limit: 100, Period: throttle.Day}, {Limit: 1000, Period: throttle.Month}}}, ""},
+		{"fastest rate", with(func(l *throttle.Limits) { l.Rate = 1e9 }), ""},
+		{"zero value", throttle.Limits{}, "Rate"},
+		{"rate zero", with(func(l *throttle.Limits) { l.Rate = 0 }), "Rate"},
+		{"rate negative", with(func(l *throttle.Limits) { l.Rate = -1 }), "Rate"},
+		{"rate NaN", with(func(l *throttle.Limits) { l.Rate = math.NaN() }), "Rate"},
+		{"rate +Inf", with(func(l *throttle.Limits) { l.Rate = math.Inf(1) }), "Rate"},
+		{"rate -Inf", with(func(l *throttle.Limits) { l.Rate = math.Inf(-1) }), "Rate"},
+		{"rate above 1e9", with(func(l *throttle.Limits) { l.Rate = 2e9 }), "Rate"},
+		{"burst zero", with(func(l *throttle.Limits) { l.Burst = 0 }), "Burst"},
+		{"burst negative", with(func(l *throttle.Limits) { l.Burst = -3 }), "Burst"},
+		{"burst refilling over centuries", throttle.Limits{Rate: 1e-6, Burst: 10_000}, "Burst"},
+		{"max concurrent negative", with(func(l *throttle.Limits) { l.MaxConcurrent = -1 }), "MaxConcurrent"},
+		{"quota limit zero", with(func(l *throttle.Limits) { l.Quotas = []throttle.Quota{{Limit: 0, Period: throttle.Day}} }), "Quotas[0].Limit"},
+		{"quota limit negative", with(func(l *throttle.Limits) { l.Quotas = []throttle.Quota{{Limit: -1, Period: throttle.Day}} }), "Quotas[0].Limit"},
+		{"quota limit huge", with(func(l *throttle.Limits) { l.Quotas = []throttle.Quota{{Limit: 1 << 50, Period: throttle.Day}} }), "Quotas[0].Limit"},
+		{"quota period zero", with(func(l *throttle.Limits) { l.Quotas = []throttle.Quota{{Limit: 1}} }), "Quotas[0].Period"},
+		{"quota period out of range", with(func(l *throttle.Limits) { l.Quotas = []throttle.Quota{{Limit: 1, Period: 9}} }), "Quotas[0].Period"},
+		{"duplicate period", with(func(l *throttle.Limits) {
+			l.Quotas = []throttle.Quota{{Limit: 1, Period: throttle.Day}, {Limit: 5, Period: throttle.Hour}, {Limit: 2, Period: throttle.Day}}
+		}), "Quotas[2]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.lim.Validate()
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.field != "" && err == nil:
+				t.Errorf("Validate() = nil, want an error naming %s", tt.field)
+			case tt.field != "" && !strings.HasPrefix(err.Error(), tt.field):
+				t.Errorf("Validate() = %q, want it to start with the field %s", err, tt.field)
+			}
+		})
+	}
+}
+
+// fill spends one unit for each of n keys named prefix0, prefix1, ... at now.
+func fill(t *testing.T, s *throttle.MemoryStore, prefix string, n int, lim throttle.Limits, now time.Time) {
+	t.Helper()
+	for i := range n {
+		take(t, s, prefix+strconv.Itoa(i), lim, 1, now)
+	}
+}
+
+// TestMemoryStoreSweep: keys idle past the TTL whose state is back to empty
+// are forgotten as new keys arrive; keys that still hold state are kept.
+func TestMemoryStoreSweep(t *testing.T) {
+	const (
+		ttl = time.Minute
+		old = 1000
+		// New keys make every shard sweep at least once: 64 inserts into
+		// a shard trigger a sweep, and 40,000 keys over 256 shards give
+		// each about 156.
+		fresh = 40_000
+	)
+	rate := throttle.Limits{Rate: 100, Burst: 10}
+	dayQuota := throttle.Limits{Rate: 100, Burst: 10, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
+	slow := throttle.Limits{Rate: 0.001, Burst: 1} // refills in 1000s
+	tests := []struct {
+		name    string
+		oldLim  throttle.Limits
+		oldAt   time.Time
+		freshAt time.Time
+		wantLen int
+	}{
+		{"idle and empty: swept", rate, start, start.Add(2 * ttl), fresh},
+		{"not yet idle: kept", rate, start, start.Add(ttl), old + fresh},
+		{"quota spent this period: kept", dayQuota, start, start.Add(2 * ttl), old + fresh},
+		{"quota spent last period: swept", dayQuota, utc("2026-03-14T23:58:00Z"), utc("2026-03-15T00:00:30Z"), fresh},
+		{"bucket not refilled: kept", slow, start, start.Add(2 * ttl), old + fresh},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := throttle.NewMemoryStore(throttle.WithIdleTTL(ttl))
+			fill(t, s, "old-", old, tt.oldLim, tt.oldAt)
+			if n := s.Len(); n != old {
+				t.Fatalf("Len() = %d after %d keys, want %d", n, old, old)
+			}
+			fill(t, s, "fresh-", fresh, rate, tt.freshAt)
+			if n := s.Len(); n != tt.wantLen {
+				t.Errorf("Len() = %d, want %d", n, tt.wantLen)
+			}
+			if n := s.Evicted(); n != 0 {
+				t.Errorf("Evicted() = %d, want 0: nothing was over the cap", n)
+			}
+		})
+	}
+}
+
+// TestMemoryStoreNoGoroutine: the store bounds itself without a
+// background goroutine.
+func TestMemoryStoreNoGoroutine(t *testing.T) {
+	running := goleak.IgnoreCurrent()
+	before := runtime.NumGoroutine()
+	s := throttle.NewMemoryStore(throttle.WithMaxKeys(500), throttle.WithIdleTTL(time.Second))
+	lim := throttle.Limits{Rate: 10, Burst: 2}
+	for i := range 5 {
+		fill(t, s, "k"+strconv.Itoa(i)+"-", 2000, lim, start.Add(time.Duration(i)*time.Minute))
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		t.Errorf("goroutines: %d before the store, %d after using it", before, after)
+	}
+	goleak.VerifyNone(t, running)
+	if s.Len() > 512 {
+		t.Errorf("Len() = %d, want at most 512", s.Len())
+	}
+}
+
+// TestMemoryStoreCap: the key count stays under the cap, rounded up to a
+// whole number of keys per shard.
+func TestMemoryStoreCap(t *testing.T) {
+	const (
+		maxKeys  = 1000
+		shards   = 256
+		perShard = (maxKeys + shards - 1) / shards // 4
+		limit    = shards * perShard               // 1024: the cap plus 24 of rounding
+		inserted = 100_000
+	)
+	s := throttle.NewMemoryStore(throttle.WithMaxKeys(maxKeys))
+	// One unit spent per key, at a frozen time: every key holds state and
+	// none is idle, so every key over the cap is an eviction.
+	fill(t, s, "tenant-", inserted, throttle.Limits{Rate: 1, Burst: 5}, start)
+	n := s.Len()
+	if n > limit {
+		t.Errorf("Len() = %d after %d keys, want at most %d", n, inserted, limit)
+	}
+	if got, want := s.Evicted(), int64(inserted-n); got != want {
+		t.Errorf("Evicted() = %d, want %d (inserted %d, tracked %d)", got, want, inserted, n)
+	}
+}
+
+// TestMemoryStoreKeepsInFlight: a tenant with a request in flight keeps
+// its concurrency count however hard the cap presses.
+func TestMemoryStoreKeepsInFlight(t *testing.T) {
+	clk := newClock(start)
+	s := throttle.NewMemoryStore(throttle.WithMaxKeys(1)) // one key per shard
+	lim, tn := soloLimiter(t, clk, throttle.Limits{Rate: 1000, Burst: 10, MaxConcurrent: 1}, throttle.WithMemoryStore(s))
+
+	release, ok := lim.Acquire(tn)
+	if !ok {
+		t.Fatal("first Acquire refused")
+	}
+	ctx := context.Background()
+	for i := range 10_000 {
+		other := mustTenant(t, "other-"+strconv.Itoa(i), tn.Tier)
+		clk.Advance(time.Millisecond) // the holder becomes the least recently seen
+		if _, err := lim.Allow(ctx, other, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Evicted() == 0 {
+		t.Fatal("no key was evicted: the test did not press on the cap")
+	}
+	if n := s.Len(); n > 256+1 {
+		t.Errorf("Len() = %d, want at most a key per shard and the one in flight", n)
+	}
+	if _, ok := lim.Acquire(tn); ok {
+		t.Fatal("second Acquire admitted: the key in flight was evicted and its count lost")
+	}
+	release()
+	release2, ok := lim.Acquire(tn)
+	if !ok {
+		t.Fatal("Acquire refused after release")
+	}
+	release2()
+}
+
+func TestNewMemoryStorePanics(t *testing.T) {
+	for name, opt := range map[string]throttle.MemoryOption{
+		"WithMaxKeys(0)":   throttle.WithMaxKeys(0),
+		"WithMaxKeys(-1)":  throttle.WithMaxKeys(-1),
+		"WithIdleTTL(0)":   throttle.WithIdleTTL(0),
+		"WithIdleTTL(-1s)": throttle.WithIdleTTL(-time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantPanic(t, func() { throttle.NewMemoryStore(opt) })
+		})
+	}
+	// A nil option means the default.
+	if s := throttle.NewMemoryStore(nil); s.Len() != 0 {
+		t.Error("a new store is not empty")
+	}
+}
+
+// wantPanic checks that f panics with a message prefixed "throttle:".
+func wantPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		if r == nil {
+			t.Fatal("did not panic")
+		}
+		if msg, _ := r.(string); !strings.HasPrefix(msg, "throttle: ") {
+			t.Errorf("panic %#v, want a string starting with %q", r, "throttle: ")
+		}
+	}()
+	f()
+}
+
+func TestPeriodText(t *testing.T) {
+	for _, p := range []throttle.Period{throttle.Hour, throttle.Day, throttle.Month} {
+		b, err := p.MarshalText()
+		if err != nil {
+			t.Fatalf("%v.MarshalText: %v", p, err)
+		}
+		if string(b) != p.String() {
+			t.Errorf("%d.MarshalText() = %q, String() = %q", p, b, p.String())
+		}
+		var back throttle.Period
+		if err := back.UnmarshalText(b); err != nil || back != p {
+			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", b, back, err, p)
+		}
+	}
+
+	for _, p := range []throttle.Period{0, -1, 4} {
+		if b, err := p.MarshalText(); err == nil || !strings.HasPrefix(err.Error(), "throttle: ") {
+			t.Errorf("Period(%d).MarshalText() = %q, %v; want a throttle: error", int(p), b, err)
+		}
+		if want := "Period(" + strconv.Itoa(int(p)) + ")"; p.String() != want {
+			t.Errorf("String() = %q, want %q", p.String(), want)
+		}
+	}
+	for _, s := range []string{"", "week", "days", "Day", " day"} {
+		p := throttle.Day
+		if err := p.UnmarshalText([]byte(s)); err == nil || !strings.HasPrefix(err.Error(), "throttle: ") {
+			t.Errorf("UnmarshalText(%q) = %v, want a throttle: error", s, err)
+		}
+		if p != throttle.Day {
+			t.Errorf("UnmarshalText(%q) failed but changed the period to %v", s, p)
+		}
+	}
+
+	// Limits travel as JSON configuration.
+	lim := throttle.Limits{Rate: 2.5, Burst: 5, MaxConcurrent: 3, Quotas: []throttle.Quota{
+		{Limit: 100, Period: throttle.Hour}, {Limit: 10_000, Period: throttle.Month}}}
+	b, err := json.Marshal(lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"rate":2.5,"burst":5,"quotas":[{"limit":100,"period":"hour"},{"limit":10000,"period":"month"}],"max_concurrent":3}`; string(b) != want {
+		t.Errorf("json.Marshal = %s\nwant %s", b, want)
+	}
+	var back throttle.Limits
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(lim, back); diff != "" {
+		t.Errorf("JSON round trip (-want +got):\n%s", diff)
+	}
+	if err := json.Unmarshal([]byte(`{"rate":1,"burst":1,"quotas":[{"limit":1,"period":"fortnight"}]}`), &back); err == nil {
+		t.Error("json.Unmarshal accepted the period \"fortnight\"")
+	}
+}
