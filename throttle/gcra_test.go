@@ -325,3 +325,29 @@ type tenantWithCount struct {
 	t        tenant.Tenant
 	admitted atomic.Int64
 }
+
+// An upgraded tenant carries its debt over in units, not in time: spent on
+// a slow tier, it is not locked out of a fast one for the slow refill time.
+func TestUpgradeCarriesDebtInUnits(t *testing.T) {
+	s := throttle.NewMemoryStore()
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	slow := throttle.Limits{Rate: 1, Burst: 60}
+	for range 60 {
+		if r, _ := s.Take(ctx, "acme", slow, 1, now); !r.Allowed {
+			t.Fatal("burst refused")
+		}
+	}
+	if r, _ := s.Take(ctx, "acme", slow, 1, now); r.Allowed || r.RetryAfter != time.Second {
+		t.Fatalf("slow tier after its burst: %+v", r)
+	}
+	fast := throttle.Limits{Rate: 100, Burst: 100}
+	if r, _ := s.Take(ctx, "acme", fast, 1, now); !r.Allowed || r.Remaining != 39 {
+		t.Fatalf("after the upgrade: %+v; want allowed with 100-60-1 = 39 left", r)
+	}
+	// A downgrade carries the debt the other way, and never reports a
+	// negative remainder.
+	if r, _ := s.Take(ctx, "acme", slow, 1, now); r.Allowed || r.Remaining != 0 || r.RetryAfter != 2*time.Second {
+		t.Fatalf("after the downgrade: %+v; want 61 units owed at 1/s against a burst of 60", r)
+	}
+}

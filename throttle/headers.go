@@ -38,8 +38,10 @@ func setHeaders(h http.Header, d Decision, pk string, legacy bool, now time.Time
 		state.WriteString(", ")
 		item(&state, name, "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), pk)
 	}
-	h.Set("RateLimit-Policy", policy.String())
-	h.Set("RateLimit", state.String())
+	// Set in canonical form directly: Header.Set would re-spell the
+	// names on every request. Names are case-insensitive on the wire.
+	h["Ratelimit-Policy"] = []string{policy.String()}
+	h["Ratelimit"] = []string{state.String()}
 
 	if legacy {
 		// The de facto headers describe the tightest limit only.

@@ -276,7 +276,11 @@ func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decisio
 }
 
 func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string) (Decision, error) {
-	cost = min(max(cost, 1), lim.Burst) // a cost above the burst could never be paid
+	// A cost above the burst, or above a quota, could never be paid.
+	cost = min(max(cost, 1), lim.Burst)
+	for _, q := range lim.Quotas {
+		cost = int(min(int64(cost), q.Limit))
+	}
 	res, err := l.store.Take(ctx, key, lim, cost, l.now())
 	d := Decision{Result: res, Limits: lim, Cost: cost}
 	if err != nil {
@@ -287,7 +291,8 @@ func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, ti
 }
 
 // Acquire takes one of t's in-flight slots when its limits cap
-// concurrency. It returns a release function to call when the work ends,
+// concurrency. It returns a release function to call when the work ends
+// (calling it again does nothing),
 // or false when every slot is taken. With no cap it always succeeds.
 func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
 	lim := l.LimitsFor(t)
@@ -298,7 +303,9 @@ func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
 	if !ok {
 		return nil, false
 	}
-	return e.release, true
+	// Calling release twice must not free two slots.
+	var once sync.Once
+	return func() { once.Do(e.release) }, true
 }
 
 func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason Reason) {
@@ -308,6 +315,12 @@ func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason R
 	decision := "allowed"
 	if !allowed {
 		decision = "denied"
+	}
+	if tier == "" {
+		tier = "unknown"
+	}
+	if reason == "" {
+		reason = "none"
 	}
 	l.decisions.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("tier", tier),

@@ -518,13 +518,13 @@ func TestDecisionMetric(t *testing.T) {
 		t.Fatal("no tenancy.throttle.decisions metric")
 	}
 	want := map[key]int64{
-		{"basic", "allowed", ""}:              20,
+		{"basic", "allowed", "none"}:          20,
 		{"basic", "denied", "rate"}:           2,
-		{"premium", "allowed", ""}:            3,
-		{"platinum", "allowed", ""}:           1,
+		{"premium", "allowed", "none"}:        3,
+		{"platinum", "allowed", "none"}:       1,
 		{"platinum", "denied", "quota"}:       2,
-		{"", "denied", "no_tenant"}:           1,
-		{"standard", "allowed", ""}:           1,
+		{"unknown", "denied", "no_tenant"}:    1,
+		{"standard", "allowed", "none"}:       1,
 		{"standard", "denied", "concurrency"}: 1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -3,6 +3,7 @@ package throttle
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -82,7 +83,7 @@ func (p Period) MarshalText() ([]byte, error) {
 // UnmarshalText decodes "hour", "day" or "month".
 func (p *Period) UnmarshalText(b []byte) error {
 	for i, n := range periodNames {
-		if n != "" && n == string(b) {
+		if n != "" && strings.EqualFold(n, string(b)) {
 			*p = Period(i)
 			return nil
 		}

@@ -469,7 +469,13 @@ func TestPeriodText(t *testing.T) {
 			t.Errorf("String() = %q, want %q", p.String(), want)
 		}
 	}
-	for _, s := range []string{"", "week", "days", "Day", " day"} {
+	for _, s := range []string{"DAY", "Day"} {
+		var p throttle.Period
+		if err := p.UnmarshalText([]byte(s)); err != nil || p != throttle.Day {
+			t.Errorf("UnmarshalText(%q) = %v, %v; periods are read case-insensitively, like tier names", s, p, err)
+		}
+	}
+	for _, s := range []string{"", "week", "days", " day"} {
 		p := throttle.Day
 		if err := p.UnmarshalText([]byte(s)); err == nil || !strings.HasPrefix(err.Error(), "throttle: ") {
 			t.Errorf("UnmarshalText(%q) = %v, want a throttle: error", s, err)

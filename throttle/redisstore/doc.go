@@ -9,6 +9,12 @@
 // the rate allowed the request and every quota has room; a rate-only limit
 // is decided in exactly one round trip, one with quotas in two.
 //
+// One difference from the in-process store: redis_rate keeps a bucket's
+// debt as a time, not in units, so a tenant that spent a slow tier's burst
+// and is then upgraded waits out that time at its new limits (the
+// in-process store converts the debt). Tiers whose burst refills in about
+// the same time, as the defaults do, do not notice.
+//
 // Keys are safe for Redis Cluster: every key of a tenant carries the same
 // hash tag, the base64url form of the tenant's key, so any tenant ID, braces
 // and all, maps to one slot.
