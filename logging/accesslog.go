@@ -251,6 +251,12 @@ func (m *metrics) hooks() httpsnoop.Hooks {
 				return n, err
 			}
 		},
+		Flush: func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
+			return func() {
+				next()
+				m.wroteHeader = true // a flush sends the header: 200 unless set
+			}
+		},
 		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
 			return func() (net.Conn, *bufio.ReadWriter, error) {
 				conn, rw, err := next()

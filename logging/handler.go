@@ -60,15 +60,19 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 	return level >= h.opts.levels.For(ctx)
 }
 
-// Handle adds the context's fields to r, redacts it and passes it on.
+// Handle adds the context's fields to r, redacts it and passes it on. A
+// message holding something shaped like a token is replaced as a whole.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if looksLikeJWT(r.Message) {
+		r.Message = Redacted // r is a copy; the caller's message is unchanged
+	}
 	var buf [8]slog.Attr
 	fields := appendContext(buf[:0], ctx)
 	fields = append(fields, h.opts.static...)
 	red := h.opts.redactor
 
 	if len(h.groups) == 0 {
-		if red.needed(r) {
+		if red.needed(&r) {
 			out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 			r.Attrs(func(a slog.Attr) bool {
 				out.AddAttrs(red.attr(a))
@@ -122,11 +126,13 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 			dst = append(dst, slog.String(KeyUserID, t.Subject))
 		}
 	}
-	if id, ok := RequestIDFromContext(ctx); ok {
-		dst = append(dst, slog.String(KeyRequestID, id))
+	st, _ := ctx.Value(requestIDKey{}).(*requestState)
+	if st != nil {
+		dst = append(dst, slog.String(KeyRequestID, st.id))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		dst = append(dst, slog.String(KeyTraceID, sc.TraceID().String()), slog.String(KeySpanID, sc.SpanID().String()))
+		tid, sid := spanIDs(st, sc)
+		dst = append(dst, slog.String(KeyTraceID, tid), slog.String(KeySpanID, sid))
 	}
 	return dst
 }

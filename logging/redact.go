@@ -2,7 +2,9 @@ package logging
 
 import (
 	"log/slog"
+	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redacted replaces the value of a redacted attribute.
@@ -19,27 +21,47 @@ var DefaultRedactedKeys = []string{
 // JSON Web Token under any key.
 type redactor struct {
 	keys map[string]struct{}
-	// lengths has bit n set when some key is n bytes long (n < 64), so
-	// most keys are cleared without a map lookup.
-	lengths uint64
-	long    bool // some key is 64 bytes or longer
+	// A key is looked up only when its length, its first and its last
+	// byte (ASCII folded to lower case) each match some sensitive key's,
+	// so that most keys are cleared without hashing.
+	lengths       uint64 // bit n: some key is n bytes long (n < 64)
+	long          bool   // some key is 64 bytes or longer
+	firsts, lasts [4]uint64
 }
 
 func newRedactor(extra []string) *redactor {
 	r := &redactor{keys: make(map[string]struct{})}
 	for _, k := range append(append([]string(nil), DefaultRedactedKeys...), extra...) {
-		r.keys[strings.ToLower(k)] = struct{}{}
-		if len(k) < 64 {
-			r.lengths |= 1 << len(k)
-		} else {
-			r.long = true
+		lk := strings.ToLower(k)
+		r.keys[lk] = struct{}{}
+		for _, n := range []int{len(k), len(lk)} {
+			if n < 64 {
+				r.lengths |= 1 << n
+			} else {
+				r.long = true
+			}
+		}
+		if lk != "" {
+			setBit(&r.firsts, lk[0])
+			setBit(&r.lasts, lk[len(lk)-1])
 		}
 	}
 	return r
 }
 
+func setBit(set *[4]uint64, c byte)      { set[c>>6] |= 1 << (c & 63) }
+func hasBit(set *[4]uint64, c byte) bool { return set[c>>6]&(1<<(c&63)) != 0 }
+
+// foldASCII lower-cases an ASCII letter.
+func foldASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
 // needed reports whether any attribute of rec would be changed by attr.
-func (r *redactor) needed(rec slog.Record) bool {
+func (r *redactor) needed(rec *slog.Record) bool {
 	found := false
 	rec.Attrs(func(a slog.Attr) bool {
 		found = r.changes(a)
@@ -70,19 +92,44 @@ func (r *redactor) attrs(as []slog.Attr) []slog.Attr {
 }
 
 func (r *redactor) sensitive(key string) bool {
-	if n := len(key); n < 64 && r.lengths&(1<<n) == 0 || n >= 64 && !r.long {
+	n := len(key)
+	if n < 64 && r.lengths&(1<<n) == 0 || n >= 64 && !r.long {
 		return false
+	}
+	// Non-ASCII bytes may change under case folding: no shortcut then.
+	if n > 0 {
+		if c := key[0]; c < utf8.RuneSelf && !hasBit(&r.firsts, foldASCII(c)) {
+			return false
+		}
+		if c := key[n-1]; c < utf8.RuneSelf && !hasBit(&r.lasts, foldASCII(c)) {
+			return false
+		}
 	}
 	if _, ok := r.keys[key]; ok {
 		return true
 	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; 'A' <= c && c <= 'Z' {
+	upper := false
+	for i := 0; i < n; i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf {
 			_, ok := r.keys[strings.ToLower(key)]
 			return ok
 		}
+		upper = upper || 'A' <= c && c <= 'Z'
 	}
-	return false
+	if !upper {
+		return false
+	}
+	if n <= 64 { // fold on the stack: no allocation per record
+		var b [64]byte
+		for i := 0; i < n; i++ {
+			b[i] = foldASCII(key[i])
+		}
+		_, ok := r.keys[string(b[:n])]
+		return ok
+	}
+	_, ok := r.keys[strings.ToLower(key)]
+	return ok
 }
 
 func (r *redactor) attr(a slog.Attr) slog.Attr {
@@ -99,11 +146,43 @@ func (r *redactor) attr(a slog.Attr) slog.Attr {
 	case slog.KindLogValuer:
 		return r.attr(slog.Attr{Key: a.Key, Value: a.Value.Resolve()})
 	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok && looksLikeJWT(err.Error()) {
-			return slog.String(a.Key, Redacted)
+		switch v := a.Value.Any().(type) {
+		case error:
+			if looksLikeJWT(v.Error()) {
+				return slog.String(a.Key, Redacted)
+			}
+		case http.Header:
+			// Logging r.Header is common; it holds Authorization and Cookie.
+			return slog.Any(a.Key, r.header(v))
 		}
 	}
 	return a
+}
+
+// header returns h, or a copy of h with the values of sensitive fields
+// and token-shaped values replaced.
+func (r *redactor) header(h http.Header) http.Header {
+	var out http.Header
+	for k, vs := range h {
+		sensitive := r.sensitive(k)
+		for i, v := range vs {
+			if !sensitive && !looksLikeJWT(v) {
+				continue
+			}
+			if out == nil {
+				out = h.Clone()
+			}
+			if sensitive {
+				out[k] = []string{Redacted}
+				break
+			}
+			out[k][i] = Redacted
+		}
+	}
+	if out == nil {
+		return h
+	}
+	return out
 }
 
 // looksLikeJWT reports whether s contains something shaped like a compact

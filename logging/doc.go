@@ -1,0 +1,64 @@
+// Package logging makes every log line of a multi-tenant service say which
+// tenant, user, request and trace it belongs to, without handlers passing
+// any of it by hand; it writes one access line per request and audit
+// events, and keeps secrets out of all of them. It formats nothing itself:
+// log/slog does, through whichever [slog.Handler] the service already uses
+// (JSON to stdout for CloudWatch, the OpenTelemetry bridge, ...).
+//
+// [NewHandler] wraps that handler. Every record logged with a context gets
+// tenant_id, tenant_tier and user_id from [tenant.FromContext], request_id
+// from [RequestIDFromContext] and trace_id and span_id from the
+// OpenTelemetry span context, when known, always at the top level (inside
+// a logger's groups too), so that one query finds every line of a tenant.
+// The field names are a stable schema: see the Key... constants and
+// docs/logging.md, which also has CloudWatch Logs Insights queries for the
+// questions an incident asks.
+//
+// The Handler redacts the values of [DefaultRedactedKeys] and of
+// [WithRedactedKeys], compared case-insensitively at any depth, and any
+// value, error text or message that holds something shaped like a JSON Web
+// Token. Its level can differ per tenant: [Levels] turns on debug for one
+// tenant, at run time, while the others stay at info.
+//
+// [AccessLog] is the outermost middleware. It keeps a valid incoming
+// X-Request-ID or makes one, echoes it, puts it in the context, and when
+// the request ends logs method, route, status, bytes, duration_ms and
+// remote_ip together with what inner middleware recorded in the request's
+// [tenant.Record]: the tenant, and which middleware refused the request and
+// why. A 401 or 429 line thus names the tenant whenever authz found one. An
+// authz refusal is also written as an audit event by the [Auditor];
+// handlers write their own with [Audit].
+//
+// On ECS or Fargate, [ECSMetadata] reads the cluster, task, task definition
+// and container once at start; pass them to [WithAttrs] so that every line
+// says which deployment wrote it.
+//
+// Wiring, once at start-up:
+//
+//	json := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
+//	levels := logging.NewLevels(slog.LevelInfo)
+//	logger := slog.New(logging.NewHandler(json,
+//		logging.WithLevels(levels),
+//		logging.WithAttrs(logging.ECSMetadata(ctx, nil, nil)...),
+//	))
+//	slog.SetDefault(logger)
+//	logging.SetDefaultAuditor(logging.NewAuditor(auditJSON)) // its own stream
+//
+//	verifier, err := authz.NewVerifier(ctx, issuerURL, authz.WithAudience(audience))
+//	...
+//	limiter, err := throttle.New(tenant.DefaultTiers, limits)
+//	...
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /orders/{id}", getOrder) // calls slog.InfoContext(r.Context(), ...)
+//
+//	var h http.Handler = mux
+//	h = limiter.Middleware()(h)
+//	h = authz.Middleware(verifier)(h)
+//	h = logging.AccessLog(logger, logging.WithRoute(logging.MuxRoute(mux)))(h) // outermost
+//	http.ListenAndServe(":8080", h)
+//
+// [MuxRoute] finds the route pattern even though authz hands the mux a copy
+// of the request, whose Pattern the access log cannot see. Tracing
+// middleware such as otelhttp goes outside AccessLog, so that the access
+// line carries the request's trace_id.
+package logging
