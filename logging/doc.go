@@ -39,7 +39,7 @@
 //	levels := logging.NewLevels(slog.LevelInfo)
 //	logger := slog.New(logging.NewHandler(json,
 //		logging.WithLevels(levels),
-//		logging.WithAttrs(logging.ECSMetadata(ctx, nil, nil)...),
+//		logging.WithAttrs(logging.ECSMetadata(ctx)...),
 //	))
 //	slog.SetDefault(logger)
 //	logging.SetDefaultAuditor(logging.NewAuditor(auditJSON)) // its own stream

@@ -3,6 +3,7 @@ package logging
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,29 @@ const (
 // ECSMetadataEnv is the variable ECS sets to the task metadata endpoint.
 const ECSMetadataEnv = "ECS_CONTAINER_METADATA_URI_V4"
 
+// ECSOption configures [ECSMetadata].
+type ECSOption func(*ecsConfig)
+
+type ecsConfig struct {
+	client  *http.Client
+	warn    *slog.Logger
+	timeout time.Duration
+}
+
+// DefaultECSTimeout bounds the metadata fetch.
+const DefaultECSTimeout = 2 * time.Second
+
+// WithECSClient sets the HTTP client for the metadata endpoint. Default
+// http.DefaultClient.
+func WithECSClient(c *http.Client) ECSOption { return func(e *ecsConfig) { e.client = c } }
+
+// WithECSWarnings sets where the one warning of a failed fetch goes.
+// Default slog.Default().
+func WithECSWarnings(l *slog.Logger) ECSOption { return func(e *ecsConfig) { e.warn = l } }
+
+// WithECSTimeout bounds the fetch. Default [DefaultECSTimeout].
+func WithECSTimeout(d time.Duration) ECSOption { return func(e *ecsConfig) { e.timeout = d } }
+
 // ECSMetadata returns the cluster, task ARN, task definition
 // (family:revision) and container name of the ECS or Fargate task the
 // process runs in, read once from the task metadata endpoint v4, for
@@ -29,20 +53,27 @@ const ECSMetadataEnv = "ECS_CONTAINER_METADATA_URI_V4"
 // which tenant, as a FireLens sidecar would, without one.
 //
 // Outside ECS (ECS_CONTAINER_METADATA_URI_V4 unset) it returns nothing.
-// When the endpoint fails or takes longer than two seconds it returns
-// nothing and logs one warning to warn (slog.Default() when nil).
-func ECSMetadata(ctx context.Context, client *http.Client, warn *slog.Logger) []slog.Attr {
+// When the endpoint fails, answers without the task's fields, or takes
+// longer than the timeout, it returns nothing and logs one warning.
+func ECSMetadata(ctx context.Context, opts ...ECSOption) []slog.Attr {
 	base := os.Getenv(ECSMetadataEnv)
 	if base == "" {
 		return nil
 	}
+	c := ecsConfig{client: http.DefaultClient, warn: slog.Default(), timeout: DefaultECSTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	client, warn := c.client, c.warn
 	if client == nil {
 		client = http.DefaultClient
 	}
 	if warn == nil {
 		warn = slog.Default()
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var task struct {
 		Cluster  string `json:"Cluster"`
@@ -56,6 +87,9 @@ func ECSMetadata(ctx context.Context, client *http.Client, warn *slog.Logger) []
 	err := getJSON(ctx, client, base+"/task", &task)
 	if err == nil {
 		err = getJSON(ctx, client, base, &container)
+	}
+	if err == nil && (task.Cluster == "" || task.TaskARN == "" || task.Family == "" || container.Name == "") {
+		err = errors.New("the metadata lacks the cluster, task ARN, family or container name")
 	}
 	if err != nil {
 		warn.WarnContext(ctx, "logging: ECS task metadata unavailable; lines will not name the task", "error", err.Error())
