@@ -37,6 +37,7 @@ type accessConfig struct {
 	header        string
 	auditor       *Auditor
 	auditExplicit bool
+	noTrace       bool
 	now           func() time.Time
 }
 
@@ -74,6 +75,15 @@ func WithClientErrorLevel(l slog.Level) AccessOption {
 func WithRequestIDHeader(name string) AccessOption {
 	return func(c *accessConfig) { c.header = http.CanonicalHeaderKey(name) }
 }
+
+// WithoutTraceContext stops the access log from giving a request without
+// a span its own trace context. Default: a request whose context has no
+// span (no tracing middleware ran before) continues the trace of its
+// incoming W3C traceparent header, or starts one, with a span ID of its
+// own, so that every line it logs, here and in the services it calls
+// through tenant.Transport, shares one trace_id. Nothing is exported: it
+// is correlation for logs, not tracing.
+func WithoutTraceContext() AccessOption { return func(c *accessConfig) { c.noTrace = true } }
 
 // WithAuditor sends the audit events of refused requests (authz denials)
 // to a. Default: the auditor set with [SetDefaultAuditor]; nil turns them
@@ -113,6 +123,9 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			}
 			w.Header().Set(c.header, id)
 			ctx := NewRequestIDContext(r.Context(), id)
+			if !c.noTrace {
+				ctx = ensureTraceContext(ctx, r.Header)
+			}
 			ctx, rec := tenant.NewRecordContext(ctx)
 
 			m := metrics{status: http.StatusOK}

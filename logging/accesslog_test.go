@@ -24,8 +24,14 @@ import (
 )
 
 // accessClock makes every request last 1.5 ms.
+// accessClock makes lines deterministic: a stepping clock, and no trace
+// IDs of the access log's own (TestAccessLogTraceContext covers those).
 func accessClock() logging.AccessOption {
-	return logging.WithAccessClock(stepClock(testTime, 1500*time.Microsecond))
+	clock := logging.WithAccessClock(stepClock(testTime, 1500*time.Microsecond))
+	return func(c *logging.AccessConfig) {
+		clock(c)
+		logging.WithoutTraceContext()(c)
+	}
 }
 
 // serve runs one request through h and returns the response.
@@ -731,5 +737,46 @@ func TestAccessLogLeavesRequestAlone(t *testing.T) {
 	}
 	if out := buf.String(); strings.Contains(out, "secret-token-value") {
 		t.Errorf("the Authorization header appears in the output: %s", out)
+	}
+}
+
+func TestAccessLogTraceContext(t *testing.T) {
+	var inner []string
+	logger, buf := newLogger()
+	h := logging.AccessLog(logger)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.InfoContext(r.Context(), "inside")
+		inner = append(inner, r.Header.Get("Traceparent"))
+	}))
+
+	// No traceparent: a new trace, shared by the handler's line and the
+	// access line.
+	serve(h, newRequest("GET", "/", "req-1"))
+	recs := decodeLines(t, buf.String())
+	if len(recs) != 2 {
+		t.Fatalf("lines: %v", recs)
+	}
+	tid, _ := recs[0]["trace_id"].(string)
+	if len(tid) != 32 || recs[1]["trace_id"] != tid || recs[0]["span_id"] != recs[1]["span_id"] || len(recs[0]["span_id"].(string)) != 16 {
+		t.Fatalf("trace fields differ or are malformed: %v", recs)
+	}
+
+	// An incoming traceparent is continued with a span of our own.
+	buf.Reset()
+	req := newRequest("GET", "/", "req-2")
+	req.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	serve(h, req)
+	recs = decodeLines(t, buf.String())
+	if recs[1]["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" || recs[1]["span_id"] == "00f067aa0ba902b7" {
+		t.Fatalf("incoming trace not continued with a new span: %v", recs[1])
+	}
+
+	// A malformed traceparent starts a new trace instead.
+	buf.Reset()
+	req = newRequest("GET", "/", "req-3")
+	req.Header.Set("Traceparent", "00-zzzz-00f067aa0ba902b7-01")
+	serve(h, req)
+	recs = decodeLines(t, buf.String())
+	if tid, _ := recs[1]["trace_id"].(string); len(tid) != 32 || tid == "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("malformed traceparent: %v", recs[1])
 	}
 }

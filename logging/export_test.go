@@ -13,3 +13,6 @@ func SetAuditClock(a *Auditor, now func() time.Time) { a.now = now }
 // ResetDefaultAuditor forgets the auditor of SetDefaultAuditor, so that
 // DefaultAuditor falls back to slog.Default() again.
 func ResetDefaultAuditor() { defaultAuditor.Store(nil) }
+
+// AccessConfig lets tests compose AccessOptions.
+type AccessConfig = accessConfig
