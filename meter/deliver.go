@@ -75,7 +75,15 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	if r.cfg.loop {
 		close(r.stop)
 	}
-	<-r.loopDone
+	select {
+	case <-r.loopDone:
+	case <-ctx.Done():
+		// The loop is stuck in a delivery: its records stay pending when
+		// it gives up, and are spooled below.
+		r.cancelLoop()
+		<-r.loopDone
+	}
+	r.cancelLoop()
 	// Every window, open ones included.
 	until := r.windowOf(r.clock.nanos()) + 2*int64(r.cfg.window)
 	var err error
@@ -85,9 +93,12 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 			break
 		}
 		// Retry until the deadline, with the usual backoff.
+		r.flushMu.Lock()
+		wait := r.backoff
+		r.flushMu.Unlock()
 		select {
 		case <-ctx.Done():
-		case <-time.After(r.backoff):
+		case <-time.After(wait):
 		}
 	}
 	r.flushMu.Lock()
@@ -129,7 +140,7 @@ func (r *Recorder) run() {
 		}
 		r.clock.resync()
 		now := r.clock.now()
-		if err := r.flush(context.Background(), r.windowOf(now.UnixNano()), now); err != nil {
+		if err := r.flush(r.loopCtx, r.windowOf(now.UnixNano()), now); err != nil {
 			r.cfg.logger.Warn("meter: delivery failed; records kept and retried", "error", err.Error())
 		}
 		timer.Reset(r.untilNext())

@@ -88,7 +88,8 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
 
 // WithSpool names the file where records that Shutdown could not deliver
-// are written, and from which New loads them again. Default none: then
+// are written, and from which New loads them again; New fails when its
+// directory does not exist. Default none: then
 // Shutdown reports undelivered records as an error wrapping
 // [ErrUndelivered].
 func WithSpool(path string) Option { return func(c *config) { c.spool = path } }

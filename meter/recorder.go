@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +50,13 @@ type meterInfo struct {
 	index int32 // position in Recorder.byIndex
 
 	// Dimension value tuples are interned: a cell is keyed by the tuple's
-	// number, so the hot path hashes a tenant ID and a few integers.
-	ids     sync.Map // [MaxDimensions]string -> int32
+	// number, so the hot path hashes a tenant ID and a few integers. The
+	// maps of numbers are copied on write, under mu (a meter has at most
+	// maxTuples tuples), so that Add reads them without a lock or the
+	// interface conversion and reflective hashing of a sync.Map; a meter
+	// of one dimension, the usual case, hashes one string, not four.
+	ids     atomic.Pointer[map[[MaxDimensions]string]int32]
+	ids1    atomic.Pointer[map[string]int32]
 	mu      sync.Mutex
 	tuples  [][MaxDimensions]string // by number
 	overflw int32                   // number of the overflow tuple, -1 until used
@@ -84,6 +91,10 @@ type Recorder struct {
 	stats    stats
 	stop     chan struct{}
 	loopDone chan struct{}
+	// loopCtx is what the loop gives the sink; Shutdown cancels it when
+	// its own deadline passes first, so that a hung sink cannot hold it.
+	loopCtx    context.Context
+	cancelLoop context.CancelFunc
 	// spooled is set while records loaded from the spool file are not
 	// all delivered; the file goes once they are.
 	spooled bool
@@ -157,9 +168,14 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 		stop:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
 	}
+	r.loopCtx, r.cancelLoop = context.WithCancel(context.Background())
 	for _, m := range c.meters {
 		if m.Name == "" {
 			return nil, errors.New("meter: WithMeters: a meter without a name")
+		}
+		if m.Name == undeclaredName {
+			// Its records would share IDs with those of the fold.
+			return nil, fmt.Errorf("meter: WithMeters: %q is reserved for usage on undeclared meters", m.Name)
 		}
 		if _, dup := r.meters[m.Name]; dup {
 			return nil, fmt.Errorf("meter: WithMeters: %q declared twice", m.Name)
@@ -181,6 +197,10 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 	}
 	r.openFrom.Store(r.windowOf(r.clock.nanos()))
 	if c.spool != "" {
+		// Found now rather than when Shutdown needs the spool.
+		if fi, err := os.Stat(filepath.Dir(c.spool)); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("meter: WithSpool: the directory of %s does not exist", c.spool)
+		}
 		recs, err := readSpool(c.spool)
 		if err != nil {
 			return nil, err
@@ -298,7 +318,7 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 	}
 	k := aggKey{meter: m.index}
 	var tier string
-	if t, ok := tenant.FromContext(ctx); ok {
+	if t, ok := tenant.FromContext(ctx); ok && !t.IsZero() {
 		k.tenant, tier = t.ID, t.Tier.Name()
 	} else {
 		k.unattributed = true
@@ -311,6 +331,14 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 	s := &r.shards[maphash.String(r.seed, k.tenant)%numShards]
 	s.mu.RLock()
 	k.window = max(w, r.openFrom.Load())
+	// Shutdown sets closed before it moves openFrom past every window: an
+	// add that saw the moved openFrom sees closed too, and is counted Late
+	// rather than stored in a window nobody will collect.
+	if r.closed.Load() {
+		s.mu.RUnlock()
+		r.stats.late.Add(1)
+		return
+	}
 	if c := s.m[k]; c != nil {
 		c.add(value)
 		s.mu.RUnlock()
@@ -320,6 +348,11 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 
 	s.mu.Lock()
 	k.window = max(w, r.openFrom.Load())
+	if r.closed.Load() {
+		s.mu.Unlock()
+		r.stats.late.Add(1)
+		return
+	}
 	c := s.m[k]
 	if c == nil {
 		c = &cell{tier: tier}
@@ -334,18 +367,29 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 func (m *meterInfo) tupleOf(dims []string, max int) int32 {
 	var t [MaxDimensions]string
 	copy(t[:len(m.Dimensions)], dims)
-	if id, ok := m.ids.Load(t); ok {
-		return id.(int32)
+	one := len(m.Dimensions) == 1
+	find := func() (int32, bool) {
+		if one {
+			return lookup(&m.ids1, t[0])
+		}
+		return lookup(&m.ids, t)
+	}
+	if id, ok := find(); ok {
+		return id
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if id, ok := m.ids.Load(t); ok {
-		return id.(int32)
+	if id, ok := find(); ok {
+		return id
 	}
 	if len(m.tuples) < max {
 		id := int32(len(m.tuples))
 		m.tuples = append(m.tuples, t)
-		m.ids.Store(t, id)
+		if one {
+			publish(&m.ids1, t[0], id)
+		} else {
+			publish(&m.ids, t, id)
+		}
 		return id
 	}
 	if m.overflw < 0 {
@@ -357,6 +401,28 @@ func (m *meterInfo) tupleOf(dims []string, max int) int32 {
 		m.tuples = append(m.tuples, over)
 	}
 	return m.overflw
+}
+
+func lookup[K comparable](ids *atomic.Pointer[map[K]int32], k K) (int32, bool) {
+	p := ids.Load()
+	if p == nil {
+		return 0, false
+	}
+	id, ok := (*p)[k]
+	return id, ok
+}
+
+// publish replaces the map in ids with a copy holding k too. The caller
+// holds the meter's mu.
+func publish[K comparable](ids *atomic.Pointer[map[K]int32], k K, id int32) {
+	var next map[K]int32
+	if old := ids.Load(); old != nil {
+		next = maps.Clone(*old)
+	} else {
+		next = make(map[K]int32)
+	}
+	next[k] = id
+	ids.Store(&next)
 }
 
 func (m *meterInfo) tuple(id int32) [MaxDimensions]string {

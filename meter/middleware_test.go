@@ -1,0 +1,222 @@
+package meter_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// withTenant stands for authz: the tenant named by the X-Tenant header goes
+// into the context and into the request's tenant.Record.
+func withTenant(t testing.TB) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get("X-Tenant")
+			if id == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			tn := mustTenant(t, id, "standard")
+			tenant.RecordFromContext(r.Context()).SetTenant(tn)
+			next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), tn)))
+		})
+	}
+}
+
+// throttled stands for throttle: a request with X-Throttle is refused.
+func throttled(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Throttle") != "" {
+			tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "throttle", Reason: "rate", Status: http.StatusTooManyRequests})
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, "slow down")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ordersHandler reads the body, takes 250ms of clk, meters an order through
+// the context and answers 1000 bytes, flushed.
+func ordersHandler(t testing.TB, clk *clock) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			t.Errorf("reading the body: %v", err)
+		}
+		clk.Advance(250 * time.Millisecond)
+		meter.Add(r.Context(), "orders.created", 1)
+		w.Write(make([]byte, 1000))
+		f, ok := w.(http.Flusher)
+		if !ok {
+			t.Errorf("the wrapped writer is not an http.Flusher")
+			return
+		}
+		f.Flush()
+	})
+}
+
+func newHTTPRecorder(t testing.TB, clk *clock, s *sink) *meter.Recorder {
+	return newRecorder(t, clk, s, meter.WithMeters(meter.HTTPMeters...),
+		meter.WithMeters(meter.Meter{Name: "orders.created"}))
+}
+
+func TestMiddlewareMetersPerTenantAndRoute(t *testing.T) {
+	clk := newClock(start)
+	s := &sink{}
+	rec := newHTTPRecorder(t, clk, s)
+	h := meter.Middleware(rec, meter.WithRoute(func(*http.Request) string { return "/orders" }))(
+		withTenant(t)(throttled(ordersHandler(t, clk))))
+
+	requests := []struct {
+		tenant, body string
+		throttle     bool
+		wantCode     int
+	}{
+		{"acme", strings.Repeat("a", 100), false, http.StatusOK},
+		{"acme", strings.Repeat("b", 50), false, http.StatusOK},
+		{"globex", strings.Repeat("c", 10), true, http.StatusTooManyRequests},
+		{"", "", false, http.StatusOK},
+	}
+	for _, rq := range requests {
+		req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(rq.body))
+		if rq.tenant != "" {
+			req.Header.Set("X-Tenant", rq.tenant)
+		}
+		if rq.throttle {
+			req.Header.Set("X-Throttle", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != rq.wantCode {
+			t.Errorf("%s: status %d, want %d", rq.tenant, w.Code, rq.wantCode)
+		}
+		if rq.wantCode == http.StatusOK && !w.Flushed {
+			t.Errorf("%s: the handler's Flush did not reach the writer", rq.tenant)
+		}
+		if _, ok := meter.FromContext(req.Context()); ok {
+			t.Errorf("the middleware changed the incoming request's context")
+		}
+	}
+	if err := rec.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]float64{
+		"acme|http.requests|route=/orders":       2,
+		"acme|http.request.bytes|route=/orders":  150,
+		"acme|http.response.bytes|route=/orders": 2000,
+		"acme|http.duration|route=/orders":       500,
+		"acme|orders.created":                    2,
+		// Refused by throttle: denied, not a request; its body was never
+		// read, and no time passed.
+		"globex|http.requests.denied|reason=throttle:rate|route=/orders": 1,
+		"globex|http.response.bytes|route=/orders":                       float64(len("slow down")),
+		// No tenant: the unattributed bucket.
+		"(unattributed)|http.requests|route=/orders":       1,
+		"(unattributed)|http.response.bytes|route=/orders": 1000,
+		"(unattributed)|http.duration|route=/orders":       250,
+		"(unattributed)|orders.created":                    1,
+	}
+	got := s.Records()
+	if diff := cmp.Diff(want, totals(got)); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+	for _, r := range got {
+		if r.TenantID == "acme" && r.Tier != "standard" {
+			t.Errorf("record %s of acme has tier %q, want standard", r.Meter, r.Tier)
+		}
+	}
+}
+
+func TestMiddlewareInsideTheRouterUsesThePattern(t *testing.T) {
+	clk := newClock(start)
+	s := &sink{}
+	rec := newHTTPRecorder(t, clk, s)
+	mw := meter.Middleware(rec)
+	mux := http.NewServeMux()
+	mux.Handle("POST /orders/{id}", mw(withTenant(t)(ordersHandler(t, clk))))
+	for _, path := range []string{"/orders/1", "/orders/2"} {
+		req := httptest.NewRequest(http.MethodPost, path, nil)
+		req.Header.Set("X-Tenant", "acme")
+		mux.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if err := rec.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"acme|http.requests|route=POST /orders/{id}":       2,
+		"acme|http.response.bytes|route=POST /orders/{id}": 2000,
+		"acme|http.duration|route=POST /orders/{id}":       500,
+		"acme|orders.created":                              2,
+	}
+	if diff := cmp.Diff(want, totals(s.Records())); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+}
+
+func TestMiddlewareCountsReadFrom(t *testing.T) {
+	// Over a real connection, io.Copy to the writer uses its ReadFrom.
+	clk := newClock(start)
+	s := &sink{}
+	rec := newHTTPRecorder(t, clk, s)
+	h := meter.Middleware(rec, meter.WithRoute(func(*http.Request) string { return "/download" }))(
+		withTenant(t)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := w.(io.ReaderFrom); !ok {
+				t.Errorf("the wrapped writer lost io.ReaderFrom")
+			}
+			io.Copy(w, io.LimitReader(zeros{}, 5000))
+		})))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Tenant", "acme")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	srv.Client().CloseIdleConnections()
+	if n != 5000 {
+		t.Fatalf("read %d bytes, want 5000", n)
+	}
+	srv.Close() // the handler has returned, and metered, once the server closed
+	if err := rec.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"acme|http.requests|route=/download":       1,
+		"acme|http.response.bytes|route=/download": 5000,
+	}
+	if diff := cmp.Diff(want, totals(s.Records())); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func TestMiddlewareNeedsARecorder(t *testing.T) {
+	defer func() {
+		if v := recover(); v == nil || !strings.HasPrefix(v.(string), "meter: ") {
+			t.Errorf("Middleware(nil) panicked with %v, want a meter: message", v)
+		}
+	}()
+	meter.Middleware(nil)
+}
