@@ -20,12 +20,81 @@ func (r *Recorder) flush(ctx context.Context, until int64, now time.Time) error 
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	r.pending = append(r.pending, r.collect(until)...)
-	return r.deliver(ctx, now)
+	err := r.deliver(ctx, now)
+	if err != nil {
+		r.spill()
+	}
+	return err
+}
+
+// spill moves the newest pending records past the cap to the spool file,
+// so memory stays bounded however long the sink is down. The head of
+// pending may have come from the spool and is left alone. flushMu is held.
+func (r *Recorder) spill() {
+	keep := r.fromSpool + r.cfg.maxPending
+	if r.cfg.spool == "" || len(r.pending) <= keep {
+		return
+	}
+	tail := r.pending[keep:]
+	file, err := readSpool(r.cfg.spool)
+	if err == nil {
+		err = writeSpool(r.cfg.spool, append(file, tail...))
+	}
+	if err != nil {
+		r.cfg.logger.Warn("meter: cannot spill pending records to the spool; keeping them in memory", "records", len(tail), "error", err.Error())
+		return
+	}
+	r.stats.spooled.Add(int64(len(tail)))
+	r.pending = r.pending[:keep:keep]
+	r.spoolHas, r.spoolCount = true, len(file)+len(tail)
 }
 
 // deliver sends the pending records in batches; on failure it keeps the
 // undelivered ones and sets the next retry. flushMu is held.
 func (r *Recorder) deliver(ctx context.Context, now time.Time) error {
+	for {
+		if err := r.send(ctx, now); err != nil {
+			return err
+		}
+		if !r.spoolHas {
+			r.backoff = 0
+			return nil
+		}
+		if err := r.nextFromSpool(); err != nil {
+			return err
+		}
+		if len(r.pending) == 0 {
+			r.backoff = 0
+			return nil
+		}
+	}
+}
+
+// nextFromSpool drops the delivered head of the spool file and loads the
+// next records from it. pending is empty. flushMu is held.
+func (r *Recorder) nextFromSpool() error {
+	recs, err := readSpool(r.cfg.spool)
+	if err != nil {
+		return err
+	}
+	recs = recs[min(r.fromSpool, len(recs)):]
+	r.fromSpool = 0
+	r.spoolCount = len(recs)
+	if len(recs) == 0 {
+		r.spoolHas = false
+		return removeSpool(r.cfg.spool)
+	}
+	if err := writeSpool(r.cfg.spool, recs); err != nil {
+		return fmt.Errorf("meter: spool: %w", err)
+	}
+	n := min(len(recs), r.cfg.maxPending)
+	r.pending = append(r.pending[:0], recs[:n]...)
+	r.fromSpool = n
+	return nil
+}
+
+// send delivers pending in batches until it is empty or the sink fails.
+func (r *Recorder) send(ctx context.Context, now time.Time) error {
 	for len(r.pending) > 0 {
 		n := min(len(r.pending), r.cfg.batch)
 		batch := r.pending[:n]
@@ -54,13 +123,6 @@ func (r *Recorder) deliver(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("meter: delivery failed, %d records pending: %w", len(r.pending), err)
 	}
 	r.pending = nil
-	r.backoff = 0
-	if r.spooled {
-		// Everything loaded from the spool is delivered: a crash from
-		// here on must not send it again.
-		r.spooled = false
-		return removeSpool(r.cfg.spool)
-	}
 	return nil
 }
 
@@ -103,7 +165,7 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	}
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && !r.spoolHas {
 		if r.cfg.spool != "" {
 			return removeSpool(r.cfg.spool)
 		}
@@ -112,11 +174,22 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	if r.cfg.spool == "" {
 		return fmt.Errorf("%w: %d records, and no spool file (WithSpool): %v", ErrUndelivered, len(r.pending), err)
 	}
-	if werr := writeSpool(r.cfg.spool, r.pending); werr != nil {
-		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.pending), werr, err)
+	// The file keeps what it holds beyond the head already loaded into
+	// pending; pending goes in front of it.
+	all := r.pending
+	if r.spoolHas {
+		file, rerr := readSpool(r.cfg.spool)
+		if rerr != nil {
+			return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.pending), rerr, err)
+		}
+		all = append(slices.Clone(r.pending), file[min(r.fromSpool, len(file)):]...)
 	}
-	r.stats.spooled.Add(int64(len(r.pending)))
-	r.cfg.logger.Warn("meter: records spooled for the next start", "records", len(r.pending), "spool", r.cfg.spool, "error", errString(err))
+	if werr := writeSpool(r.cfg.spool, all); werr != nil {
+		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(all), werr, err)
+	}
+	r.stats.spooled.Add(int64(len(all)))
+	r.cfg.logger.Warn("meter: records spooled for the next start", "records", len(all), "spool", r.cfg.spool, "error", errString(err))
+	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, false, 0
 	return nil
 }
 

@@ -7,10 +7,11 @@
 // meter, dimensions and window), so a record delivered twice is
 // deduplicated downstream. Usage is never dropped: usage with no tenant
 // goes to an explicit unattributed bucket; a failing [Sink] keeps records
-// pending and retried with backoff (aggregates, not events, so memory
-// grows with tenants and windows, not with traffic); and what
-// [Recorder.Shutdown] cannot deliver before its deadline is spooled to a
-// file ([WithSpool]) and delivered at the next start.
+// pending and retried with backoff, in memory up to [WithMaxPending] and in
+// the spool file beyond it; and what [Recorder.Shutdown] cannot deliver
+// before its deadline is spooled ([WithSpool]) and delivered at the next
+// start. Records come back from the spool only once delivered, so a crash
+// can send one twice (with its ID), never lose it.
 //
 // Sinks here need no dependency: [JSONLines] and the CloudWatch Embedded
 // Metric Format ([EMF]). meter/otelsink and meter/kinesissink hold the

@@ -19,6 +19,7 @@ type config struct {
 	spool      string
 	maxTuples  int
 	batch      int
+	maxPending int
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	loop       bool
@@ -30,6 +31,7 @@ const (
 	DefaultWindow     = time.Minute
 	DefaultMaxTuples  = 100
 	DefaultBatchSize  = 500
+	DefaultMaxPending = 100_000
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
 )
@@ -39,9 +41,10 @@ func newConfig(service string, sink Sink, opts []Option) config {
 		service:    service,
 		sink:       sink,
 		window:     DefaultWindow,
-		instance:   hostname(),
+		instance:   defaultInstance(),
 		maxTuples:  DefaultMaxTuples,
 		batch:      DefaultBatchSize,
+		maxPending: DefaultMaxPending,
 		minBackoff: DefaultMinBackoff,
 		maxBackoff: DefaultMaxBackoff,
 		loop:       true,
@@ -63,6 +66,8 @@ func (c *config) validate() error {
 		return errors.New("meter: WithWindow needs a duration from 1s to 24h that divides a day, such as 1m or 5m")
 	case c.maxTuples < 1:
 		return errors.New("meter: WithMaxDimensionValues needs at least 1")
+	case c.maxPending < 1:
+		return errors.New("meter: WithMaxPending needs at least 1")
 	case c.batch < 1:
 		return errors.New("meter: WithBatchSize needs at least 1")
 	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
@@ -83,8 +88,8 @@ func WithWindow(d time.Duration) Option { return func(c *config) { c.window = d 
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithInstance names this process in record IDs, so two replicas never
-// produce the same ID for different usage. Default the host name (on ECS
-// and Kubernetes, unique per task or pod).
+// produce the same ID for different usage; it must be unique per process
+// lifetime. Default the host name and a random suffix.
 func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
 
 // WithSpool names the file where records that Shutdown could not deliver
@@ -98,6 +103,12 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 // of each meter; beyond it, values become [Overflow]. Default
 // [DefaultMaxTuples].
 func WithMaxDimensionValues(n int) Option { return func(c *config) { c.maxTuples = n } }
+
+// WithMaxPending bounds the undelivered records kept in memory while the
+// sink fails; beyond it, the newest are spilled to the spool file and
+// loaded back once the sink has caught up. Without a spool they stay in
+// memory. Default [DefaultMaxPending].
+func WithMaxPending(n int) Option { return func(c *config) { c.maxPending = n } }
 
 // WithBatchSize bounds the records given to one Sink.Write. Default
 // [DefaultBatchSize].

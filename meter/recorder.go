@@ -2,6 +2,7 @@ package meter
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -95,9 +96,14 @@ type Recorder struct {
 	// its own deadline passes first, so that a hung sink cannot hold it.
 	loopCtx    context.Context
 	cancelLoop context.CancelFunc
-	// spooled is set while records loaded from the spool file are not
-	// all delivered; the file goes once they are.
-	spooled bool
+	// The spool file holds undelivered records: what Shutdown spooled, and
+	// what was spilled past WithMaxPending while the sink was down. When
+	// pending drains, the file's head is loaded; the first fromSpool
+	// records of pending came from it, and the file keeps them until they
+	// are delivered, so a crash can only send them twice, never lose them.
+	spoolHas   bool
+	fromSpool  int
+	spoolCount int // records in the spool file
 }
 
 const numShards = 64
@@ -205,7 +211,7 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.pending, r.spooled = recs, len(recs) > 0
+		r.spoolHas, r.spoolCount = len(recs) > 0, len(recs)
 	}
 	if c.loop {
 		go r.run()
@@ -462,7 +468,8 @@ func (r *Recorder) undeclaredMeter(name string) *meterInfo {
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() Stats {
 	r.flushMu.Lock()
-	pending := len(r.pending)
+	// Pending counts the records in the spool file that are not loaded.
+	pending := len(r.pending) + r.spoolCount - r.fromSpool
 	r.flushMu.Unlock()
 	return Stats{
 		Delivered: r.stats.delivered.Load(),
@@ -483,7 +490,11 @@ func (r *Recorder) collect(until int64) []Record {
 			break
 		}
 	}
-	var out []Record
+	type closed struct {
+		k aggKey
+		c *cell
+	}
+	var cells []closed
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
@@ -492,9 +503,16 @@ func (r *Recorder) collect(until int64) []Record {
 				continue
 			}
 			delete(s.m, k)
-			out = append(out, r.record(k, c))
+			cells = append(cells, closed{k, c})
 		}
 		s.mu.Unlock()
+	}
+	// Built outside the shard locks: hashing IDs must not stall adds. No
+	// add can reach a removed cell: it was removed under the lock every
+	// add holds.
+	out := make([]Record, len(cells))
+	for i, cc := range cells {
+		out[i] = r.record(cc.k, cc.c)
 	}
 	return out
 }
@@ -528,10 +546,13 @@ func (r *Recorder) record(k aggKey, c *cell) Record {
 }
 
 // hostname is the default instance.
-func hostname() string {
+// defaultInstance is the host name and a random suffix per process: a
+// restarted process (same pod, same host name) must not produce the IDs of
+// the windows its predecessor delivered.
+func defaultInstance() string {
 	h, err := os.Hostname()
 	if err != nil {
-		return ""
+		h = "unknown"
 	}
-	return h
+	return h + "-" + rand.Text()[:8]
 }

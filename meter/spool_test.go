@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,5 +225,51 @@ func TestCorruptSpoolFailsNew(t *testing.T) {
 				t.Errorf("New error %q does not name the file and %s", err, tt.line)
 			}
 		})
+	}
+}
+
+// While the sink is down, memory holds at most WithMaxPending records; the
+// rest wait in the spool and are delivered, once each, after it recovers.
+func TestPendingSpillsToTheSpool(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	var up atomic.Bool
+	s := &sink{fail: func(int, []meter.Record) error {
+		if up.Load() {
+			return nil
+		}
+		return errDown
+	}}
+	clk := newClock(start)
+	r := newRecorder(t, clk, s, testMeters, meter.WithSpool(spool), meter.WithMaxPending(3))
+	want := map[string]float64{}
+	for w := range 6 {
+		for i := range 2 {
+			id := "t" + strconv.Itoa(i)
+			r.Add(tenantCtx(t, id), "api.calls", float64(w+1))
+			want[id+"|api.calls"] += float64(w + 1)
+		}
+		clk.Advance(time.Minute)
+		if err := r.Flush(context.Background()); !errors.Is(err, errDown) {
+			t.Fatalf("window %d: Flush = %v", w, err)
+		}
+	}
+	if st := r.Stats(); st.Pending != 12 || st.Spooled != 9 {
+		t.Fatalf("Stats while down = %+v, want 12 pending of which 9 spilled", st)
+	}
+	if n := len(readLines(t, spool)); n != 9 {
+		t.Fatalf("spool holds %d records, want the 9 past the cap of 3", n)
+	}
+	up.Store(true)
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush after recovery: %v", err)
+	}
+	got := s.Records()
+	checkOncePerID(t, got)
+	if diff := cmp.Diff(want, totals(got)); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+	checkNoFile(t, spool)
+	if st := r.Stats(); st.Pending != 0 {
+		t.Errorf("Stats after recovery = %+v", st)
 	}
 }
