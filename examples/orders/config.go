@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ const (
 	defaultDevTokenLife  = 24 * time.Hour
 	maxDevTokenLife      = 7 * 24 * time.Hour
 	devAudience          = "orders-dev"
+	defaultOrdersTable   = "orders"
 )
 
 // config is the service's configuration, read from the environment by
@@ -54,6 +57,24 @@ type config struct {
 	// redisURL is where limits are shared between replicas (REDIS_URL);
 	// empty means each process keeps its own.
 	redisURL string
+	// dynamoEndpoint is the DynamoDB API's URL (DYNAMODB_ENDPOINT), for
+	// dynalite or DynamoDB Local; empty means AWS's own endpoint.
+	dynamoEndpoint string
+	// ordersTable is the pooled DynamoDB table (ORDERS_TABLE). Empty
+	// means the in-memory store; with dynamoEndpoint set it defaults to
+	// "orders".
+	ordersTable string
+	// tenantRoleARN is the role assumed per tenant for DynamoDB
+	// (AWS_TENANT_ROLE_ARN); empty means the service's own credentials.
+	tenantRoleARN string
+	// catalogURL is the catalog service that prices items (CATALOG_URL),
+	// without a trailing slash; empty means orders are not priced.
+	catalogURL string
+	// meterFile is where usage records are appended as JSON lines
+	// (METER_FILE); empty means CloudWatch EMF lines on stdout.
+	meterFile string
+	// logLevel is the lowest level logged (LOG_LEVEL).
+	logLevel slog.Level
 	// dev configures the development issuer; zero unless devMode.
 	dev devConfig
 }
@@ -104,6 +125,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.tiersFile = get("TIERS_FILE", "")
 	c.overridesFile = get("TENANT_OVERRIDES_FILE", "")
 	c.redisURL = get("REDIS_URL", "")
+	c.dynamoEndpoint = get("DYNAMODB_ENDPOINT", "")
+	c.ordersTable = get("ORDERS_TABLE", "")
+	c.tenantRoleARN = get("AWS_TENANT_ROLE_ARN", "")
+	c.catalogURL = get("CATALOG_URL", "")
+	c.meterFile = get("METER_FILE", "")
+	if s := get("LOG_LEVEL", ""); s != "" {
+		l, ok := logLevels[strings.ToLower(s)]
+		if !ok {
+			fail("LOG_LEVEL %q: want debug, info, warn or error", s)
+		}
+		c.logLevel = l
+	}
 
 	c.tierLimits = defaultTierLimits()
 	if c.tiersFile != "" {
@@ -129,6 +162,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := checkRedisURL(c.redisURL); err != nil {
 			errs = append(errs, err)
 		}
+	}
+
+	if c.dynamoEndpoint != "" {
+		if err := checkURL(c.dynamoEndpoint); err != nil {
+			fail("DYNAMODB_ENDPOINT %q: %v", c.dynamoEndpoint, err)
+		}
+		if c.ordersTable == "" {
+			c.ordersTable = defaultOrdersTable
+		}
+	}
+	if c.ordersTable != "" && !tableName.MatchString(c.ordersTable) {
+		fail("ORDERS_TABLE %q: a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.'", c.ordersTable)
+	}
+	if c.tenantRoleARN != "" {
+		if c.ordersTable == "" {
+			fail("AWS_TENANT_ROLE_ARN is set but the orders are kept in memory: set ORDERS_TABLE (or DYNAMODB_ENDPOINT) too")
+		}
+		if !roleARN.MatchString(c.tenantRoleARN) {
+			fail("AWS_TENANT_ROLE_ARN %q: want a role ARN, such as arn:aws:iam::123456789012:role/orders-tenant", c.tenantRoleARN)
+		}
+	}
+	if c.catalogURL != "" {
+		if err := checkURL(c.catalogURL); err != nil {
+			fail("CATALOG_URL %q: %v", c.catalogURL, err)
+		} else if u, _ := url.Parse(c.catalogURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			fail("CATALOG_URL %q: want the service's base URL, without user, query or fragment", u.Redacted())
+		}
+		c.catalogURL = strings.TrimRight(c.catalogURL, "/")
 	}
 
 	if err := checkHostPort(c.addr); err != nil {
@@ -178,6 +239,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// logLevels are the values of LOG_LEVEL.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// tableName is DynamoDB's rule for table names.
+var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// roleARN is the shape of an IAM role ARN, in any partition; awscreds.New
+// checks it further.
+var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/\S+$`)
+
+// dynamo reports whether the orders are kept in DynamoDB.
+func (c config) dynamo() bool { return c.ordersTable != "" }
 
 // sortedNames returns the keys of a limits map in order, so that errors
 // come out the same on every run.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,6 +86,46 @@ func TestLoadConfig(t *testing.T) {
 				jwksURL:    "https://id.example.com/realms/shop/protocol/openid-connect/certs",
 				mapping:    authz.ClaimMapping{Tenant: "tenant_id", Tier: "tier", Roles: "realm_access.roles", Scopes: "scope"},
 				tierLimits: builtinTiers,
+			},
+		},
+		{
+			name: "the whole stack",
+			env: map[string]string{
+				"DYNAMODB_ENDPOINT":   "http://127.0.0.1:4567",
+				"AWS_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/orders-tenant",
+				"CATALOG_URL":         "http://127.0.0.1:8081/",
+				"METER_FILE":          "usage.jsonl",
+				"LOG_LEVEL":           "debug",
+			},
+			want: config{
+				addr:           "127.0.0.1:8080",
+				mapping:        authz.Cognito,
+				tierLimits:     builtinTiers,
+				dynamoEndpoint: "http://127.0.0.1:4567",
+				ordersTable:    "orders", // the default with an endpoint
+				tenantRoleARN:  "arn:aws:iam::123456789012:role/orders-tenant",
+				catalogURL:     "http://127.0.0.1:8081",
+				meterFile:      "usage.jsonl",
+				logLevel:       slog.LevelDebug,
+				dev:            devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
+			},
+		},
+		{
+			name: "DynamoDB in AWS",
+			env: map[string]string{
+				"AUTH_ISSUER":   "https://id.example.com",
+				"AUTH_AUDIENCE": "orders",
+				"ORDERS_TABLE":  "prod.orders-v2",
+				"LOG_LEVEL":     "WARN",
+			},
+			want: config{
+				addr:        "127.0.0.1:8080",
+				issuer:      "https://id.example.com",
+				audience:    "orders",
+				mapping:     authz.Cognito,
+				tierLimits:  builtinTiers,
+				ordersTable: "prod.orders-v2",
+				logLevel:    slog.LevelWarn,
 			},
 		},
 	} {
@@ -216,6 +257,17 @@ func TestLoadConfigErrors(t *testing.T) {
 			[]string{`REDIS_URL "redis://:xxxxx@127.0.0.1:6379/zero": redis: invalid database number`}},
 		{"REDIS_URL with a bad port", map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:port/0"},
 			[]string{"REDIS_URL: invalid port"}},
+		{"LOG_LEVEL unknown", map[string]string{"LOG_LEVEL": "trace"}, []string{`LOG_LEVEL "trace": want debug, info, warn or error`}},
+		{"DYNAMODB_ENDPOINT not a URL", map[string]string{"DYNAMODB_ENDPOINT": "127.0.0.1:4567"}, []string{`DYNAMODB_ENDPOINT "127.0.0.1:4567"`}},
+		{"ORDERS_TABLE too short", map[string]string{"ORDERS_TABLE": "or"}, []string{`ORDERS_TABLE "or": a DynamoDB table name`}},
+		{"ORDERS_TABLE with a slash", map[string]string{"ORDERS_TABLE": "tenants/orders"}, []string{`ORDERS_TABLE "tenants/orders"`}},
+		{"AWS_TENANT_ROLE_ARN without DynamoDB", map[string]string{"AWS_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/orders-tenant"},
+			[]string{"AWS_TENANT_ROLE_ARN is set but the orders are kept in memory"}},
+		{"AWS_TENANT_ROLE_ARN not a role", map[string]string{"ORDERS_TABLE": "orders", "AWS_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:user/orders"},
+			[]string{`AWS_TENANT_ROLE_ARN "arn:aws:iam::123456789012:user/orders": want a role ARN`}},
+		{"CATALOG_URL not a URL", map[string]string{"CATALOG_URL": "catalog:8081"}, []string{`CATALOG_URL "catalog:8081"`}},
+		{"CATALOG_URL with a query", map[string]string{"CATALOG_URL": "http://catalog/?x=1"}, []string{"CATALOG_URL", "without user, query or fragment"}},
+		{"CATALOG_URL with a password", map[string]string{"CATALOG_URL": "http://u:hunter2@catalog/"}, []string{"CATALOG_URL", "without user"}},
 		{"every limits mistake at once", map[string]string{"TIERS_FILE": missing, "TENANT_OVERRIDES_FILE": badID, "REDIS_URL": "nope://"},
 			[]string{"TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL"}},
 	} {

@@ -32,7 +32,7 @@ var devUsers = []devUser{
 // printDevBanner mints a token for each of devUsers with iss and prints
 // them, loudly, with the limits each tenant gets from limiter and curl
 // commands for the service at addr.
-func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConfig, limiter *throttle.Limiter) error {
+func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConfig, limiter *throttle.Limiter, st stackInfo) error {
 	tokens := make([]string, len(devUsers))
 	limits := make([]throttle.Limits, len(devUsers))
 	for i, u := range devUsers {
@@ -60,6 +60,9 @@ func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConf
 	p("")
 	p("listening on %s", base)
 	p("issuer       %s (audience %s; the tokens below are valid for %s)", iss.URL(), iss.Audience(), shortDuration(dev.tokenLifetime))
+	for _, line := range st.describe() {
+		p("%s", line)
+	}
 	p("")
 	p("# Paste into a shell, a line at a time or all at once.")
 	p("")
@@ -97,6 +100,49 @@ func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConf
 	p("")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// stackInfo is what the service runs on, for the banner.
+type stackInfo struct {
+	cfg    config
+	limits string // "memory" or "redis"
+	meters string // "emf" or "file"
+	store  string // "memory" or "dynamodb"
+}
+
+// describe says where logs, usage records, orders and limits go, one
+// line each, and how to change it.
+func (s stackInfo) describe() []string {
+	lines := []string{fmt.Sprintf("logs         JSON lines on stdout, level %s (LOG_LEVEL)", strings.ToLower(s.cfg.logLevel.String()))}
+	if s.meters == "file" {
+		lines = append(lines, fmt.Sprintf("meters       usage records as JSON lines in %s, spooled to %s at shutdown if need be", s.cfg.meterFile, s.cfg.meterFile+spoolSuffix))
+	} else {
+		lines = append(lines, fmt.Sprintf("meters       usage records as CloudWatch EMF lines on stdout, namespace %s (METER_FILE for a file)", emfNamespace))
+	}
+	if s.store == "dynamodb" {
+		where := "AWS"
+		if s.cfg.dynamoEndpoint != "" {
+			where = s.cfg.dynamoEndpoint
+		}
+		creds := "the service's own credentials"
+		if s.cfg.tenantRoleARN != "" {
+			creds = "credentials of " + s.cfg.tenantRoleARN + " per tenant"
+		}
+		lines = append(lines, fmt.Sprintf("store        DynamoDB table %s at %s, %s", s.cfg.ordersTable, where, creds))
+	} else {
+		lines = append(lines, "store        in memory, lost at exit (DYNAMODB_ENDPOINT for DynamoDB, such as dynalite)")
+	}
+	if s.limits == "redis" {
+		lines = append(lines, "limits       in Redis, shared by every replica")
+	} else {
+		lines = append(lines, "limits       in memory, per process (REDIS_URL to share them)")
+	}
+	if s.cfg.catalogURL != "" {
+		lines = append(lines, "catalog      "+s.cfg.catalogURL+" prices each new order")
+	} else {
+		lines = append(lines, "catalog      none: orders are not priced (CATALOG_URL)")
+	}
+	return lines
 }
 
 // shortDuration writes 24h rather than 24h0m0s.

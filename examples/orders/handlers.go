@@ -11,6 +11,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/logging"
+	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -26,24 +29,75 @@ const (
 // store reads the tenant from the request context, where authz put it.
 type api struct {
 	store Store
-	log   *slog.Logger
+	// catalog prices new orders; nil when CATALOG_URL is unset.
+	catalog *catalog
+	// log is the service's logger, the one slog.SetDefault installed:
+	// a.log.InfoContext(ctx, ...) is slog.InfoContext(ctx, ...), but stays
+	// this service's when a test runs several in one process.
+	log *slog.Logger
 }
 
-// newHandler routes /healthz without a token or limit, and everything else
-// through authz.Middleware(v), then the limiter's middleware, which reads
-// the tenant authz put in the context.
-func newHandler(store Store, v *authz.Verifier, limiter *throttle.Limiter, log *slog.Logger) http.Handler {
-	a := &api{store: store, log: log}
+// stack is what the middleware chain is built from.
+type stack struct {
+	store    Store
+	catalog  *catalog // nil: orders are not priced
+	verifier *authz.Verifier
+	limiter  *throttle.Limiter
+	recorder *meter.Recorder
+	creds    *awscreds.Provider // nil: no tenant-scoped AWS credentials
+	log      *slog.Logger
+	auditor  *logging.Auditor
+}
+
+// newHandler builds the service, outermost first:
+//
+//	logging.AccessLog  request ID, trace context, one access line per request
+//	  GET /healthz     no token, no limit, no metering
+//	  meter.Middleware usage per tenant and route, denied requests included
+//	  authz.Middleware the bearer token, verified, gives the tenant (401)
+//	  throttle         the tenant's budget, by tier (429)
+//	  awscreds         the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503)
+//	  the orders routes
+func newHandler(s stack) http.Handler {
+	a := &api{store: s.store, catalog: s.catalog, log: s.log}
 	orders := http.NewServeMux()
 	orders.HandleFunc("POST /orders", a.createOrder)
 	orders.HandleFunc("GET /orders", a.listOrders)
 	orders.HandleFunc("GET /orders/{id}", a.getOrder)
 	orders.HandleFunc("GET /users/{user}/orders", a.listUserOrders)
 
+	var h http.Handler = orders
+	if s.creds != nil {
+		h = awscreds.Middleware(s.creds, func(r *http.Request, err error) {
+			s.log.ErrorContext(r.Context(), "tenant AWS credentials unavailable", "error", err)
+		})(h)
+	}
+	h = s.limiter.Middleware()(h)
+	h = authz.Middleware(s.verifier)(h)
+	// Routes come from the orders mux: authz hands it a copy of the
+	// request, whose Pattern the outer middleware cannot see.
+	h = meter.Middleware(s.recorder, meter.WithRoute(logging.MuxRoute(orders)))(h)
+
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", authz.Middleware(v)(limiter.Middleware()(orders)))
-	return root
+	root.Handle("/", h)
+	return logging.AccessLog(s.log,
+		logging.WithRoute(routeOf(root, orders)),
+		logging.WithAuditor(s.auditor),
+	)(root)
+}
+
+// routeOf names the route of a request for the access log: the pattern
+// of root (GET /healthz), or of orders for what root sends there, or ""
+// for a path neither knows. Only patterns are logged, never a raw path.
+func routeOf(root, orders *http.ServeMux) func(*http.Request) string {
+	rootRoute, ordersRoute := logging.MuxRoute(root), logging.MuxRoute(orders)
+	return func(r *http.Request) string {
+		if p := rootRoute(r); p != "/" {
+			return p
+		}
+		return ordersRoute(r)
+	}
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
@@ -51,16 +105,35 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	in, problem := decodeNewOrder(w, r)
 	if problem != "" {
 		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusBadRequest, Detail: problem})
 		return
 	}
-	o, err := a.store.Create(r.Context(), in)
+	if a.catalog != nil {
+		price, err := a.catalog.price(ctx, in.Item)
+		switch {
+		case errors.Is(err, errUnknownItem):
+			a.log.InfoContext(ctx, "order refused: unknown item")
+			tenant.WriteProblem(w, tenant.Problem{Status: http.StatusBadRequest, Detail: "Unknown item: the catalog has no product of this name."})
+			return
+		case err != nil:
+			a.log.ErrorContext(ctx, "catalog failed", "error", err)
+			tenant.WriteProblem(w, tenant.Problem{Status: http.StatusBadGateway, Detail: "The catalog could not price the item; retry later."})
+			return
+		}
+		in.UnitPriceCents = &price
+	}
+	o, err := a.store.Create(ctx, in)
 	if err != nil {
 		a.storeFailed(w, r, err)
 		return
 	}
+	meter.Add(ctx, meterOrdersCreated, 1)
+	// tenant_id, tenant_tier, user_id, request_id and the trace come from
+	// the context.
+	a.log.InfoContext(ctx, "order created", "order_id", o.ID, "quantity", o.Quantity)
 	w.Header().Set("Location", "/orders/"+o.ID)
 	writeJSON(w, http.StatusCreated, o)
 }
@@ -71,6 +144,7 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, err)
 		return
 	}
+	a.log.DebugContext(r.Context(), "orders listed", "count", len(list))
 	writeJSON(w, http.StatusOK, orderList{Orders: list})
 }
 
@@ -80,6 +154,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, err)
 		return
 	}
+	a.log.DebugContext(r.Context(), "order read", "order_id", o.ID)
 	writeJSON(w, http.StatusOK, o)
 }
 
@@ -96,6 +171,7 @@ func (a *api) listUserOrders(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, err)
 		return
 	}
+	a.log.DebugContext(r.Context(), "orders of a user listed", "count", len(list))
 	writeJSON(w, http.StatusOK, orderList{Orders: list})
 }
 
@@ -110,7 +186,7 @@ func (a *api) storeFailed(w http.ResponseWriter, r *http.Request, err error) {
 		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusNotFound, Detail: "No order with this ID."})
 		return
 	}
-	a.log.ErrorContext(r.Context(), "store failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	a.log.ErrorContext(r.Context(), "store failed", "error", err)
 	tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError, Detail: "The order store failed."})
 }
 

@@ -1,7 +1,12 @@
-// Command orders is a multi-tenant orders service built on tenancy's public
-// API: authz verifies the bearer token and puts the tenant in the request
-// context, and a store partitioned by tenant reads it from there, so no
-// handler can reach another tenant's orders.
+// Command orders is the full-stack reference service of tenancy: a
+// multi-tenant orders API built only on the library's public API. authz
+// verifies the bearer token and puts the tenant in the request context;
+// throttle spends the tenant's budget; logging writes JSON lines on stdout
+// with the tenant, request and trace on every one; meter records each
+// tenant's usage; and the store, in memory or in a pooled DynamoDB table
+// guarded by awscreds, reads the tenant from the context, so no handler can
+// reach another tenant's orders. With CATALOG_URL, new orders are priced by
+// a second service called through tenant.Transport.
 //
 // Run it with no configuration and it starts its own development issuer and
 // prints tokens and curl commands; set AUTH_ISSUER and AUTH_AUDIENCE to

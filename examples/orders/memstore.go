@@ -52,6 +52,10 @@ func (s *memoryStore) Create(ctx context.Context, in NewOrder) (Order, error) {
 		Quantity:  in.Quantity,
 		CreatedAt: s.now().UTC(),
 	}
+	if in.UnitPriceCents != nil {
+		p := *in.UnitPriceCents // not shared with the caller
+		o.UnitPriceCents = &p
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.partitions[t.ID]

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/testservers"
 	"go.uber.org/goleak"
 )
 
@@ -69,6 +71,16 @@ func startService(t *testing.T, env map[string]string, opts ...runOption) *servi
 	return s
 }
 
+// stop ends the service as SIGTERM does, and fails the test unless run
+// returns nil. Every line the service wrote is in stdout afterwards.
+func (s *service) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	if err := s.wait(); err != nil {
+		t.Fatalf("run returned %v, want nil", err)
+	}
+}
+
 // wait returns what run returned, waiting for it.
 func (s *service) wait() error {
 	s.waitOnce.Do(func() { s.err = <-s.done })
@@ -81,6 +93,31 @@ func startWithIssuer(t *testing.T, opts ...runOption) (*service, *authztest.Issu
 	t.Helper()
 	iss := startIssuer(t)
 	return startForIssuer(t, iss, nil, opts...), iss
+}
+
+// storeKinds are the stores the service can keep orders in, with the
+// environment that selects each: the tests of isolation run on both.
+var storeKinds = []struct {
+	name string
+	env  func(t *testing.T) map[string]string
+}{
+	{"memory", func(*testing.T) map[string]string { return nil }},
+	{"dynamodb", dynamoEnv},
+}
+
+// dynamoEnv starts a dynalite for the test (or skips it, naming what to
+// install) and returns the environment that keeps orders there.
+func dynamoEnv(t *testing.T) map[string]string {
+	d := testservers.Dynalite(t)
+	return map[string]string{"DYNAMODB_ENDPOINT": d.Endpoint, "ORDERS_TABLE": "orders_test"}
+}
+
+// forEachStore runs f as a subtest for each store kind, with the
+// environment that selects it.
+func forEachStore(t *testing.T, f func(t *testing.T, env map[string]string)) {
+	for _, k := range storeKinds {
+		t.Run(k.name, func(t *testing.T) { f(t, k.env(t)) })
+	}
 }
 
 // startIssuer starts an issuer of tokens for the audience orders-test.
@@ -102,6 +139,16 @@ func startForIssuer(t *testing.T, iss *authztest.Issuer, env map[string]string, 
 	return startService(t, all, opts...)
 }
 
+// mapWith returns a copy of m with key set to value.
+func mapWith(m map[string]string, key, value string) map[string]string {
+	out := maps.Clone(m)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[key] = value
+	return out
+}
+
 // newClient returns a client with its own connections, closed when the
 // test ends, so that no connection outlives the test (goleak).
 func newClient(t *testing.T) *http.Client {
@@ -120,6 +167,12 @@ type response struct {
 // empty) and returns the whole response.
 func (s *service) do(t *testing.T, method, path, token, body string) response {
 	t.Helper()
+	return s.doWith(t, method, path, token, body, nil)
+}
+
+// doWith is do with more request headers.
+func (s *service) doWith(t *testing.T, method, path, token, body string, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -133,6 +186,9 @@ func (s *service) do(t *testing.T, method, path, token, body string) response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -182,17 +238,24 @@ func (s *service) list(t *testing.T, path, token string) []Order {
 	return out
 }
 
-var orderFields = []string{"created_at", "id", "item", "quantity", "tenant_id", "user_id"}
+var (
+	orderFields       = []string{"created_at", "id", "item", "quantity", "tenant_id", "user_id"}
+	pricedOrderFields = []string{"created_at", "id", "item", "quantity", "tenant_id", "unit_price_cents", "user_id"}
+)
 
 // decodeOrder decodes an order and checks that it has exactly the
-// documented fields.
+// documented fields: unit_price_cents only on a priced order.
 func decodeOrder(t *testing.T, body []byte) Order {
 	t.Helper()
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		t.Fatalf("order: %v in %s", err, body)
 	}
-	if diff := cmp.Diff(orderFields, sortedKeys(fields)); diff != "" {
+	want := orderFields
+	if _, priced := fields["unit_price_cents"]; priced {
+		want = pricedOrderFields
+	}
+	if diff := cmp.Diff(want, sortedKeys(fields)); diff != "" {
 		t.Fatalf("order fields (-want +got):\n%s", diff)
 	}
 	var o Order
@@ -252,7 +315,12 @@ func wantProblem(t *testing.T, r response, status int) problem {
 var orderID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func TestCreateListGet(t *testing.T) {
-	svc, iss := startWithIssuer(t)
+	forEachStore(t, testCreateListGet)
+}
+
+func testCreateListGet(t *testing.T, env map[string]string) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, env)
 	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 
 	before := time.Now().UTC()
@@ -299,7 +367,12 @@ func TestCreateListGet(t *testing.T) {
 }
 
 func TestEmptyListIsAnEmptyArray(t *testing.T) {
-	svc, iss := startWithIssuer(t)
+	forEachStore(t, testEmptyListIsAnEmptyArray)
+}
+
+func testEmptyListIsAnEmptyArray(t *testing.T, env map[string]string) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, env)
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	for _, path := range []string{"/orders", "/users/alice/orders"} {
 		r := svc.do(t, "GET", path, tok, "")
@@ -312,7 +385,12 @@ func TestEmptyListIsAnEmptyArray(t *testing.T) {
 // TestTenantsNeverSeeEachOther checks every endpoint that returns orders,
 // including with user names that exist in both tenants.
 func TestTenantsNeverSeeEachOther(t *testing.T) {
-	svc, iss := startWithIssuer(t)
+	forEachStore(t, testTenantsNeverSeeEachOther)
+}
+
+func testTenantsNeverSeeEachOther(t *testing.T, env map[string]string) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, env)
 	acmeAlice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	acmeSam := iss.MustMint("acme", "premium", authztest.WithSubject("sam"))
 	globexEve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
@@ -392,7 +470,12 @@ func TestTenantsNeverSeeEachOther(t *testing.T) {
 // globex asks for the orders of alice, who is in acme, and gets none,
 // because the store only reads the caller's tenant.
 func TestEveCannotReadAlicesOrders(t *testing.T) {
-	svc, iss := startWithIssuer(t)
+	forEachStore(t, testEveCannotReadAlicesOrders)
+}
+
+func testEveCannotReadAlicesOrders(t *testing.T, env map[string]string) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, env)
 	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	eve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
 
@@ -538,7 +621,12 @@ func TestInvalidBodies(t *testing.T) {
 }
 
 func TestUnknownOrder(t *testing.T) {
-	svc, iss := startWithIssuer(t)
+	forEachStore(t, testUnknownOrder)
+}
+
+func testUnknownOrder(t *testing.T, env map[string]string) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, env)
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	for _, id := range []string{"0123456789abcdef", "nope", "%2e%2e"} {
 		p := wantProblem(t, svc.do(t, "GET", "/orders/"+id, tok, ""), http.StatusNotFound)
@@ -550,7 +638,9 @@ func TestUnknownOrder(t *testing.T) {
 
 // TestGracefulShutdown cancels run's context while a request is held inside
 // the service, and checks that the request still completes, that no new
-// connection is accepted meanwhile, and that run returns nil.
+// connection is accepted meanwhile, that run returns nil, and that the
+// usage the request recorded is in METER_FILE: meters are flushed after
+// the server has drained.
 func TestGracefulShutdown(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
@@ -564,7 +654,10 @@ func TestGracefulShutdown(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	svc, iss := startWithIssuer(t, withHandlerWrap(hold), withShuttingDown(func() { close(shuttingDown) }))
+	meterFile := filepath.Join(t.TempDir(), "usage.jsonl")
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, map[string]string{"METER_FILE": meterFile},
+		withHandlerWrap(hold), withShuttingDown(func() { close(shuttingDown) }))
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 
 	type result struct {
@@ -617,6 +710,10 @@ func TestGracefulShutdown(t *testing.T) {
 	if !strings.Contains(svc.stdout.String(), `"msg":"orders service stopped"`) {
 		t.Errorf("no stop log line in:\n%s", svc.stdout)
 	}
+	created := sumUsage(readUsage(t, meterFile), meterOrdersCreated, "")
+	if diff := cmp.Diff(map[string]float64{"acme": 1}, created); diff != "" {
+		t.Errorf("orders.created in METER_FILE (-want +got):\n%s", diff)
+	}
 }
 
 var exportLine = regexp.MustCompile(`(?m)^export (ACME_TOKEN|GLOBEX_TOKEN)=(\S+)$`)
@@ -631,6 +728,11 @@ func TestDevelopmentMode(t *testing.T) {
 		"DEVELOPMENT MODE — tokens are minted by an in-process issuer; never use in production",
 		"listening on " + svc.url + "\n",
 		"/users/alice/orders -H \"Authorization: Bearer $GLOBEX_TOKEN\"",
+		"\nlogs         JSON lines on stdout, level info (LOG_LEVEL)\n",
+		"\nmeters       usage records as CloudWatch EMF lines on stdout, namespace Tenancy/Orders (METER_FILE for a file)\n",
+		"\nstore        in memory, lost at exit (DYNAMODB_ENDPOINT for DynamoDB, such as dynalite)\n",
+		"\nlimits       in memory, per process (REDIS_URL to share them)\n",
+		"\ncatalog      none: orders are not priced (CATALOG_URL)\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner lacks %q:\n%s", want, out)
@@ -687,6 +789,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 	unknownTier := writeFile(t, "tiers.json", `{"basic": {"rate": 5, "burst": 10}, "standard": {"rate": 5, "burst": 10},
 		"premium": {"rate": 5, "burst": 10}, "platinum": {"rate": 5, "burst": 10}, "gold": {"rate": 5, "burst": 10}}`)
 	badBurst := writeFile(t, "orders-tiers.json", `{"basic": {"rate": 5, "burst": 0}}`)
+	missingDir := filepath.Join(t.TempDir(), "missing")
 	for _, c := range []struct {
 		name string
 		args []string
@@ -703,6 +806,11 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"an invalid limit", []string{"orders"}, map[string]string{"TIERS_FILE": badBurst},
 			"TIERS_FILE " + badBurst + `: throttle: limits "basic": Burst must be at least 1, got 0`},
 		{"a bad REDIS_URL", []string{"orders"}, map[string]string{"REDIS_URL": "localhost:6379"}, `REDIS_URL "localhost:6379": redis: invalid URL scheme`},
+		{"a bad LOG_LEVEL", []string{"orders"}, map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL "verbose": want debug, info, warn or error`},
+		{"a role without a table", []string{"orders"}, map[string]string{"AWS_TENANT_ROLE_ARN": "arn:aws:iam::123456789012:role/orders-tenant"},
+			"AWS_TENANT_ROLE_ARN is set but the orders are kept in memory"},
+		{"METER_FILE in a missing folder", []string{"orders"}, map[string]string{"METER_FILE": missingDir + "/usage.jsonl"},
+			"METER_FILE " + missingDir + "/usage.jsonl: "},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -722,7 +830,8 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"orders", "-h"}, func(string) string { return "" }, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
+	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL",
+		"DYNAMODB_ENDPOINT", "ORDERS_TABLE", "AWS_TENANT_ROLE_ARN", "CATALOG_URL", "METER_FILE", "LOG_LEVEL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("usage does not mention %s", name)
 		}

@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/logging"
 )
 
 // Server limits. WriteTimeout bounds a handler too, so it is well above
@@ -23,6 +26,9 @@ const (
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
 	shutdownTimeout   = 10 * time.Second
+	// meterShutdownTimeout bounds the delivery of usage records at
+	// shutdown; what is not delivered by then goes to the spool file.
+	meterShutdownTimeout = 5 * time.Second
 )
 
 const usage = `orders: a multi-tenant orders service (see examples/orders/README.md)
@@ -41,6 +47,18 @@ It takes no arguments; it is configured by environment variables:
   TENANT_OVERRIDES_FILE  JSON file of limits per tenant ID, beating its tier's
   REDIS_URL              redis://[user:password@]host:port/db: limits shared by
                          every replica (default: each process keeps its own)
+  DYNAMODB_ENDPOINT      DynamoDB API URL, such as dynalite's http://127.0.0.1:4567;
+                         creates ORDERS_TABLE if missing (default: AWS's endpoint)
+  ORDERS_TABLE           the pooled DynamoDB table, partition key tenant_id, sort
+                         key order_id (default: orders with DYNAMODB_ENDPOINT,
+                         else unset = orders kept in memory)
+  AWS_TENANT_ROLE_ARN    role assumed per tenant, tagged TenantId=<tenant>, for
+                         DynamoDB (default: the service's own credentials)
+  CATALOG_URL            catalog service pricing items: GET {CATALOG_URL}/products/{item}
+                         with the caller's token (default: orders are not priced)
+  METER_FILE             usage records appended as JSON lines, spool beside it
+                         (default: CloudWatch EMF lines on stdout)
+  LOG_LEVEL              debug, info, warn or error (default info)
   DEV_ISSUER_ADDR        development mode only: the issuer's address (default 127.0.0.1:0)
   DEV_TOKEN_LIFETIME     development mode only: validity of printed tokens (default 24h)
 `
@@ -52,6 +70,7 @@ type runHooks struct {
 	ready        func(addr string)               // the listener is bound to addr
 	wrap         func(http.Handler) http.Handler // wraps the whole service
 	shuttingDown func()                          // Shutdown has closed the listener
+	sts          stscreds.AssumeRoleAPIClient    // replaces STS for AWS_TENANT_ROLE_ARN
 }
 
 // withReady calls f with the bound address once the service accepts
@@ -67,10 +86,15 @@ func withHandlerWrap(f func(http.Handler) http.Handler) runOption {
 // connections and waits for in-flight requests.
 func withShuttingDown(f func()) runOption { return func(h *runHooks) { h.shuttingDown = f } }
 
+// withSTS makes AWS_TENANT_ROLE_ARN assume the role through c instead of
+// the STS client of the AWS configuration.
+func withSTS(c stscreds.AssumeRoleAPIClient) runOption { return func(h *runHooks) { h.sts = c } }
+
 // run builds the service from the environment, serves until ctx is done,
-// then drains in-flight requests and returns nil. Human-facing text (the
-// listen address, the development banner) goes to stderr; stdout carries
-// only JSON log lines.
+// then drains in-flight requests, delivers the usage they recorded and
+// returns nil. Human-facing text (the listen address, the development
+// banner) goes to stderr; stdout carries only JSON lines: logs, and the
+// usage records in CloudWatch EMF unless METER_FILE is set.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
 	var hooks runHooks
 	for _, o := range opts {
@@ -90,7 +114,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, nil))
+
+	// Logs and EMF lines share stdout, a whole line at a time.
+	out := newLineOutput(stdout)
+	log := newLogger(out, cfg.logLevel)
+	// On ECS or Fargate every line also names the cluster, task and
+	// container; elsewhere this adds nothing.
+	if ecs := logging.ECSMetadata(ctx, logging.WithECSWarnings(log)); len(ecs) > 0 {
+		log = newLogger(out, cfg.logLevel, ecs...)
+	}
+	// Audit events (authz refusals, DynamoDB guard refusals) go to the
+	// same stream, told apart by log_type "audit", whatever LOG_LEVEL.
+	auditor := logging.NewAuditor(log.Handler())
+	prevLog := slog.Default()
+	slog.SetDefault(log)
+	defer slog.SetDefault(prevLog)
 
 	// The limiter is built before anything that contacts another server, so
 	// that a mistake in its files is reported at once.
@@ -103,6 +141,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer rdb.Close() // after the server has drained
 		limitsStore = "redis"
 	}
+
+	rec, closeSink, meterSink, err := newRecorder(cfg, out.lines(), log)
+	if err != nil {
+		return err
+	}
+	// Delivers what was recorded, on every way out: after the server has
+	// drained on the normal one.
+	recDone := false
+	shutdownMeters := func() error {
+		recDone = true
+		mctx, cancel := context.WithTimeout(context.Background(), meterShutdownTimeout)
+		defer cancel()
+		err := rec.Shutdown(mctx)
+		if cerr := closeSink(); err == nil && cerr != nil {
+			err = fmt.Errorf("METER_FILE %s: %w", cfg.meterFile, cerr)
+		}
+		return err
+	}
+	defer func() {
+		if !recDone {
+			if merr := shutdownMeters(); merr != nil {
+				log.Error("usage records lost", "error", merr)
+			}
+		}
+	}()
 
 	issuer, audience, mode := cfg.issuer, cfg.audience, "production"
 	var dev *authztest.Issuer
@@ -141,7 +204,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer v.Close()
 
-	handler := newHandler(newMemoryStore(), v, limiter, log)
+	s := stack{verifier: v, limiter: limiter, recorder: rec, log: log, auditor: auditor}
+	storeKind := "memory"
+	if cfg.dynamo() {
+		d, err := openDynamo(ctx, cfg, getenv, auditor, hooks.sts)
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		s.store, s.creds, storeKind = d.store, d.creds, "dynamodb"
+	} else {
+		s.store = newMemoryStore()
+	}
+	if cfg.catalogURL != "" {
+		s.catalog = newCatalog(cfg.catalogURL)
+		defer s.catalog.close()
+	}
+
+	handler := newHandler(s)
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}
@@ -163,8 +243,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
 	}
 	addr := ln.Addr().String()
+	st := stackInfo{cfg: cfg, limits: limitsStore, meters: meterSink, store: storeKind}
 	if dev != nil {
-		err = printDevBanner(stderr, addr, dev, cfg.dev, limiter)
+		err = printDevBanner(stderr, addr, dev, cfg.dev, limiter, st)
 	} else {
 		_, err = fmt.Fprintf(stderr, "listening on http://%s\n", addr)
 	}
@@ -172,7 +253,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ln.Close()
 		return err
 	}
-	log.Info("orders service started", "addr", addr, "mode", mode, "issuer", issuer, "limits_store", limitsStore)
+	attrs := []any{"addr", addr, "mode", mode, "issuer", issuer, "limits_store", limitsStore,
+		"store", storeKind, "meter_sink", meterSink, "log_level", cfg.logLevel.String()}
+	if cfg.dynamo() {
+		attrs = append(attrs, "orders_table", cfg.ordersTable, "tenant_credentials", s.creds != nil)
+	}
+	if cfg.catalogURL != "" {
+		attrs = append(attrs, "catalog", cfg.catalogURL)
+	}
+	log.Info("orders service started", attrs...)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -195,6 +284,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	// Only now: the requests that were in flight have recorded their usage.
+	if err := shutdownMeters(); err != nil {
+		return fmt.Errorf("usage records: %w", err)
 	}
 	log.Info("orders service stopped")
 	return nil

@@ -15,12 +15,19 @@ type Order struct {
 	Item      string    `json:"item"`
 	Quantity  int       `json:"quantity"`
 	CreatedAt time.Time `json:"created_at"`
+	// UnitPriceCents is the catalog's price of one item when the order
+	// was placed; nil (and absent from JSON) when no catalog priced it.
+	UnitPriceCents *int64 `json:"unit_price_cents,omitempty"`
 }
 
-// NewOrder is what a client may say about an order it places.
+// NewOrder is what a client may say about an order it places, and the
+// price the service found for it.
 type NewOrder struct {
 	Item     string `json:"item"`
 	Quantity int    `json:"quantity"`
+	// UnitPriceCents is set by the service from the catalog, never from
+	// the body of a request; nil when orders are not priced.
+	UnitPriceCents *int64 `json:"-"`
 }
 
 // Errors of a [Store].
@@ -40,9 +47,9 @@ var (
 // name another tenant's partition: isolation does not depend on handlers
 // getting their checks right.
 //
-// Implementations are safe for concurrent use. The in-memory store is
-// [memoryStore]; a DynamoDB store with the tenant as partition key fits the
-// same interface.
+// Implementations are safe for concurrent use: [memoryStore] in process
+// memory, and [dynamoStore] in a pooled DynamoDB table whose partition key
+// is the tenant ID.
 type Store interface {
 	// Create stores a new order for the tenant and user (the token's
 	// subject) in ctx and returns it with its ID and creation time.
