@@ -218,7 +218,8 @@ func addrString(a netip.Addr) string {
 }
 
 func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
+	// A token sent as a request ID would be echoed and logged: refused.
+	if len(id) == 0 || len(id) > 128 || looksLikeJWT(id) {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -780,3 +780,16 @@ func TestAccessLogTraceContext(t *testing.T) {
 		t.Fatalf("malformed traceparent: %v", recs[1])
 	}
 }
+
+// A short token sent as a request ID is neither echoed nor logged.
+func TestAccessLogRefusesTokenAsRequestID(t *testing.T) {
+	logger, buf := newLogger()
+	const tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+	resp := serve(logging.AccessLog(logger, accessClock())(http.NotFoundHandler()), newRequest("GET", "/", tok))
+	if got := resp.Header.Get("X-Request-Id"); got == tok || got == "" {
+		t.Errorf("echoed request ID %q", got)
+	}
+	if strings.Contains(buf.String(), "c2lnbmF0dXJl") {
+		t.Errorf("the token reached the log:\n%s", buf)
+	}
+}

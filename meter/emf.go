@@ -1,7 +1,7 @@
 package meter
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -47,15 +47,18 @@ var emfUnits = map[string]bool{
 func (s *EMF) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bw := bufio.NewWriter(s.w)
-	enc := json.NewEncoder(bw)
+	// One Write per event: a writer shared with the service's JSON logs
+	// (stdout, for the awslogs driver) never sees half an event.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	for i := range records {
+		buf.Reset()
 		if err := enc.Encode(s.event(&records[i])); err != nil {
 			return fmt.Errorf("meter: EMF: %w", err)
 		}
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("meter: EMF: %w", err)
+		if _, err := s.w.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("meter: EMF: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,7 +1,7 @@
 package meter
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,15 +35,18 @@ func OpenJSONLines(path string) (*JSONLines, error) {
 func (s *JSONLines) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bw := bufio.NewWriter(s.w)
-	enc := json.NewEncoder(bw)
+	// One Write per line: a writer shared with other line-oriented output
+	// (slog on stdout) never sees half a record.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	for i := range records {
+		buf.Reset()
 		if err := enc.Encode(&records[i]); err != nil {
 			return fmt.Errorf("meter: JSON lines: %w", err)
 		}
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("meter: JSON lines: %w", err)
+		if _, err := s.w.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("meter: JSON lines: %w", err)
+		}
 	}
 	if s.sync != nil {
 		if err := s.sync(); err != nil {

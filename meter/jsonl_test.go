@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,42 @@ func TestJSONLinesErrors(t *testing.T) {
 	}
 	if _, err := meter.OpenJSONLines(filepath.Join(t.TempDir(), "missing", "usage.jsonl")); err == nil {
 		t.Error("OpenJSONLines in a missing directory succeeded")
+	}
+}
+
+// lineWriter fails the test if a Write call does not hold whole lines.
+type lineWriter struct {
+	t     *testing.T
+	lines int
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 || p[len(p)-1] != '\n' || bytes.Count(p, []byte("\n")) != 1 {
+		w.t.Errorf("a Write of %d bytes is not exactly one line", len(p))
+	}
+	w.lines++
+	return len(p), nil
+}
+
+// A writer shared with slog must get one whole line per Write, however
+// big the batch.
+func TestSinksWriteWholeLines(t *testing.T) {
+	recs := make([]meter.Record, 200)
+	for i := range recs {
+		recs[i] = meter.Record{ID: strconv.Itoa(i), TenantID: strings.Repeat("t", 100), Meter: "api.calls", Value: 1, Unit: "Count", Service: "orders"}
+	}
+	lw := &lineWriter{t: t}
+	if err := meter.NewJSONLines(lw).Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	emf, err := meter.NewEMF(lw, "Test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emf.Write(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if lw.lines != 400 {
+		t.Fatalf("%d writes, want one per record", lw.lines)
 	}
 }
