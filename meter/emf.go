@@ -1,9 +1,7 @@
 package meter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -47,18 +45,8 @@ var emfUnits = map[string]bool{
 func (s *EMF) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// One Write per event: a writer shared with the service's JSON logs
-	// (stdout, for the awslogs driver) never sees half an event.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for i := range records {
-		buf.Reset()
-		if err := enc.Encode(s.event(&records[i])); err != nil {
-			return fmt.Errorf("meter: EMF: %w", err)
-		}
-		if _, err := s.w.Write(buf.Bytes()); err != nil {
-			return fmt.Errorf("meter: EMF: %w", err)
-		}
+	if err := writeLines(s.w, records, func(r *Record) any { return s.event(r) }); err != nil {
+		return fmt.Errorf("meter: EMF: %w", err)
 	}
 	return nil
 }

@@ -35,18 +35,8 @@ func OpenJSONLines(path string) (*JSONLines, error) {
 func (s *JSONLines) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// One Write per line: a writer shared with other line-oriented output
-	// (slog on stdout) never sees half a record.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for i := range records {
-		buf.Reset()
-		if err := enc.Encode(&records[i]); err != nil {
-			return fmt.Errorf("meter: JSON lines: %w", err)
-		}
-		if _, err := s.w.Write(buf.Bytes()); err != nil {
-			return fmt.Errorf("meter: JSON lines: %w", err)
-		}
+	if err := writeLines(s.w, records, func(r *Record) any { return r }); err != nil {
+		return fmt.Errorf("meter: JSON lines: %w", err)
 	}
 	if s.sync != nil {
 		if err := s.sync(); err != nil {
@@ -60,6 +50,24 @@ func (s *JSONLines) Write(_ context.Context, records []Record) error {
 func (s *JSONLines) Close() error {
 	if c, ok := s.w.(io.Closer); ok {
 		return c.Close()
+	}
+	return nil
+}
+
+// writeLines writes the JSON of each record's value on a line of its own,
+// one Write per line: a writer shared with other line-oriented output (slog
+// on stdout) never sees half of one.
+func writeLines(w io.Writer, records []Record, value func(*Record) any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range records {
+		buf.Reset()
+		if err := enc.Encode(value(&records[i])); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -292,52 +292,38 @@ func (g *Guard) Check(ctx context.Context, input any) error {
 	return nil
 }
 
+// item checks an operation on one item of one table.
+func (g *Guard) item(ctx context.Context, op string, table *string, key map[string]types.AttributeValue) *GuardError {
+	c, err := g.begin(ctx, op)
+	if err != nil {
+		return err
+	}
+	c.key(guardDeref(table), key)
+	return c.err
+}
+
 func (g *Guard) check(ctx context.Context, input any) *GuardError {
 	switch in := input.(type) {
 	case *dynamodb.GetItemInput:
-		c, err := g.begin(ctx, "GetItem")
-		if err != nil {
-			return err
+		if in == nil {
+			return g.item(ctx, "GetItem", nil, nil)
 		}
-		if in != nil {
-			c.key(guardDeref(in.TableName), in.Key)
-		} else {
-			c.key("", nil)
-		}
-		return c.err
+		return g.item(ctx, "GetItem", in.TableName, in.Key)
 	case *dynamodb.PutItemInput:
-		c, err := g.begin(ctx, "PutItem")
-		if err != nil {
-			return err
+		if in == nil {
+			return g.item(ctx, "PutItem", nil, nil)
 		}
-		if in != nil {
-			c.key(guardDeref(in.TableName), in.Item)
-		} else {
-			c.key("", nil)
-		}
-		return c.err
+		return g.item(ctx, "PutItem", in.TableName, in.Item)
 	case *dynamodb.UpdateItemInput:
-		c, err := g.begin(ctx, "UpdateItem")
-		if err != nil {
-			return err
+		if in == nil {
+			return g.item(ctx, "UpdateItem", nil, nil)
 		}
-		if in != nil {
-			c.key(guardDeref(in.TableName), in.Key)
-		} else {
-			c.key("", nil)
-		}
-		return c.err
+		return g.item(ctx, "UpdateItem", in.TableName, in.Key)
 	case *dynamodb.DeleteItemInput:
-		c, err := g.begin(ctx, "DeleteItem")
-		if err != nil {
-			return err
+		if in == nil {
+			return g.item(ctx, "DeleteItem", nil, nil)
 		}
-		if in != nil {
-			c.key(guardDeref(in.TableName), in.Key)
-		} else {
-			c.key("", nil)
-		}
-		return c.err
+		return g.item(ctx, "DeleteItem", in.TableName, in.Key)
 	case *dynamodb.QueryInput:
 		c, err := g.begin(ctx, "Query")
 		if err != nil {
