@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/logging"
+	"github.com/tenancykit/tenancy/tenant"
+)
+
+// api serves the catalog endpoints. Its handlers read the tenant from the
+// request context, where authz put it from the verified token: a header,
+// the baggage or the path can never choose the tenant.
+type api struct {
+	prices *priceList
+	log    *slog.Logger
+}
+
+// product is the answer of GET /products/{item}.
+type product struct {
+	Item           string `json:"item"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	TenantID       string `json:"tenant_id"`
+}
+
+// newHandler routes /healthz without a token or an access log line (load
+// balancers ask it every few seconds), and everything else through the
+// access log, outermost, then authz.Middleware(v). audit receives the
+// audit events of refused tokens.
+func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *logging.Auditor) http.Handler {
+	a := &api{prices: prices, log: log}
+	products := http.NewServeMux()
+	products.HandleFunc("GET /products/{item}", a.getProduct)
+	// Any other path still needs a token, so that an anonymous caller
+	// cannot learn which routes exist.
+	products.HandleFunc("/", notFound)
+
+	var h http.Handler = products
+	h = authz.Middleware(v)(h)
+	h = logging.AccessLog(log,
+		logging.WithRoute(logging.MuxRoute(products)),
+		logging.WithAuditor(audit),
+	)(h)
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", healthz)
+	root.Handle("/", h)
+	return root
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// getProduct quotes the unit price of {item} for the caller's tenant.
+func (a *api) getProduct(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	t, ok := tenant.FromContext(ctx)
+	if !ok { // unreachable behind authz.Middleware
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError})
+		return
+	}
+	item := r.PathValue("item")
+	price, ok := a.prices.quote(item, t.Tier)
+	if !ok {
+		// The item is not echoed: it is whatever the client sent.
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusNotFound, Detail: "No product with this name."})
+		return
+	}
+	// tenant_id, tenant_tier, user_id, request_id and the trace come
+	// from the context; the handler only says what it did.
+	a.log.InfoContext(ctx, "price quoted", "item", item, "unit_price_cents", price)
+	writeJSON(w, http.StatusOK, product{Item: item, UnitPriceCents: price, TenantID: t.ID})
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	tenant.WriteProblem(w, tenant.Problem{Status: http.StatusNotFound, Detail: "No such resource."})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // unreachable: only strings and integers
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError})
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	// Prices differ by tenant: no shared cache may keep one.
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy/authz/authztest"
+)
+
+func TestPricesPerTier(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, nil)
+
+	for _, c := range []struct {
+		tenant, tier, path string
+		want               product
+	}{
+		{"globex", "basic", "/products/anvil", product{Item: "anvil", UnitPriceCents: 5000, TenantID: "globex"}},
+		{"initech", "standard", "/products/anvil", product{Item: "anvil", UnitPriceCents: 5000, TenantID: "initech"}},
+		{"acme", "premium", "/products/anvil", product{Item: "anvil", UnitPriceCents: 4500, TenantID: "acme"}},
+		{"umbrella", "platinum", "/products/anvil", product{Item: "anvil", UnitPriceCents: 4000, TenantID: "umbrella"}},
+		// 12999 less 10 % is 11699.1, less 20 % 10399.2: rounded to cents.
+		{"globex", "basic", "/products/rocket%20skates", product{Item: "rocket skates", UnitPriceCents: 12999, TenantID: "globex"}},
+		{"acme", "premium", "/products/rocket%20skates", product{Item: "rocket skates", UnitPriceCents: 11699, TenantID: "acme"}},
+		{"umbrella", "platinum", "/products/rocket%20skates", product{Item: "rocket skates", UnitPriceCents: 10399, TenantID: "umbrella"}},
+		// 350 less 10 % is exactly 315.
+		{"acme", "premium", "/products/bird%20seed", product{Item: "bird seed", UnitPriceCents: 315, TenantID: "acme"}},
+	} {
+		tok := iss.MustMint(c.tenant, c.tier)
+		r := svc.get(t, c.path, tok, nil)
+		if diff := cmp.Diff(c.want, decodeProduct(t, r)); diff != "" {
+			t.Errorf("%s on %s: GET %s (-want +got):\n%s", c.tenant, c.tier, c.path, diff)
+		}
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("GET %s: Cache-Control %q, want no-store: prices differ by tenant", c.path, cc)
+		}
+	}
+}
+
+func TestUnknownItemIsNotFound(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, nil)
+	tok := iss.MustMint("acme", "premium")
+
+	r := svc.get(t, "/products/flux%20capacitor", tok, nil)
+	p := wantProblem(t, r, http.StatusNotFound)
+	if p.Detail != "No product with this name." {
+		t.Errorf("detail %q", p.Detail)
+	}
+	if strings.Contains(string(r.body), "flux") {
+		t.Errorf("the 404 echoes the item: %s", r.body)
+	}
+	// Item names are exact: no case folding, no trimming.
+	wantProblem(t, svc.get(t, "/products/Anvil", tok, nil), http.StatusNotFound)
+	wantProblem(t, svc.get(t, "/products/anvil%20", tok, nil), http.StatusNotFound)
+
+	// Other paths: 404 with a token, 401 without, so that an anonymous
+	// caller learns nothing about the routes.
+	wantProblem(t, svc.get(t, "/orders", tok, nil), http.StatusNotFound)
+	wantProblem(t, svc.get(t, "/orders", "", nil), http.StatusUnauthorized)
+}
+
+func TestTokenRequired(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, nil)
+	other := authztest.Start(t, authztest.WithAudience(iss.Audience()))
+
+	for _, c := range []struct {
+		name, token, challenge string
+	}{
+		{"no token", "", "Bearer"},
+		{"another issuer's token", other.MustMint("acme", "premium"), `Bearer error="invalid_token"`},
+		{"expired", iss.MustMint("acme", "premium", authztest.WithExpiry(-time.Minute)), `Bearer error="invalid_token"`},
+		{"another audience", iss.MustMint("acme", "premium", authztest.WithClaim("aud", "other-api")), `Bearer error="invalid_token"`},
+	} {
+		r := svc.get(t, "/products/anvil", c.token, nil)
+		wantProblem(t, r, http.StatusUnauthorized)
+		if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, c.challenge) {
+			t.Errorf("%s: WWW-Authenticate %q, want it to start with %q", c.name, got, c.challenge)
+		}
+	}
+
+	// Each refusal has an access line at WARN naming authz, and an audit
+	// event.
+	lines := requestLines(parseLines(t, svc.stdout.String()))
+	var access, audits int
+	for _, l := range lines {
+		switch {
+		case l.str("log_type") == "audit":
+			audits++
+			if l.str("outcome") != "denied" {
+				t.Errorf("audit line without outcome denied: %v", l)
+			}
+		case l.str("msg") == "request":
+			access++
+			if l.str("level") != "WARN" || l["status"] != float64(401) || l.str("rejected_by") != "authz" || l.str("route") != "GET /products/{item}" {
+				t.Errorf("access line of a refusal: %v", l)
+			}
+		default:
+			t.Errorf("unexpected line: %v", l)
+		}
+	}
+	if access != 4 || audits != 4 {
+		t.Errorf("%d access and %d audit lines, want 4 of each", access, audits)
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, nil)
+	r := svc.get(t, "/healthz", "", nil)
+	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"status":"ok"}` {
+		t.Fatalf("GET /healthz: %d %s", r.status, r.body)
+	}
+	// Load balancers ask every few seconds: no access line.
+	if lines := requestLines(parseLines(t, svc.stdout.String())); len(lines) != 0 {
+		t.Errorf("GET /healthz logged %v", lines)
+	}
+}
+
+// TestForgedBaggageIsIgnored sends acme's token with baggage (and a tenant
+// header) naming globex. The catalog acts for acme, the tenant of the
+// verified token, and globex appears nowhere in its logs.
+func TestForgedBaggageIsIgnored(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, nil)
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	forged := http.Header{
+		"Baggage":     {"tenant.id=globex"},
+		"X-Tenant-Id": {"globex"},
+	}
+	got := decodeProduct(t, svc.get(t, "/products/anvil", tok, forged))
+	// acme's premium price, not globex's basic one.
+	if diff := cmp.Diff(product{Item: "anvil", UnitPriceCents: 4500, TenantID: "acme"}, got); diff != "" {
+		t.Errorf("product (-want +got):\n%s", diff)
+	}
+
+	out := svc.stdout.String()
+	lines := requestLines(parseLines(t, out))
+	if len(lines) != 2 {
+		t.Fatalf("%d request lines, want the handler's and the access line:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if l.str("tenant_id") != "acme" || l.str("tenant_tier") != "premium" || l.str("user_id") != "alice" {
+			t.Errorf("line %q: tenant_id %q, tenant_tier %q, user_id %q; want acme, premium, alice", l.str("msg"), l.str("tenant_id"), l.str("tenant_tier"), l.str("user_id"))
+		}
+	}
+	if strings.Contains(out, "globex") {
+		t.Errorf("globex appears in the logs:\n%s", out)
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	iss := startIssuer(t)
+	svc := startForIssuer(t, iss, map[string]string{"LOG_LEVEL": "warn"})
+	tok := iss.MustMint("acme", "premium")
+
+	decodeProduct(t, svc.get(t, "/products/anvil", tok, nil))
+	if out := svc.stdout.String(); out != "" {
+		t.Fatalf("LOG_LEVEL=warn logged an answered request:\n%s", out)
+	}
+	wantProblem(t, svc.get(t, "/products/anvil", "", nil), http.StatusUnauthorized)
+	var msgs []string
+	for _, l := range parseLines(t, svc.stdout.String()) {
+		msgs = append(msgs, l.str("level")+" "+l.str("msg"))
+	}
+	// A refusal is a WARN access line; its audit event is written
+	// whatever the level.
+	if diff := cmp.Diff([]string{"WARN request", "INFO audit"}, msgs); diff != "" {
+		t.Errorf("lines with LOG_LEVEL=warn (-want +got):\n%s", diff)
+	}
+}

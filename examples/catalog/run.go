@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/logging"
+)
+
+// Server limits. A price lookup takes microseconds; WriteTimeout only
+// bounds a client that reads slowly.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
+	shutdownTimeout   = 10 * time.Second
+)
+
+const usage = `catalog: unit prices per tenant tier, called by orders (see examples/catalog/README.md)
+
+It takes no arguments; it is configured by environment variables:
+
+  ADDR               listen address (default 127.0.0.1:8081; port 0 picks one)
+  AUTH_ISSUER        the exact "iss" of accepted tokens (required: the catalog
+                     has no development mode; locally, the issuer URL printed
+                     by the orders development banner)
+  AUTH_AUDIENCE      the audience tokens must name (required; orders-dev for
+                     the orders development issuer)
+  AUTH_JWKS_URL      the JWK Set URL (default: OIDC discovery from AUTH_ISSUER)
+  AUTH_TENANT_CLAIM  default custom:tenantId
+  AUTH_TIER_CLAIM    default custom:tenantTier
+  AUTH_ROLES_CLAIM   default cognito:groups
+  LOG_LEVEL          debug, info, warn or error (default info)
+`
+
+// runOption is a hook for tests; the service itself runs without any.
+type runOption func(*runHooks)
+
+type runHooks struct {
+	ready func(addr string)               // the listener is bound to addr
+	wrap  func(http.Handler) http.Handler // wraps the whole service
+}
+
+// withReady calls f with the bound address once the service accepts
+// connections.
+func withReady(f func(addr string)) runOption { return func(h *runHooks) { h.ready = f } }
+
+// withHandlerWrap wraps the service's handler, outside of everything else.
+func withHandlerWrap(f func(http.Handler) http.Handler) runOption {
+	return func(h *runHooks) { h.wrap = f }
+}
+
+// run builds the service from the environment, serves until ctx is done,
+// then drains in-flight requests and returns nil. The listen address goes
+// to stderr; stdout carries only JSON log lines.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
+	var hooks runHooks
+	for _, o := range opts {
+		if o != nil {
+			o(&hooks)
+		}
+	}
+	if len(args) > 1 {
+		switch args[1] {
+		case "-h", "-help", "--help":
+			_, err := io.WriteString(stdout, usage)
+			return err
+		}
+		return fmt.Errorf("unexpected argument %q: configure the service with environment variables (see catalog -h)", args[1])
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	prices, err := parsePrices(defaultPricesJSON)
+	if err != nil {
+		return fmt.Errorf("the embedded prices.json: %w", err)
+	}
+
+	// The JSON handler writes whatever logging.Handler lets through: the
+	// level is decided there, per tenant if need be.
+	jsonLines := slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
+	lh := logging.NewHandler(jsonLines,
+		logging.WithLevel(cfg.logLevel),
+		logging.WithAttrs(slog.String("service", "catalog")),
+	)
+	log := slog.New(lh)
+	// Audit events (refused tokens) go to the same stream, marked
+	// log_type=audit, whatever LOG_LEVEL says.
+	audit := logging.NewAuditor(lh)
+
+	vopts := []authz.Option{
+		authz.WithAudience(cfg.audience),
+		authz.WithClaimMapping(cfg.mapping),
+		authz.WithRefreshErrorHandler(func(err error) {
+			log.Warn("JWK Set refresh failed; keeping the keys fetched before", "error", err)
+		}),
+	}
+	if cfg.jwksURL != "" {
+		vopts = append(vopts, authz.WithJWKSURL(cfg.jwksURL))
+	}
+	v, err := authz.NewVerifier(ctx, cfg.issuer, vopts...)
+	if err != nil {
+		return fmt.Errorf("token verifier for AUTH_ISSUER %s: %w", cfg.issuer, err)
+	}
+	defer v.Close()
+
+	handler := newHandler(prices, v, log, audit)
+	if hooks.wrap != nil {
+		handler = hooks.wrap(handler)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(lh, slog.LevelWarn),
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
+	}
+	addr := ln.Addr().String()
+	if _, err := fmt.Fprintf(stderr, "listening on http://%s\n", addr); err != nil {
+		ln.Close()
+		return err
+	}
+	log.Info("catalog service started", "addr", addr, "issuer", cfg.issuer, "items", len(prices.base))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if hooks.ready != nil {
+		hooks.ready(addr)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("catalog service stopping: draining in-flight requests", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		<-served
+		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", shutdownTimeout, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("catalog service stopped")
+	return nil
+}
