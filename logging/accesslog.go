@@ -38,6 +38,7 @@ type accessConfig struct {
 	auditor       *Auditor
 	auditExplicit bool
 	noTrace       bool
+	fallback      *Auditor
 	now           func() time.Time
 }
 
@@ -86,8 +87,8 @@ func WithRequestIDHeader(name string) AccessOption {
 func WithoutTraceContext() AccessOption { return func(c *accessConfig) { c.noTrace = true } }
 
 // WithAuditor sends the audit events of refused requests (authz denials)
-// to a. Default: the auditor set with [SetDefaultAuditor]; nil turns them
-// off.
+// to a; nil turns them off. Default: the auditor set with
+// [SetDefaultAuditor], else the access log's own logger.
 func WithAuditor(a *Auditor) AccessOption {
 	return func(c *accessConfig) { c.auditor, c.auditExplicit = a, true }
 }
@@ -114,6 +115,9 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 		}
 	}
 	_, ours := logger.Handler().(*Handler)
+	// With no auditor named or set as default, audit events go where the
+	// access lines go, not to slog.Default.
+	c.fallback = NewAuditor(logger.Handler())
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := c.now()
@@ -207,7 +211,13 @@ func (c *accessConfig) auditorFor() *Auditor {
 	if c.auditExplicit {
 		return c.auditor
 	}
-	return DefaultAuditor()
+	if a := defaultAuditor.Load(); a != nil {
+		if a.h == nil {
+			return nil // turned off with SetDefaultAuditor(nil)
+		}
+		return a
+	}
+	return c.fallback
 }
 
 func addrString(a netip.Addr) string {

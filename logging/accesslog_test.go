@@ -793,3 +793,28 @@ func TestAccessLogRefusesTokenAsRequestID(t *testing.T) {
 		t.Errorf("the token reached the log:\n%s", buf)
 	}
 }
+
+// With no auditor named or set as default, audit events go where the
+// access lines go.
+func TestAccessLogAuditsToItsOwnLogger(t *testing.T) {
+	logging.ResetDefaultAuditor()
+	t.Cleanup(logging.ResetDefaultAuditor)
+	logger, buf := newLogger()
+	denied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: "expired", Status: 401})
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	serve(logging.AccessLog(logger, accessClock())(denied), newRequest("GET", "/orders", "req-9"))
+	var audits int
+	for _, rec := range decodeLines(t, buf.String()) {
+		if rec["log_type"] == "audit" {
+			audits++
+			if rec["outcome"] != "denied" || rec["request_id"] != "req-9" {
+				t.Errorf("audit record %v", rec)
+			}
+		}
+	}
+	if audits != 1 {
+		t.Fatalf("%d audit records in the access log's output, want 1:\n%s", audits, buf)
+	}
+}

@@ -53,6 +53,11 @@ type Transport struct {
 	// has none. Default false: such a request fails with ErrNoCredential,
 	// since a tenant-less call to a tenant-aware service is a bug.
 	AllowAnonymous bool
+	// RequestID, when set, reads the request ID from the context to send
+	// as X-Request-ID, so both services log the same one; use
+	// logging.RequestIDFromContext. Nil sends none (the trace context
+	// still ties the services' lines together).
+	RequestID func(ctx context.Context) (string, bool)
 }
 
 var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
@@ -69,6 +74,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		case tok != "":
 			out.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	if t.RequestID != nil && out.Header.Get("X-Request-Id") == "" {
+		if id, ok := t.RequestID(ctx); ok {
+			out.Header.Set("X-Request-Id", id)
 		}
 	}
 	if tn, ok := FromContext(ctx); ok {

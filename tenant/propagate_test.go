@@ -107,3 +107,17 @@ func TestForgedBaggageIsIgnored(t *testing.T) {
 		t.Fatalf("baggage resolved a tenant: %v", err)
 	}
 }
+
+func TestTransportForwardsRequestID(t *testing.T) {
+	srv, got := downstream(t)
+	tr := &tenant.Transport{Base: srv.Client().Transport, RequestID: func(context.Context) (string, bool) { return "req-42", true }}
+	req, _ := http.NewRequestWithContext(callerContext(t), http.MethodGet, srv.URL, nil)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if id := got.header.Get("X-Request-Id"); id != "req-42" {
+		t.Errorf("X-Request-ID = %q", id)
+	}
+}
