@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/felixge/httpsnoop"
@@ -33,6 +35,7 @@ type AccessOption func(*accessConfig)
 type accessConfig struct {
 	route         func(*http.Request) string
 	clients       clientip.Resolver
+	proxies       bool
 	clientLevel   slog.Level
 	header        string
 	auditor       *Auditor
@@ -62,7 +65,7 @@ func MuxRoute(mux *http.ServeMux) func(*http.Request) string {
 // WithTrustedProxies believes X-Forwarded-For from these networks when
 // finding remote_ip. Default: the connection's peer address.
 func WithTrustedProxies(p ...netip.Prefix) AccessOption {
-	return func(c *accessConfig) { c.clients = clientip.New(p) }
+	return func(c *accessConfig) { c.clients, c.proxies = clientip.New(p), len(p) > 0 }
 }
 
 // WithClientErrorLevel sets the level of 4xx lines. Default slog.LevelWarn;
@@ -132,16 +135,21 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			}
 			ctx, rec := tenant.NewRecordContext(ctx)
 
-			m := metrics{status: http.StatusOK}
-			ww := httpsnoop.Wrap(w, m.hooks())
+			m := new(metrics)
+			rec.SetResponseMeter(&m.resp) // inner middleware read it instead of wrapping again
+			hs := hookPool.Get().(*hookSet)
+			hs.m = m
+			ww := httpsnoop.Wrap(w, hs.hooks)
 			r2 := r.WithContext(ctx)
 
 			defer func() {
 				p := recover()
+				hs.m = nil
+				hookPool.Put(hs)
 				if p != nil && p != http.ErrAbortHandler && !m.wroteHeader {
-					m.status = http.StatusInternalServerError
+					m.resp.WriteHeader(http.StatusInternalServerError)
 				}
-				c.log(logger, ours, r2, rec, &m, start)
+				c.log(logger, ours, r2, rec, m, start)
 				if p != nil {
 					panic(p)
 				}
@@ -153,9 +161,12 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 
 func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec *tenant.Record, m *metrics, start time.Time) {
 	ctx := r.Context()
-	status := m.status
-	if m.hijacked {
+	status := m.resp.Status()
+	switch {
+	case m.hijacked:
 		status = http.StatusSwitchingProtocols
+	case status == 0:
+		status = http.StatusOK
 	}
 	level := slog.LevelInfo
 	switch {
@@ -164,10 +175,8 @@ func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec 
 	case status >= 400:
 		level = c.clientLevel
 	}
-	t, hasTenant := rec.Tenant()
-	if hasTenant {
-		ctx = tenant.NewContext(ctx, t) // for the level and the handler's fields
-	}
+	// The tenant is in rec, which ctx carries: the level and the handler's
+	// fields find it there.
 	if !logger.Enabled(ctx, level) && c.auditorFor() == nil {
 		return
 	}
@@ -180,9 +189,9 @@ func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec 
 		slog.String(KeyMethod, r.Method),
 		slog.String(KeyRoute, route),
 		slog.Int(KeyStatus, status),
-		slog.Int64(KeyBytes, m.bytes),
+		slog.Int64(KeyBytes, m.resp.Bytes()),
 		slog.Float64(KeyDurationMS, float64(c.now().Sub(start).Microseconds())/1000),
-		slog.String(KeyRemoteIP, addrString(c.clients.ClientIP(r))),
+		slog.String(KeyRemoteIP, c.remoteIP(r)),
 	)
 	if !ours {
 		attrs = appendContext(attrs, ctx)
@@ -191,7 +200,8 @@ func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec 
 	if !rej.IsZero() {
 		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
 	}
-	for _, n := range rec.Notes() {
+	var notes [4]tenant.Note
+	for _, n := range rec.AppendNotes(notes[:0]) {
 		attrs = append(attrs, slog.Any(n.Key, n.Value))
 	}
 	logger.LogAttrs(ctx, level, "request", attrs...)
@@ -202,7 +212,7 @@ func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec 
 				slog.String(KeyMethod, r.Method),
 				slog.String(KeyRejectReason, rej.Reason),
 				slog.Int(KeyStatus, rej.Status),
-				slog.String(KeyRemoteIP, addrString(c.clients.ClientIP(r))))
+				slog.String(KeyRemoteIP, c.remoteIP(r)))
 		}
 	}
 }
@@ -220,7 +230,15 @@ func (c *accessConfig) auditorFor() *Auditor {
 	return c.fallback
 }
 
-func addrString(a netip.Addr) string {
+// remoteIP is the client address for the log line. With no trusted
+// proxy it is the peer's host, cut from RemoteAddr without parsing it.
+func (c *accessConfig) remoteIP(r *http.Request) string {
+	if !c.proxies {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil && host != "" && strings.IndexByte(host, '%') < 0 {
+			return host
+		}
+	}
+	a := c.clients.ClientIP(r)
 	if !a.IsValid() {
 		return ""
 	}
@@ -241,47 +259,65 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// metrics is what the wrapped writer saw.
+// metrics is what the wrapped writer saw. resp is also the request's
+// tenant.ResponseMeter.
 type metrics struct {
-	status      int
-	bytes       int64
+	resp        tenant.ResponseMeter
 	wroteHeader bool
 	hijacked    bool
 }
 
-func (m *metrics) hooks() httpsnoop.Hooks {
-	return httpsnoop.Hooks{
+// hookSet is the writer hooks, built once and reused through hookPool:
+// they act on whichever request's metrics m holds. Nothing that a request's
+// context can reach is pooled.
+type hookSet struct {
+	m     *metrics
+	hooks httpsnoop.Hooks
+}
+
+var hookPool = sync.Pool{New: func() any { return newHookSet() }}
+
+func newHookSet() *hookSet {
+	hs := &hookSet{}
+	hs.hooks = httpsnoop.Hooks{
 		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+			m := hs.m
 			return func(code int) {
 				next(code)
 				if !m.wroteHeader && code >= 200 {
-					m.status, m.wroteHeader = code, true
+					m.resp.WriteHeader(code)
+					m.wroteHeader = true
 				}
 			}
 		},
 		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+			m := hs.m
 			return func(b []byte) (int, error) {
 				n, err := next(b)
 				m.wroteHeader = true
-				m.bytes += int64(n)
+				m.resp.Wrote(int64(n))
 				return n, err
 			}
 		},
 		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+			m := hs.m
 			return func(src io.Reader) (int64, error) {
 				n, err := next(src)
 				m.wroteHeader = true
-				m.bytes += n
+				m.resp.Wrote(n)
 				return n, err
 			}
 		},
 		Flush: func(next httpsnoop.FlushFunc) httpsnoop.FlushFunc {
+			m := hs.m
 			return func() {
 				next()
 				m.wroteHeader = true // a flush sends the header: 200 unless set
+				m.resp.WriteHeader(http.StatusOK)
 			}
 		},
 		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+			m := hs.m
 			return func() (net.Conn, *bufio.ReadWriter, error) {
 				conn, rw, err := next()
 				if err == nil {
@@ -291,4 +327,5 @@ func (m *metrics) hooks() httpsnoop.Hooks {
 			}
 		},
 	}
+	return hs
 }

@@ -117,7 +117,12 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 	if ctx == nil {
 		return dst
 	}
-	if t, ok := tenant.FromContext(ctx); ok {
+	t, ok := tenant.FromContext(ctx)
+	if !ok {
+		// Outer middleware log after the inner chain found the tenant.
+		t, ok = tenant.RecordFromContext(ctx).Tenant()
+	}
+	if ok {
 		dst = append(dst, slog.String(KeyTenantID, t.ID))
 		if !t.Tier.IsZero() {
 			dst = append(dst, slog.String(KeyTenantTier, t.Tier.Name()))

@@ -58,7 +58,11 @@ func (l *Levels) update(f func(map[string]slog.Level)) {
 // For returns the level for ctx's tenant.
 func (l *Levels) For(ctx context.Context) slog.Level {
 	if m := l.overrides.Load(); m != nil && ctx != nil {
-		if t, ok := tenant.FromContext(ctx); ok {
+		t, ok := tenant.FromContext(ctx)
+		if !ok {
+			t, ok = tenant.RecordFromContext(ctx).Tenant()
+		}
+		if ok {
 			if lvl, ok := (*m)[t.ID]; ok {
 				return lvl
 			}

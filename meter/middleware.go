@@ -67,50 +67,67 @@ func Middleware(rec *Recorder, opts ...MiddlewareOption) func(http.Handler) http
 			start := rec.clock.now()
 			ctx := NewContext(r.Context(), rec)
 			ctx, account := tenant.NewRecordContext(ctx)
-			var in, out atomic.Int64
-			body := r.Body
-			if body != nil && body != http.NoBody {
-				body = &countingBody{ReadCloser: r.Body, n: &in}
-			}
-			ww := httpsnoop.Wrap(w, httpsnoop.Hooks{
-				Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
-					return func(b []byte) (int, error) {
-						n, err := next(b)
-						out.Add(int64(n))
-						return n, err
-					}
-				},
-				ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
-					return func(src io.Reader) (int64, error) {
-						n, err := next(src)
-						out.Add(n)
-						return n, err
-					}
-				},
-			})
+			var in atomic.Int64
 			r2 := r.WithContext(ctx)
-			r2.Body = body
+			if r.Body != nil && r.Body != http.NoBody {
+				r2.Body = &countingBody{ReadCloser: r.Body, n: &in}
+			}
+			// An outer middleware that wraps the writer (the access log)
+			// counts the response already; wrap it only when none does.
+			resp := account.ResponseMeter()
+			if resp == nil {
+				resp = new(tenant.ResponseMeter)
+				account.SetResponseMeter(resp)
+				w = wrapWriter(w, resp)
+			}
 			defer func() {
 				route := r2.Pattern
 				if c.route != nil {
 					route = c.route(r2)
 				}
-				mctx := ctx
-				if t, ok := account.Tenant(); ok {
-					mctx = tenant.NewContext(ctx, t)
-				}
+				t, ok := account.Tenant()
 				if rej := account.Rejection(); !rej.IsZero() {
-					rec.Add(mctx, MeterDenied, 1, route, rej.By+":"+rej.Reason)
+					rec.add(t, ok, MeterDenied, 1, []string{route, rej.By + ":" + rej.Reason})
 				} else {
-					rec.Add(mctx, MeterRequests, 1, route)
+					rec.add(t, ok, MeterRequests, 1, []string{route})
 				}
-				rec.Add(mctx, MeterRequestBytes, float64(in.Load()), route)
-				rec.Add(mctx, MeterResponseBytes, float64(out.Load()), route)
-				rec.Add(mctx, MeterDuration, float64(rec.clock.now().Sub(start))/float64(time.Millisecond), route)
+				dims := []string{route}
+				rec.add(t, ok, MeterRequestBytes, float64(in.Load()), dims)
+				rec.add(t, ok, MeterResponseBytes, float64(resp.Bytes()), dims)
+				rec.add(t, ok, MeterDuration, float64(rec.clock.now().Sub(start))/float64(time.Millisecond), dims)
 			}()
-			next.ServeHTTP(ww, r2)
+			next.ServeHTTP(w, r2)
 		})
 	}
+}
+
+// wrapWriter counts what is written through w into m, keeping w's optional
+// interfaces.
+func wrapWriter(w http.ResponseWriter, m *tenant.ResponseMeter) http.ResponseWriter {
+	return httpsnoop.Wrap(w, httpsnoop.Hooks{
+		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+			return func(code int) {
+				next(code)
+				if code >= 200 {
+					m.WriteHeader(code)
+				}
+			}
+		},
+		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+			return func(b []byte) (int, error) {
+				n, err := next(b)
+				m.Wrote(int64(n))
+				return n, err
+			}
+		},
+		ReadFrom: func(next httpsnoop.ReadFromFunc) httpsnoop.ReadFromFunc {
+			return func(src io.Reader) (int64, error) {
+				n, err := next(src)
+				m.Wrote(n)
+				return n, err
+			}
+		},
+	})
 }
 
 type countingBody struct {

@@ -310,6 +310,15 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 	if r == nil || value == 0 {
 		return
 	}
+	t, ok := tenant.FromContext(ctx)
+	r.add(t, ok, name, value, dims)
+}
+
+// add records value for t (ok false: no tenant).
+func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dims []string) {
+	if value == 0 {
+		return
+	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		r.stats.invalid.Add(1)
 		return
@@ -324,7 +333,7 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 	}
 	k := aggKey{meter: m.index}
 	var tier string
-	if t, ok := tenant.FromContext(ctx); ok && !t.IsZero() {
+	if ok && !t.IsZero() {
 		k.tenant, tier = t.ID, t.Tier.Name()
 	} else {
 		k.unattributed = true

@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Record is the per-request account that inner middleware write and outer
@@ -23,7 +24,34 @@ type Record struct {
 	hasTenant bool
 	rejection Rejection
 	notes     []Note
+	inline    [2]Note // the first notes, without an allocation
+	response  *ResponseMeter
 }
+
+// ResponseMeter counts what a request's handler wrote: the status and the
+// bytes of the body. The outermost middleware that wraps the
+// ResponseWriter puts one in the [Record] ([Record.SetResponseMeter]), and
+// inner middleware that need the same numbers read it instead of wrapping
+// the writer a second time. Its methods are safe for concurrent use.
+type ResponseMeter struct {
+	status atomic.Int32
+	bytes  atomic.Int64
+}
+
+// WriteHeader records the status sent, the first time only.
+func (m *ResponseMeter) WriteHeader(code int) { m.status.CompareAndSwap(0, int32(code)) }
+
+// Wrote adds n bytes of body; a body sent without a status is a 200.
+func (m *ResponseMeter) Wrote(n int64) {
+	m.status.CompareAndSwap(0, 200)
+	m.bytes.Add(n)
+}
+
+// Status returns the status sent, 0 if none yet.
+func (m *ResponseMeter) Status() int { return int(m.status.Load()) }
+
+// Bytes returns the bytes of body written so far.
+func (m *ResponseMeter) Bytes() int64 { return m.bytes.Load() }
 
 // Rejection says which middleware refused a request and why.
 type Rejection struct {
@@ -123,16 +151,44 @@ func (r *Record) Annotate(key string, value any) {
 			return
 		}
 	}
+	if r.notes == nil {
+		r.notes = r.inline[:0]
+	}
 	r.notes = append(r.notes, Note{Key: key, Value: value})
 }
 
 // Notes returns a copy of the notes, in the order their keys were first
 // added.
-func (r *Record) Notes() []Note {
+func (r *Record) Notes() []Note { return r.AppendNotes(nil) }
+
+// AppendNotes appends the notes to dst and returns it, for a caller that
+// keeps a buffer.
+func (r *Record) AppendNotes(dst []Note) []Note {
+	if r == nil {
+		return dst
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(dst, r.notes...)
+}
+
+// SetResponseMeter records the meter of the response writer's outermost
+// wrapper; see [ResponseMeter].
+func (r *Record) SetResponseMeter(m *ResponseMeter) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.response = m
+	r.mu.Unlock()
+}
+
+// ResponseMeter returns the meter set by an outer middleware, or nil.
+func (r *Record) ResponseMeter() *ResponseMeter {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Note(nil), r.notes...)
+	return r.response
 }

@@ -22,25 +22,21 @@ func seconds(d time.Duration, min int64) int64 {
 // policy for the bucket (its burst, refilled over burst/rate seconds) and
 // one per quota, named after its period. pk, when not empty, is the
 // opaque partition key.
-func setHeaders(h http.Header, d Decision, pk string, legacy bool, now time.Time) {
+func setHeaders(h http.Header, d Decision, pk string, policyValue []string, legacy bool, now time.Time) {
 	lim := d.Limits
-	var policy, state strings.Builder
-	policy.Grow(64)
+	if policyValue == nil {
+		policyValue = []string{policyHeader(lim, pk)}
+	}
+	var state strings.Builder
 	state.Grow(64)
-
-	refill := seconds(time.Duration(float64(lim.Burst)/lim.Rate*float64(time.Second)), 1)
-	item(&policy, "rate", "q", int64(lim.Burst), "w", refill, pk)
 	item(&state, "rate", "r", int64(max(d.Remaining, 0)), "t", seconds(d.ResetAfter, 0), pk)
 	for _, q := range d.Quotas {
-		name := q.Period.String()
-		policy.WriteString(", ")
-		item(&policy, name, "q", q.Limit, "w", int64(q.Period.nominal()/time.Second), pk)
 		state.WriteString(", ")
-		item(&state, name, "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), pk)
+		item(&state, q.Period.String(), "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), pk)
 	}
 	// Set in canonical form directly: Header.Set would re-spell the
 	// names on every request. Names are case-insensitive on the wire.
-	h["Ratelimit-Policy"] = []string{policy.String()}
+	h["Ratelimit-Policy"] = policyValue
 	h["Ratelimit"] = []string{state.String()}
 
 	if legacy {
@@ -89,4 +85,73 @@ func partitionKey(secret []byte, id string) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(id))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil)[:12])
+}
+
+// policyHeader is the RateLimit-Policy value of lim: it changes only with
+// the limits, so the limiter keeps it (see Limiter.policyValue).
+func policyHeader(lim Limits, pk string) string {
+	var policy strings.Builder
+	policy.Grow(64)
+	refill := seconds(time.Duration(float64(lim.Burst)/lim.Rate*float64(time.Second)), 1)
+	item(&policy, "rate", "q", int64(lim.Burst), "w", refill, pk)
+	for _, q := range lim.Quotas {
+		policy.WriteString(", ")
+		item(&policy, q.Period.String(), "q", q.Limit, "w", int64(q.Period.nominal()/time.Second), pk)
+	}
+	return policy.String()
+}
+
+// policyKey identifies limits for the policy header cache.
+type policyKey struct {
+	rate   float64
+	burst  int
+	quotas [numPeriods]Quota
+}
+
+func keyOf(lim Limits) (policyKey, bool) {
+	k := policyKey{rate: lim.Rate, burst: lim.Burst}
+	if len(lim.Quotas) > len(k.quotas) {
+		return k, false
+	}
+	copy(k.quotas[:], lim.Quotas)
+	return k, true
+}
+
+// maxPolicyValues bounds the cache: tiers and overrides are few, but
+// limits changed at run time must not grow it without end.
+const maxPolicyValues = 1024
+
+// policyValue returns the header value of lim, from the cache when it can.
+// The slice is shared: it is set in headers, never changed.
+func (l *Limiter) policyValue(lim Limits) []string {
+	k, ok := keyOf(lim)
+	if !ok {
+		return nil
+	}
+	if m := l.policyValues.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	v := []string{policyHeader(lim, "")}
+	v = v[:1:1] // an append elsewhere must not write into it
+	l.policyMu.Lock()
+	defer l.policyMu.Unlock()
+	cur := l.policyValues.Load()
+	n := 0
+	if cur != nil {
+		n = len(*cur)
+	}
+	if n >= maxPolicyValues {
+		return v
+	}
+	next := make(map[policyKey][]string, n+1)
+	if cur != nil {
+		for kk, vv := range *cur {
+			next[kk] = vv
+		}
+	}
+	next[k] = v
+	l.policyValues.Store(&next)
+	return v
 }

@@ -34,6 +34,9 @@ type Limiter struct {
 	clients clientip.Resolver
 
 	decisions metric.Int64Counter
+
+	policyMu     sync.Mutex
+	policyValues atomic.Pointer[map[policyKey][]string]
 }
 
 // policy is an immutable snapshot of the limits in force.

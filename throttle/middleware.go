@@ -119,7 +119,11 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	d, err := l.take(ctx, key, lim, cost, tier)
 	if err == nil || d.Allowed {
-		setHeaders(w.Header(), d, pk, c.legacy, l.now())
+		var policy []string
+		if pk == "" {
+			policy = l.policyValue(lim)
+		}
+		setHeaders(w.Header(), d, pk, policy, c.legacy, l.now())
 	}
 	switch {
 	case d.Allowed:
