@@ -49,7 +49,9 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 // [tenant.FromContext]) and the request [tenant.Record], and refuses the
 // request with 401 and a problem document otherwise. The verified token is
 // kept in the context too ([tenant.TokenFromContext]), for
-// [tenant.Transport] to forward to downstream services.
+// [tenant.Transport] to forward to downstream services. After the handler,
+// the route pattern a router inside set is recorded ([tenant.Record.Route])
+// for outer middleware.
 //
 // The token is read from one Authorization header with the Bearer scheme
 // (case-insensitive). Two Authorization headers, a token in the query
@@ -86,9 +88,12 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				c.errorHandler(w, r, err)
 				return
 			}
-			ctx := tenant.NewTokenContext(tenant.NewContext(r.Context(), *t), token)
-			tenant.RecordFromContext(ctx).SetTenant(*t)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			ctx := tenant.NewVerifiedContext(r.Context(), *t, token)
+			rec := tenant.RecordFromContext(ctx)
+			rec.SetTenant(*t)
+			r2 := r.WithContext(ctx)
+			next.ServeHTTP(w, r2)
+			rec.SetRoute(r2.Pattern)
 		})
 	}
 }

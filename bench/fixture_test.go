@@ -227,8 +227,9 @@ const (
 var allLayers = []string{layerAccessLog, layerMeter, layerAuthz, layerThrottle}
 
 // handler wraps the app in the given layers (a subset of allLayers, in
-// its order). The route functions are what logging and meter document for
-// an http.ServeMux that sits inside them.
+// its order). The route comes from the Record, where the middleware right
+// outside the router records the pattern it found, as logging and meter
+// document: no second routing per request.
 func (p *tenancyParts) handler(layers ...string) http.Handler {
 	has := make(map[string]bool, len(layers))
 	for _, l := range layers {
@@ -242,10 +243,10 @@ func (p *tenancyParts) handler(layers ...string) http.Handler {
 		h = authz.Middleware(p.verifier)(h)
 	}
 	if has[layerMeter] {
-		h = meter.Middleware(p.recorder, meter.WithRoute(logging.MuxRoute(p.app)))(h)
+		h = meter.Middleware(p.recorder)(h)
 	}
 	if has[layerAccessLog] {
-		h = logging.AccessLog(p.logger, logging.WithRoute(logging.MuxRoute(p.app)))(h)
+		h = logging.AccessLog(p.logger)(h)
 	}
 	return h
 }

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -46,9 +47,11 @@ type accessConfig struct {
 }
 
 // WithRoute says how to find a request's route pattern for the "route"
-// field. Default: the request's Pattern, which is set only when the access
-// log runs inside the router; use [MuxRoute] for an http.ServeMux, or
-// chi's RouteContext for chi.
+// field. Default: the pattern the router set, which the library's
+// middleware between it and the access log record in the request's
+// tenant.Record (a request refused before the router has none). With
+// [MuxRoute] (an http.ServeMux) or chi's RouteContext, refused requests
+// get their route too, for the cost of routing each request again.
 func WithRoute(f func(*http.Request) string) AccessOption {
 	return func(c *accessConfig) { c.route = f }
 }
@@ -128,14 +131,18 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			if !validRequestID(id) || len(r.Header.Values(c.header)) > 1 {
 				id = rand.Text()
 			}
-			w.Header().Set(c.header, id)
-			ctx := NewRequestIDContext(r.Context(), id)
+			// One allocation for what this request needs of its own: the
+			// writer's counts, the request state the context carries and
+			// the header value.
+			m := new(metrics)
+			m.hdr[0], m.rs.id = id, id
+			w.Header()[c.header] = m.hdr[:]
+			ctx := context.WithValue(r.Context(), requestIDKey{}, &m.rs)
 			if !c.noTrace {
 				ctx = ensureTraceContext(ctx, r.Header)
 			}
 			ctx, rec := tenant.NewRecordContext(ctx)
 
-			m := new(metrics)
 			rec.SetResponseMeter(&m.resp) // inner middleware read it instead of wrapping again
 			hs := hookPool.Get().(*hookSet)
 			hs.m = m
@@ -180,9 +187,12 @@ func (c *accessConfig) log(logger *slog.Logger, ours bool, r *http.Request, rec 
 	if !logger.Enabled(ctx, level) && c.auditorFor() == nil {
 		return
 	}
-	route := r.Pattern
+	var route string
 	if c.route != nil {
 		route = c.route(r)
+	} else {
+		rec.SetRoute(r.Pattern) // when the router sat right inside
+		route = rec.Route()
 	}
 	var buf [16]slog.Attr
 	attrs := append(buf[:0],
@@ -265,6 +275,8 @@ type metrics struct {
 	resp        tenant.ResponseMeter
 	wroteHeader bool
 	hijacked    bool
+	rs          requestState
+	hdr         [1]string
 }
 
 // hookSet is the writer hooks, built once and reused through hookPool:

@@ -818,3 +818,15 @@ func TestAccessLogAuditsToItsOwnLogger(t *testing.T) {
 		t.Fatalf("%d audit records in the access log's output, want 1:\n%s", audits, buf)
 	}
 }
+
+// The library's middleware between the access log and the router record
+// the route the router found, so the default needs no second routing.
+func TestAccessLogRouteRecordedByInnerMiddleware(t *testing.T) {
+	logger, buf := newLogger()
+	acme := tenant.ResolverFunc(func(*http.Request) (tenant.Tenant, error) { return tenant.New("acme", tenant.Tier{}) })
+	h := logging.AccessLog(logger, accessClock())(tenant.Middleware(acme)(ordersMux()))
+	serve(h, newRequest("POST", "/orders/42", "req-r"))
+	if got := decodeOne(t, buf.String())["route"]; got != "POST /orders/{id}" {
+		t.Fatalf("route = %v, want the pattern recorded by tenant.Middleware", got)
+	}
+}

@@ -38,9 +38,11 @@ type middlewareConfig struct {
 }
 
 // WithRoute says how to find the route pattern of a request for the
-// "route" dimension. Default: the request's Pattern, set only when the
-// middleware runs inside the router; for an http.ServeMux outside it, use
-// func(r *http.Request) string { _, p := mux.Handler(r); return p }.
+// "route" dimension. Default: the pattern the router set, which the
+// library's middleware between it and this one record in the request's
+// tenant.Record (a request refused before the router has none). With
+// logging.MuxRoute(mux), refused requests get their route too, for the
+// cost of routing each request again.
 func WithRoute(f func(*http.Request) string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.route = f }
 }
@@ -81,9 +83,12 @@ func Middleware(rec *Recorder, opts ...MiddlewareOption) func(http.Handler) http
 				w = wrapWriter(w, resp)
 			}
 			defer func() {
-				route := r2.Pattern
+				var route string
 				if c.route != nil {
 					route = c.route(r2)
+				} else {
+					account.SetRoute(r2.Pattern)
+					route = account.Route()
 				}
 				t, ok := account.Tenant()
 				if rej := account.Rejection(); !rej.IsZero() {

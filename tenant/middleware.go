@@ -37,8 +37,11 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 			case err == nil:
 				ctx := NewContext(r.Context(), t)
-				RecordFromContext(ctx).SetTenant(t)
-				next.ServeHTTP(w, r.WithContext(ctx))
+				rec := RecordFromContext(ctx)
+				rec.SetTenant(t)
+				r2 := r.WithContext(ctx)
+				next.ServeHTTP(w, r2)
+				rec.SetRoute(r2.Pattern)
 			case errors.Is(err, ErrNoTenant):
 				next.ServeHTTP(w, r)
 			case errors.Is(err, ErrMismatch):

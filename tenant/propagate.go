@@ -23,8 +23,12 @@ func NewTokenContext(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, tokenKey{}, token)
 }
 
-// TokenFromContext returns the bearer token in ctx, if any. Never log it.
+// TokenFromContext returns the bearer token in ctx, if any: the one of
+// [NewVerifiedContext], else of [NewTokenContext]. Never log it.
 func TokenFromContext(ctx context.Context) (string, bool) {
+	if in, ok := ctx.Value(contextKey{}).(*inContext); ok && in.token != "" {
+		return in.token, true
+	}
 	tok, ok := ctx.Value(tokenKey{}).(string)
 	return tok, ok && tok != ""
 }

@@ -26,6 +26,7 @@ type Record struct {
 	notes     []Note
 	inline    [2]Note // the first notes, without an allocation
 	response  *ResponseMeter
+	route     string
 }
 
 // ResponseMeter counts what a request's handler wrote: the status and the
@@ -170,6 +171,33 @@ func (r *Record) AppendNotes(dst []Note) []Note {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append(dst, r.notes...)
+}
+
+// SetRoute records the route pattern the request was served by, as an
+// http.ServeMux sets it in the Request it routes: middleware that pass a
+// request copy to the router call it after the router returns, so that
+// outer middleware (access log, meter) need not route the request again.
+// An empty pattern, or a second one, changes nothing: the innermost router
+// that routed the request reports first.
+func (r *Record) SetRoute(pattern string) {
+	if r == nil || pattern == "" {
+		return
+	}
+	r.mu.Lock()
+	if r.route == "" {
+		r.route = pattern
+	}
+	r.mu.Unlock()
+}
+
+// Route returns the recorded route pattern, "" if none.
+func (r *Record) Route() string {
+	if r == nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.route
 }
 
 // SetResponseMeter records the meter of the response writer's outermost

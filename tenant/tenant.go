@@ -103,16 +103,32 @@ func (e *IDError) Unwrap() error { return ErrInvalidID }
 
 type contextKey struct{}
 
-// NewContext returns a copy of ctx that carries t.
+// inContext is what NewContext stores: the tenant, and the token it was
+// verified from when there is one, in one context entry.
+type inContext struct {
+	t     Tenant
+	token string
+}
+
+// NewContext returns a copy of ctx that carries t. A token already in ctx
+// ([TokenFromContext]) stays.
 func NewContext(ctx context.Context, t Tenant) context.Context {
-	return context.WithValue(ctx, contextKey{}, &t)
+	tok, _ := TokenFromContext(ctx)
+	return context.WithValue(ctx, contextKey{}, &inContext{t: t, token: tok})
+}
+
+// NewVerifiedContext returns a copy of ctx that carries t and the bearer
+// token it was verified from, for [Transport] to forward: NewContext and
+// NewTokenContext in one context entry. authz's middleware calls it.
+func NewVerifiedContext(ctx context.Context, t Tenant, token string) context.Context {
+	return context.WithValue(ctx, contextKey{}, &inContext{t: t, token: token})
 }
 
 // FromContext returns the Tenant in ctx, if any.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	t, ok := ctx.Value(contextKey{}).(*Tenant)
+	in, ok := ctx.Value(contextKey{}).(*inContext)
 	if !ok {
 		return Tenant{}, false
 	}
-	return *t, true
+	return in.t, true
 }

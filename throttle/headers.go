@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -27,17 +26,16 @@ func setHeaders(h http.Header, d Decision, pk string, policyValue []string, lega
 	if policyValue == nil {
 		policyValue = []string{policyHeader(lim, pk)}
 	}
-	var state strings.Builder
-	state.Grow(64)
-	item(&state, "rate", "r", int64(max(d.Remaining, 0)), "t", seconds(d.ResetAfter, 0), pk)
+	var buf [128]byte // one allocation, for the string
+	state := appendItem(buf[:0], "rate", "r", int64(max(d.Remaining, 0)), "t", seconds(d.ResetAfter, 0), pk)
 	for _, q := range d.Quotas {
-		state.WriteString(", ")
-		item(&state, q.Period.String(), "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), pk)
+		state = append(state, ", "...)
+		state = appendItem(state, q.Period.String(), "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), pk)
 	}
 	// Set in canonical form directly: Header.Set would re-spell the
 	// names on every request. Names are case-insensitive on the wire.
 	h["Ratelimit-Policy"] = policyValue
-	h["Ratelimit"] = []string{state.String()}
+	h["Ratelimit"] = []string{string(state)}
 
 	if legacy {
 		// The de facto headers describe the tightest limit only.
@@ -60,22 +58,23 @@ func setHeaders(h http.Header, d Decision, pk string, policyValue []string, lega
 	}
 }
 
-func item(b *strings.Builder, name, k1 string, v1 int64, k2 string, v2 int64, pk string) {
-	b.WriteByte('"')
-	b.WriteString(name)
-	b.WriteString(`";`)
-	b.WriteString(k1)
-	b.WriteByte('=')
-	b.WriteString(strconv.FormatInt(v1, 10))
-	b.WriteByte(';')
-	b.WriteString(k2)
-	b.WriteByte('=')
-	b.WriteString(strconv.FormatInt(v2, 10))
+func appendItem(b []byte, name, k1 string, v1 int64, k2 string, v2 int64, pk string) []byte {
+	b = append(b, '"')
+	b = append(b, name...)
+	b = append(b, `";`...)
+	b = append(b, k1...)
+	b = append(b, '=')
+	b = strconv.AppendInt(b, v1, 10)
+	b = append(b, ';')
+	b = append(b, k2...)
+	b = append(b, '=')
+	b = strconv.AppendInt(b, v2, 10)
 	if pk != "" {
-		b.WriteString(";pk=:")
-		b.WriteString(pk)
-		b.WriteByte(':')
+		b = append(b, ";pk=:"...)
+		b = append(b, pk...)
+		b = append(b, ':')
 	}
+	return b
 }
 
 // partitionKey is the pk parameter for a tenant: a truncated HMAC of its
@@ -90,15 +89,13 @@ func partitionKey(secret []byte, id string) string {
 // policyHeader is the RateLimit-Policy value of lim: it changes only with
 // the limits, so the limiter keeps it (see Limiter.policyValue).
 func policyHeader(lim Limits, pk string) string {
-	var policy strings.Builder
-	policy.Grow(64)
 	refill := seconds(time.Duration(float64(lim.Burst)/lim.Rate*float64(time.Second)), 1)
-	item(&policy, "rate", "q", int64(lim.Burst), "w", refill, pk)
+	policy := appendItem(make([]byte, 0, 64), "rate", "q", int64(lim.Burst), "w", refill, pk)
 	for _, q := range lim.Quotas {
-		policy.WriteString(", ")
-		item(&policy, q.Period.String(), "q", q.Limit, "w", int64(q.Period.nominal()/time.Second), pk)
+		policy = append(policy, ", "...)
+		policy = appendItem(policy, q.Period.String(), "q", q.Limit, "w", int64(q.Period.nominal()/time.Second), pk)
 	}
-	return policy.String()
+	return string(policy)
 }
 
 // policyKey identifies limits for the policy header cache.

@@ -129,6 +129,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	case d.Allowed:
 		rec.Annotate("throttle", "allowed")
 		next.ServeHTTP(w, r)
+		rec.SetRoute(r.Pattern)
 	case err != nil || d.Reason == ReasonStore:
 		refuse(w, rec, ReasonStore, tenant.Problem{
 			Type:       tenant.ProblemType("throttle-unavailable"),
