@@ -277,7 +277,10 @@ func (s *Store) take(ctx context.Context, key string, lim throttle.Limits, cost 
 
 // quotaScript spends cost from every quota counter if all have room, and
 // reports the counters. KEYS are the counters; ARGV[1] is the cost, then
-// for each key its limit and the Unix second its period ends. Returns
+// for each key its limit and how many seconds it must live (to the end of
+// its period and an hour more, counted from the caller's clock but
+// relative, so a replica's clock skew cannot expire a live counter).
+// Returns
 // {refused index or 0, used_1, used_2, ...}.
 var quotaScript = redis.NewScript(`
 local cost = tonumber(ARGV[1])
@@ -293,7 +296,7 @@ if refused == 0 then
   for i, key in ipairs(KEYS) do
     used[i] = redis.call('INCRBY', key, cost)
     if used[i] == cost then
-      redis.call('EXPIREAT', key, tonumber(ARGV[2 * i + 1]) + 3600)
+      redis.call('EXPIRE', key, tonumber(ARGV[2 * i + 1]))
     end
   end
 end
@@ -315,7 +318,7 @@ func (s *Store) takeQuotas(ctx context.Context, tag string, lim throttle.Limits,
 		w, end := window(q.Period, now)
 		keys[i] = tag + ":q:" + q.Period.String() + ":" + strconv.FormatInt(w, 10)
 		ends[i] = end
-		args = append(args, q.Limit, end.Unix())
+		args = append(args, q.Limit, int64(end.Sub(now)/time.Second)+3600)
 	}
 	v, err := quotaScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {

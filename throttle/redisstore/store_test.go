@@ -40,10 +40,16 @@ func newClient(t *testing.T, addr string) *redis.Client {
 	return rdb
 }
 
+// newStore returns a store with a timeout generous enough for a loaded
+// test machine under -race (tests of the timeout set their own), its
+// scripts already loaded.
 func newStore(t *testing.T, rdb redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.New(rdb, opts...)
+	s, err := redisstore.New(rdb, append([]redisstore.Option{redisstore.WithTimeout(2 * time.Second)}, opts...)...)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Warm(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return s
