@@ -2,27 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
-)
-
-// Server limits. A price lookup takes microseconds; WriteTimeout only
-// bounds a client that reads slowly.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 10 * time.Second
-	writeTimeout      = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
-	shutdownTimeout   = 10 * time.Second
 )
 
 const usage = `catalog: unit prices per tenant tier, called by orders (see examples/catalog/README.md)
@@ -118,16 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(lh, slog.LevelWarn),
-	}
-
+	srv := kit.NewServer(handler, lh)
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
@@ -139,27 +118,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("catalog service started", "addr", addr, "issuer", cfg.issuer, "items", len(prices.base))
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	if hooks.ready != nil {
-		hooks.ready(addr)
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("catalog service stopping: draining in-flight requests", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		<-served
-		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", shutdownTimeout, err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if err := kit.Serve(ctx, srv, ln, log, "catalog", hooks.ready); err != nil {
+		return err
 	}
 	log.Info("catalog service stopped")
 	return nil

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -98,30 +95,16 @@ var devOnly = []string{"DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"}
 // loadConfig reads the configuration through getenv (os.Getenv in main).
 // Every problem is reported, each naming its variable.
 func loadConfig(getenv func(string) string) (config, error) {
-	var errs []error
-	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	get := func(name, def string) string {
-		v := getenv(name)
-		if v != strings.TrimSpace(v) {
-			fail("%s has leading or trailing white space", name)
-			v = strings.TrimSpace(v)
-		}
-		if v == "" {
-			return def
-		}
-		return v
-	}
-
+	env := kit.NewEnv(getenv)
+	get, fail := env.Get, env.Fail
+	auth := env.Auth()
 	c := config{
 		addr:     get("ADDR", defaultAddr),
-		issuer:   get("AUTH_ISSUER", ""),
-		jwksURL:  get("AUTH_JWKS_URL", ""),
-		audience: get("AUTH_AUDIENCE", ""),
-		mapping:  authz.Cognito,
+		issuer:   auth.Issuer,
+		jwksURL:  auth.JWKSURL,
+		audience: auth.Audience,
+		mapping:  auth.Mapping,
 	}
-	c.mapping.Tenant = get("AUTH_TENANT_CLAIM", authz.Cognito.Tenant)
-	c.mapping.Tier = get("AUTH_TIER_CLAIM", authz.Cognito.Tier)
-	c.mapping.Roles = get("AUTH_ROLES_CLAIM", authz.Cognito.Roles)
 	c.tiersFile = get("TIERS_FILE", "")
 	c.overridesFile = get("TENANT_OVERRIDES_FILE", "")
 	c.redisURL = get("REDIS_URL", "")
@@ -142,14 +125,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.tiersFile != "" {
 		lim, err := readLimitsFile("TIERS_FILE", c.tiersFile)
 		if err != nil {
-			errs = append(errs, err)
+			env.Add(err)
 		}
 		c.tierLimits = lim
 	}
 	if c.overridesFile != "" {
 		lim, err := readLimitsFile("TENANT_OVERRIDES_FILE", c.overridesFile)
 		if err != nil {
-			errs = append(errs, err)
+			env.Add(err)
 		}
 		for _, id := range sortedNames(lim) {
 			if err := tenant.ValidateID(id); err != nil {
@@ -160,12 +143,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.redisURL != "" {
 		if err := checkRedisURL(c.redisURL); err != nil {
-			errs = append(errs, err)
+			env.Add(err)
 		}
 	}
 
 	if c.dynamoEndpoint != "" {
-		if err := checkURL(c.dynamoEndpoint); err != nil {
+		if err := kit.CheckURL(c.dynamoEndpoint); err != nil {
 			fail("DYNAMODB_ENDPOINT %q: %v", c.dynamoEndpoint, err)
 		}
 		if c.ordersTable == "" {
@@ -184,7 +167,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if c.catalogURL != "" {
-		if err := checkURL(c.catalogURL); err != nil {
+		if err := kit.CheckURL(c.catalogURL); err != nil {
 			fail("CATALOG_URL %q: %v", c.catalogURL, err)
 		} else if u, _ := url.Parse(c.catalogURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			fail("CATALOG_URL %q: want the service's base URL, without user, query or fragment", u.Redacted())
@@ -192,34 +175,34 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.catalogURL = strings.TrimRight(c.catalogURL, "/")
 	}
 
-	if err := checkHostPort(c.addr); err != nil {
+	if err := kit.CheckHostPort(c.addr); err != nil {
 		fail("ADDR %q: %v", c.addr, err)
 	}
 	if c.issuer != "" {
-		if err := checkURL(c.issuer); err != nil {
+		if err := kit.CheckURL(c.issuer); err != nil {
 			fail("AUTH_ISSUER %q: %v", c.issuer, err)
 		}
 		if c.audience == "" {
 			fail("AUTH_AUDIENCE is required when AUTH_ISSUER is set: set it to your API identifier or app client ID")
 		}
 		if c.jwksURL != "" {
-			if err := checkURL(c.jwksURL); err != nil {
+			if err := kit.CheckURL(c.jwksURL); err != nil {
 				fail("AUTH_JWKS_URL %q: %v", c.jwksURL, err)
 			}
 		}
 		for _, name := range devOnly {
-			if getenv(name) != "" {
+			if env.Raw(name) != "" {
 				fail("%s is a development-mode setting and cannot be combined with AUTH_ISSUER", name)
 			}
 		}
-		return c, errors.Join(errs...)
+		return c, env.Err()
 	}
 
 	// Development mode. Variables that configure a real issuer are refused
 	// rather than ignored: a deployment that forgot AUTH_ISSUER must not
 	// start with an issuer anyone reading its output can use.
 	for _, name := range []string{"AUTH_AUDIENCE", "AUTH_JWKS_URL"} {
-		if getenv(name) != "" {
+		if env.Raw(name) != "" {
 			fail("%s is set but AUTH_ISSUER is not: set AUTH_ISSUER too (without it the service runs in development mode with its own issuer)", name)
 		}
 	}
@@ -227,7 +210,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		issuerAddr:    get("DEV_ISSUER_ADDR", defaultDevIssuerAddr),
 		tokenLifetime: defaultDevTokenLife,
 	}
-	if err := checkHostPort(c.dev.issuerAddr); err != nil {
+	if err := kit.CheckHostPort(c.dev.issuerAddr); err != nil {
 		fail("DEV_ISSUER_ADDR %q: %v", c.dev.issuerAddr, err)
 	}
 	if s := get("DEV_TOKEN_LIFETIME", ""); s != "" {
@@ -237,7 +220,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.dev.tokenLifetime = d
 	}
-	return c, errors.Join(errs...)
+	return c, env.Err()
 }
 
 // logLevels are the values of LOG_LEVEL.
@@ -262,23 +245,4 @@ func (c config) dynamo() bool { return c.ordersTable != "" }
 // come out the same on every run.
 func sortedNames(m map[string]throttle.Limits) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want host:port, such as 127.0.0.1:8080 (port 0 picks a free port)")
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return errors.New("the port must be a number from 0 to 65535")
-	}
-	return nil
-}
-
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return errors.New("want an absolute http or https URL")
-	}
-	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,18 +13,12 @@ import (
 
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 )
 
-// Server limits. WriteTimeout bounds a handler too, so it is well above
-// anything an orders request needs.
+// Shutdown limits; the server's are examples/internal/kit's.
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
-	shutdownTimeout   = 10 * time.Second
 	// meterShutdownTimeout bounds the delivery of usage records at
 	// shutdown; what is not delivered by then goes to the spool file.
 	meterShutdownTimeout = 5 * time.Second
@@ -225,15 +218,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := kit.NewServer(handler, log.Handler())
 	if hooks.shuttingDown != nil {
 		srv.RegisterOnShutdown(hooks.shuttingDown)
 	}
@@ -263,27 +248,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("orders service started", attrs...)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	if hooks.ready != nil {
-		hooks.ready(addr)
-	}
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("orders service stopping: draining in-flight requests", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-		<-served
-		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", shutdownTimeout, err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if err := kit.Serve(ctx, srv, ln, log, "orders", hooks.ready); err != nil {
+		return err
 	}
 	// Only now: the requests that were in flight have recorded their usage.
 	if err := shutdownMeters(); err != nil {

@@ -1,0 +1,155 @@
+// Package kit is the plumbing the example services share, so that
+// each example shows only what is particular to it: reading settings from
+// the environment with every mistake named, and serving until the context
+// ends, then draining in-flight requests.
+package kit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenancykit/tenancy/authz"
+)
+
+// Env reads settings through getenv and collects every problem, each
+// naming its variable.
+type Env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// NewEnv returns an Env over getenv (os.Getenv in main).
+func NewEnv(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// Get returns the variable name, or def when it is unset or empty. White
+// space around a value is a mistake, reported and trimmed.
+func (e *Env) Get(name, def string) string {
+	v := e.getenv(name)
+	if v != strings.TrimSpace(v) {
+		e.Fail("%s has leading or trailing white space", name)
+		v = strings.TrimSpace(v)
+	}
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Raw returns the variable as it is, for telling set from unset.
+func (e *Env) Raw(name string) string { return e.getenv(name) }
+
+// Fail records a problem.
+func (e *Env) Fail(format string, args ...any) { e.errs = append(e.errs, fmt.Errorf(format, args...)) }
+
+// Add records a problem as it is, for errors callers test with errors.Is.
+func (e *Env) Add(err error) { e.errs = append(e.errs, err) }
+
+// Err returns every problem recorded, joined, or nil.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// Auth is the token verification every example service configures the
+// same way.
+type Auth struct {
+	Issuer   string             // AUTH_ISSUER
+	JWKSURL  string             // AUTH_JWKS_URL; empty: OIDC discovery
+	Audience string             // AUTH_AUDIENCE
+	Mapping  authz.ClaimMapping // AUTH_TENANT_CLAIM, AUTH_TIER_CLAIM, AUTH_ROLES_CLAIM
+}
+
+// Auth reads the AUTH_* variables; the Cognito claim names are the
+// defaults. Which are required is the service's to check.
+func (e *Env) Auth() Auth {
+	a := Auth{
+		Issuer:   e.Get("AUTH_ISSUER", ""),
+		JWKSURL:  e.Get("AUTH_JWKS_URL", ""),
+		Audience: e.Get("AUTH_AUDIENCE", ""),
+		Mapping:  authz.Cognito,
+	}
+	a.Mapping.Tenant = e.Get("AUTH_TENANT_CLAIM", authz.Cognito.Tenant)
+	a.Mapping.Tier = e.Get("AUTH_TIER_CLAIM", authz.Cognito.Tier)
+	a.Mapping.Roles = e.Get("AUTH_ROLES_CLAIM", authz.Cognito.Roles)
+	return a
+}
+
+// CheckHostPort reports whether addr is a host:port to listen on.
+func CheckHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:8080 (port 0 picks a free port)")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return errors.New("the port must be a number from 0 to 65535")
+	}
+	return nil
+}
+
+// CheckURL reports whether s is an absolute http or https URL.
+func CheckURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("want an absolute http or https URL")
+	}
+	return nil
+}
+
+// Server limits shared by the examples: WriteTimeout bounds a handler too,
+// so it is well above anything their requests need.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 32 << 10 // a token may take 8 KiB of it
+	ShutdownTimeout   = 10 * time.Second
+)
+
+// NewServer returns an http.Server for h with the limits above, whose own
+// errors go to errLog at warning level.
+func NewServer(h http.Handler, errLog slog.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(errLog, slog.LevelWarn),
+	}
+}
+
+// Serve serves srv on ln until ctx ends, then stops accepting connections
+// and waits up to ShutdownTimeout for the requests in flight. ready, when
+// not nil, hears the bound address once serving has started. It returns
+// nil after a clean drain.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, name string, ready func(addr string)) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info(name+" service stopping: draining in-flight requests", "timeout", ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		<-served
+		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", ShutdownTimeout, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
