@@ -1,7 +1,6 @@
 package logging_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/otel/trace"
@@ -23,30 +23,8 @@ const (
 	testSpanID  = "00f067aa0ba902b7"
 )
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, for handlers
-// written to by server goroutines while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // withoutTime is a ReplaceAttr that drops the time, so that lines compare
 // exactly.

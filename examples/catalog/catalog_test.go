@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"go.uber.org/goleak"
 )
 
@@ -228,20 +229,5 @@ func requestLines(lines []logLine) []logLine {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer that run may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written while the test reads it.
+type syncBuffer = syncbuf.Buffer

@@ -57,13 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			o(&hooks)
 		}
 	}
-	if len(args) > 1 {
-		switch args[1] {
-		case "-h", "-help", "--help":
-			_, err := io.WriteString(stdout, usage)
-			return err
-		}
-		return fmt.Errorf("unexpected argument %q: configure the service with environment variables (see catalog -h)", args[1])
+	if done, err := kit.Args("catalog", args, stdout, usage); done {
+		return err
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {

@@ -239,17 +239,7 @@ func (s *dynamoStore) Create(ctx context.Context, in NewOrder) (Order, error) {
 	if err != nil {
 		return Order{}, err
 	}
-	o := Order{
-		TenantID:  t.ID,
-		UserID:    t.Subject,
-		Item:      in.Item,
-		Quantity:  in.Quantity,
-		CreatedAt: s.now().UTC(),
-	}
-	if in.UnitPriceCents != nil {
-		p := *in.UnitPriceCents
-		o.UnitPriceCents = &p
-	}
+	o := newOrder(t, in, s.now())
 	for range maxIDAttempts {
 		o.ID = newOrderID()
 		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{

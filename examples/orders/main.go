@@ -15,20 +15,13 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
+
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// After the first signal, the next one ends the process at once
-	// instead of waiting for the graceful shutdown.
-	context.AfterFunc(ctx, stop)
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "orders:", err)
-		os.Exit(1)
-	}
+	kit.Main("orders", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return run(ctx, args, getenv, stdout, stderr)
+	})
 }

@@ -45,17 +45,7 @@ func (s *memoryStore) Create(ctx context.Context, in NewOrder) (Order, error) {
 	if err != nil {
 		return Order{}, err
 	}
-	o := Order{
-		TenantID:  t.ID,
-		UserID:    t.Subject,
-		Item:      in.Item,
-		Quantity:  in.Quantity,
-		CreatedAt: s.now().UTC(),
-	}
-	if in.UnitPriceCents != nil {
-		p := *in.UnitPriceCents // not shared with the caller
-		o.UnitPriceCents = &p
-	}
+	o := newOrder(t, in, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.partitions[t.ID]

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"go.uber.org/goleak"
 )
@@ -838,20 +839,5 @@ func TestRunHelp(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that run may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output written while the test reads it.
+type syncBuffer = syncbuf.Buffer

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // Order is one order of one tenant. TenantID and UserID come from the
@@ -62,4 +64,21 @@ type Store interface {
 	// ListByUser returns the tenant's orders placed by userID, oldest
 	// first. A user of another tenant with the same name is another user.
 	ListByUser(ctx context.Context, userID string) ([]Order, error)
+}
+
+// newOrder is the order t places with in at now, without its ID: the
+// tenant and user come from the verified tenant, never from the body.
+func newOrder(t tenant.Tenant, in NewOrder, now time.Time) Order {
+	o := Order{
+		TenantID:  t.ID,
+		UserID:    t.Subject,
+		Item:      in.Item,
+		Quantity:  in.Quantity,
+		CreatedAt: now.UTC(),
+	}
+	if in.UnitPriceCents != nil {
+		p := *in.UnitPriceCents // not shared with the caller
+		o.UnitPriceCents = &p
+	}
+	return o
 }

@@ -8,12 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tenancykit/tenancy/authz"
@@ -152,4 +156,33 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// Main runs a service's run function with a context that ends on SIGINT
+// or SIGTERM (a second signal ends the process at once instead of waiting
+// for the drain) and exits 1, naming the service, if run fails.
+func Main(name string, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// Args handles the command line of a service configured only by its
+// environment: -h prints usage, any other argument is an error. done
+// reports that run should return err now.
+func Args(name string, args []string, stdout io.Writer, usage string) (done bool, err error) {
+	if len(args) < 2 {
+		return false, nil
+	}
+	switch args[1] {
+	case "-h", "-help", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return true, err
+	}
+	return true, fmt.Errorf("unexpected argument %q: configure the service with environment variables (see %s -h)", args[1], name)
 }
