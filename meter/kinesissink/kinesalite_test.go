@@ -43,18 +43,16 @@ func createStream(t *testing.T, client *kinesis.Client, name string, shards int3
 	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
 		t.Fatalf("CreateStream: %v", err)
 	}
-	for range 100 {
-		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		if err != nil {
-			t.Fatalf("DescribeStreamSummary: %v", err)
-		}
-		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return aws.ToString(out.StreamDescriptionSummary.StreamARN)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The SDK's own waiter; kinesalite from testservers makes streams
+	// active at once, so its first look finds it so.
+	w := kinesis.NewStreamExistsWaiter(client, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	out, err := w.WaitForOutput(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, 5*time.Second)
+	if err != nil {
+		t.Fatalf("stream %s not active: %v", name, err)
 	}
-	t.Fatalf("stream %s not active after 2s", name)
-	return ""
+	return aws.ToString(out.StreamDescription.StreamARN)
 }
 
 // readStream returns every record of every shard of the stream, by shard.
