@@ -164,14 +164,13 @@ func TestUsageRecordsAsEMF(t *testing.T) {
 	}
 }
 
-// TestLineOutputKeepsLinesWhole writes a batch of EMF events far larger
-// than the sink's 4 KiB buffer, which reaches the writer in pieces that
-// end mid-line, while log lines are written from other goroutines: every
-// line of the shared output is one whole JSON object.
+// TestLineOutputKeepsLinesWhole writes batches of EMF events far larger
+// than 4 KiB while log lines are written from other goroutines: every line
+// of the shared output is one whole JSON object.
 func TestLineOutputKeepsLinesWhole(t *testing.T) {
 	var buf syncBuffer
 	out := newLineOutput(&buf)
-	emf, err := meter.NewEMF(out.lines(), emfNamespace)
+	emf, err := meter.NewEMF(out, emfNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		limitsStore = "redis"
 	}
 
-	rec, closeSink, meterSink, err := newRecorder(cfg, out.lines(), log)
+	rec, closeSink, meterSink, err := newRecorder(cfg, out, log)
 	if err != nil {
 		return err
 	}
