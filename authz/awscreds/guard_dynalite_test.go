@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -74,6 +75,13 @@ func TestGuardDynalite(t *testing.T) {
 		BillingMode: types.BillingModePayPerRequest,
 	}); err != nil {
 		t.Fatalf("CreateTable (passes the guard): %v", err)
+	}
+	// dynalite makes the table ACTIVE a moment later, even with no delay.
+	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 5*time.Second); err != nil {
+		t.Fatalf("table not active: %v", err)
 	}
 
 	a, b := guardCtx("tenant-a"), guardCtx("tenant-b")
