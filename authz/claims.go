@@ -91,7 +91,7 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 		}
 		return tenant.Tenant{}, &ClaimError{Claim: m.Tenant, Reason: reason, Err: ErrTenantClaim}
 	}
-	t := tenant.Tenant{ID: id, Tier: defaultTier}
+	t := tenant.Tenant{ID: id, Tier: defaultTier, Source: tenant.SourceToken}
 	if m.Tier != "" {
 		switch raw, ok := c.Get(m.Tier); {
 		case !ok && defaultTier.IsZero():

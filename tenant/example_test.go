@@ -76,20 +76,26 @@ func ExampleRecord() {
 				return
 			}
 			t, _ := rec.Tenant()
-			fmt.Printf("%s %s: tenant %s\n", r.Method, r.URL.Path, t.ID)
+			fmt.Printf("%s %s: tenant %s (%s)\n", r.Method, r.URL.Path, t.ID, t.Source)
 		})
 	}
 	sub, err := tenant.Subdomain("api.example.com")
 	if err != nil {
 		panic(err)
 	}
-	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	h := accessLog(tenant.Middleware(sub)(tenant.Require(orders)))
+	// A public page: any tenant the host names, verified or not.
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	// Orders: only a verified tenant (a token, a trusted peer).
+	orders := tenant.Require(page)
+	mux := http.NewServeMux()
+	mux.Handle("GET /page", page)
+	mux.Handle("GET /orders", orders)
+	h := accessLog(tenant.Middleware(sub)(mux))
 
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://acme.api.example.com/page", nil))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://acme.api.example.com/orders", nil))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://api.example.com/orders", nil))
 	// Output:
-	// GET /orders: tenant acme
+	// GET /page: tenant acme (claimed)
 	// GET /orders: refused by tenant (tenant_required, 401)
 }
 

@@ -9,7 +9,9 @@ import (
 // with res and puts it in the request context and [Record]. A request whose
 // source names an invalid tenant ID or tier is refused with 400, one whose
 // sources disagree with 403; one that names no tenant passes on without one
-// (put [Require] in front of handlers that need a tenant).
+// (put [Require] in front of handlers that need a tenant). A tenant whose
+// resolver leaves its Source at [SourceAssigned] is marked [SourceClaimed]:
+// a resolver reads the request, and the request vouches for nothing.
 //
 // A tenant already in the context (put there by authz from a verified
 // token) is never replaced: when res names another tenant the request is
@@ -36,6 +38,9 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 				RecordFromContext(r.Context()).SetTenant(cur)
 				next.ServeHTTP(w, r)
 			case err == nil:
+				if t.Source == SourceAssigned {
+					t.Source = SourceClaimed
+				}
 				ctx := NewContext(r.Context(), t)
 				rec := RecordFromContext(ctx)
 				rec.SetTenant(t)
@@ -64,10 +69,13 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 }
 
 // Require is middleware that refuses, with 401 and a Bearer challenge, a
-// request that has no tenant in its context.
+// request that has no tenant in its context, or only one the request
+// claimed for itself ([SourceClaimed]). A handler that serves claimed
+// tenants (public pages branded per subdomain) reads [FromContext] without
+// Require.
 func Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := FromContext(r.Context()); !ok {
+		if t, ok := FromContext(r.Context()); !ok || !t.Source.Verified() {
 			// RFC 9110 §15.5.2: a 401 names how to authenticate.
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			reject(w, r, "tenant_required", Problem{

@@ -97,6 +97,7 @@ func TrustedHeader(cfg HeaderConfig) (Resolver, error) {
 		if err != nil {
 			return Tenant{}, err
 		}
+		t.Source = SourcePeer
 		if cfg.TierHeader != "" {
 			switch names := r.Header.Values(cfg.TierHeader); {
 			case len(names) > 1:
@@ -135,7 +136,9 @@ func peerTrusted(remoteAddr string, nets []netip.Prefix) bool {
 // the request's host under baseDomain: with baseDomain "api.example.com",
 // "acme.api.example.com" is tenant "acme". Hosts are compared
 // case-insensitively and the ID is lower-cased; a host with more than one
-// label above baseDomain, or baseDomain itself, names no tenant.
+// label above baseDomain, or baseDomain itself, names no tenant. Any client
+// can send any Host, so the tenant is [SourceClaimed]: put it in a [Chain]
+// after [Verified] to bind a token to its subdomain.
 func Subdomain(baseDomain string) (Resolver, error) {
 	base := strings.ToLower(strings.Trim(baseDomain, "."))
 	if base == "" || strings.ContainsAny(base, "/: ") {
@@ -152,14 +155,14 @@ func Subdomain(baseDomain string) (Resolver, error) {
 		if !ok || label == "" || strings.Contains(label, ".") {
 			return Tenant{}, ErrNoTenant
 		}
-		return New(label, Tier{})
+		return claimed(label)
 	}), nil
 }
 
 // PathPrefix returns a resolver that reads the tenant from the path segment
 // after prefix: with prefix "/t/", "/t/acme/orders" is tenant "acme". The
 // request path is not changed; route patterns such as "/t/{tenant}/orders"
-// keep working.
+// keep working. The tenant is [SourceClaimed], as with [Subdomain].
 func PathPrefix(prefix string) (Resolver, error) {
 	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
 		return nil, fmt.Errorf("tenant: PathPrefix needs a prefix that starts and ends with \"/\", such as \"/t/\", got %q", prefix)
@@ -180,15 +183,17 @@ func PathPrefix(prefix string) (Resolver, error) {
 		if err != nil {
 			return Tenant{}, &IDError{Reason: "malformed escape in path segment"}
 		}
-		return New(id, Tier{})
+		return claimed(id)
 	}), nil
 }
 
 // Chain returns a resolver that consults every resolver in order. The first
 // that names a tenant decides it; a later one that names a different tenant
 // ID makes the chain fail with [ErrMismatch], so that a token for one tenant
-// cannot be used on another tenant's subdomain. An invalid ID from any
-// source fails the chain. The usual order is Verified() first.
+// cannot be used on another tenant's subdomain. Where sources agree, the
+// tenant of a verified source is kept over a claimed one, whatever the
+// order. An invalid ID from any source fails the chain. The usual order is
+// Verified() first.
 func Chain(rs ...Resolver) Resolver {
 	return ResolverFunc(func(r *http.Request) (Tenant, error) {
 		var found Tenant
@@ -200,10 +205,13 @@ func Chain(rs ...Resolver) Resolver {
 			if err != nil {
 				return Tenant{}, err
 			}
-			if found.IsZero() {
+			switch {
+			case found.IsZero():
 				found = t
-			} else if t.ID != found.ID {
+			case t.ID != found.ID:
 				return Tenant{}, ErrMismatch
+			case !found.Source.Verified() && t.Source.Verified():
+				found = t
 			}
 		}
 		if found.IsZero() {
@@ -211,4 +219,11 @@ func Chain(rs ...Resolver) Resolver {
 		}
 		return found, nil
 	})
+}
+
+// claimed returns the tenant a request names about itself.
+func claimed(id string) (Tenant, error) {
+	t, err := New(id, Tier{})
+	t.Source = SourceClaimed
+	return t, err
 }

@@ -18,7 +18,7 @@ const MaxIDLength = 128
 var ErrInvalidID = errors.New("tenant: invalid tenant ID")
 
 // Tenant is the customer a request acts for, as established by a verified
-// token or a trusted resolver.
+// token, a trusted peer or a resolver; Source says which.
 //
 // A Tenant is a value: copying it is cheap and safe. Roles, Scopes and the
 // claims are shared between copies and must be treated as read-only.
@@ -33,6 +33,8 @@ type Tenant struct {
 	// Roles and Scopes come from the token as mapped by authz.
 	Roles  []string
 	Scopes []string
+	// Source says how the tenant was established; see [Source.Verified].
+	Source Source
 
 	claims Claims
 }
