@@ -3,7 +3,10 @@ package tenant
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
@@ -44,6 +47,15 @@ var ErrNoCredential = errors.New("tenant: no token to forward")
 // the OpenTelemetry baggage. The outgoing request is a copy; the caller's
 // is never changed.
 //
+// A token goes only where the request was meant to go. It is sent to the
+// origin (scheme, host and port) of the request as the caller built it,
+// never to the target of a redirect to another origin: http.Client calls
+// RoundTrip again for every hop, and a downstream that answers 302 with
+// another host must not receive the caller's token. When Hosts is set, the
+// token goes only to those hosts, whatever the caller built (a webhook URL
+// called through the same client gets none). A request the token may not
+// go to is sent without one.
+//
 // The zero Transport forwards the caller's token over
 // http.DefaultTransport. A Transport is safe for concurrent use.
 type Transport struct {
@@ -62,6 +74,10 @@ type Transport struct {
 	// logging.RequestIDFromContext. Nil sends none (the trace context
 	// still ties the services' lines together).
 	RequestID func(ctx context.Context) (string, bool)
+	// Hosts, when not empty, are the only hosts a token is sent to: each
+	// "host" (any port) or "host:port", compared case-insensitively.
+	// Empty means the origin each request was built for.
+	Hosts []string
 }
 
 var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
@@ -70,7 +86,7 @@ var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceCont
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	out := req.Clone(ctx)
-	if out.Header.Get("Authorization") == "" {
+	if out.Header.Get("Authorization") == "" && t.tokenMayGo(req) {
 		tok, err := t.token(ctx)
 		switch {
 		case err != nil:
@@ -98,6 +114,47 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(out)
+}
+
+// tokenMayGo reports whether a token may be sent with req: req goes to the
+// origin the first request of its redirect chain was built for, and to one
+// of Hosts when they are set.
+func (t *Transport) tokenMayGo(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	if first != req && !sameOrigin(first.URL, req.URL) {
+		return false
+	}
+	if len(t.Hosts) == 0 {
+		return true
+	}
+	for _, h := range t.Hosts {
+		if strings.EqualFold(h, req.URL.Hostname()) || strings.EqualFold(h, hostPort(req.URL)) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port
+// (RFC 6454), default ports included.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(hostPort(a), hostPort(b))
+}
+
+// hostPort returns u's host with its port, the scheme's default when u has
+// none.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if strings.EqualFold(u.Scheme, "https") {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 func (t *Transport) token(ctx context.Context) (string, error) {

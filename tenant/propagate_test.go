@@ -3,11 +3,16 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/otel/trace"
@@ -119,5 +124,101 @@ func TestTransportForwardsRequestID(t *testing.T) {
 	resp.Body.Close()
 	if id := got.header.Get("X-Request-Id"); id != "req-42" {
 		t.Errorf("X-Request-ID = %q", id)
+	}
+}
+
+// namedHosts returns a transport that dials each host name of hosts
+// ("a.test:80") at the loopback server given for it, so that two servers
+// answer under two host names.
+func namedHosts(t *testing.T, hosts map[string]*httptest.Server) http.RoundTripper {
+	t.Helper()
+	var d net.Dialer
+	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		srv, ok := hosts[addr]
+		if !ok {
+			return nil, fmt.Errorf("no test server for %s", addr)
+		}
+		return d.DialContext(ctx, network, srv.Listener.Addr().String())
+	}}
+}
+
+// TestTransportTokenStaysWithItsHost: the caller's token reaches the host
+// the request was built for and never another one, neither through a
+// redirect (http.Client calls RoundTrip again for every hop) nor, with
+// Hosts, through a request built for a host off the list.
+func TestTransportTokenStaysWithItsHost(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]string{} // host + path → Authorization
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Host+r.URL.Path] = r.Header.Get("Authorization")
+		mu.Unlock()
+	}
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(w, r)
+		switch r.URL.Path {
+		case "/to-other-host":
+			http.Redirect(w, r, "http://b.test/landing", http.StatusFound)
+		case "/to-other-port":
+			http.Redirect(w, r, "http://a.test:8080/landing", http.StatusFound)
+		case "/to-same-host":
+			http.Redirect(w, r, "/landing", http.StatusFound)
+		case "/to-other-host-and-back":
+			http.Redirect(w, r, "http://b.test/back", http.StatusFound)
+		}
+	}))
+	t.Cleanup(a.Close)
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(w, r)
+		if r.URL.Path == "/back" {
+			http.Redirect(w, r, "http://a.test/landing-after-b", http.StatusFound)
+		}
+	}))
+	t.Cleanup(b.Close)
+	base := namedHosts(t, map[string]*httptest.Server{"a.test:80": a, "a.test:8080": a, "b.test:80": b})
+
+	get := func(tr *tenant.Transport, url string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(callerContext(t), http.MethodGet, url, nil)
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+	}
+	const want = "Bearer caller.token.sig"
+	tests := []struct {
+		name  string
+		hosts []string
+		url   string
+		want  map[string]string
+	}{
+		{"redirect to another host", nil, "http://a.test/to-other-host",
+			map[string]string{"a.test/to-other-host": want, "b.test/landing": ""}},
+		{"redirect to another port", nil, "http://a.test/to-other-port",
+			map[string]string{"a.test/to-other-port": want, "a.test:8080/landing": ""}},
+		{"redirect on the same host", nil, "http://a.test/to-same-host",
+			map[string]string{"a.test/to-same-host": want, "a.test/landing": want}},
+		{"through another host and back", nil, "http://a.test/to-other-host-and-back",
+			map[string]string{"a.test/to-other-host-and-back": want, "b.test/back": "", "a.test/landing-after-b": want}},
+		{"host off the list", []string{"a.test"}, "http://b.test/webhook",
+			map[string]string{"b.test/webhook": ""}},
+		{"host on the list", []string{"A.TEST"}, "http://a.test/api",
+			map[string]string{"a.test/api": want}},
+		{"redirect to a listed host", []string{"a.test", "b.test:80"}, "http://a.test/to-other-host",
+			map[string]string{"a.test/to-other-host": want, "b.test/landing": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			clear(seen)
+			mu.Unlock()
+			get(&tenant.Transport{Base: base, Hosts: tt.hosts}, tt.url)
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(tt.want, seen); diff != "" {
+				t.Errorf("Authorization per host and path (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
