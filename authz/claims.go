@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"strings"
+	"unicode"
 
 	"github.com/tenancykit/tenancy/tenant"
 )
@@ -112,7 +113,7 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 	if sub, ok := c.Get(m.Subject); ok {
 		s, ok := sub.(string)
 		if !ok || strings.ContainsFunc(s, isControl) {
-			return tenant.Tenant{}, &ClaimError{Claim: m.Subject, Reason: "not a clean string", Err: ErrClaims}
+			return tenant.Tenant{}, &ClaimError{Claim: m.Subject, Reason: "not a string without control, format or separator characters", Err: ErrClaims}
 		}
 		t.Subject = s
 	}
@@ -146,10 +147,16 @@ func listClaim(c tenant.Claims, name string) ([]string, error) {
 	}
 	for _, s := range list {
 		if strings.ContainsFunc(s, isControl) {
-			return nil, &ClaimError{Claim: name, Reason: "holds a control character", Err: ErrClaims}
+			return nil, &ClaimError{Claim: name, Reason: "holds a control, format or separator character", Err: ErrClaims}
 		}
 	}
 	return list, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// isControl reports the characters tenant.ValidateID refuses in an ID:
+// control, format (U+200B zero width space, U+202E right-to-left override)
+// and line or paragraph separators. They would let a claim forge a log line
+// or show one user's ID as another's.
+func isControl(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}

@@ -15,7 +15,10 @@
 // request context, where handlers read it with [tenant.FromContext], and in
 // the request's [tenant.Record], where outer middleware such as the access
 // log find it. [RequireRole], [RequireScope], [RequireTier] and
-// [Features.Require] go after it, around the routes that need them.
+// [Features.Require] go after it, around the routes that need them; they
+// see only a verified tenant, and answer a request whose tenant only the
+// request itself named ([tenant.SourceClaimed], a subdomain) as one
+// without a token.
 //
 // # Keys
 //

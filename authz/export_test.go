@@ -8,3 +8,7 @@ func CacheLen(v *Verifier) int {
 	}
 	return v.cache.len()
 }
+
+// QueryHasToken exposes queryHasToken to the test that holds it against
+// url.ParseQuery.
+var QueryHasToken = queryHasToken

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tenancykit/tenancy/tenant"
@@ -55,7 +56,11 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 //
 // The token is read from one Authorization header with the Bearer scheme
 // (case-insensitive). Two Authorization headers, a token in the query
-// string, or a token over the size limit are refused before parsing.
+// string (its parameters read as url.Values reads them, escapes decoded),
+// or a token over the size limit are refused before parsing. When a tenant
+// is in the context already (tenant.Middleware outside, resolving a path
+// or a subdomain), a token for another tenant is refused with 403
+// tenant-mismatch, whatever the order of the two middleware.
 func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if v == nil {
 		panic("authz: Middleware needs a *Verifier")
@@ -88,6 +93,12 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				c.errorHandler(w, r, err)
 				return
 			}
+			// A resolver outside (a path, a subdomain, a gateway's header)
+			// may have named a tenant already: the token must agree.
+			if cur, ok := tenant.FromContext(r.Context()); ok && cur.ID != t.ID {
+				tenant.Refuse(w, r, "authz", tenant.ErrMismatch)
+				return
+			}
 			ctx := tenant.NewVerifiedContext(r.Context(), *t, token)
 			rec := tenant.RecordFromContext(ctx)
 			rec.SetTenant(*t)
@@ -98,12 +109,35 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 	}
 }
 
+// queryHasToken reports whether a raw query has an access_token parameter
+// as url.ParseQuery reads it: "access%5Ftoken" and "%61ccess_token" are
+// access_token too. A query without the name and without an escape needs
+// no parsing.
+func queryHasToken(raw string) bool {
+	if raw == "" || !strings.Contains(raw, "access_token") && strings.IndexByte(raw, '%') < 0 {
+		return false
+	}
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k, err := url.QueryUnescape(k); err != nil || k != "access_token" {
+			continue
+		}
+		// ParseQuery drops a pair whose value does not unescape.
+		if _, err := url.QueryUnescape(v); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func bearerToken(r *http.Request, queryParam string) (string, error) {
 	values := r.Header.Values("Authorization")
 	var query string
 	if queryParam != "" {
 		query = r.URL.Query().Get(queryParam)
-	} else if r.URL.RawQuery != "" && strings.Contains(r.URL.RawQuery, "access_token") && r.URL.Query().Has("access_token") {
+	} else if queryHasToken(r.URL.RawQuery) {
 		return "", ErrQueryToken
 	}
 	switch {

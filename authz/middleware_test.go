@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -120,6 +121,10 @@ func TestMiddlewareRefuses(t *testing.T) {
 		{name: "role with control character", token: mint(authztest.WithRoles("admin\r\nX-Admin: 1")), want: invalidToken("claims")},
 		{name: "sub not a string", token: mint(authztest.WithClaim("sub", 1)), want: invalidToken("claims")},
 		{name: "sub with newline", token: mint(authztest.WithSubject("user\n1")), want: invalidToken("claims")},
+		{name: "sub with right-to-left override", token: mint(authztest.WithSubject("user\u202e1")), want: invalidToken("claims")},
+		{name: "sub with zero width space", token: mint(authztest.WithSubject("ad\u200bmin")), want: invalidToken("claims")},
+		{name: "sub with line separator", token: mint(authztest.WithSubject("user\u20281")), want: invalidToken("claims")},
+		{name: "role with zero width space", token: mint(authztest.WithRoles("ad\u200bmin")), want: invalidToken("claims")},
 
 		// Token syntax.
 		{name: "malformed base64", token: hdr + ".@@@@." + sig, want: invalidToken("malformed_token")},
@@ -142,6 +147,14 @@ func TestMiddlewareRefuses(t *testing.T) {
 
 		// The query string.
 		{name: "access_token in the query", noHeader: true, query: "access_token=" + valid,
+			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
+		{name: "access_token escaped underscore", noHeader: true, query: "access%5Ftoken=" + valid,
+			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
+		{name: "access_token escaped lower-case underscore", noHeader: true, query: "a=1&access%5ftoken=" + valid,
+			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
+		{name: "access_token escaped first letter", noHeader: true, query: "%61ccess_token=" + valid,
+			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
+		{name: "access_token fully escaped", noHeader: true, query: "%61%63%63%65%73%73%5F%74%6F%6B%65%6E=" + valid,
 			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
 		{name: "access_token in the query and a header", token: valid, query: "access_token=" + valid,
 			want: refusal{http.StatusUnauthorized, "query_token", "invalid_request"}},
@@ -224,6 +237,8 @@ func TestMiddlewareAccepts(t *testing.T) {
 			mopts: []authz.MiddlewareOption{authz.WithQueryToken("access_token")}, want: "acme premium", wantTenant: true},
 		{name: "token in another query parameter", query: "token=" + valid,
 			mopts: []authz.MiddlewareOption{authz.WithQueryToken("token")}, want: "acme premium", wantTenant: true},
+		{name: "another parameter named like the token", authorization: []string{"Bearer " + valid}, query: "access_tokens=1&x_access_token=2&q=%41",
+			want: "acme premium", wantTenant: true},
 		{name: "credentials optional, no header",
 			mopts: []authz.MiddlewareOption{authz.WithCredentialsOptional()}, want: " "},
 		{name: "credentials optional, good token", authorization: []string{"Bearer " + valid},
@@ -403,5 +418,25 @@ func TestUnknownKeyFlood(t *testing.T) {
 	// DefaultHTTPTimeout; all of them together must take less than that.
 	if elapsed >= authz.DefaultHTTPTimeout {
 		t.Errorf("%d requests took %v: some waited for the refresh limiter", n, elapsed)
+	}
+}
+
+// TestQueryTokenReadAsURLValues: the refusal of a token in the query string
+// sees the parameters url.Values sees, however they are escaped.
+func TestQueryTokenReadAsURLValues(t *testing.T) {
+	for _, raw := range []string{
+		"", "a=1", "access_token", "access_token=", "access_token=x", "x=1&access_token=y",
+		"access%5Ftoken=x", "access%5ftoken=x", "%61ccess_token=x", "acc%65ss_token", "access_token%3D=x",
+		"access_tokens=x", "xaccess_token=x", "access_token;=x", "a;access_token=x", "access_token%zz=x",
+		"%zz&access_token=x", "q=access_token", "q=%61ccess_token", "access+token=x", "access%20token=x",
+		"&&access_token&&", "access_token=%zz",
+	} {
+		want := false
+		if v, _ := url.ParseQuery(raw); v.Has("access_token") {
+			want = true
+		}
+		if got := authz.QueryHasToken(raw); got != want {
+			t.Errorf("QueryHasToken(%q) = %v, url.Values says %v", raw, got, want)
+		}
 	}
 }

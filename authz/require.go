@@ -26,15 +26,24 @@ func (e *ForbiddenError) Error() string { return "authz: forbidden: " + e.Detail
 // Unwrap returns [ErrForbidden].
 func (e *ForbiddenError) Unwrap() error { return ErrForbidden }
 
-// HasRole reports whether the tenant in ctx has any of roles.
-func HasRole(ctx context.Context, roles ...string) bool {
+// verifiedTenant returns the tenant in ctx unless there is none or the
+// request only claimed it ([tenant.SourceClaimed]): a tenant named by a
+// subdomain has no roles, scopes or tier anyone vouched for.
+func verifiedTenant(ctx context.Context) (tenant.Tenant, bool) {
 	t, ok := tenant.FromContext(ctx)
+	return t, ok && t.Source.Verified()
+}
+
+// HasRole reports whether the verified tenant in ctx has any of roles.
+func HasRole(ctx context.Context, roles ...string) bool {
+	t, ok := verifiedTenant(ctx)
 	return ok && slices.ContainsFunc(roles, t.HasRole)
 }
 
-// HasScopes reports whether the tenant in ctx has every one of scopes.
+// HasScopes reports whether the verified tenant in ctx has every one of
+// scopes.
 func HasScopes(ctx context.Context, scopes ...string) bool {
-	t, ok := tenant.FromContext(ctx)
+	t, ok := verifiedTenant(ctx)
 	if !ok {
 		return false
 	}
@@ -46,9 +55,10 @@ func HasScopes(ctx context.Context, scopes ...string) bool {
 	return true
 }
 
-// TierAtLeast reports whether the tenant in ctx is on min or a higher tier.
+// TierAtLeast reports whether the verified tenant in ctx is on min or a
+// higher tier.
 func TierAtLeast(ctx context.Context, min tenant.Tier) bool {
-	t, ok := tenant.FromContext(ctx)
+	t, ok := verifiedTenant(ctx)
 	return ok && t.Tier.AtLeast(min)
 }
 
@@ -106,10 +116,10 @@ func NewFeatures(table map[string][]tenant.Tier) (*Features, error) {
 	return f, nil
 }
 
-// Allowed reports whether the tenant in ctx may use feature. An unknown
-// feature is allowed to no one.
+// Allowed reports whether the verified tenant in ctx may use feature. An
+// unknown feature is allowed to no one.
 func (f *Features) Allowed(ctx context.Context, feature string) bool {
-	t, ok := tenant.FromContext(ctx)
+	t, ok := verifiedTenant(ctx)
 	return ok && f.AllowedFor(t.Tier, feature)
 }
 
@@ -132,7 +142,7 @@ func (f *Features) Require(feature string) func(http.Handler) http.Handler {
 func require(ok func(context.Context) bool, reason, detail string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, has := tenant.FromContext(r.Context()); !has {
+			if _, has := verifiedTenant(r.Context()); !has {
 				writeError(w, r, ErrNoToken, "")
 				return
 			}

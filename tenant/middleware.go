@@ -14,9 +14,9 @@ import (
 // a resolver reads the request, and the request vouches for nothing.
 //
 // A tenant already in the context (put there by authz from a verified
-// token) is never replaced: when res names another tenant the request is
-// refused with 403, and when it names the same one the verified tenant, with
-// its roles and subject, stays.
+// token) is never replaced by a less verified one: when res names another
+// tenant the request is refused with 403, and when it names the same one
+// the tenant in the context, with its roles and subject, stays.
 func Middleware(res Resolver) func(http.Handler) http.Handler {
 	if res == nil {
 		panic("tenant: Middleware needs a Resolver")
@@ -27,20 +27,20 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 			if err == nil && t.IsZero() {
 				err = ErrNoTenant
 			}
-			cur, verified := FromContext(r.Context())
-			if err == nil && verified && cur.ID != t.ID {
+			if err == nil && t.Source == SourceAssigned {
+				t.Source = SourceClaimed
+			}
+			cur, has := FromContext(r.Context())
+			if err == nil && has && cur.ID != t.ID {
 				err = ErrMismatch
 			}
 			switch {
-			case err == nil && verified:
-				// The tenant in the context came from a verified token:
-				// it keeps its roles and subject.
+			case err == nil && has && (cur.Source.Verified() || !t.Source.Verified()):
+				// The tenant in the context (from a verified token, say)
+				// keeps its roles and subject.
 				RecordFromContext(r.Context()).SetTenant(cur)
 				next.ServeHTTP(w, r)
 			case err == nil:
-				if t.Source == SourceAssigned {
-					t.Source = SourceClaimed
-				}
 				ctx := NewContext(r.Context(), t)
 				rec := RecordFromContext(ctx)
 				rec.SetTenant(t)
@@ -49,20 +49,8 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 				rec.SetRoute(r2.Pattern)
 			case errors.Is(err, ErrNoTenant):
 				next.ServeHTTP(w, r)
-			case errors.Is(err, ErrMismatch):
-				reject(w, r, "tenant_mismatch", Problem{
-					Type:   ProblemType("tenant-mismatch"),
-					Title:  "Tenant mismatch",
-					Status: http.StatusForbidden,
-					Detail: "The request names more than one tenant.",
-				})
 			default:
-				reject(w, r, "invalid_tenant", Problem{
-					Type:   ProblemType("invalid-tenant"),
-					Title:  "Invalid tenant",
-					Status: http.StatusBadRequest,
-					Detail: "The request names a tenant that is not a valid tenant ID.",
-				})
+				Refuse(w, r, "tenant", err)
 			}
 		})
 	}
@@ -76,21 +64,51 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 func Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t, ok := FromContext(r.Context()); !ok || !t.Source.Verified() {
-			// RFC 9110 §15.5.2: a 401 names how to authenticate.
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			reject(w, r, "tenant_required", Problem{
-				Type:   ProblemType("tenant-required"),
-				Title:  "Tenant required",
-				Status: http.StatusUnauthorized,
-				Detail: "This resource is only available to a tenant.",
-			})
+			Refuse(w, r, "tenant", ErrNoTenant)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func reject(w http.ResponseWriter, r *http.Request, reason string, p Problem) {
-	RecordFromContext(r.Context()).Reject(Rejection{By: "tenant", Reason: reason, Status: p.Status})
+// Refuse answers a request refused because of its tenant, in the one way
+// every part of the module answers it, and records the [Rejection] with By
+// set to by:
+//
+//   - [ErrNoTenant]: no tenant, or none verified enough: 401
+//     tenant-required with a Bearer challenge (RFC 9110, section 15.5.2);
+//   - [ErrMismatch]: two sources name different tenants: 403
+//     tenant-mismatch;
+//   - anything else ([ErrInvalidID], [ErrUnknownTier]): 400 invalid-tenant.
+//
+// The client never sees err's text.
+func Refuse(w http.ResponseWriter, r *http.Request, by string, err error) {
+	var reason string
+	var p Problem
+	switch {
+	case errors.Is(err, ErrNoTenant):
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		reason, p = "tenant_required", Problem{
+			Type:   ProblemType("tenant-required"),
+			Title:  "Tenant required",
+			Status: http.StatusUnauthorized,
+			Detail: "This resource is only available to a tenant.",
+		}
+	case errors.Is(err, ErrMismatch):
+		reason, p = "tenant_mismatch", Problem{
+			Type:   ProblemType("tenant-mismatch"),
+			Title:  "Tenant mismatch",
+			Status: http.StatusForbidden,
+			Detail: "The request names more than one tenant.",
+		}
+	default:
+		reason, p = "invalid_tenant", Problem{
+			Type:   ProblemType("invalid-tenant"),
+			Title:  "Invalid tenant",
+			Status: http.StatusBadRequest,
+			Detail: "The request names a tenant that is not a valid tenant ID.",
+		}
+	}
+	RecordFromContext(r.Context()).Reject(Rejection{By: by, Reason: reason, Status: p.Status})
 	WriteProblem(w, p)
 }
