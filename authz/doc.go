@@ -31,10 +31,16 @@
 //     without a "kid") or a JWK Set document ([WithJWKS]).
 //
 // A JWK Set fetched over HTTP is refreshed every [WithRefreshInterval]. A
-// token naming a key ID the verifier does not know causes at most one fetch
-// per [WithRefreshCooldown], however many such tokens arrive; the others
-// are refused at once rather than queued. [Verifier.Close] stops the
-// background refresh.
+// token naming a key ID the verifier does not know makes it fetch the set
+// again, in case the issuer rotated its keys: tokens that ask while a fetch
+// runs share it, and no fetch starts within [WithRefreshCooldown] (10 s) of
+// the last one, however many such tokens arrive; those are refused at once.
+// So a stranger's made-up key ID costs one fetch per cooldown, and a key
+// the issuer has just published is accepted at the latest one cooldown
+// after it appeared. Keys whose "use" is not "sig", or whose "key_ops" lack
+// "verify", never verify a token; nor does a token with a "crit" header
+// (RFC 7515, section 4.1.11: no extension is implemented). [Verifier.Close]
+// stops the background refresh.
 //
 // # Cache
 //

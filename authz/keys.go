@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
@@ -37,6 +38,12 @@ type keys struct {
 
 func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(tok *jwt.Token) (any, error) {
+		// RFC 7515, section 4.1.11: a token whose "crit" header names an
+		// extension the recipient does not understand is invalid, and we
+		// understand none.
+		if _, ok := tok.Header["crit"]; ok {
+			return nil, fmt.Errorf("%w: crit header names an extension this verifier does not implement", ErrMalformedToken)
+		}
 		alg := tok.Method.Alg()
 		if !k.allowed[alg] {
 			return nil, ErrAlgorithm
@@ -63,10 +70,7 @@ func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
 				// the set; real issuers always send one.
 				return nil, ErrUnknownKey
 			}
-			// A refresh for an unknown kid spends the cooldown: a client
-			// that hangs up must not abort it halfway. The refresh stays
-			// bounded by the fetch timeout.
-			key, err := k.jwks.KeyfuncCtx(context.WithoutCancel(ctx))(tok)
+			key, err := k.jwks.KeyfuncCtx(ctx)(tok)
 			if err != nil {
 				if errors.Is(err, jwkset.ErrKeyNotFound) {
 					return nil, ErrUnknownKey
@@ -133,9 +137,17 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 		}
 		k.static = maps.Clone(c.staticKeys) // read concurrently: never the caller's map
 	case c.jwksJSON != nil:
-		kf, err := keyfunc.NewJWKSetJSON(c.jwksJSON)
+		var set jwkset.JWKSMarshal
+		if err := json.Unmarshal(c.jwksJSON, &set); err != nil {
+			return nil, nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
+		}
+		store, err := set.ToStorage()
 		if err != nil {
 			return nil, nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
+		}
+		kf, err := keyfunc.New(keyfunc.Options{Storage: &signingKeys{Storage: store}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("authz: WithJWKS: %w", err)
 		}
 		k.jwks = kf
 	case c.discovery || c.jwksURL != "":
@@ -147,7 +159,7 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 			}
 			source = "the jwks_uri of the issuer's discovery document"
 		}
-		kf, stop, err := c.remoteKeys(u, source, onChange)
+		kf, stop, err := c.remoteKeys(u, source, c.now, onChange)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -204,7 +216,13 @@ func discoverJWKS(ctx context.Context, hc *http.Client, issuer string) (string, 
 // remoteKeys builds a keyfunc over a JWK Set URL whose storage reports when
 // the set of keys changes, so that the token cache can be emptied. source
 // says where u came from, for errors.
-func (c *config) remoteKeys(u, source string, onChange func()) (keyfunc.Keyfunc, func(), error) {
+//
+// A token with a key ID the set does not hold makes the set be fetched
+// again (a rotation may have published it), through a [keyRefresher]:
+// fetches are coalesced and at most one starts per cooldown, so strangers
+// sending made-up key IDs cannot make us hammer the issuer, nor keep a
+// newly published key out for longer than the cooldown.
+func (c *config) remoteKeys(u, source string, now func() time.Time, onChange func()) (keyfunc.Keyfunc, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	report := c.onRefreshError
 	if report == nil {
@@ -225,25 +243,118 @@ func (c *config) remoteKeys(u, source string, onChange func()) (keyfunc.Keyfunc,
 		cancel()
 		return nil, nil, fmt.Errorf("authz: JWK Set at %s (from %s): %w", u, source, err)
 	}
-	// A token with an unknown kid may trigger one fetch per cooldown. The
-	// limiter's wait bound is kept below the cooldown, so concurrent
-	// unknown-kid tokens fail at once instead of queueing for a fetch.
-	wait := min(c.httpTimeout, c.refreshCooldown/2)
-	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+	// jwkset fetches a set again only on a read that misses with an
+	// unknown-kid limiter; one that never makes anyone wait turns such a
+	// read into "fetch now", and the keyRefresher decides when to ask.
+	fetcher, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{u: remote},
-		RateLimitWaitMax:  wait,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(c.refreshCooldown), 1),
+		RefreshUnknownKID: rate.NewLimiter(rate.Inf, 1),
 	})
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
 	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: client})
+	refresher := &keyRefresher{
+		fetch: func(ctx context.Context) {
+			// No set holds this key ID: the read always fetches.
+			_, _ = fetcher.KeyRead(ctx, "\x00tenancy: refresh")
+		},
+		cooldown: c.refreshCooldown,
+		timeout:  c.httpTimeout,
+		now:      now,
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: &signingKeys{Storage: remote, refresher: refresher}})
 	if err != nil {
 		cancel()
 		return nil, nil, fmt.Errorf("authz: JWK Set at %s: %w", u, err)
 	}
 	return kf, cancel, nil
+}
+
+// keyRefresher fetches a JWK Set again when a token names a key ID it does
+// not hold. One fetch serves every token that asks while it runs, and none
+// starts within cooldown of the last one began: a steady stream of
+// made-up key IDs costs one fetch per cooldown, and a key published after
+// one of them is fetched by the first token that names it once the
+// cooldown has passed.
+type keyRefresher struct {
+	fetch    func(ctx context.Context)
+	cooldown time.Duration
+	timeout  time.Duration
+	now      func() time.Time
+
+	mu       sync.Mutex
+	last     time.Time     // when the last fetch began; zero before any
+	inflight chan struct{} // closed when the running fetch ends; nil when none runs
+}
+
+// refresh fetches the set, or waits for the fetch that is running, and
+// reports whether it did: whether a second look for the key is worth it.
+// Within the cooldown it returns false at once.
+func (r *keyRefresher) refresh(ctx context.Context) bool {
+	r.mu.Lock()
+	if ch := r.inflight; ch != nil {
+		r.mu.Unlock()
+		select {
+		case <-ch:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	now := r.now()
+	if !r.last.IsZero() && now.Sub(r.last) < r.cooldown {
+		r.mu.Unlock()
+		return false
+	}
+	r.last = now
+	ch := make(chan struct{})
+	r.inflight = ch
+	r.mu.Unlock()
+
+	// The fetch serves others too: a client that hangs up must not abort
+	// it halfway. It stays bounded by the fetch timeout.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+	r.fetch(fctx)
+	cancel()
+
+	r.mu.Lock()
+	r.inflight = nil
+	r.mu.Unlock()
+	close(ch)
+	return true
+}
+
+// signingKeys is the JWK storage tokens are verified from: it gives out
+// only keys meant for signatures, and asks its refresher for another look
+// when a key ID is unknown (nil refresher: never).
+type signingKeys struct {
+	jwkset.Storage
+	refresher *keyRefresher
+}
+
+// errNotSigningKey is returned for a JWK whose "use" or "key_ops" says it
+// is not for verifying signatures.
+var errNotSigningKey = errors.New(`the JWK is not for signatures ("use" or "key_ops")`)
+
+func (s *signingKeys) KeyRead(ctx context.Context, kid string) (jwkset.JWK, error) {
+	jwk, err := s.Storage.KeyRead(ctx, kid)
+	if errors.Is(err, jwkset.ErrKeyNotFound) && s.refresher != nil && s.refresher.refresh(ctx) {
+		jwk, err = s.Storage.KeyRead(ctx, kid)
+	}
+	if err != nil {
+		return jwkset.JWK{}, err
+	}
+	// RFC 7517, sections 4.2 and 4.3: a key marked for encryption (or for
+	// anything but verify) must not verify a signature.
+	m := jwk.Marshal()
+	if m.USE != "" && m.USE != jwkset.UseSig {
+		return jwkset.JWK{}, errNotSigningKey
+	}
+	if len(m.KEYOPS) > 0 && !slices.Contains(m.KEYOPS, jwkset.KeyOpsVerify) {
+		return jwkset.JWK{}, errNotSigningKey
+	}
+	return jwk, nil
 }
 
 // watchedStore is JWK storage that calls onChange when a refresh replaces

@@ -45,7 +45,7 @@ var DefaultAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 const (
 	DefaultCacheSize       = 10_000
 	DefaultRefreshInterval = time.Hour
-	DefaultRefreshCooldown = time.Minute
+	DefaultRefreshCooldown = 10 * time.Second
 	DefaultHTTPTimeout     = 5 * time.Second
 	DefaultMaxTokenBytes   = 8 << 10
 )
@@ -160,8 +160,11 @@ func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 func WithRefreshInterval(d time.Duration) Option { return func(c *config) { c.refreshInterval = d } }
 
 // WithRefreshCooldown bounds fetches caused by tokens with an unknown key
-// ID to one per cooldown, however many such tokens arrive. Default
-// [DefaultRefreshCooldown].
+// ID to one per cooldown, however many such tokens arrive: tokens that ask
+// while a fetch runs wait for it (within the fetch timeout) instead of
+// starting another. It is also how long a key the issuer has just published
+// can be refused after a fetch that came too early to see it, so it must
+// stay short. Default [DefaultRefreshCooldown] (10 s).
 func WithRefreshCooldown(d time.Duration) Option { return func(c *config) { c.refreshCooldown = d } }
 
 // WithMaxTokenBytes refuses longer tokens before parsing them. Default
