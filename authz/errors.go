@@ -21,6 +21,7 @@ var (
 	ErrNotYetValid      = errors.New("authz: token not valid yet")
 	ErrIssuer           = errors.New("authz: token issuer not accepted")
 	ErrAudience         = errors.New("authz: token audience not accepted")
+	ErrTokenType        = errors.New("authz: not an access token")
 	ErrClaims           = errors.New("authz: token claims invalid")
 	ErrTenantClaim      = errors.New("authz: tenant claim missing or invalid")
 	ErrTierClaim        = errors.New("authz: tier claim missing or invalid")
@@ -73,6 +74,7 @@ var failures = []struct {
 	{ErrNotYetValid, failure{http.StatusUnauthorized, "invalid_token", "not_yet_valid", "The token is not valid yet."}},
 	{ErrIssuer, failure{http.StatusUnauthorized, "invalid_token", "issuer", "The token issuer is not accepted."}},
 	{ErrAudience, failure{http.StatusUnauthorized, "invalid_token", "audience", "The token audience is not accepted."}},
+	{ErrTokenType, failure{http.StatusUnauthorized, "invalid_token", "token_type", "The token is not an access token for this API."}},
 	{ErrTenantClaim, failure{http.StatusUnauthorized, "invalid_token", "tenant_claim", "The token does not name a valid tenant."}},
 	{ErrTierClaim, failure{http.StatusUnauthorized, "invalid_token", "tier_claim", "The token does not name a valid tier."}},
 	{ErrClaims, failure{http.StatusUnauthorized, "invalid_token", "claims", "The token claims are invalid."}},

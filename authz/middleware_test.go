@@ -93,7 +93,19 @@ func TestMiddlewareRefuses(t *testing.T) {
 		{name: "iss missing", token: mint(authztest.WithClaim("iss", nil)), want: invalidToken("claims")},
 		{name: "wrong aud", token: mint(authztest.WithClaim("aud", "another-api")), want: invalidToken("audience")},
 		{name: "aud list without ours", token: mint(authztest.WithClaim("aud", []string{"a", "b"})), want: invalidToken("audience")},
-		{name: "aud missing", token: mint(authztest.WithClaim("aud", nil)), want: invalidToken("claims")},
+		{name: "aud missing", token: mint(authztest.WithClaim("aud", nil)), want: invalidToken("audience")},
+		{name: "aud missing, client_id ours but no token_use", token: mint(authztest.WithClaim("aud", nil), authztest.WithClaim("client_id", iss.Audience())), want: invalidToken("audience")},
+		{name: "Cognito ID token", token: mint(authztest.WithClaim("token_use", "id")), want: invalidToken("token_type")},
+		{name: "Keycloak ID token", token: mint(authztest.WithClaim("typ", "ID")), want: invalidToken("token_type")},
+		{name: "typ header of a logout token", token: mint(authztest.WithHeader("typ", "logout+jwt")), want: invalidToken("token_type")},
+		{name: "typ header not a string", token: mint(authztest.WithHeader("typ", 1)), want: invalidToken("token_type")},
+		{name: "typ JWT where at+jwt is required", token: valid, vopts: []authz.Option{authz.WithAccessTokenType()}, want: invalidToken("token_type")},
+		{name: "claim check refuses", token: valid, vopts: []authz.Option{authz.WithClaimCheck(func(c tenant.Claims) error {
+			if _, ok := c.Get("scp"); !ok {
+				return errors.New("no scp claim")
+			}
+			return nil
+		})}, want: invalidToken("token_type")},
 
 		// The tenant claim.
 		{name: "tenant missing", token: mint(authztest.WithClaim("custom:tenantId", nil)), want: invalidToken("tenant_claim")},

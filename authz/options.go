@@ -34,6 +34,7 @@ type config struct {
 	refreshCooldown time.Duration
 	maxTokenBytes   int
 	onRefreshError  func(error)
+	tokenType       tokenTypePolicy
 }
 
 // DefaultAlgorithms are the signing algorithms accepted unless
@@ -91,8 +92,31 @@ func WithAudience(aud ...string) Option {
 func WithAnyAudience() Option { return func(c *config) { c.anyAudience = true } }
 
 // WithAudienceClaim names the claim checked against [WithAudience]. Default
-// "aud". Cognito access tokens carry the app client in "client_id" instead.
+// "aud", and for a Cognito access token without "aud" ("token_use":
+// "access"), "client_id": the same WithAudience(appClientID) accepts
+// Cognito access tokens and any issuer's tokens for that audience.
 func WithAudienceClaim(name string) Option { return func(c *config) { c.audienceClaim = name } }
+
+// WithIDTokens accepts tokens that say they are ID tokens (Cognito's
+// "token_use": "id", Keycloak's "typ": "ID") as API credentials. Default:
+// refused with [ErrTokenType], since any app of the identity provider
+// holds its users' ID tokens; send access tokens to APIs.
+func WithIDTokens() Option { return func(c *config) { c.tokenType.idTokens = true } }
+
+// WithAccessTokenType requires the "typ" header of RFC 9068 JWT access
+// tokens, "at+jwt", for issuers that set it (Auth0, Okta, Keycloak with
+// the option on, oidc-provider). Default: "typ" may also be "JWT" or
+// absent.
+func WithAccessTokenType() Option { return func(c *config) { c.tokenType.strict = true } }
+
+// WithClaimCheck adds a check of a verified token's claims, run after the
+// audience and token-type checks: an error refuses the token with
+// [ErrTokenType] wrapping it (the error is logged, never sent to the
+// client). Use it for what marks an access token at providers that set no
+// "typ" (Entra ID: "ver" and "scp" or "roles"). Default none.
+func WithClaimCheck(f func(tenant.Claims) error) Option {
+	return func(c *config) { c.tokenType.claims = f }
+}
 
 // WithJWKSURL fetches signing keys from the JWK Set at url, refreshing them
 // every [WithRefreshInterval] and on a token with an unknown key ID at most

@@ -24,8 +24,9 @@ type Verifier struct {
 	mapping       ClaimMapping
 	tiers         *tenant.Tiers
 	defaultTier   tenant.Tier
-	audiences     []string
-	audienceClaim string // checked by us when not "aud"
+	audiences     []string // empty with WithAnyAudience
+	audienceClaim string
+	tokenType     tokenTypePolicy
 	now           func() time.Time
 	maxTokenBytes int
 	cache         *tokenCache // nil when off
@@ -80,6 +81,8 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		mapping:       c.mapping.withDefaults(),
 		tiers:         c.tiers,
 		audiences:     c.audiences,
+		audienceClaim: c.audienceClaim,
+		tokenType:     c.tokenType,
 		now:           c.now,
 		maxTokenBytes: c.maxTokenBytes,
 	}
@@ -118,13 +121,6 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		jwt.WithTimeFunc(c.now),
 		// One token, one spelling: non-canonical base64 is refused.
 		jwt.WithStrictDecoding(),
-	}
-	if len(c.audiences) > 0 {
-		if c.audienceClaim == "aud" {
-			popts = append(popts, jwt.WithAudience(c.audiences...))
-		} else {
-			v.audienceClaim = c.audienceClaim
-		}
 	}
 	v.parser = jwt.NewParser(popts...)
 	return v, nil
@@ -167,16 +163,20 @@ func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, er
 		gen = v.cache.generation()
 	}
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keys.keyfunc(ctx)); err != nil {
+	tok, err := v.parser.ParseWithClaims(token, claims, v.keys.keyfunc(ctx))
+	if err != nil {
 		return nil, classify(err)
 	}
-	if v.audienceClaim != "" {
-		aud, _ := claims[v.audienceClaim].(string)
-		if !slices.Contains(v.audiences, aud) {
-			return nil, ErrAudience
-		}
+	// The kind of token first: an ID token is refused as one, whatever
+	// its audience.
+	c := tenant.NewClaims(claims)
+	if err := v.tokenType.check(tok.Header, c); err != nil {
+		return nil, err
 	}
-	t, err := v.mapping.toTenant(tenant.NewClaims(claims), v.tiers, v.defaultTier)
+	if err := v.checkAudience(claims); err != nil {
+		return nil, err
+	}
+	t, err := v.mapping.toTenant(c, v.tiers, v.defaultTier)
 	if err != nil {
 		return nil, err
 	}

@@ -199,6 +199,60 @@ func TestVerifyAudienceClaim(t *testing.T) {
 	})
 }
 
+// TestVerifyCognitoTokens: with the default audience claim, one
+// WithAudience(appClientID) accepts a Cognito access token (no "aud",
+// "client_id" and "token_use": "access") and refuses a Cognito ID token
+// (whose "aud" is the same app client).
+func TestVerifyCognitoTokens(t *testing.T) {
+	clk := newClock()
+	iss, v := startIssuer(t, clk)
+	idAccepting := iss.Verifier(t, authz.WithClock(clk.Now), authz.WithIDTokens())
+	client := iss.Audience()
+	access := func(opts ...authztest.TokenOption) string {
+		return iss.MustMint("acme", "basic", append([]authztest.TokenOption{
+			authztest.WithClaim("aud", nil), authztest.WithClaim("client_id", client), authztest.WithClaim("token_use", "access"),
+			authztest.WithClaim("scope", "orders/read orders/write"),
+		}, opts...)...)
+	}
+	idToken := iss.MustMint("acme", "basic", authztest.WithClaim("token_use", "id"))
+	runVerifyCases(t, v, []verifyCase{
+		{name: "access token", token: access(),
+			want: tenantSummary{ID: "acme", Tier: "basic", Subject: "user-1", Scopes: []string{"orders/read", "orders/write"}}},
+		{name: "access token of another app client", token: access(authztest.WithClaim("client_id", "another-client")), wantErr: authz.ErrAudience},
+		{name: "access token without client_id", token: access(authztest.WithClaim("client_id", nil)), wantErr: authz.ErrAudience},
+		{name: "access token with an aud of another API", token: access(authztest.WithClaim("aud", "another-api")), wantErr: authz.ErrAudience},
+		{name: "ID token", token: idToken, wantErr: authz.ErrTokenType},
+		{name: "refresh-like token_use", token: access(authztest.WithClaim("token_use", "refresh")), wantErr: authz.ErrTokenType},
+	})
+	runVerifyCases(t, idAccepting, []verifyCase{
+		{name: "ID token with WithIDTokens", token: idToken, want: tenantSummary{ID: "acme", Tier: "basic", Subject: "user-1"}},
+	})
+}
+
+// TestVerifyAccessTokenType: under WithAccessTokenType only RFC 9068
+// access tokens pass; by default "JWT" and no typ pass too.
+func TestVerifyAccessTokenType(t *testing.T) {
+	clk := newClock()
+	iss, v := startIssuer(t, clk)
+	strict := iss.Verifier(t, authz.WithClock(clk.Now), authz.WithAccessTokenType())
+	ok := tenantSummary{ID: "acme", Tier: "basic", Subject: "user-1"}
+	at := iss.MustMint("acme", "basic", authztest.WithHeader("typ", "at+jwt"))
+	atLong := iss.MustMint("acme", "basic", authztest.WithHeader("typ", "application/AT+JWT"))
+	plain := iss.MustMint("acme", "basic")
+	none := iss.MustMint("acme", "basic", authztest.WithHeader("typ", nil))
+	runVerifyCases(t, v, []verifyCase{
+		{name: "at+jwt", token: at, want: ok},
+		{name: "JWT", token: plain, want: ok},
+		{name: "no typ", token: none, want: ok},
+	})
+	runVerifyCases(t, strict, []verifyCase{
+		{name: "strict at+jwt", token: at, want: ok},
+		{name: "strict application/at+jwt", token: atLong, want: ok},
+		{name: "strict JWT", token: plain, wantErr: authz.ErrTokenType},
+		{name: "strict no typ", token: none, wantErr: authz.ErrTokenType},
+	})
+}
+
 func TestVerifyAnyAudience(t *testing.T) {
 	clk := newClock()
 	iss := authztest.Start(t, authztest.WithClock(clk.Now))

@@ -317,7 +317,7 @@ func WithExpiry(d time.Duration) TokenOption {
 // WithKeyID sets the "kid" header, for tokens that name an unknown key.
 func WithKeyID(kid string) TokenOption { return func(s *tokenSpec) { s.kid = &kid } }
 
-// WithHeader sets a header parameter of the token.
+// WithHeader sets a header parameter of the token; nil leaves it out.
 func WithHeader(name string, value any) TokenOption {
 	return func(s *tokenSpec) { s.header[name] = value }
 }
@@ -372,6 +372,10 @@ func (i *Issuer) Mint(tenantID, tier string, opts ...TokenOption) (string, error
 		tok.Header["kid"] = *spec.kid
 	}
 	for h, v := range spec.header {
+		if v == nil {
+			delete(tok.Header, h)
+			continue
+		}
 		tok.Header[h] = v
 	}
 	return tok.SignedString(k.secret)
