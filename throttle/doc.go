@@ -64,13 +64,16 @@
 //     period ends.
 //   - 429 concurrency-limited (or 503 with [WithConcurrencyStatus]): too
 //     many of the tenant's requests are in flight.
-//   - 401 tenant-required: no tenant in the context, unless
-//     [WithAnonymousLimits] limits such requests by client address.
+//   - 401 tenant-required: no tenant in the context, or only one the
+//     request claimed (tenant.SourceClaimed: a subdomain or path that
+//     anyone can name, so never a reason to spend that tenant's budget;
+//     [WithClaimedTenants] opts in), unless [WithAnonymousLimits] limits
+//     such requests by client address.
 //   - 503 throttle-unavailable: the store could not decide.
 //
 // The decision is written to the request's tenant.Record, for the access
 // log and meters outside: a refusal as a tenant.Rejection with By
-// "throttle", Reason "rate", "quota", "concurrency", "no_tenant" or
+// "throttle", Reason "rate", "quota", "concurrency", "tenant_required" or
 // "store_unavailable", and Status; an admitted request as the note
 // throttle=allowed. The counter tenancy.throttle.decisions counts decisions
 // by tier, decision and reason, never by tenant.

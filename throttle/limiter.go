@@ -31,6 +31,7 @@ type Limiter struct {
 	local   *MemoryStore // concurrency slots, and the store by default
 	now     func() time.Time
 	anon    *Limits
+	claimed bool // WithClaimedTenants
 	clients clientip.Resolver
 
 	decisions metric.Int64Counter
@@ -57,6 +58,7 @@ type config struct {
 	anon           *Limits
 	trustedProxies []netip.Prefix
 	meterProvider  metric.MeterProvider
+	claimed        bool
 }
 
 // WithStore keeps rate and quota state in s, such as a redisstore shared by
@@ -84,6 +86,15 @@ func WithOverrides(o map[string]Limits) Option {
 func WithAnonymousLimits(lim Limits, trustedProxies ...netip.Prefix) Option {
 	return func(c *config) { c.anon, c.trustedProxies = &lim, trustedProxies }
 }
+
+// WithClaimedTenants makes the middleware spend the budget of a tenant
+// that only the request named ([tenant.SourceClaimed]: a subdomain, a
+// path), for public routes limited per tenant. Anyone can then spend any
+// tenant's budget by naming it. Default: such a request is treated as one
+// without a tenant (limited by [WithAnonymousLimits], or refused with 401),
+// so that an anonymous flood aimed at a victim's subdomain never drains
+// the victim's budget.
+func WithClaimedTenants() Option { return func(c *config) { c.claimed = true } }
 
 // WithMeterProvider sets where the decision counter is reported. Default
 // the global otel.GetMeterProvider().
@@ -137,6 +148,7 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 		local:     c.local,
 		now:       c.now,
 		anon:      c.anon,
+		claimed:   c.claimed,
 		clients:   clientip.New(c.trustedProxies),
 		decisions: decisions,
 	}

@@ -77,7 +77,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		key, tier, pk string
 		lim           Limits
 	)
-	if t, ok := tenant.FromContext(ctx); ok {
+	if t, ok := tenant.FromContext(ctx); ok && (l.claimed || t.Source.Verified()) {
 		key, tier, lim = tenantKey(t.ID), t.Tier.Name(), l.LimitsFor(t)
 		if c.pkSecret != nil {
 			pk = partitionKey(c.pkSecret, t.ID)
@@ -86,14 +86,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		key, tier, lim = clientKey(l.clients.ClientIP(r)), "anonymous", *l.anon
 	} else {
 		l.count(ctx, "", false, ReasonNoTenant)
-		// A 401 must say how to authenticate (RFC 9110, section 15.5.2).
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		refuse(w, rec, ReasonNoTenant, tenant.Problem{
-			Type:   tenant.ProblemType("tenant-required"),
-			Title:  "Tenant required",
-			Status: http.StatusUnauthorized,
-			Detail: "This resource is only available to a tenant.",
-		})
+		tenant.Refuse(w, r, "throttle", tenant.ErrNoTenant)
 		return
 	}
 

@@ -644,7 +644,7 @@ func TestMiddlewareNoTenant(t *testing.T) {
 	if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 		t.Errorf("WWW-Authenticate = %q, want a Bearer challenge", got)
 	}
-	want := tenant.Rejection{By: "throttle", Reason: "no_tenant", Status: 401}
+	want := tenant.Rejection{By: "throttle", Reason: "tenant_required", Status: 401}
 	if diff := cmp.Diff(want, rec.Rejection()); diff != "" {
 		t.Errorf("Rejection (-want +got):\n%s", diff)
 	}
