@@ -17,7 +17,7 @@ var ErrForbidden = errors.New("authz: forbidden")
 
 // ForbiddenError says which requirement a tenant did not meet.
 type ForbiddenError struct {
-	Reason string // "role", "scope", "tier", "feature", "no_tenant"
+	Reason string // "role", "scope", "tier", "feature"
 	Detail string // safe to show the client
 }
 
