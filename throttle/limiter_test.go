@@ -546,8 +546,8 @@ func TestDecisionMetric(t *testing.T) {
 	}
 	for _, kv := range all {
 		for _, id := range ids {
-			if strings.Contains(kv.Value.Emit(), id) {
-				t.Errorf("attribute %s=%q carries the tenant ID %q", kv.Key, kv.Value.Emit(), id)
+			if strings.Contains(kv.Value.String(), id) {
+				t.Errorf("attribute %s=%q carries the tenant ID %q", kv.Key, kv.Value.String(), id)
 			}
 		}
 	}

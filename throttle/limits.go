@@ -1,5 +1,7 @@
 package throttle
 
+//lint:file-ignore ST1005 errors of Validate start with the name of the Limits field to fix, as Go spells it
+
 import (
 	"fmt"
 	"math"

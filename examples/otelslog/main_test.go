@@ -57,7 +57,7 @@ func TestRunExportsTenantAttributes(t *testing.T) {
 	for _, r := range exp.records {
 		e := exported{Body: r.Body().AsString(), Attrs: map[string]string{}}
 		r.WalkAttributes(func(kv attribute.KeyValue) bool {
-			e.Attrs[string(kv.Key)] = kv.Value.Emit()
+			e.Attrs[string(kv.Key)] = kv.Value.String()
 			return true
 		})
 		got = append(got, e)
