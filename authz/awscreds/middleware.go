@@ -1,38 +1,60 @@
 package awscreds
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/tenancykit/tenancy/tenant"
 )
 
 // Middleware returns middleware that makes sure the tenant of each request
-// has AWS credentials before the handler runs: cached ones cost a map
-// lookup, and a tenant whose credentials cannot be had (STS down, a
-// tenant ID STS refuses as a tag) gets a 503 problem with Retry-After while
-// other tenants carry on. Put it after authz. onError, when not nil, hears
-// of every failure (to log it); the client never sees the error's text.
+// has AWS credentials before the handler runs; cached ones cost a map
+// lookup. Put it after authz.
+//
+// A request without a tenant, or with one it only claimed for itself
+// (unless the Provider has [WithClaimedTenants]), is answered 401 with a
+// Bearer challenge and the tenant-required problem, as [tenant.Require]
+// answers it: no retry can help. A tenant whose credentials cannot be had
+// (STS down, a tenant ID STS refuses as a tag) gets a 503 problem with
+// Retry-After while other tenants carry on. onError, when not nil, hears of
+// each of those failures to get credentials (to log it); the client never
+// sees the error's text.
 func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http.Handler) http.Handler {
 	if p == nil {
 		panic("awscreds: Middleware needs a *Provider")
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, err := p.Retrieve(r.Context()); err != nil {
+			_, err := p.Retrieve(r.Context())
+			switch {
+			case err == nil:
+				next.ServeHTTP(w, r)
+			case errors.Is(err, ErrNoTenant):
+				// RFC 9110 §15.5.2: a 401 names how to authenticate.
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				reject(w, r, "tenant_required", tenant.Problem{
+					Type:   tenant.ProblemType("tenant-required"),
+					Title:  "Tenant required",
+					Status: http.StatusUnauthorized,
+					Detail: "This resource is only available to a tenant.",
+				})
+			default:
 				if onError != nil {
 					onError(r, err)
 				}
-				tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
-				tenant.WriteProblem(w, tenant.Problem{
+				reject(w, r, "credentials", tenant.Problem{
 					Type:       tenant.ProblemType("tenant-unavailable"),
 					Title:      "Service unavailable",
 					Status:     http.StatusServiceUnavailable,
 					Detail:     "Your data cannot be reached right now; retry shortly.",
 					RetryAfter: 5,
 				})
-				return
 			}
-			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+func reject(w http.ResponseWriter, r *http.Request, reason string, p tenant.Problem) {
+	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: reason, Status: p.Status})
+	tenant.WriteProblem(w, p)
 }

@@ -19,7 +19,8 @@ type config struct {
 	duration       time.Duration
 	expiryWindow   time.Duration
 	sessionPrefix  string
-	maxTenants     int
+	maxSessions    int
+	claimed        bool
 	now            func() time.Time
 }
 
@@ -28,7 +29,7 @@ const (
 	DefaultTagKey        = "TenantId"
 	DefaultDuration      = time.Hour
 	DefaultExpiryWindow  = 5 * time.Minute
-	DefaultMaxTenants    = 10_000
+	DefaultMaxSessions   = 10_000
 	DefaultSessionPrefix = "tenant-"
 )
 
@@ -37,7 +38,7 @@ func newConfig(opts []Option) config {
 		tagKey:        DefaultTagKey,
 		duration:      DefaultDuration,
 		expiryWindow:  DefaultExpiryWindow,
-		maxTenants:    DefaultMaxTenants,
+		maxSessions:   DefaultMaxSessions,
 		sessionPrefix: DefaultSessionPrefix,
 		now:           time.Now,
 	}
@@ -56,8 +57,8 @@ func (c *config) validate() error {
 	if c.expiryWindow < 0 || c.expiryWindow >= c.duration {
 		return fmt.Errorf("awscreds: WithExpiryWindow: %v must be shorter than the duration %v", c.expiryWindow, c.duration)
 	}
-	if c.maxTenants < 1 {
-		return fmt.Errorf("awscreds: WithMaxTenants needs at least 1")
+	if c.maxSessions < 1 {
+		return fmt.Errorf("awscreds: WithMaxSessions needs at least 1")
 	}
 	if c.now == nil {
 		return fmt.Errorf("awscreds: WithClock needs a non-nil function")
@@ -88,12 +89,19 @@ func (c *config) validate() error {
 // role's policy reads as ${aws:PrincipalTag/KEY}. Default [DefaultTagKey].
 func WithTagKey(key string) Option { return func(c *config) { c.tagKey = key } }
 
-// WithTierTag also tags the session with the tenant's tier under key.
-// Default: no tier tag.
+// WithTierTag also tags the session with the tenant's tier under key. A
+// tenant whose tier changes gets a new session with the new tag. Default:
+// no tier tag.
 func WithTierTag(key string) Option { return func(c *config) { c.tierTagKey = key } }
 
-// WithExtraTags adds the tags f returns for a tenant. STS allows 50 tags
-// in all. Default none.
+// WithExtraTags adds the tags f returns for the request's tenant (its
+// roles, say). STS allows 50 tags in all. Default none.
+//
+// f runs on every [Provider.Retrieve], so keep it cheap, and its tags are
+// part of the session's cache key: requests whose tags differ get sessions
+// of their own, each an STS call and an entry counted by
+// [WithMaxSessions]. Tags that differ per user (the subject) give every
+// user a session; tags that differ per request would call STS every time.
 func WithExtraTags(f func(tenant.Tenant) map[string]string) Option {
 	return func(c *config) { c.extraTags = f }
 }
@@ -106,7 +114,8 @@ func WithTransitiveTags(keys ...string) Option {
 
 // WithSessionPolicy adds an inline session policy rendered per tenant from
 // a text/template: {{.TenantID}}, {{.Tier}} and {{.TagKey}} are available,
-// and {{json .TenantID}} quotes a value for JSON. For accounts without
+// and {{json .TenantID}} quotes a value for JSON. The tier is part of the
+// session's cache key, so a tier change renders a new policy. For accounts without
 // attribute-based access control; see [SessionPolicy] for a ready one.
 // The rendered document must be JSON of at most 2,048 characters once
 // compacted; New checks a sample.
@@ -125,10 +134,22 @@ func WithExpiryWindow(d time.Duration) Option { return func(c *config) { c.expir
 // "tenant-acme". Default [DefaultSessionPrefix].
 func WithSessionPrefix(p string) Option { return func(c *config) { c.sessionPrefix = p } }
 
-// WithMaxTenants caps how many tenants' credentials are cached; the least
-// recently used gives way. Default [DefaultMaxTenants].
-func WithMaxTenants(n int) Option { return func(c *config) { c.maxTenants = n } }
+// WithMaxSessions caps how many sessions' credentials are cached; the
+// least recently used gives way. A session is one tenant's, or more than
+// one where tiers or [WithExtraTags] differ between its requests, so the
+// cap bounds memory however many users a tenant has. Default
+// [DefaultMaxSessions].
+func WithMaxSessions(n int) Option { return func(c *config) { c.maxSessions = n } }
 
-// WithClock sets the time source of the tenant cache's bookkeeping.
-// Default time.Now. (The SDK's credential caches use the system clock.)
+// WithClaimedTenants lets the Provider (and so [Middleware]) hand out
+// credentials for a tenant that the request only claimed for itself
+// ([tenant.SourceClaimed]: its Host or path, verified by no one). By
+// default such a tenant is refused with an error wrapping [ErrNoTenant]:
+// anyone can claim any tenant, and its credentials reach its data. Use it
+// only where every request that names a tenant may act for it.
+func WithClaimedTenants() Option { return func(c *config) { c.claimed = true } }
+
+// WithClock sets the time that credentials handed out by [Provider.Retrieve]
+// say they expire at (now: see [Provider]). Default time.Now. (The SDK's
+// credential caches use the system clock.)
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -1,9 +1,13 @@
 package awscreds
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"text/template"
 	"time"
@@ -16,11 +20,18 @@ import (
 )
 
 // Provider hands out AWS credentials scoped to the tenant in the request
-// context: the role is assumed once per tenant with the tenant's ID as a
-// session tag (and optionally an inline session policy), and the result is
-// cached per tenant in an aws.CredentialsCache, refreshed early and by a
-// single caller. A tenant whose refresh fails gets an error; the others
+// context: the role is assumed with the tenant's ID as a session tag (and
+// optionally its tier, extra tags and an inline session policy), and the
+// result is cached in an aws.CredentialsCache, refreshed early and by a
+// single caller. A session whose refresh fails gets an error; the others
 // keep their cached credentials until they expire.
+//
+// A cached session is keyed by everything that goes into it: the tenant ID,
+// the tier where [WithTierTag] or [WithSessionPolicy] puts it in the session,
+// and the tags [WithExtraTags] returns for the request's tenant. Two
+// requests share credentials only when STS would have been asked for the
+// same session: a user whose extra tags differ from another's, or a tenant
+// whose tier changed, gets a session of its own.
 //
 // Provider is itself an aws.CredentialsProvider whose Retrieve reads the
 // tenant from the context the SDK passes it, so ONE service client serves
@@ -31,6 +42,10 @@ import (
 // even a wrapping cache asks again on every call, and IsCredentialsProvider
 // reports it as a cache so the SDK does not wrap it.)
 //
+// A tenant that the request only claimed for itself ([tenant.SourceClaimed],
+// such as one read from the Host header) gets no credentials unless
+// [WithClaimedTenants] allows it.
+//
 // A Provider is safe for concurrent use.
 type Provider struct {
 	client  stscreds.AssumeRoleAPIClient
@@ -38,13 +53,28 @@ type Provider struct {
 	cfg     config
 	policy  *template.Template
 
-	mu      sync.Mutex
-	tenants map[string]*tenantCreds
+	mu       sync.Mutex
+	sessions map[sessionKey]*list.Element // of *session
+	lru      list.List                    // front: the most recently used
 }
 
-type tenantCreds struct {
-	cache    *aws.CredentialsCache
-	lastUsed time.Time
+// sessionKey is everything a session is made of. AssumeRole's input is
+// built from the key alone (and the extra tags it encodes), so requests
+// with equal keys would ask STS for the same session.
+type sessionKey struct {
+	tenantID string
+	// tier is the tier's name where it reaches the session (WithTierTag,
+	// WithSessionPolicy), "" otherwise: a tier change that STS never sees
+	// does not need a new session.
+	tier string
+	// extra is WithExtraTags' tags for the request, encoded by encodeTags;
+	// "" without the option.
+	extra string
+}
+
+type session struct {
+	key   sessionKey
+	cache *aws.CredentialsCache
 }
 
 // New returns a Provider that assumes roleARN through client (an
@@ -63,7 +93,7 @@ func New(client stscreds.AssumeRoleAPIClient, roleARN string, opts ...Option) (*
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	p := &Provider{client: client, roleARN: roleARN, cfg: c, tenants: make(map[string]*tenantCreds)}
+	p := &Provider{client: client, roleARN: roleARN, cfg: c, sessions: make(map[sessionKey]*list.Element)}
 	if c.policyTemplate != "" {
 		tmpl, err := parsePolicyTemplate(c.policyTemplate)
 		if err != nil {
@@ -76,13 +106,29 @@ func New(client stscreds.AssumeRoleAPIClient, roleARN string, opts ...Option) (*
 
 var _ aws.CredentialsProvider = (*Provider)(nil)
 
-// Retrieve returns the credentials of the tenant in ctx.
+// errClaimed is the refusal of a tenant the request claimed for itself.
+// It is made once: Retrieve runs on every call.
+var errClaimed = fmt.Errorf("%w: %s (allow claimed tenants with WithClaimedTenants)", ErrNoTenant, claimedReason)
+
+// claimedReason is the Guard's and the Provider's words for a claimed tenant.
+const claimedReason = "the tenant was claimed by the request, not verified"
+
+// Retrieve returns the credentials of the tenant in ctx. With no tenant,
+// or a claimed one without [WithClaimedTenants], the error wraps
+// [ErrNoTenant]; when STS fails it is an [*STSError].
 func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	t, ok := tenant.FromContext(ctx)
-	if !ok {
+	if !ok || t.ID == "" {
 		return aws.Credentials{}, ErrNoTenant
 	}
-	creds, err := p.cacheFor(t).Retrieve(ctx)
+	if !t.Source.Verified() && !p.cfg.claimed {
+		return aws.Credentials{}, errClaimed
+	}
+	s, err := p.session(t)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	creds, err := s.cache.Retrieve(ctx)
 	if err != nil {
 		return aws.Credentials{}, err
 	}
@@ -109,59 +155,81 @@ func (p *Provider) Config(base aws.Config) aws.Config {
 	return cfg
 }
 
-// Tenants returns how many tenants have cached credentials.
-func (p *Provider) Tenants() int {
+// Sessions returns how many sessions have cached credentials: one per
+// tenant, more where tiers or extra tags differ between a tenant's
+// requests. [WithMaxSessions] caps it.
+func (p *Provider) Sessions() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.tenants)
+	return len(p.sessions)
 }
 
-// cacheFor returns the tenant's credentials cache, creating it, and
-// evicting the least recently used tenant past the cap.
-func (p *Provider) cacheFor(t tenant.Tenant) *aws.CredentialsCache {
-	now := p.cfg.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if tc, ok := p.tenants[t.ID]; ok {
-		if now.Sub(tc.lastUsed) > time.Second { // cheap enough to keep approximate
-			tc.lastUsed = now
-		}
-		return tc.cache
+// session returns the cached session of t, creating it, and evicting the
+// least recently used session past the cap.
+func (p *Provider) session(t tenant.Tenant) (*session, error) {
+	key := sessionKey{tenantID: t.ID}
+	if p.cfg.tierTagKey != "" || p.policy != nil {
+		key.tier = t.Tier.Name()
 	}
-	if len(p.tenants) >= p.cfg.maxTenants {
-		var oldest string
-		var at time.Time
-		for id, tc := range p.tenants {
-			if oldest == "" || tc.lastUsed.Before(at) {
-				oldest, at = id, tc.lastUsed
-			}
-		}
-		delete(p.tenants, oldest)
+	var extra map[string]string
+	if p.cfg.extraTags != nil {
+		extra = p.cfg.extraTags(t)
+		key.extra = encodeTags(extra)
 	}
-	tc := &tenantCreds{
-		cache: aws.NewCredentialsCache(p.assumer(t), func(o *aws.CredentialsCacheOptions) {
+	if s := p.cached(key); s != nil {
+		return s, nil
+	}
+	// A new session: its input is built, and checked, outside the lock.
+	in, err := p.assumeRoleInput(key, extra)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{
+		key: key,
+		cache: aws.NewCredentialsCache(p.assumer(t.ID, in), func(o *aws.CredentialsCacheOptions) {
 			o.ExpiryWindow = p.cfg.expiryWindow
 			o.ExpiryWindowJitterFrac = 0.5
 		}),
-		lastUsed: now,
 	}
-	p.tenants[t.ID] = tc
-	return tc.cache
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.sessions[key]; ok { // another request made it meanwhile
+		p.lru.MoveToFront(e)
+		return e.Value.(*session), nil
+	}
+	if len(p.sessions) >= p.cfg.maxSessions {
+		oldest := p.lru.Back()
+		p.lru.Remove(oldest)
+		delete(p.sessions, oldest.Value.(*session).key)
+	}
+	p.sessions[key] = p.lru.PushFront(s)
+	return s, nil
 }
 
-// assumer is the provider the tenant's cache refreshes from.
-func (p *Provider) assumer(t tenant.Tenant) aws.CredentialsProvider {
+// cached returns the session of key, or nil.
+func (p *Provider) cached(key sessionKey) *session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.sessions[key]
+	if !ok {
+		return nil
+	}
+	if p.lru.Front() != e {
+		p.lru.MoveToFront(e)
+	}
+	return e.Value.(*session)
+}
+
+// assumer is the provider a session's cache refreshes from: it asks STS,
+// always with the same input.
+func (p *Provider) assumer(tenantID string, in *sts.AssumeRoleInput) aws.CredentialsProvider {
 	return aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		in, err := p.assumeRoleInput(t)
-		if err != nil {
-			return aws.Credentials{}, err
-		}
 		out, err := p.client.AssumeRole(ctx, in)
 		if err != nil {
-			return aws.Credentials{}, &STSError{TenantID: t.ID, Err: err}
+			return aws.Credentials{}, &STSError{TenantID: tenantID, Err: err}
 		}
 		if out.Credentials == nil || out.Credentials.AccessKeyId == nil || out.Credentials.Expiration == nil {
-			return aws.Credentials{}, &STSError{TenantID: t.ID, Err: errors.New("AssumeRole returned no credentials")}
+			return aws.Credentials{}, &STSError{TenantID: tenantID, Err: errors.New("AssumeRole returned no credentials")}
 		}
 		return aws.Credentials{
 			AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
@@ -174,24 +242,24 @@ func (p *Provider) assumer(t tenant.Tenant) aws.CredentialsProvider {
 	})
 }
 
-// assumeRoleInput builds the AssumeRole call for t, checking what STS would
-// refuse so that the error says what is wrong.
-func (p *Provider) assumeRoleInput(t tenant.Tenant) (*sts.AssumeRoleInput, error) {
-	tags := map[string]string{p.cfg.tagKey: t.ID}
-	if p.cfg.tierTagKey != "" && !t.Tier.IsZero() {
-		tags[p.cfg.tierTagKey] = t.Tier.Name()
+// assumeRoleInput builds the AssumeRole call of the session key, whose
+// extra tags are extra, checking what STS would refuse so that the error
+// says what is wrong. It reads nothing but its arguments and the
+// configuration: what is not in the key cannot reach the session.
+func (p *Provider) assumeRoleInput(key sessionKey, extra map[string]string) (*sts.AssumeRoleInput, error) {
+	tags := map[string]string{p.cfg.tagKey: key.tenantID}
+	if p.cfg.tierTagKey != "" && key.tier != "" {
+		tags[p.cfg.tierTagKey] = key.tier
 	}
-	if p.cfg.extraTags != nil {
-		for k, v := range p.cfg.extraTags(t) {
-			if _, taken := tags[k]; taken {
-				return nil, fmt.Errorf("awscreds: extra tag %q collides with a tag the provider sets", k)
-			}
-			tags[k] = v
+	for k, v := range extra {
+		if _, taken := tags[k]; taken {
+			return nil, fmt.Errorf("awscreds: extra tag %q collides with a tag the provider sets", k)
 		}
+		tags[k] = v
 	}
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(p.roleARN),
-		RoleSessionName: aws.String(sessionName(p.cfg.sessionPrefix, t.ID)),
+		RoleSessionName: aws.String(sessionName(p.cfg.sessionPrefix, key.tenantID)),
 		DurationSeconds: aws.Int32(int32(p.cfg.duration / time.Second)),
 	}
 	if err := checkTags(tags); err != nil {
@@ -204,13 +272,44 @@ func (p *Provider) assumeRoleInput(t tenant.Tenant) (*sts.AssumeRoleInput, error
 		in.TransitiveTagKeys = append([]string(nil), p.cfg.transitive...)
 	}
 	if p.policy != nil {
-		doc, err := renderPolicy(p.policy, t, p.cfg.tagKey)
+		doc, err := renderPolicy(p.policy, key.tenantID, key.tier, p.cfg.tagKey)
 		if err != nil {
 			return nil, err
 		}
 		in.Policy = aws.String(doc)
 	}
 	return in, nil
+}
+
+// encodeTags encodes tags as one string, the same for equal maps and
+// different for different ones: sorted by key, each key and value preceded
+// by its length, so no choice of characters makes two maps collide.
+func encodeTags(tags map[string]string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	var buf [8]string
+	keys := buf[:0]
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	n := 0
+	for _, k := range keys {
+		n += len(k) + len(tags[k]) + 8
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range keys {
+		v := tags[k]
+		b.WriteString(strconv.Itoa(len(k)))
+		b.WriteByte(':')
+		b.WriteString(k)
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	return b.String()
 }
 
 // STSError is a failed AssumeRole for one tenant.

@@ -2,9 +2,11 @@ package awscreds_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,16 +152,253 @@ func TestSTSFailureHitsOnlyThatTenant(t *testing.T) {
 	}
 }
 
-func TestTenantsAreBounded(t *testing.T) {
+func TestSessionsAreBounded(t *testing.T) {
 	srv := ststest.Start(t)
-	p := newProvider(t, srv, awscreds.WithMaxTenants(3))
+	p := newProvider(t, srv, awscreds.WithMaxSessions(3))
 	for i := range 10 {
 		if _, err := p.Retrieve(ctxFor(t, "tenant-"+strconv.Itoa(i), "basic")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := p.Tenants(); n != 3 {
-		t.Fatalf("%d tenants cached, want the cap of 3", n)
+	if n := p.Sessions(); n != 3 {
+		t.Fatalf("%d sessions cached, want the cap of 3", n)
+	}
+}
+
+// Per-user tags multiply sessions; the cap still bounds them, and the
+// least recently used gives way.
+func TestSessionsAreBoundedAcrossUsers(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv, awscreds.WithMaxSessions(2),
+		awscreds.WithExtraTags(func(tn tenant.Tenant) map[string]string { return map[string]string{"User": tn.Subject} }))
+	user := func(sub string) context.Context {
+		return tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Subject: sub})
+	}
+	for _, sub := range []string{"ann", "bob", "ann", "cat", "ann"} { // bob is the least recently used when cat comes
+		if _, err := p.Retrieve(user(sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := p.Sessions(); n != 2 {
+		t.Fatalf("%d sessions cached, want the cap of 2", n)
+	}
+	if got := []int{srv.CallsFor("User", "ann"), srv.CallsFor("User", "bob"), srv.CallsFor("User", "cat")}; !slices.Equal(got, []int{1, 1, 1}) {
+		t.Fatalf("STS calls for ann, bob, cat: %v; want one each", got)
+	}
+	if _, err := p.Retrieve(user("bob")); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.CallsFor("User", "bob"); n != 2 {
+		t.Errorf("bob, evicted, called STS %d times in all, want 2", n)
+	}
+	// bob took the place of cat, now the least recently used; ann, used
+	// more recently, stays.
+	if _, err := p.Retrieve(user("ann")); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.CallsFor("User", "ann"); n != 1 {
+		t.Errorf("ann, recently used, was evicted (%d STS calls)", n)
+	}
+}
+
+// Two users of one tenant whose tags differ each get a session with their
+// own tags; neither runs with the other's.
+func TestSessionTagsArePerUser(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv,
+		awscreds.WithTierTag("TenantTier"),
+		awscreds.WithExtraTags(func(tn tenant.Tenant) map[string]string {
+			if tn.HasRole("admin") {
+				return map[string]string{"AppRole": "admin"}
+			}
+			return map[string]string{"AppRole": "member"}
+		}))
+	admin := tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("premium"), Subject: "ann", Roles: []string{"admin"}}
+	member := tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("basic"), Subject: "bob"}
+	for range 3 {
+		for _, tn := range []tenant.Tenant{admin, member} {
+			if _, err := p.Retrieve(tenant.NewContext(context.Background(), tn)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	calls := srv.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d STS calls for two users, three requests each; want 2", len(calls))
+	}
+	want := []map[string]string{
+		{"TenantId": "acme", "TenantTier": "premium", "AppRole": "admin"},
+		{"TenantId": "acme", "TenantTier": "basic", "AppRole": "member"},
+	}
+	for i, c := range calls {
+		if diff := cmp.Diff(want[i], c.Tags); diff != "" {
+			t.Errorf("session %d tags (-want +got):\n%s", i, diff)
+		}
+	}
+	if n := p.Sessions(); n != 2 {
+		t.Errorf("%d sessions, want 2", n)
+	}
+}
+
+// Tags whose keys and values run into each other when written one after
+// the other still make different sessions.
+func TestSessionKeyTagsDoNotCollide(t *testing.T) {
+	srv := ststest.Start(t)
+	sets := map[string]map[string]string{
+		"ann": {"a": "1", "b": "2"},
+		"bob": {"a": "1b2"},
+		"cat": {"a1": "b2"},
+		"dan": {"a": "1:b=2"},
+		"eve": {},
+	}
+	p := newProvider(t, srv, awscreds.WithExtraTags(func(tn tenant.Tenant) map[string]string { return sets[tn.Subject] }))
+	for range 2 {
+		for sub := range sets {
+			if _, err := p.Retrieve(tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Subject: sub})); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(srv.Calls()); n != len(sets) {
+		t.Errorf("%d STS calls for %d different tag sets, twice each", n, len(sets))
+	}
+}
+
+// A tier change reaches STS at once: the tenant's next request gets a
+// session with the new tier tag, and the policy rendered for the new tier.
+func TestTierChangeGetsNewSession(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv, awscreds.WithTierTag("TenantTier"),
+		awscreds.WithSessionPolicy(`{"Version":"2012-10-17","Statement":[{"Sid":{{json .Tier}},"Effect":"Allow","Action":"dynamodb:GetItem","Resource":"*"}]}`))
+	for _, tier := range []string{"premium", "premium", "basic", "basic", "premium"} {
+		if _, err := p.Retrieve(ctxFor(t, "acme", tier)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, c := range srv.Calls() {
+		got = append(got, c.Tags["TenantTier"])
+		if !strings.Contains(c.Policy, `"Sid":"`+c.Tags["TenantTier"]+`"`) {
+			t.Errorf("policy %s not rendered for tier %s", c.Policy, c.Tags["TenantTier"])
+		}
+	}
+	// The premium session is still cached when the tenant moves back.
+	if diff := cmp.Diff([]string{"premium", "basic"}, got); diff != "" {
+		t.Errorf("sessions' tier tags (-want +got):\n%s", diff)
+	}
+}
+
+// Where the tier reaches nothing STS sees, a tier change does not cost a
+// session.
+func TestTierNotInSessionSharesIt(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv)
+	for _, tier := range []string{"premium", "basic"} {
+		if _, err := p.Retrieve(ctxFor(t, "acme", tier)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(srv.Calls()); n != 1 {
+		t.Errorf("%d STS calls, want 1", n)
+	}
+}
+
+// Extra tags are checked when a session is made; one STS would refuse is
+// never cached.
+func TestExtraTagsRefusedAreNotCached(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv, awscreds.WithExtraTags(func(tn tenant.Tenant) map[string]string {
+		return map[string]string{"TenantId": "other"}
+	}))
+	for range 2 {
+		if _, err := p.Retrieve(ctxFor(t, "acme", "basic")); err == nil || !strings.Contains(err.Error(), "collides") {
+			t.Fatalf("Retrieve = %v, want a collision", err)
+		}
+	}
+	if n, c := p.Sessions(), len(srv.Calls()); n != 0 || c != 0 {
+		t.Errorf("%d sessions cached and %d STS calls for a refused one", n, c)
+	}
+}
+
+// A tenant that the request claimed for itself (its Host, its path) gets no
+// credentials, unless the Provider allows claimed tenants.
+func TestClaimedTenantRefused(t *testing.T) {
+	srv := ststest.Start(t)
+	claimed := tenant.NewContext(context.Background(), tenant.Tenant{ID: "victim", Source: tenant.SourceClaimed})
+	_, err := newProvider(t, srv).Retrieve(claimed)
+	if !errors.Is(err, awscreds.ErrNoTenant) || !strings.Contains(err.Error(), "the tenant was claimed by the request, not verified") ||
+		!strings.Contains(err.Error(), "WithClaimedTenants") {
+		t.Fatalf("Retrieve for a claimed tenant = %v, want ErrNoTenant saying it was claimed and naming WithClaimedTenants", err)
+	}
+	if n := len(srv.Calls()); n != 0 {
+		t.Fatalf("%d STS calls for a claimed tenant", n)
+	}
+	for _, src := range []tenant.Source{tenant.SourceAssigned, tenant.SourceToken, tenant.SourcePeer} {
+		if _, err := newProvider(t, srv).Retrieve(tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Source: src})); err != nil {
+			t.Errorf("%v tenant: %v", src, err)
+		}
+	}
+	if _, err := newProvider(t, srv, awscreds.WithClaimedTenants()).Retrieve(claimed); err != nil {
+		t.Fatalf("with WithClaimedTenants: %v", err)
+	}
+	if n := srv.CallsFor("TenantId", "victim"); n != 1 {
+		t.Errorf("%d STS calls for the claimed tenant allowed", n)
+	}
+}
+
+// The middleware answers a request without a tenant, or with a claimed
+// one, as tenant.Require does: 401, a Bearer challenge, tenant-required.
+// No retry helps, so there is no Retry-After.
+func TestMiddlewareTenantRequired(t *testing.T) {
+	srv := ststest.Start(t)
+	var errs []error
+	h := func(p *awscreds.Provider) http.Handler {
+		return awscreds.Middleware(p, func(r *http.Request, err error) { errs = append(errs, err) })(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	}
+	claimed := tenant.Tenant{ID: "victim", Source: tenant.SourceClaimed}
+	serve := func(h http.Handler, tn *tenant.Tenant) (*httptest.ResponseRecorder, tenant.Rejection) {
+		ctx, rec := tenant.NewRecordContext(context.Background())
+		if tn != nil {
+			ctx = tenant.NewContext(ctx, *tn)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/orders", nil).WithContext(ctx))
+		return w, rec.Rejection()
+	}
+	for name, tn := range map[string]*tenant.Tenant{"no tenant": nil, "claimed tenant": &claimed} {
+		t.Run(name, func(t *testing.T) {
+			w, rej := serve(h(newProvider(t, srv)), tn)
+			var p tenant.Problem
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			want := tenant.Problem{Type: tenant.ProblemType("tenant-required"), Title: "Tenant required", Status: 401, Detail: p.Detail}
+			if w.Code != 401 || p != want || p.Detail == "" {
+				t.Errorf("%d %+v, want 401 %+v", w.Code, p, want)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
+				t.Errorf("WWW-Authenticate %q", got)
+			}
+			if got := w.Header().Get("Retry-After"); got != "" {
+				t.Errorf("Retry-After %q for a request no retry can help", got)
+			}
+			if want := (tenant.Rejection{By: "awscreds", Reason: "tenant_required", Status: 401}); rej != want {
+				t.Errorf("rejection %+v, want %+v", rej, want)
+			}
+		})
+	}
+	if len(errs) != 0 {
+		t.Errorf("onError heard of a missing tenant: %v", errs)
+	}
+	if w, _ := serve(h(newProvider(t, srv, awscreds.WithClaimedTenants())), &claimed); w.Code != 204 {
+		t.Errorf("claimed tenant with WithClaimedTenants: %d", w.Code)
+	}
+	srv.Fail("", "RegionDisabledException")
+	acme := tenant.Tenant{ID: "acme"}
+	w, rej := serve(h(newProvider(t, srv)), &acme)
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" || rej != (tenant.Rejection{By: "awscreds", Reason: "credentials", Status: 503}) || len(errs) != 1 {
+		t.Errorf("STS down: %d, Retry-After %q, rejection %+v, onError %v; want 503 with Retry-After, heard once", w.Code, w.Header().Get("Retry-After"), rej, errs)
 	}
 }
 
@@ -196,7 +435,7 @@ func TestNewRejectsMistakes(t *testing.T) {
 		"policy JSON":    {tenantRole, awscreds.WithSessionPolicy(`{"Version": {{.TenantID}}`), "not JSON"},
 		"policy size":    {tenantRole, awscreds.WithSessionPolicy(`{"Sid":"` + strings.Repeat("x", 2100) + `"}`), "STS allows 2048"},
 		"policy field":   {tenantRole, awscreds.WithSessionPolicy(`{"x":"{{.Nope}}"}`), "WithSessionPolicy"},
-		"max tenants":    {tenantRole, awscreds.WithMaxTenants(0), "WithMaxTenants"},
+		"max sessions":   {tenantRole, awscreds.WithMaxSessions(0), "WithMaxSessions"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := awscreds.New(client, tc.role, tc.opt)
@@ -314,6 +553,26 @@ func BenchmarkCachedCredentials(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			h.ServeHTTP(w, r)
+		}
+	})
+	// With the tier and a tag from the user's roles in the session: the
+	// key also covers them.
+	tagged := newProvider(b, srv, awscreds.WithTierTag("TenantTier"), awscreds.WithExtraTags(func(tn tenant.Tenant) map[string]string {
+		if tn.HasRole("admin") {
+			return map[string]string{"AppRole": "admin"}
+		}
+		return map[string]string{"AppRole": "member"}
+	}))
+	admin := tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("premium"), Roles: []string{"admin"}})
+	if _, err := tagged.Retrieve(admin); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("RetrieveWithExtraTags", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := tagged.Retrieve(admin); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -144,17 +144,16 @@ func parsePolicyTemplate(text string) (*template.Template, error) {
 		return nil, fmt.Errorf("awscreds: WithSessionPolicy: %w", err)
 	}
 	// A long tenant ID shows whether the document stays within the limit.
-	sample, _ := tenant.New(strings.Repeat("x", tenant.MaxIDLength), tenant.Tier{})
-	if _, err := renderPolicy(tmpl, sample, "TenantId"); err != nil {
+	if _, err := renderPolicy(tmpl, strings.Repeat("x", tenant.MaxIDLength), "", "TenantId"); err != nil {
 		return nil, fmt.Errorf("awscreds: WithSessionPolicy: with a %d-character tenant ID: %w", tenant.MaxIDLength, err)
 	}
 	return tmpl, nil
 }
 
-// renderPolicy renders the session policy for t, compacted.
-func renderPolicy(tmpl *template.Template, t tenant.Tenant, tagKey string) (string, error) {
+// renderPolicy renders the session policy of a tenant and tier, compacted.
+func renderPolicy(tmpl *template.Template, tenantID, tier, tagKey string) (string, error) {
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, policyData{TenantID: t.ID, Tier: t.Tier.Name(), TagKey: tagKey}); err != nil {
+	if err := tmpl.Execute(&buf, policyData{TenantID: tenantID, Tier: tier, TagKey: tagKey}); err != nil {
 		return "", fmt.Errorf("awscreds: session policy: %w", err)
 	}
 	var compact bytes.Buffer
