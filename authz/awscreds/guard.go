@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,14 +21,17 @@ var (
 	// ErrCrossTenant: a key or item of the request belongs to another
 	// tenant than the one in the request's context.
 	ErrCrossTenant = errors.New("awscreds: request touches another tenant's items")
-	// ErrNoTenant: the context carries no tenant ([tenant.FromContext]), so
+	// ErrNoTenant: the context carries no tenant ([tenant.FromContext]), or
+	// only one the request claimed for itself ([tenant.SourceClaimed]), so
 	// there is no one to check a request's keys against (or to scope
 	// credentials to).
 	ErrNoTenant = errors.New("awscreds: no tenant in context")
 	// ErrUncheckable: the request is of a kind whose keys the guard cannot
-	// verify: a Scan without [WithScan], a PartiQL statement without
-	// [WithPartiQL], a Query whose key condition does not fix the partition
-	// key, a missing key attribute or a key value that is not a string.
+	// verify: a table it was not told about ([WithTable]), an input it does
+	// not know (or one passed by value), a Scan without [WithScan], a
+	// PartiQL statement without [WithPartiQL], a Query whose key condition
+	// does not fix the partition key, a missing key attribute or a key
+	// value that is not a string.
 	ErrUncheckable = errors.New("awscreds: request cannot be checked for its tenant")
 )
 
@@ -73,16 +78,34 @@ func (e *GuardError) Unwrap() error { return e.Err }
 // is signed or sent, and compares the partition key of each key, item and
 // query with the tenant in the request's context ([tenant.FromContext]).
 //
+// The guard knows the tables it was told about, and nothing else: each
+// table a client uses is named with its partition key attribute by
+// [WithTable], or let through unchecked by [WithUnguardedTable]. A request
+// on any other table is refused with [ErrUncheckable]: a table keyed by
+// something else (an "id", with the tenant as a plain attribute) cannot be
+// checked by reading its items' tenant attribute, which the request sets
+// itself.
+//
 // It inspects GetItem, PutItem, UpdateItem, DeleteItem, Query (key condition
-// expressions and the legacy KeyConditions), BatchGetItem, BatchWriteItem,
-// TransactGetItems and TransactWriteItems: every key must hold the tenant's
-// ID (after an optional prefix, see [WithKeyPrefix]) as a string in the
-// partition key attribute, or the whole request is refused. Scan and
+// expressions and the legacy KeyConditions), BatchGetItem, BatchWriteItem
+// (both parts of every write request), TransactGetItems and
+// TransactWriteItems (every part of every item): every key must hold the
+// tenant's ID (after an optional prefix, see [WithKeyPrefix]) as a string in
+// the partition key attribute, or the whole request is refused. Scan and
 // SearchVectors read across partitions and are refused unless [WithScan]
 // allows them (SearchVectors also passes when its search condition fixes the
 // partition key to the tenant); PartiQL cannot be checked and is refused
-// unless [WithPartiQL] allows it. Other operations (table management,
-// backups, imports and exports) pass.
+// unless [WithPartiQL] allows it. Operations on tables rather than items
+// (creating, describing, listing, updating and deleting tables, backups and
+// restores, imports and exports, tags, resource policies, streaming and
+// settings) pass. Anything else is refused with [ErrUncheckable]: an input
+// the guard does not know, whether an operation added to DynamoDB after
+// this guard was written (such as StartBulkPutItems, which writes items
+// from S3) or an input passed to [Guard.Check] by value.
+//
+// A tenant that the request only claimed for itself
+// ([tenant.SourceClaimed], such as one read from the Host header) counts as
+// no tenant, unless [AllowClaimedTenants] says otherwise.
 //
 // The guard is a second line of defence against a bug in the service's own
 // code, not a security boundary: code that builds its own client, or removes
@@ -92,11 +115,10 @@ func (e *GuardError) Unwrap() error { return e.Err }
 // A Guard is immutable and safe for concurrent use; one Guard serves any
 // number of clients.
 type Guard struct {
-	partitionKey string
-	prefix       string
-	tables       map[string]guardTable // by table name, never an ARN
+	tables       map[string]*guardTable // by table name, never an ARN
 	allowScan    bool
 	allowPartiQL bool
+	allowClaimed bool
 	onRefuse     func(context.Context, *GuardError)
 	// initialize is the middleware, made once: the SDK builds a new stack
 	// for every call.
@@ -105,9 +127,10 @@ type Guard struct {
 
 // guardTable is what the options set for one table.
 type guardTable struct {
-	partitionKey string // "" for the default
+	partitionKey string // "" for an unguarded table
 	prefix       string
 	hasPrefix    bool // prefix is set, even to ""
+	unguarded    bool
 }
 
 // GuardOption configures a [Guard]; see [NewGuard].
@@ -120,13 +143,16 @@ type guardConfig struct {
 	tables       map[string]guardTable
 	allowScan    bool
 	allowPartiQL bool
+	allowClaimed bool
 	onRefuse     func(context.Context, *GuardError)
 	errs         []error
 }
 
-// WithTable sets the partition key attribute of one table, named by its name
-// or its ARN, in place of the default given to [NewGuard]. Requests that name
-// the table either way match.
+// WithTable names a table the guard checks, by its name or its ARN, and
+// its partition key attribute: every key, item and key condition of a
+// request on the table must hold the tenant's ID in that attribute.
+// Requests that name the table either way match. A table named by no
+// WithTable or [WithUnguardedTable] is refused.
 func WithTable(table, partitionKey string) GuardOption {
 	return func(c *guardConfig) {
 		name, err := guardOptionTable("WithTable", table)
@@ -148,16 +174,34 @@ func WithTable(table, partitionKey string) GuardOption {
 	}
 }
 
+// WithUnguardedTable names a table, by its name or ARN, whose requests the
+// guard lets through without reading them, with or without a tenant, Scan
+// included: a table that holds no tenant's items, such as feature flags or
+// a catalogue shared by all. Every other table must be named by
+// [WithTable].
+func WithUnguardedTable(table string) GuardOption {
+	return func(c *guardConfig) {
+		name, err := guardOptionTable("WithUnguardedTable", table)
+		if err != nil {
+			c.errs = append(c.errs, err)
+			return
+		}
+		t := c.tables[name]
+		t.unguarded = true
+		c.setTable(name, t)
+	}
+}
+
 // WithKeyPrefix sets what comes before the tenant ID in every partition key
-// value, such as "TENANT#" for keys like "TENANT#acme". The default is "":
-// the value is the tenant ID itself.
+// value, such as "TENANT#" for keys like "TENANT#acme", in every table of
+// [WithTable]. The default is "": the value is the tenant ID itself.
 func WithKeyPrefix(prefix string) GuardOption {
 	return func(c *guardConfig) { c.prefix = prefix }
 }
 
-// WithTableKeyPrefix sets the key prefix of one table (named by its name or
-// ARN) in place of the one of [WithKeyPrefix]; "" means the table's keys are
-// bare tenant IDs.
+// WithTableKeyPrefix sets the key prefix of one table of [WithTable] (named
+// by its name or ARN) in place of the one of [WithKeyPrefix]; "" means the
+// table's keys are bare tenant IDs.
 func WithTableKeyPrefix(table, prefix string) GuardOption {
 	return func(c *guardConfig) {
 		name, err := guardOptionTable("WithTableKeyPrefix", table)
@@ -191,6 +235,16 @@ func WithPartiQL() GuardOption {
 	return func(c *guardConfig) { c.allowPartiQL = true }
 }
 
+// AllowClaimedTenants lets the guard check requests against a tenant that
+// the request only claimed for itself ([tenant.SourceClaimed]: its Host or
+// path, verified by no one) as against a verified one. By default such a
+// request is refused with [ErrNoTenant]: anyone can claim any tenant, and
+// the guard would pass the claimed tenant's keys. Use it only where every
+// request that names a tenant may read and write its items.
+func AllowClaimedTenants() GuardOption {
+	return func(c *guardConfig) { c.allowClaimed = true }
+}
+
 // WithOnRefuse sets a function that the middleware calls, once, with each
 // request it refuses, before it returns the error: to write an audit event
 // or count refusals. It runs on the caller's goroutine and must not keep
@@ -218,29 +272,45 @@ func guardOptionTable(option, table string) (string, error) {
 	return name, nil
 }
 
-// NewGuard returns a [Guard] that checks partitionKey, the name of the
-// partition key attribute, in every table ([WithTable] sets it for one
-// table). It returns an error when partitionKey is empty or an option is
-// wrong, such as a table set twice to different attributes.
-func NewGuard(partitionKey string, opts ...GuardOption) (*Guard, error) {
+// NewGuard returns a [Guard] for the tables that [WithTable] names with
+// their partition key attributes, and those [WithUnguardedTable] lets
+// through; there must be at least one. There is no default partition key:
+// a table the guard was not told about is refused, so that a table keyed
+// by something else never passes on an attribute its items merely carry.
+// NewGuard returns an error when no table is named or an option is wrong,
+// such as a table set twice to different attributes, a table both guarded
+// and unguarded, or a key prefix for a table WithTable does not name.
+func NewGuard(opts ...GuardOption) (*Guard, error) {
 	var c guardConfig
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&c)
 		}
 	}
-	if partitionKey == "" {
-		c.errs = append(c.errs, errors.New("awscreds: NewGuard: empty partition key attribute"))
+	if len(c.tables) == 0 {
+		c.errs = append(c.errs, errors.New("awscreds: NewGuard: no table; name each table the client uses with WithTable(table, partitionKey), or WithUnguardedTable(table)"))
+	}
+	tables := make(map[string]*guardTable, len(c.tables))
+	for _, name := range slices.Sorted(maps.Keys(c.tables)) { // errors in a stable order
+		t := c.tables[name]
+		switch {
+		case t.unguarded && (t.partitionKey != "" || t.hasPrefix):
+			c.errs = append(c.errs, fmt.Errorf("awscreds: table %q is both unguarded (WithUnguardedTable) and guarded (WithTable, WithTableKeyPrefix)", name))
+		case !t.unguarded && t.partitionKey == "":
+			c.errs = append(c.errs, fmt.Errorf("awscreds: WithTableKeyPrefix(%q): the table has no partition key; name it with WithTable", name))
+		case !t.unguarded && !t.hasPrefix:
+			t.prefix = c.prefix
+		}
+		tables[name] = &t
 	}
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
 	g := &Guard{
-		partitionKey: partitionKey,
-		prefix:       c.prefix,
-		tables:       c.tables,
+		tables:       tables,
 		allowScan:    c.allowScan,
 		allowPartiQL: c.allowPartiQL,
+		allowClaimed: c.allowClaimed,
 		onRefuse:     c.onRefuse,
 	}
 	g.initialize = middleware.InitializeMiddlewareFunc(guardMiddlewareID, g.handleInitialize)
@@ -284,7 +354,9 @@ func (g *Guard) handleInitialize(ctx context.Context, in middleware.InitializeIn
 // operation (such as a *dynamodb.GetItemInput), through for the tenant in
 // ctx: nil, or a [*GuardError]. It is the check the middleware makes, for
 // code that does not go through a client; it does not call the
-// [WithOnRefuse] hook. Inputs of other types pass.
+// [WithOnRefuse] hook. Inputs are pointers, as the client's methods take
+// them: an input passed by value, or of a type the guard does not know, is
+// refused with [ErrUncheckable].
 func (g *Guard) Check(ctx context.Context, input any) error {
 	if err := g.check(ctx, input); err != nil {
 		return err
@@ -294,10 +366,7 @@ func (g *Guard) Check(ctx context.Context, input any) error {
 
 // item checks an operation on one item of one table.
 func (g *Guard) item(ctx context.Context, op string, table *string, key map[string]types.AttributeValue) *GuardError {
-	c, err := g.begin(ctx, op)
-	if err != nil {
-		return err
-	}
+	c := g.begin(ctx, op)
 	c.key(guardDeref(table), key)
 	return c.err
 }
@@ -325,57 +394,63 @@ func (g *Guard) check(ctx context.Context, input any) *GuardError {
 		}
 		return g.item(ctx, "DeleteItem", in.TableName, in.Key)
 	case *dynamodb.QueryInput:
-		c, err := g.begin(ctx, "Query")
-		if err != nil {
-			return err
-		}
+		c := g.begin(ctx, "Query")
 		if in == nil {
 			in = &dynamodb.QueryInput{}
 		}
-		c.query(in)
+		name := guardDeref(in.TableName)
+		if t, ok := c.table(name); ok {
+			c.query(name, t, in)
+		}
 		return c.err
 	case *dynamodb.BatchGetItemInput:
-		c, err := g.begin(ctx, "BatchGetItem")
-		if err != nil {
-			return err
-		}
+		c := g.begin(ctx, "BatchGetItem")
 		if in == nil {
 			return nil
 		}
 		for table, ka := range in.RequestItems {
+			t, ok := c.table(table)
+			if !ok {
+				if c.stop {
+					return c.err
+				}
+				continue
+			}
 			for _, key := range ka.Keys {
-				if !c.key(table, key) {
+				if !c.tableKey(table, t, key) {
 					return c.err
 				}
 			}
 		}
 		return c.err
 	case *dynamodb.BatchWriteItemInput:
-		c, err := g.begin(ctx, "BatchWriteItem")
-		if err != nil {
-			return err
-		}
+		c := g.begin(ctx, "BatchWriteItem")
 		if in == nil {
 			return nil
 		}
 		for table, requests := range in.RequestItems {
-			for _, r := range requests {
-				// A request with neither part touches nothing, and
-				// DynamoDB refuses it.
-				if r.PutRequest != nil && !c.key(table, r.PutRequest.Item) {
+			t, ok := c.table(table)
+			if !ok {
+				if c.stop {
 					return c.err
 				}
-				if r.DeleteRequest != nil && !c.key(table, r.DeleteRequest.Key) {
+				continue
+			}
+			for _, r := range requests {
+				// Both parts are checked: DynamoDB refuses a request with
+				// both, but only after the guard has let it go. One with
+				// neither touches nothing, and DynamoDB refuses it.
+				if r.PutRequest != nil && !c.tableKey(table, t, r.PutRequest.Item) {
+					return c.err
+				}
+				if r.DeleteRequest != nil && !c.tableKey(table, t, r.DeleteRequest.Key) {
 					return c.err
 				}
 			}
 		}
 		return c.err
 	case *dynamodb.TransactGetItemsInput:
-		c, err := g.begin(ctx, "TransactGetItems")
-		if err != nil {
-			return err
-		}
+		c := g.begin(ctx, "TransactGetItems")
 		if in == nil {
 			return nil
 		}
@@ -386,51 +461,48 @@ func (g *Guard) check(ctx context.Context, input any) *GuardError {
 		}
 		return c.err
 	case *dynamodb.TransactWriteItemsInput:
-		c, err := g.begin(ctx, "TransactWriteItems")
-		if err != nil {
-			return err
-		}
+		c := g.begin(ctx, "TransactWriteItems")
 		if in == nil {
 			return nil
 		}
+		// Every part of every item: DynamoDB refuses an item with more than
+		// one, but a guard that read only the first would pass the rest.
 		for _, item := range in.TransactItems {
-			ok := true
-			switch {
-			case item.ConditionCheck != nil:
-				ok = c.key(guardDeref(item.ConditionCheck.TableName), item.ConditionCheck.Key)
-			case item.Put != nil:
-				ok = c.key(guardDeref(item.Put.TableName), item.Put.Item)
-			case item.Delete != nil:
-				ok = c.key(guardDeref(item.Delete.TableName), item.Delete.Key)
-			case item.Update != nil:
-				ok = c.key(guardDeref(item.Update.TableName), item.Update.Key)
+			if item.ConditionCheck != nil && !c.key(guardDeref(item.ConditionCheck.TableName), item.ConditionCheck.Key) {
+				return c.err
 			}
-			if !ok {
+			if item.Put != nil && !c.key(guardDeref(item.Put.TableName), item.Put.Item) {
+				return c.err
+			}
+			if item.Delete != nil && !c.key(guardDeref(item.Delete.TableName), item.Delete.Key) {
+				return c.err
+			}
+			if item.Update != nil && !c.key(guardDeref(item.Update.TableName), item.Update.Key) {
 				return c.err
 			}
 		}
 		return c.err
 	case *dynamodb.ScanInput:
-		if g.allowScan {
-			return nil
-		}
 		var table *string
 		if in != nil {
 			table = in.TableName
 		}
-		return &GuardError{Operation: "Scan", Table: guardDeref(table), Reason: "Scan reads every tenant's items (allow it with WithScan)", Err: ErrUncheckable}
-	case *dynamodb.SearchVectorsInput:
-		if g.allowScan {
+		if g.allowScan || g.unguarded(guardDeref(table)) {
 			return nil
 		}
-		c, err := g.begin(ctx, "SearchVectors")
-		if err != nil {
-			return err
-		}
+		return &GuardError{Operation: "Scan", Table: guardDeref(table), Reason: "Scan reads every tenant's items (allow it with WithScan)", Err: ErrUncheckable}
+	case *dynamodb.SearchVectorsInput:
 		if in == nil {
 			in = &dynamodb.SearchVectorsInput{}
 		}
-		c.condition(in.TableName, in.SearchConditionExpression, "search condition", in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		name := guardDeref(in.TableName)
+		if g.allowScan || g.unguarded(name) {
+			return nil
+		}
+		c := g.begin(ctx, "SearchVectors")
+		if t, ok := c.table(name); ok {
+			c.condition(name, t, in.SearchConditionExpression, "search condition", in.ExpressionAttributeNames, in.ExpressionAttributeValues)
+		}
 		return c.err
 	case *dynamodb.ExecuteStatementInput:
 		return g.partiQL("ExecuteStatement")
@@ -439,7 +511,14 @@ func (g *Guard) check(ctx context.Context, input any) *GuardError {
 	case *dynamodb.ExecuteTransactionInput:
 		return g.partiQL("ExecuteTransaction")
 	}
-	return nil
+	if guardTableOperation(input) {
+		return nil
+	}
+	op := middleware.GetOperationName(ctx)
+	if op == "" {
+		op = fmt.Sprintf("%T", input)
+	}
+	return &GuardError{Operation: op, Reason: fmt.Sprintf("the guard does not check inputs of type %T (an operation on items it cannot read, or an input passed by value, not as a pointer)", input), Err: ErrUncheckable}
 }
 
 func (g *Guard) partiQL(op string) *GuardError {
@@ -449,32 +528,33 @@ func (g *Guard) partiQL(op string) *GuardError {
 	return &GuardError{Operation: op, Reason: "PartiQL statements cannot be checked (allow them with WithPartiQL)", Err: ErrUncheckable}
 }
 
-// begin starts the check of one request of an operation that must carry a
-// tenant.
-func (g *Guard) begin(ctx context.Context, op string) (guardCheck, *GuardError) {
-	t, ok := tenant.FromContext(ctx)
-	if !ok || t.ID == "" {
-		return guardCheck{}, &GuardError{Operation: op, Reason: "no tenant in context", Err: ErrNoTenant}
-	}
-	return guardCheck{g: g, op: op, tenantID: t.ID}, nil
+// unguarded reports whether table is one of WithUnguardedTable.
+func (g *Guard) unguarded(table string) bool {
+	t := g.tables[guardTableName(table)]
+	return t != nil && t.unguarded
 }
 
-// table returns the partition key attribute and the key prefix of table,
-// named by its name or ARN.
-func (g *Guard) table(table string) (partitionKey, prefix string) {
-	partitionKey, prefix = g.partitionKey, g.prefix
-	if g.tables == nil {
-		return partitionKey, prefix
+// Reasons of refusals that do not depend on the request.
+const (
+	guardNoTenant     = "no tenant in context"
+	guardClaimed      = claimedReason + " (allow claimed tenants with AllowClaimedTenants)"
+	guardUnknownTable = "the guard was not told about this table (name it with WithTable, or let it through unchecked with WithUnguardedTable)"
+)
+
+// begin starts the check of one request: it finds the tenant in ctx, which
+// a table of WithTable will need.
+func (g *Guard) begin(ctx context.Context, op string) guardCheck {
+	c := guardCheck{g: g, op: op}
+	t, ok := tenant.FromContext(ctx)
+	switch {
+	case !ok || t.ID == "":
+		c.noTenant = guardNoTenant
+	case !t.Source.Verified() && !g.allowClaimed:
+		c.noTenant = guardClaimed
+	default:
+		c.tenantID = t.ID
 	}
-	if t, ok := g.tables[guardTableName(table)]; ok {
-		if t.partitionKey != "" {
-			partitionKey = t.partitionKey
-		}
-		if t.hasPrefix {
-			prefix = t.prefix
-		}
-	}
-	return partitionKey, prefix
+	return c
 }
 
 // guardTableName returns the name of a table given by name or ARN
@@ -511,39 +591,73 @@ func guardDeref(s *string) string {
 }
 
 // guardCheck is the check of one request. It stops at the first key of
-// another tenant; short of that it keeps the first key it could not verify,
+// another tenant, or the first guarded table when there is no tenant to
+// check against; short of that it keeps the first key it could not verify,
 // so that a request with both kinds of key is reported as cross-tenant,
 // whatever the order of its keys.
 type guardCheck struct {
 	g        *Guard
 	op       string
 	tenantID string
+	noTenant string      // why there is no tenant to check against; "" when there is
 	err      *GuardError // nil while the request passes
+	stop     bool        // err is final
+}
+
+// table returns the settings of table, named by its name or ARN, and
+// whether to check its keys: false for a table of WithUnguardedTable,
+// and, with a refusal recorded, for a table the guard does not know or
+// when there is no tenant.
+func (c *guardCheck) table(name string) (*guardTable, bool) {
+	t := c.g.tables[guardTableName(name)]
+	switch {
+	case t == nil:
+		c.uncheckable(name, guardUnknownTable)
+		return t, false
+	case t.unguarded:
+		return t, false
+	case c.noTenant != "":
+		if !c.stop {
+			c.err, c.stop = &GuardError{Operation: c.op, Table: name, Reason: c.noTenant, Err: ErrNoTenant}, true
+		}
+		return t, false
+	}
+	return t, true
 }
 
 // key checks the partition key of a key or an item of table, and reports
-// whether to go on (false after a key of another tenant).
+// whether to go on (false once the refusal is final).
 func (c *guardCheck) key(name string, key map[string]types.AttributeValue) bool {
-	attr, prefix := c.g.table(name)
-	v, ok := key[attr]
+	t, ok := c.table(name)
 	if !ok {
-		c.uncheckable(name, "no partition key attribute "+strconv.Quote(attr))
-		return true
+		return !c.stop
 	}
-	return c.value(name, attr, prefix, v)
+	return c.tableKey(name, t, key)
 }
 
-// value checks one partition key value.
-func (c *guardCheck) value(table, attr, prefix string, v types.AttributeValue) bool {
+// tableKey checks the partition key of a key or an item of a table the
+// guard checks, t, and reports whether to go on.
+func (c *guardCheck) tableKey(name string, t *guardTable, key map[string]types.AttributeValue) bool {
+	v, ok := key[t.partitionKey]
+	if !ok {
+		c.uncheckable(name, "no partition key attribute "+strconv.Quote(t.partitionKey))
+		return true
+	}
+	return c.value(name, t, v)
+}
+
+// value checks one partition key value of table t, and reports whether to
+// go on.
+func (c *guardCheck) value(name string, t *guardTable, v types.AttributeValue) bool {
 	s, ok := v.(*types.AttributeValueMemberS)
 	if !ok || s == nil {
-		c.uncheckable(table, "partition key "+strconv.Quote(attr)+" is not a string")
+		c.uncheckable(name, "partition key "+strconv.Quote(t.partitionKey)+" is not a string")
 		return true
 	}
-	if len(s.Value) == len(prefix)+len(c.tenantID) && strings.HasPrefix(s.Value, prefix) && s.Value[len(prefix):] == c.tenantID {
+	if len(s.Value) == len(t.prefix)+len(c.tenantID) && strings.HasPrefix(s.Value, t.prefix) && s.Value[len(t.prefix):] == c.tenantID {
 		return true
 	}
-	c.err = &GuardError{Operation: c.op, Table: table, Reason: "partition key " + strconv.Quote(attr) + " is not the caller's tenant", Err: ErrCrossTenant}
+	c.err, c.stop = &GuardError{Operation: c.op, Table: name, Reason: "partition key " + strconv.Quote(t.partitionKey) + " is not the caller's tenant", Err: ErrCrossTenant}, true
 	return false
 }
 
@@ -553,21 +667,20 @@ func (c *guardCheck) uncheckable(table, reason string) {
 	}
 }
 
-// query checks a Query's key condition, in either form; when both are given
-// (DynamoDB refuses that), both must pass.
-func (c *guardCheck) query(in *dynamodb.QueryInput) {
-	name := guardDeref(in.TableName)
+// query checks a Query's key condition on table t, in either form; when
+// both are given (DynamoDB refuses that), both must pass.
+func (c *guardCheck) query(name string, t *guardTable, in *dynamodb.QueryInput) {
 	if in.KeyConditionExpression == nil && len(in.KeyConditions) == 0 {
 		c.uncheckable(name, "no key condition")
 		return
 	}
 	if in.KeyConditionExpression != nil {
-		if !c.condition(in.TableName, in.KeyConditionExpression, "key condition", in.ExpressionAttributeNames, in.ExpressionAttributeValues) {
+		if !c.condition(name, t, in.KeyConditionExpression, "key condition", in.ExpressionAttributeNames, in.ExpressionAttributeValues) {
 			return
 		}
 	}
 	if len(in.KeyConditions) > 0 {
-		attr, prefix := c.g.table(name)
+		attr := t.partitionKey
 		cond, ok := in.KeyConditions[attr]
 		switch {
 		case !ok:
@@ -575,17 +688,16 @@ func (c *guardCheck) query(in *dynamodb.QueryInput) {
 		case cond.ComparisonOperator != types.ComparisonOperatorEq || len(cond.AttributeValueList) != 1:
 			c.uncheckable(name, "KeyConditions on partition key "+strconv.Quote(attr)+" is not one EQ value")
 		default:
-			c.value(name, attr, prefix, cond.AttributeValueList[0])
+			c.value(name, t, cond.AttributeValueList[0])
 		}
 	}
 }
 
-// condition checks a key condition expression (what names it, for the
-// reasons): every equality on the partition key must hold the tenant's
-// value, and there must be one. It reports whether to go on.
-func (c *guardCheck) condition(table, expr *string, what string, names map[string]string, values map[string]types.AttributeValue) bool {
-	name := guardDeref(table)
-	attr, prefix := c.g.table(name)
+// condition checks a key condition expression on table t (what names it,
+// for the reasons): every equality on the partition key must hold the
+// tenant's value, and there must be one. It reports whether to go on.
+func (c *guardCheck) condition(name string, t *guardTable, expr *string, what string, names map[string]string, values map[string]types.AttributeValue) bool {
+	attr := t.partitionKey
 	if expr == nil {
 		c.uncheckable(name, "no "+what)
 		return true
@@ -615,7 +727,7 @@ func (c *guardCheck) condition(table, expr *string, what string, names map[strin
 			continue
 		}
 		found = true
-		if !c.value(name, attr, prefix, v) {
+		if !c.value(name, t, v) {
 			return false
 		}
 	}

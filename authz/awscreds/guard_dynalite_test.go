@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +50,8 @@ func TestGuardDynalite(t *testing.T) {
 	counter := &guardCountingTransport{next: transport, ops: map[string]int{}}
 	t.Cleanup(transport.CloseIdleConnections) // before the server stops
 	var refusals guardRecorder
-	g, err := awscreds.NewGuard("tenant_id", awscreds.WithKeyPrefix("TENANT#"), awscreds.WithOnRefuse(refusals.hook))
+	const table = "guard_orders"
+	g, err := awscreds.NewGuard(awscreds.WithTable(table, "tenant_id"), awscreds.WithKeyPrefix("TENANT#"), awscreds.WithOnRefuse(refusals.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,6 @@ func TestGuardDynalite(t *testing.T) {
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) }, g.Options())
 
-	const table = "guard_orders"
 	ctx := context.Background()
 	if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName: aws.String(table),
@@ -298,4 +299,95 @@ func guardOwner(item map[string]types.AttributeValue) string {
 		return s.Value
 	}
 	return ""
+}
+
+// TestGuardDynaliteTables runs the guard against a DynamoDB API with a
+// table it was not told about: "users" is keyed by id, and tenant_id is a
+// plain attribute that a request sets itself, so a guard that read it would
+// let tenant A overwrite tenant B's user. The guard refuses every request on
+// the table, while operations on tables, not items, still pass.
+func TestGuardDynaliteTables(t *testing.T) {
+	d := testservers.Dynalite(t)
+	transport := &http.Transport{}
+	counter := &guardCountingTransport{next: transport, ops: map[string]int{}}
+	t.Cleanup(transport.CloseIdleConnections) // before the server stops
+	cfg := aws.Config{
+		Region:      testservers.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
+		HTTPClient:  &http.Client{Transport: counter},
+	}
+	endpoint := func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) }
+	admin := dynamodb.NewFromConfig(cfg, endpoint) // the service's own, unguarded
+	g, err := awscreds.NewGuard(awscreds.WithTable("guard_orders", "tenant_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dynamodb.NewFromConfig(cfg, endpoint, g.Options())
+
+	const users = "guard_users"
+	ctx := context.Background()
+	if _, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(users),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatalf("CreateTable through the guard: %v", err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	// The waiter's DescribeTable goes through the guard, as do these.
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(users)}, 5*time.Second); err != nil {
+		t.Fatalf("DescribeTable through the guard: %v", err)
+	}
+	if out, err := client.ListTables(ctx, &dynamodb.ListTablesInput{}); err != nil || len(out.TableNames) != 1 {
+		t.Fatalf("ListTables through the guard = %v, %v", out, err)
+	}
+	if _, err := client.TagResource(ctx, &dynamodb.TagResourceInput{
+		ResourceArn: aws.String("arn:aws:dynamodb:" + testservers.Region + ":000000000000:table/" + users),
+		Tags:        []types.Tag{{Key: aws.String("team"), Value: aws.String("orders")}},
+	}); err != nil {
+		var ge *awscreds.GuardError
+		if errors.As(err, &ge) {
+			t.Fatalf("TagResource refused by the guard: %v", err)
+		}
+	}
+
+	user := func(tenantID string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"id": guardS("u1"), "tenant_id": guardS(tenantID), "owner": guardS(tenantID)}
+	}
+	if _, err := admin.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(users), Item: user("tenant-b")}); err != nil {
+		t.Fatal(err)
+	}
+	a := guardCtx("tenant-a")
+	before := counter.count("PutItem")
+	_, err = client.PutItem(a, &dynamodb.PutItemInput{TableName: aws.String(users), Item: user("tenant-a")})
+	var ge *awscreds.GuardError
+	if !errors.As(err, &ge) || !errors.Is(err, awscreds.ErrUncheckable) || !strings.Contains(ge.Reason, "WithTable") {
+		t.Fatalf("tenant A's PutItem over B's user = %v, want a *GuardError wrapping ErrUncheckable that names WithTable", err)
+	}
+	if n := counter.count("PutItem") - before; n != 0 {
+		t.Errorf("refused PutItem reached the server %d time(s)", n)
+	}
+	if _, err := client.GetItem(a, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}}); !errors.Is(err, awscreds.ErrUncheckable) {
+		t.Errorf("GetItem on the unknown table = %v, want ErrUncheckable", err)
+	}
+	out, err := admin.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if guardOwner(out.Item) != "tenant-b" {
+		t.Errorf("B's user now belongs to %q", guardOwner(out.Item))
+	}
+
+	// Named as unguarded, the table is the service's to manage.
+	open, err := awscreds.NewGuard(awscreds.WithTable("guard_orders", "tenant_id"), awscreds.WithUnguardedTable(users))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unguarded := dynamodb.NewFromConfig(cfg, endpoint, open.Options())
+	if out, err := unguarded.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}}); err != nil || guardOwner(out.Item) != "tenant-b" {
+		t.Errorf("GetItem on an unguarded table = %v, %v", out, err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +37,18 @@ func guardCtx(id string) context.Context {
 	return tenant.NewContext(context.Background(), tenant.Tenant{ID: id})
 }
 
+// guardClaimedCtx carries a tenant that the request named for itself, as
+// tenant.Subdomain resolves it: verified by no one.
+func guardClaimedCtx(id string) context.Context {
+	return tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Source: tenant.SourceClaimed})
+}
+
+// guardTables are the tables of most cases: orders and history, both
+// keyed by tenant_id.
+func guardTables() []awscreds.GuardOption {
+	return []awscreds.GuardOption{awscreds.WithTable("orders", "tenant_id"), awscreds.WithTable("history", "tenant_id")}
+}
+
 func guardS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 // guardKey returns a key of the orders table: tenant_id = pk, order_id = sk.
@@ -53,11 +66,33 @@ func guardQuery(expr string, names map[string]string, values map[string]types.At
 }
 
 type guardCase struct {
-	name   string
-	opts   []awscreds.GuardOption
-	tenant string // "" for none
-	input  any
-	want   error // nil, or the sentinel the refusal wraps
+	name    string
+	tables  []awscreds.GuardOption // nil for guardTables
+	opts    []awscreds.GuardOption // added to the tables
+	tenant  string                 // "" for none
+	claimed bool                   // the tenant is SourceClaimed
+	input   any
+	want    error // nil, or the sentinel the refusal wraps
+}
+
+func (tc guardCase) guard(t testing.TB, more ...awscreds.GuardOption) *awscreds.Guard {
+	t.Helper()
+	opts := tc.tables
+	if opts == nil {
+		opts = guardTables()
+	}
+	g, err := awscreds.NewGuard(append(append(opts, tc.opts...), more...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func (tc guardCase) ctx() context.Context {
+	if tc.claimed {
+		return guardClaimedCtx(tc.tenant)
+	}
+	return guardCtx(tc.tenant)
 }
 
 func guardCases() []guardCase {
@@ -120,17 +155,17 @@ func guardCases() []guardCase {
 			input: get("users", map[string]types.AttributeValue{"org": guardS(guardOwn)})},
 		guardCase{name: "WithTable/foreign", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
 			input: get("users", map[string]types.AttributeValue{"org": guardS(guardForeign), "tenant_id": guardS(guardOwn)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTable/default attribute does not count", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/another attribute does not count", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
 			input: get("users", map[string]types.AttributeValue{"tenant_id": guardS(guardOwn)}), want: awscreds.ErrUncheckable},
-		guardCase{name: "WithTable/other tables keep the default", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/other tables keep theirs", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
 			input: get("orders", guardKey(guardOwn, "o1"))},
-		guardCase{name: "WithTable/request by ARN", opts: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/request by ARN", tables: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
 			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTable/request by ARN own", opts: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/request by ARN own", tables: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
 			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardOwn)})},
-		guardCase{name: "WithTable/option by ARN", opts: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/option by ARN", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
 			input: get("orders", map[string]types.AttributeValue{"org": guardS(guardOwn)})},
-		guardCase{name: "WithTable/option by ARN other partition", opts: []awscreds.GuardOption{awscreds.WithTable("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/option by ARN other partition", tables: []awscreds.GuardOption{awscreds.WithTable("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders", "org")}, tenant: guardOwn,
 			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
 		guardCase{name: "WithTableKeyPrefix/own", opts: []awscreds.GuardOption{awscreds.WithTableKeyPrefix("orders", "T#")}, tenant: guardOwn,
 			input: get("orders", guardKey("T#"+guardOwn, "o1"))},
@@ -139,7 +174,7 @@ func guardCases() []guardCase {
 		guardCase{name: "WithTableKeyPrefix/empty overrides default", opts: []awscreds.GuardOption{awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTableKeyPrefix(guardARN, "")}, tenant: guardOwn,
 			input: get("orders", guardKey(guardOwn, "o1"))},
 		guardCase{name: "WithTableKeyPrefix/other tables keep the default", opts: []awscreds.GuardOption{awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTableKeyPrefix("orders", "")}, tenant: guardOwn,
-			input: get("users", guardKey(guardOwn, "o1")), want: awscreds.ErrCrossTenant},
+			input: get("history", guardKey(guardOwn, "o1")), want: awscreds.ErrCrossTenant},
 		guardCase{name: "WithTable and WithTableKeyPrefix", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTableKeyPrefix("users", "ORG#")}, tenant: guardOwn,
 			input: get("users", map[string]types.AttributeValue{"org": guardS("ORG#" + guardOwn)})},
 	)
@@ -179,9 +214,9 @@ func guardCases() []guardCase {
 			map[string]types.AttributeValue{":v": guardS(guardOwn), ":f": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
 		guardCase{name: "Query/no key condition", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
 		guardCase{name: "Query/nil input", tenant: guardOwn, input: (*dynamodb.QueryInput)(nil), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/WithTable attribute", opts: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
+		guardCase{name: "Query/WithTable attribute", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
 			input: guardQuery("org = :v", nil, vals(guardOwn))},
-		guardCase{name: "Query/WithTable default attribute does not count", opts: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
+		guardCase{name: "Query/WithTable other attribute does not count", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
 			input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
 	)
 	legacy := func(op types.ComparisonOperator, values ...types.AttributeValue) *dynamodb.QueryInput {
@@ -227,7 +262,9 @@ func guardCases() []guardCase {
 			"orders":  {Keys: manyOwn},
 			"history": {Keys: withForeign(manyOwn)},
 		}}, want: awscreds.ErrCrossTenant},
-		guardCase{name: "BatchGetItem/foreign beats uncheckable", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		guardCase{name: "BatchGetItem/foreign beats uncheckable", tables: []awscreds.GuardOption{
+			awscreds.WithTable("a", "tenant_id"), awscreds.WithTable("b", "tenant_id"), awscreds.WithTable("c", "tenant_id"),
+		}, tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"a": {Keys: []map[string]types.AttributeValue{{"order_id": guardS("o1")}}},
 			"b": {Keys: withForeign(manyOwn)},
 			"c": {Keys: []map[string]types.AttributeValue{{"order_id": guardS("o1")}}},
@@ -307,6 +344,34 @@ func guardCases() []guardCase {
 	}
 	add(guardCase{name: "TransactWriteItems/no tenant", input: twrite(""), want: awscreds.ErrNoTenant})
 
+	// An item with more than one part (DynamoDB refuses it, after the
+	// guard): every part is checked, not only the first.
+	own := func() map[string]types.AttributeValue { return guardKey(guardOwn, "c") }
+	check := &types.ConditionCheck{TableName: aws.String("orders"), Key: own(), ConditionExpression: aws.String("attribute_exists(order_id)")}
+	foreign := guardKey(guardForeign, "x")
+	for part, item := range map[string]types.TransactWriteItem{
+		"Put":    {ConditionCheck: check, Put: &types.Put{TableName: aws.String("orders"), Item: foreign}},
+		"Delete": {ConditionCheck: check, Delete: &types.Delete{TableName: aws.String("orders"), Key: foreign}},
+		"Update": {ConditionCheck: check, Update: &types.Update{TableName: aws.String("orders"), Key: foreign, UpdateExpression: aws.String("SET n = :n")}},
+		"all four, Update foreign": {ConditionCheck: check, Put: &types.Put{TableName: aws.String("orders"), Item: own()},
+			Delete: &types.Delete{TableName: aws.String("orders"), Key: own()}, Update: &types.Update{TableName: aws.String("orders"), Key: foreign}},
+	} {
+		add(guardCase{name: "TransactWriteItems/one item, own ConditionCheck and foreign " + part, tenant: guardOwn,
+			input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{item}}, want: awscreds.ErrCrossTenant})
+	}
+	add(
+		guardCase{name: "TransactWriteItems/one item, own ConditionCheck and Put on an unknown table", tenant: guardOwn,
+			input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+				{ConditionCheck: check, Put: &types.Put{TableName: aws.String("users"), Item: map[string]types.AttributeValue{"id": guardS("u1"), "tenant_id": guardS(guardOwn)}}},
+			}}, want: awscreds.ErrUncheckable},
+		guardCase{name: "BatchWriteItem/one request, own Put and foreign Delete", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
+			"orders": {{PutRequest: &types.PutRequest{Item: own()}, DeleteRequest: &types.DeleteRequest{Key: foreign}}},
+		}}, want: awscreds.ErrCrossTenant},
+		guardCase{name: "BatchWriteItem/one request, foreign Put and own Delete", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
+			"orders": {{PutRequest: &types.PutRequest{Item: foreign}, DeleteRequest: &types.DeleteRequest{Key: own()}}},
+		}}, want: awscreds.ErrCrossTenant},
+	)
+
 	// Scan, SearchVectors, PartiQL.
 	scan := &dynamodb.ScanInput{TableName: aws.String("orders")}
 	parallel := &dynamodb.ScanInput{TableName: aws.String("orders"), Segment: aws.Int32(1), TotalSegments: aws.Int32(4)}
@@ -350,13 +415,96 @@ func guardCases() []guardCase {
 		)
 	}
 
-	// Operations that touch no item by key pass, tenant or not.
+	// Tables the guard was not told about are refused, whatever their items
+	// say: "users" is keyed by id, and tenant_id is a plain attribute the
+	// request sets itself.
+	user := func(tenantID string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"id": guardS("u1"), "tenant_id": guardS(tenantID)}
+	}
+	add(
+		guardCase{name: "unknown table/PutItem with own tenant attribute", tenant: guardOwn,
+			input: &dynamodb.PutItemInput{TableName: aws.String("users"), Item: user(guardOwn)}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/GetItem", tenant: guardOwn, input: get("users", user(guardOwn)), want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/by ARN", tenant: guardOwn,
+			input: get("arn:aws:dynamodb:eu-west-1:123456789012:table/users", user(guardOwn)), want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/no table name", tenant: guardOwn, input: &dynamodb.GetItemInput{Key: guardKey(guardOwn, "o1")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/Query", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("users"),
+			KeyConditionExpression: aws.String("tenant_id = :v"), ExpressionAttributeValues: vals(guardOwn)}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/Scan", opts: nil, tenant: guardOwn, input: &dynamodb.ScanInput{TableName: aws.String("users")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/among known ones in a batch", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"orders": {Keys: manyOwn},
+			"users":  {Keys: []map[string]types.AttributeValue{user(guardOwn)}},
+		}}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/in a transaction", tenant: guardOwn, input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: aws.String("orders"), Item: guardKey(guardOwn, "o1")}},
+			{Put: &types.Put{TableName: aws.String("users"), Item: user(guardOwn)}},
+		}}, want: awscreds.ErrUncheckable},
+		guardCase{name: "unknown table/foreign key elsewhere still cross-tenant", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"users":  {Keys: []map[string]types.AttributeValue{user(guardOwn)}},
+			"orders": {Keys: withForeign(manyOwn)},
+		}}, want: awscreds.ErrCrossTenant},
+	)
+
+	// Unguarded tables pass unread, tenant or not; they do not let the
+	// rest of a request through.
+	flags := []awscreds.GuardOption{awscreds.WithUnguardedTable("flags")}
+	flag := map[string]types.AttributeValue{"name": guardS("dark-mode")}
+	add(
+		guardCase{name: "unguarded/GetItem", opts: flags, tenant: guardOwn, input: get("flags", flag)},
+		guardCase{name: "unguarded/GetItem without tenant", opts: flags, input: get("flags", flag)},
+		guardCase{name: "unguarded/GetItem by ARN", opts: flags, input: get("arn:aws:dynamodb:eu-west-1:123456789012:table/flags", flag)},
+		guardCase{name: "unguarded/Scan", opts: flags, input: &dynamodb.ScanInput{TableName: aws.String("flags")}},
+		guardCase{name: "unguarded/Query", opts: flags, input: &dynamodb.QueryInput{TableName: aws.String("flags"), KeyConditionExpression: aws.String("#n = :n"),
+			ExpressionAttributeNames: map[string]string{"#n": "name"}, ExpressionAttributeValues: map[string]types.AttributeValue{":n": guardS("x")}}},
+		guardCase{name: "unguarded/batch with a guarded table, own", opts: flags, tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"flags": {Keys: []map[string]types.AttributeValue{flag}}, "orders": {Keys: manyOwn},
+		}}},
+		guardCase{name: "unguarded/batch with a guarded table, foreign", opts: flags, tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"flags": {Keys: []map[string]types.AttributeValue{flag}}, "orders": {Keys: withForeign(manyOwn)},
+		}}, want: awscreds.ErrCrossTenant},
+		guardCase{name: "unguarded/batch with a guarded table, no tenant", opts: flags, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+			"flags": {Keys: []map[string]types.AttributeValue{flag}}, "orders": {Keys: manyOwn},
+		}}, want: awscreds.ErrNoTenant},
+		guardCase{name: "unguarded/other tables still guarded", opts: flags, tenant: guardOwn, input: get("orders", guardKey(guardForeign, "o1")), want: awscreds.ErrCrossTenant},
+	)
+
+	// A tenant the request claimed for itself (its Host, its path) counts
+	// as none, unless the service allows claimed tenants.
+	allowClaimed := []awscreds.GuardOption{awscreds.AllowClaimedTenants()}
+	add(
+		guardCase{name: "claimed/GetItem own key", tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1")), want: awscreds.ErrNoTenant},
+		guardCase{name: "claimed/Query", tenant: guardOwn, claimed: true, input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrNoTenant},
+		guardCase{name: "claimed/TransactWriteItems", tenant: guardOwn, claimed: true, input: twrite(""), want: awscreds.ErrNoTenant},
+		guardCase{name: "claimed/AllowClaimedTenants own key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1"))},
+		guardCase{name: "claimed/AllowClaimedTenants foreign key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardForeign, "o1")), want: awscreds.ErrCrossTenant},
+		guardCase{name: "claimed/unguarded table", opts: flags, tenant: guardOwn, claimed: true, input: get("flags", flag)},
+	)
+
+	// Operations on tables, not items, pass, tenant or not.
 	add(
 		guardCase{name: "DescribeTable", input: &dynamodb.DescribeTableInput{TableName: aws.String("orders")}},
+		guardCase{name: "DescribeTable of an unknown table", input: &dynamodb.DescribeTableInput{TableName: aws.String("users")}},
 		guardCase{name: "CreateTable", input: &dynamodb.CreateTableInput{TableName: aws.String("orders")}},
 		guardCase{name: "ListTables", tenant: guardOwn, input: &dynamodb.ListTablesInput{}},
-		guardCase{name: "not a DynamoDB input", input: "GetItem"},
-		guardCase{name: "nil", input: nil},
+		guardCase{name: "TagResource", input: &dynamodb.TagResourceInput{ResourceArn: aws.String(guardARN), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}}},
+		guardCase{name: "ExportTableToPointInTime", input: &dynamodb.ExportTableToPointInTimeInput{TableArn: aws.String(guardARN), S3Bucket: aws.String("b")}},
+	)
+
+	// Everything else is refused: inputs the guard does not know, inputs
+	// passed by value (which it would otherwise not recognise), and data
+	// operations it cannot read.
+	add(
+		guardCase{name: "StartBulkPutItems", tenant: guardOwn, input: &dynamodb.StartBulkPutItemsInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "not a DynamoDB input", input: "GetItem", want: awscreds.ErrUncheckable},
+		guardCase{name: "nil", input: nil, want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/GetItem foreign", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardForeign, "o1")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/GetItem own", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/PutItem", tenant: guardOwn, input: dynamodb.PutItemInput{TableName: aws.String("orders"), Item: guardKey(guardForeign, "o1")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/Query", tenant: guardOwn, input: *guardQuery("#pk = :v", pkNames, vals(guardForeign)), want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/TransactWriteItems", tenant: guardOwn, input: *twrite("Put"), want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/Scan", tenant: guardOwn, opts: withScan, input: *scan, want: awscreds.ErrUncheckable},
+		guardCase{name: "by value/DescribeTable", input: dynamodb.DescribeTableInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
+		guardCase{name: "pointer to pointer", tenant: guardOwn, input: func() any { in := get("orders", guardKey(guardForeign, "o1")); return &in }(), want: awscreds.ErrUncheckable},
 	)
 	return cases
 }
@@ -364,11 +512,7 @@ func guardCases() []guardCase {
 func TestGuardCheck(t *testing.T) {
 	for _, tc := range guardCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := awscreds.NewGuard("tenant_id", tc.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = g.Check(guardCtx(tc.tenant), tc.input)
+			err := tc.guard(t).Check(tc.ctx(), tc.input)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Check = %v, want nil", err)
@@ -393,7 +537,7 @@ func TestGuardCheck(t *testing.T) {
 }
 
 func TestGuardErrorFields(t *testing.T) {
-	g, err := awscreds.NewGuard("tenant_id", awscreds.WithKeyPrefix("TENANT#"))
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,39 +559,130 @@ func TestGuardErrorFields(t *testing.T) {
 	}
 }
 
+// The refusals that a configuration can fix name the option that fixes
+// them.
+func TestGuardReasonsNameTheFix(t *testing.T) {
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		ctx   context.Context
+		input any
+		want  awscreds.GuardError
+	}{
+		{"unknown table", guardCtx(guardOwn), &dynamodb.PutItemInput{TableName: aws.String("users"), Item: map[string]types.AttributeValue{"id": guardS("u1")}},
+			awscreds.GuardError{Operation: "PutItem", Table: "users", Err: awscreds.ErrUncheckable,
+				Reason: "the guard was not told about this table (name it with WithTable, or let it through unchecked with WithUnguardedTable)"}},
+		{"claimed tenant", guardClaimedCtx(guardOwn), &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")},
+			awscreds.GuardError{Operation: "GetItem", Table: "orders", Err: awscreds.ErrNoTenant,
+				Reason: "the tenant was claimed by the request, not verified (allow claimed tenants with AllowClaimedTenants)"}},
+		{"no tenant", context.Background(), &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")},
+			awscreds.GuardError{Operation: "GetItem", Table: "orders", Err: awscreds.ErrNoTenant, Reason: "no tenant in context"}},
+		{"by value", guardCtx(guardOwn), dynamodb.GetItemInput{TableName: aws.String("orders")},
+			awscreds.GuardError{Operation: "dynamodb.GetItemInput", Err: awscreds.ErrUncheckable,
+				Reason: "the guard does not check inputs of type dynamodb.GetItemInput (an operation on items it cannot read, or an input passed by value, not as a pointer)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ge *awscreds.GuardError
+			if err := g.Check(c.ctx, c.input); !errors.As(err, &ge) {
+				t.Fatalf("Check = %v, want a *GuardError", err)
+			}
+			if *ge != c.want {
+				t.Errorf("GuardError = %+v\nwant          %+v", *ge, c.want)
+			}
+		})
+	}
+}
+
+// Every operation of the DynamoDB client is either checked by the guard,
+// let through as an operation on tables, or refused; an operation the SDK
+// adds is refused until it is sorted into one of these, and this test
+// names it.
+func TestGuardKnowsEveryOperation(t *testing.T) {
+	refused := map[string]bool{ // data operations the guard cannot read
+		"StartBulkPutItems": true,
+	}
+	checked := map[string]bool{ // by guardCases
+		"GetItem": true, "PutItem": true, "UpdateItem": true, "DeleteItem": true, "Query": true,
+		"BatchGetItem": true, "BatchWriteItem": true, "TransactGetItems": true, "TransactWriteItems": true,
+		"Scan": true, "SearchVectors": true, "ExecuteStatement": true, "BatchExecuteStatement": true, "ExecuteTransaction": true,
+	}
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := reflect.TypeOf(&dynamodb.Client{})
+	ctxType := reflect.TypeOf((*context.Context)(nil)).Elem()
+	ops := 0
+	for i := range client.NumMethod() {
+		m := client.Method(i)
+		if m.Type.NumIn() != 4 || m.Type.In(1) != ctxType || m.Type.In(2).Kind() != reflect.Pointer ||
+			m.Type.In(2).Elem().Name() != m.Name+"Input" {
+			continue
+		}
+		ops++
+		input := reflect.New(m.Type.In(2).Elem()).Interface()
+		err := g.Check(context.Background(), input)
+		switch {
+		case checked[m.Name]:
+		case refused[m.Name] && !errors.Is(err, awscreds.ErrUncheckable):
+			t.Errorf("%s: Check = %v, want ErrUncheckable", m.Name, err)
+		case !refused[m.Name] && err != nil:
+			t.Errorf("%s: refused (%v); a new operation? Check it, let it through in guardtables.go, or list it here as refused", m.Name, err)
+		}
+	}
+	if ops < 50 {
+		t.Fatalf("found %d operations on the client; the test no longer finds them", ops)
+	}
+}
+
 func TestNewGuardErrors(t *testing.T) {
+	orders := awscreds.WithTable("orders", "tenant_id")
 	tests := []struct {
 		name string
-		pk   string
 		opts []awscreds.GuardOption
+		want string
 	}{
-		{"empty partition key", "", nil},
-		{"WithTable empty table", "pk", []awscreds.GuardOption{awscreds.WithTable("", "org")}},
-		{"WithTable empty attribute", "pk", []awscreds.GuardOption{awscreds.WithTable("users", "")}},
-		{"WithTable not a table ARN", "pk", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:eu-west-1:123456789012:backup/x", "org")}},
-		{"WithTable short ARN", "pk", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:table/x", "org")}},
-		{"WithTable twice, different attributes", "pk", []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTable(
-			"arn:aws:dynamodb:eu-west-1:123456789012:table/users", "account")}},
-		{"WithTableKeyPrefix empty table", "pk", []awscreds.GuardOption{awscreds.WithTableKeyPrefix("", "T#")}},
-		{"WithTableKeyPrefix twice, different prefixes", "pk", []awscreds.GuardOption{awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "")}},
+		{"no table", nil, "no table; name each table the client uses with WithTable"},
+		{"only other options", []awscreds.GuardOption{awscreds.WithKeyPrefix("T#"), awscreds.WithScan()}, "no table"},
+		{"WithTable empty table", []awscreds.GuardOption{orders, awscreds.WithTable("", "org")}, "WithTable: empty table name"},
+		{"WithTable empty attribute", []awscreds.GuardOption{awscreds.WithTable("users", "")}, "empty partition key attribute"},
+		{"WithTable not a table ARN", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:eu-west-1:123456789012:backup/x", "org")}, "not a DynamoDB table ARN"},
+		{"WithTable short ARN", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:table/x", "org")}, "not a DynamoDB table ARN"},
+		{"WithTable twice, different attributes", []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTable(
+			"arn:aws:dynamodb:eu-west-1:123456789012:table/users", "account")}, "partition key set twice"},
+		{"WithTableKeyPrefix empty table", []awscreds.GuardOption{orders, awscreds.WithTableKeyPrefix("", "T#")}, "WithTableKeyPrefix: empty table name"},
+		{"WithTableKeyPrefix twice, different prefixes", []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "")}, "prefix set twice"},
+		{"WithTableKeyPrefix without WithTable", []awscreds.GuardOption{orders, awscreds.WithTableKeyPrefix("users", "T#")}, `WithTableKeyPrefix("users"): the table has no partition key; name it with WithTable`},
+		{"WithUnguardedTable empty table", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable("")}, "WithUnguardedTable: empty table name"},
+		{"WithUnguardedTable not a table ARN", []awscreds.GuardOption{awscreds.WithUnguardedTable("arn:aws:s3:::bucket")}, "not a DynamoDB table ARN"},
+		{"guarded and unguarded", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable(guardARN)}, `table "orders" is both unguarded`},
+		{"prefix and unguarded", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable("flags"), awscreds.WithTableKeyPrefix("flags", "")}, `table "flags" is both unguarded`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := awscreds.NewGuard(tt.pk, tt.opts...)
+			g, err := awscreds.NewGuard(tt.opts...)
 			if err == nil || g != nil {
 				t.Fatalf("NewGuard = %v, %v; want an error", g, err)
 			}
-			if !strings.HasPrefix(err.Error(), "awscreds: ") {
-				t.Errorf("error %q lacks the package prefix", err)
+			if !strings.HasPrefix(err.Error(), "awscreds: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want one with the package prefix that says %q", err, tt.want)
 			}
 		})
 	}
 
-	// What is not a mistake: nil options, the same setting twice.
-	_, err := awscreds.NewGuard("pk", nil, awscreds.WithTable("users", "org"), awscreds.WithTable(guardARN[:len(guardARN)-len("orders")]+"users", "org"),
-		awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithOnRefuse(nil))
+	// What is not a mistake: nil options, the same setting twice, a guard
+	// of unguarded tables only.
+	_, err := awscreds.NewGuard(nil, awscreds.WithTable("users", "org"), awscreds.WithTable(guardARN[:len(guardARN)-len("orders")]+"users", "org"),
+		awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithOnRefuse(nil),
+		awscreds.WithUnguardedTable("flags"), awscreds.WithUnguardedTable("flags"))
 	if err != nil {
 		t.Errorf("NewGuard = %v", err)
+	}
+	if _, err := awscreds.NewGuard(awscreds.WithUnguardedTable("flags")); err != nil {
+		t.Errorf("NewGuard(WithUnguardedTable) = %v", err)
 	}
 }
 
@@ -547,6 +782,10 @@ func guardCall(ctx context.Context, c *dynamodb.Client, input any) error {
 		_, err = c.DescribeTable(ctx, in)
 	case *dynamodb.ListTablesInput:
 		_, err = c.ListTables(ctx, in)
+	case *dynamodb.TagResourceInput:
+		_, err = c.TagResource(ctx, in)
+	case *dynamodb.StartBulkPutItemsInput:
+		_, err = c.StartBulkPutItems(ctx, in)
 	default:
 		panic(fmt.Sprintf("guardCall: no call for %T", input))
 	}
@@ -558,21 +797,21 @@ func guardCall(ctx context.Context, c *dynamodb.Client, input any) error {
 func TestGuardMiddleware(t *testing.T) {
 	for _, tc := range guardCases() {
 		switch tc.input.(type) {
-		case nil, string, *dynamodb.CreateTableInput: // no call, or one the SDK's validation fails
+		case nil, string, *dynamodb.CreateTableInput, *dynamodb.ExportTableToPointInTimeInput: // no call, or one the SDK's validation fails
 			continue
+		}
+		if v := reflect.ValueOf(tc.input); v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+			continue // a client takes pointers to inputs only
 		}
 		if fmt.Sprint(tc.input) == "<nil>" {
 			continue // the client replaces a nil input by an empty one
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			var rec guardRecorder
-			g, err := awscreds.NewGuard("tenant_id", append(tc.opts, awscreds.WithOnRefuse(rec.hook))...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := tc.guard(t, awscreds.WithOnRefuse(rec.hook))
 			hc := &guardHTTPClient{}
 			client := dynamodb.NewFromConfig(guardAWSConfig(hc), g.Options())
-			err = guardCall(guardCtx(tc.tenant), client, tc.input)
+			err := guardCall(tc.ctx(), client, tc.input)
 			sent, refusals := hc.sent(), rec.take()
 			if tc.want == nil {
 				if err != nil {
@@ -608,7 +847,7 @@ func TestGuardMiddleware(t *testing.T) {
 func TestGuardOnRefuse(t *testing.T) {
 	type ctxKey struct{}
 	var got []context.Context
-	g, err := awscreds.NewGuard("tenant_id", awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
 		got = append(got, ctx)
 	}))
 	if err != nil {
@@ -640,11 +879,11 @@ func TestGuardOnRefuse(t *testing.T) {
 // stops it, so a refusal reaches one hook once.
 func TestGuardTwoGuards(t *testing.T) {
 	var first, second guardRecorder
-	byTenant, err := awscreds.NewGuard("tenant_id", awscreds.WithOnRefuse(first.hook))
+	byTenant, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithOnRefuse(first.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefixed, err := awscreds.NewGuard("tenant_id", awscreds.WithKeyPrefix("T#"), awscreds.WithOnRefuse(second.hook))
+	prefixed, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("T#"), awscreds.WithOnRefuse(second.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +909,7 @@ func TestGuardTwoGuards(t *testing.T) {
 
 // One Guard serves many goroutines and tenants at once.
 func TestGuardConcurrent(t *testing.T) {
-	g, err := awscreds.NewGuard("tenant_id", awscreds.WithTable("users", "org"), awscreds.WithKeyPrefix("T#"))
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithTable("users", "org"), awscreds.WithKeyPrefix("T#"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +938,7 @@ func TestGuardConcurrent(t *testing.T) {
 var guardSink error
 
 func BenchmarkGuardCheck(b *testing.B) {
-	g, err := awscreds.NewGuard("tenant_id", awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTable("users", "org"))
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTable("users", "org"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -752,7 +991,7 @@ func BenchmarkGuardOverhead(b *testing.B) {
 		_, _ = io.WriteString(w, answer)
 	}))
 	defer srv.Close()
-	g, err := awscreds.NewGuard("tenant_id")
+	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -781,7 +1020,7 @@ func BenchmarkGuardOverhead(b *testing.B) {
 }
 
 func ExampleGuard_Check() {
-	guard, err := awscreds.NewGuard("tenant_id", awscreds.WithKeyPrefix("TENANT#"))
+	guard, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"))
 	if err != nil {
 		panic(err)
 	}

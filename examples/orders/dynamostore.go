@@ -85,7 +85,7 @@ func openDynamo(ctx context.Context, cfg config, getenv func(string) string, aud
 		return nil, err
 	}
 	d := &dynamo{http: tr}
-	guard, err := awscreds.NewGuard(attrTenant, awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
+	guard, err := awscreds.NewGuard(awscreds.WithTable(cfg.ordersTable, attrTenant), awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
 		// The error names the operation and table, never a key value,
 		// which may be another tenant's ID.
 		auditor.Audit(ctx, "dynamodb."+err.Operation, err.Table, logging.OutcomeDenied,
@@ -93,7 +93,7 @@ func openDynamo(ctx context.Context, cfg config, getenv func(string) string, aud
 	}))
 	if err != nil {
 		d.close()
-		return nil, err // unreachable: the partition key is set
+		return nil, fmt.Errorf("ORDERS_TABLE: %w", err) // unreachable: config checked the name
 	}
 	endpoint := func(o *dynamodb.Options) {
 		if cfg.dynamoEndpoint != "" {
