@@ -5,8 +5,8 @@
 // # Scoped credentials
 //
 // A pooled table holds every tenant's items under a partition key that is
-// the tenant ID. The service assumes a tenant role once per tenant, tagging
-// the session with TenantId=<id>; the role's permission policy allows item
+// the tenant ID. The service assumes a tenant role per tenant, tagging the
+// session with TenantId=<id>; the role's permission policy allows item
 // actions only where dynamodb:LeadingKeys equals ${aws:PrincipalTag/TenantId}.
 // The credentials a tenant gets can read and write its own items and
 // nothing else: isolation enforced by IAM, not by handler code.
@@ -14,16 +14,22 @@
 //	stsClient := sts.NewFromConfig(baseCfg)
 //	creds, err := awscreds.New(stsClient, "arn:aws:iam::123456789012:role/orders-tenant")
 //	...
+//	guard, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+//	...
 //	ddb := dynamodb.NewFromConfig(creds.Config(baseCfg), guard.Options())
-//	handler = awscreds.Middleware(creds, nil)(handler) // 503 for a tenant STS fails
+//	handler = awscreds.Middleware(creds, nil)(handler) // 401 without a tenant, 503 when STS fails
 //	// in a handler, the request's context selects the tenant's credentials:
 //	out, err := ddb.GetItem(r.Context(), &dynamodb.GetItemInput{...})
 //
-// [Provider] calls STS once per tenant and caches the result per tenant in
-// an aws.CredentialsCache (early refresh with jitter, one refresh at a time),
-// for at most [DefaultMaxTenants] tenants. A cached request costs a map
-// lookup and an expiry check. The role session name carries the tenant, in
-// STS's character set, so CloudTrail tells tenants apart. Where ABAC is not
+// [Provider] calls STS once per session and caches the result in an
+// aws.CredentialsCache (early refresh with jitter, one refresh at a time),
+// for at most [DefaultMaxSessions] sessions. A session is keyed by all that
+// goes into it: the tenant ID, the tier where [WithTierTag] or
+// [WithSessionPolicy] puts it in the session, and the tags of
+// [WithExtraTags], so a user never runs with tags computed for another user
+// or for the tenant's old tier. A cached request costs a map lookup and an
+// expiry check. The role session name carries the tenant, in STS's
+// character set, so CloudTrail tells tenants apart. Where ABAC is not
 // available, [WithSessionPolicy] with [SessionPolicy] writes the tenant into
 // an inline session policy instead.
 //
@@ -43,6 +49,18 @@
 // the table cannot use ABAC (one role for all tenants, local development):
 // a middleware on the DynamoDB client that refuses, before anything is
 // sent, any request whose partition key is not the context's tenant, and
-// every Scan unless allowed. Refusals are typed ([GuardError]) and reported
-// to a hook, for an audit event.
+// every Scan unless allowed. It knows only the tables it is told about
+// ([WithTable], with each table's partition key attribute, or
+// [WithUnguardedTable]) and the operations it can read; a request on any
+// other table, and an operation it does not know, is refused. Refusals are
+// typed ([GuardError]) and reported to a hook, for an audit event.
+//
+// # Claimed tenants
+//
+// A tenant that the request named for itself — its Host subdomain or its
+// path, [tenant.SourceClaimed] — is verified by no one: anyone can send a
+// request that claims any tenant. The Provider (and so [Middleware]) and
+// the Guard treat such a tenant as no tenant at all, and refuse it with
+// [ErrNoTenant], unless the service opts in on each: [WithClaimedTenants]
+// for the Provider, [AllowClaimedTenants] for the Guard.
 package awscreds
