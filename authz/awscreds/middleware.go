@@ -30,19 +30,13 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 			case err == nil:
 				next.ServeHTTP(w, r)
 			case errors.Is(err, ErrNoTenant):
-				// RFC 9110 §15.5.2: a 401 names how to authenticate.
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				reject(w, r, "tenant_required", tenant.Problem{
-					Type:   tenant.ProblemType("tenant-required"),
-					Title:  "Tenant required",
-					Status: http.StatusUnauthorized,
-					Detail: "This resource is only available to a tenant.",
-				})
+				tenant.Refuse(w, r, "awscreds", tenant.ErrNoTenant)
 			default:
 				if onError != nil {
 					onError(r, err)
 				}
-				reject(w, r, "credentials", tenant.Problem{
+				tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
+				tenant.WriteProblem(w, tenant.Problem{
 					Type:       tenant.ProblemType("tenant-unavailable"),
 					Title:      "Service unavailable",
 					Status:     http.StatusServiceUnavailable,
@@ -52,9 +46,4 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 			}
 		})
 	}
-}
-
-func reject(w http.ResponseWriter, r *http.Request, reason string, p tenant.Problem) {
-	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: reason, Status: p.Status})
-	tenant.WriteProblem(w, p)
 }

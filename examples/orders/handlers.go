@@ -56,7 +56,7 @@ type stack struct {
 //	  meter.Middleware usage per tenant and route, denied requests included
 //	  authz.Middleware the bearer token, verified, gives the tenant (401)
 //	  throttle         the tenant's budget, by tier (429)
-//	  awscreds         the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503)
+//	  awscreds         the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503 when STS fails)
 //	  the orders routes
 func newHandler(s stack) http.Handler {
 	a := &api{store: s.store, catalog: s.catalog, log: s.log}
