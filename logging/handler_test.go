@@ -186,31 +186,6 @@ func TestHandlerSpanChanges(t *testing.T) {
 	}
 }
 
-func TestHandlerRedactedKeyCase(t *testing.T) {
-	logger, buf := newLogger(logging.WithRedactedKeys("Pässwort", "session_id"))
-	keys := map[string]bool{ // key: redacted?
-		"authorization": true, "Authorization": true, "AUTHORIZATION": true, "Set-Cookie": true,
-		"X-API-KEY": true, "Api_Key": true, "ACCESS_TOKEN": true, "Token": true,
-		"pässwort": true, "PÄSSWORT": true, "Session_ID": true,
-		"userID": false, "tokens": false, "status": false, "Secretary": false, "": false, "authorizations": false,
-	}
-	var attrs []slog.Attr
-	for k := range keys {
-		attrs = append(attrs, slog.String(k, "v-"+k))
-	}
-	logger.LogAttrs(context.Background(), slog.LevelInfo, "m", attrs...)
-	rec := decodeOne(t, buf.String())
-	for k, redacted := range keys {
-		want := "v-" + k
-		if redacted {
-			want = logging.Redacted
-		}
-		if rec[k] != want {
-			t.Errorf("%q = %q, want %q", k, rec[k], want)
-		}
-	}
-}
-
 func TestHandlerGroups(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -39,10 +39,12 @@ func WithLevel(l slog.Leveler) Option {
 // NewLevels(slog.LevelInfo).
 func WithLevels(l *Levels) Option { return func(o *options) { o.levels = l } }
 
-// WithRedactedKeys adds attribute keys whose values are never written
-// (compared case-insensitively, at any depth), to the defaults
-// [DefaultRedactedKeys]. Values that look like a JSON Web Token are
-// redacted under any key.
+// WithRedactedKeys adds keys whose values are never written to the
+// defaults [DefaultRedactedKeys]: attribute keys at any depth, map keys and
+// struct field names. Keys are compared lower case and without '-' and
+// '_', so WithRedactedKeys("session_id") also hides SessionID and
+// session-id. Values that look like a JSON Web Token are redacted under
+// any key.
 func WithRedactedKeys(keys ...string) Option {
 	return func(o *options) { o.redactKeys = append(o.redactKeys, keys...) }
 }

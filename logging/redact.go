@@ -4,49 +4,77 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // Redacted replaces the value of a redacted attribute.
 const Redacted = "[REDACTED]"
 
-// DefaultRedactedKeys are attribute keys whose values are never written.
-var DefaultRedactedKeys = []string{
-	"authorization", "proxy-authorization", "cookie", "set-cookie",
-	"password", "passwd", "secret", "client_secret", "token", "access_token",
-	"id_token", "refresh_token", "api_key", "apikey", "x-api-key",
+// DefaultRedactedKeys returns the attribute keys whose values a [Handler]
+// never writes unless told otherwise: HTTP credentials, passwords and
+// secrets, OAuth tokens, API keys, AWS credentials and signatures. Keys
+// are compared by their normal form (see [WithRedactedKeys]), so
+// session_token also stands for SessionToken and session-token. Each call
+// returns a new slice.
+func DefaultRedactedKeys() []string {
+	return []string{
+		"authorization", "proxy-authorization", "cookie", "set-cookie", "bearer",
+		"password", "passwd", "secret", "client_secret", "private_key",
+		"token", "access_token", "id_token", "refresh_token", "api_key", "x-api-key",
+		"secret_access_key", "aws_secret_access_key", "session_token", "aws_session_token",
+		"x-amz-security-token", "x-amz-signature",
+	}
 }
 
 // redactor hides values under sensitive keys, and values that look like a
 // JSON Web Token under any key.
 type redactor struct {
-	keys map[string]struct{}
-	// A key is looked up only when its length, its first and its last
-	// byte (ASCII folded to lower case) each match some sensitive key's,
-	// so that most keys are cleared without hashing.
-	lengths       uint64 // bit n: some key is n bytes long (n < 64)
-	long          bool   // some key is 64 bytes or longer
+	keys map[string]struct{} // normal forms, see normalKey
+	// A key is looked up only when it is at least minLen bytes long and
+	// its first and its last byte (ASCII folded to lower case) each match
+	// some sensitive key's, so that most keys are cleared without a scan.
+	minLen        int
 	firsts, lasts [4]uint64
 }
 
 func newRedactor(extra []string) *redactor {
 	r := &redactor{keys: make(map[string]struct{})}
-	for _, k := range append(append([]string(nil), DefaultRedactedKeys...), extra...) {
-		lk := strings.ToLower(k)
-		r.keys[lk] = struct{}{}
-		for _, n := range []int{len(k), len(lk)} {
-			if n < 64 {
-				r.lengths |= 1 << n
-			} else {
-				r.long = true
-			}
+	r.minLen = -1
+	for _, k := range append(DefaultRedactedKeys(), extra...) {
+		nk := normalKey(k)
+		if nk == "" {
+			continue
 		}
-		if lk != "" {
-			setBit(&r.firsts, lk[0])
-			setBit(&r.lasts, lk[len(lk)-1])
+		r.keys[nk] = struct{}{}
+		// Case folding maps a rune to one rune, so a key that
+		// normalises to nk has at least as many bytes as nk has runes.
+		if n := utf8.RuneCountInString(nk); r.minLen < 0 || n < r.minLen {
+			r.minLen = n
 		}
+		setBit(&r.firsts, nk[0])
+		setBit(&r.lasts, nk[len(nk)-1])
+	}
+	if r.minLen < 0 {
+		r.minLen = 0
+	}
+	// A key may start or end with separators that normalKey drops.
+	for _, c := range []byte{'-', '_'} {
+		setBit(&r.firsts, c)
+		setBit(&r.lasts, c)
 	}
 	return r
+}
+
+// normalKey is the form keys are compared in: lower case, without '-' and
+// '_', so that SessionToken, session_token and SESSION-TOKEN are one key.
+func normalKey(k string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '-' || c == '_' {
+			return -1
+		}
+		return unicode.ToLower(c)
+	}, k)
 }
 
 func setBit(set *[4]uint64, c byte)      { set[c>>6] |= 1 << (c & 63) }
@@ -91,44 +119,33 @@ func (r *redactor) attrs(as []slog.Attr) []slog.Attr {
 	return out
 }
 
+// sensitive reports whether values under key are redacted.
 func (r *redactor) sensitive(key string) bool {
 	n := len(key)
-	if n < 64 && r.lengths&(1<<n) == 0 || n >= 64 && !r.long {
+	if n < r.minLen || n == 0 {
 		return false
 	}
 	// Non-ASCII bytes may change under case folding: no shortcut then.
-	if n > 0 {
-		if c := key[0]; c < utf8.RuneSelf && !hasBit(&r.firsts, foldASCII(c)) {
-			return false
-		}
-		if c := key[n-1]; c < utf8.RuneSelf && !hasBit(&r.lasts, foldASCII(c)) {
-			return false
-		}
-	}
-	if _, ok := r.keys[key]; ok {
-		return true
-	}
-	upper := false
-	for i := 0; i < n; i++ {
-		c := key[i]
-		if c >= utf8.RuneSelf {
-			_, ok := r.keys[strings.ToLower(key)]
-			return ok
-		}
-		upper = upper || 'A' <= c && c <= 'Z'
-	}
-	if !upper {
+	if c := key[0]; c < utf8.RuneSelf && !hasBit(&r.firsts, foldASCII(c)) {
 		return false
 	}
-	if n <= 64 { // fold on the stack: no allocation per record
-		var b [64]byte
-		for i := 0; i < n; i++ {
-			b[i] = foldASCII(key[i])
-		}
-		_, ok := r.keys[string(b[:n])]
-		return ok
+	if c := key[n-1]; c < utf8.RuneSelf && !hasBit(&r.lasts, foldASCII(c)) {
+		return false
 	}
-	_, ok := r.keys[strings.ToLower(key)]
+	var b [64]byte // normalise on the stack: no allocation per record
+	m := 0
+	for i := 0; i < n; i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf || m == len(b) {
+			_, ok := r.keys[normalKey(key)]
+			return ok
+		}
+		if c != '-' && c != '_' {
+			b[m] = foldASCII(c)
+			m++
+		}
+	}
+	_, ok := r.keys[string(b[:m])]
 	return ok
 }
 
