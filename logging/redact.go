@@ -2,8 +2,8 @@ package logging
 
 import (
 	"log/slog"
-	"net/http"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -36,6 +36,9 @@ type redactor struct {
 	// some sensitive key's, so that most keys are cleared without a scan.
 	minLen        int
 	firsts, lasts [4]uint64
+
+	types sync.Map // reflect.Type → bool, see mayHide
+	plans sync.Map // reflect.Type → *structPlan
 }
 
 func newRedactor(extra []string) *redactor {
@@ -153,66 +156,55 @@ func (r *redactor) attr(a slog.Attr) slog.Attr {
 	if r.sensitive(a.Key) {
 		return slog.String(a.Key, Redacted)
 	}
-	switch a.Value.Kind() {
-	case slog.KindString:
-		if looksLikeJWT(a.Value.String()) {
-			return slog.String(a.Key, Redacted)
-		}
-	case slog.KindGroup:
-		return slog.Attr{Key: a.Key, Value: slog.GroupValue(r.attrs(a.Value.Group())...)}
-	case slog.KindLogValuer:
-		return r.attr(slog.Attr{Key: a.Key, Value: a.Value.Resolve()})
-	case slog.KindAny:
-		switch v := a.Value.Any().(type) {
-		case error:
-			if looksLikeJWT(v.Error()) {
-				return slog.String(a.Key, Redacted)
-			}
-		case http.Header:
-			// Logging r.Header is common; it holds Authorization and Cookie.
-			return slog.Any(a.Key, r.header(v))
-		}
+	if v, ok := r.value(a.Value, 0); ok {
+		return slog.Attr{Key: a.Key, Value: v}
 	}
 	return a
 }
 
-// header returns h, or a copy of h with the values of sensitive fields
-// and token-shaped values replaced.
-func (r *redactor) header(h http.Header) http.Header {
-	var out http.Header
-	for k, vs := range h {
-		sensitive := r.sensitive(k)
-		for i, v := range vs {
-			if !sensitive && !looksLikeJWT(v) {
-				continue
-			}
-			if out == nil {
-				out = h.Clone()
-			}
-			if sensitive {
-				out[k] = []string{Redacted}
-				break
-			}
-			out[k][i] = Redacted
+// value returns v redacted and true, or v and false when v holds nothing
+// to redact. depth counts the values walked into on the way to v.
+func (r *redactor) value(v slog.Value, depth int) (slog.Value, bool) {
+	switch v.Kind() {
+	case slog.KindString:
+		if looksLikeJWT(v.String()) {
+			return slog.StringValue(Redacted), true
 		}
+	case slog.KindGroup:
+		return slog.GroupValue(r.attrs(v.Group())...), true
+	case slog.KindLogValuer:
+		// Resolve once, here: the next handler must not call LogValue
+		// again and write what it returns unredacted.
+		rv := v.Resolve()
+		if red, ok := r.value(rv, depth); ok {
+			return red, true
+		}
+		return rv, true
+	case slog.KindAny:
+		return r.anyValue(v.Any(), depth)
 	}
-	if out == nil {
-		return h
-	}
-	return out
+	return v, false
 }
 
 // looksLikeJWT reports whether s contains something shaped like a compact
 // JWS: "eyJ" (the base64url of `{"`), base64url characters, a dot, more,
 // a dot.
 func looksLikeJWT(s string) bool {
+	i, _ := indexJWT(s)
+	return i >= 0
+}
+
+// indexJWT returns the start and end of the first JWT-shaped run in s, or
+// -1, -1.
+func indexJWT(s string) (start, end int) {
+	off := 0
 	for {
-		i := strings.Index(s, "eyJ")
+		i := strings.Index(s[off:], "eyJ")
 		if i < 0 {
-			return false
+			return -1, -1
 		}
-		s = s[i:]
-		dots, j := 0, 0
+		off += i
+		dots, j := 0, off
 		for ; j < len(s); j++ {
 			c := s[j]
 			if c == '.' {
@@ -223,10 +215,28 @@ func looksLikeJWT(s string) bool {
 				break
 			}
 		}
-		if dots >= 2 && j > 20 {
-			return true
+		if dots >= 2 && j-off > 20 {
+			return off, j
 		}
-		s = s[3:]
+		off += 3
+	}
+}
+
+// scrubJWT replaces every JWT-shaped run in s with [Redacted].
+func scrubJWT(s string) string {
+	var b strings.Builder
+	for {
+		i, j := indexJWT(s)
+		if i < 0 {
+			if b.Len() == 0 {
+				return s
+			}
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		b.WriteString(Redacted)
+		s = s[j:]
 	}
 }
 
