@@ -14,11 +14,41 @@
 // docs/logging.md, which also has CloudWatch Logs Insights queries for the
 // questions an incident asks.
 //
-// The Handler redacts the values of [DefaultRedactedKeys] and of
-// [WithRedactedKeys], compared case-insensitively at any depth, and any
-// value, error text or message that holds something shaped like a JSON Web
-// Token. Its level can differ per tenant: [Levels] turns on debug for one
-// tenant, at run time, while the others stay at info.
+// The Handler writes [Redacted] instead of a secret it can recognise, in a
+// record's attributes, in groups at any depth, and in the attributes of
+// With and [WithAttrs]:
+//
+//   - the value under a key of [DefaultRedactedKeys] or [WithRedactedKeys].
+//     Keys are compared whole, lower case and without '-' and '_', so
+//     session_token also stands for SessionToken and SESSION-TOKEN, but not
+//     for X-Session-Token;
+//   - a string, an error's text or a message that holds something shaped
+//     like a JSON Web Token, under any key;
+//   - inside a value logged with [slog.Any] or returned by a
+//     [slog.LogValuer]: map entries under sensitive keys (url.Values,
+//     http.Header, map[string]string, map[string]any, any map with string
+//     keys); token-shaped strings in maps, slices, arrays and []byte; and
+//     the fields of structs and pointers to structs whose Go or JSON name
+//     is sensitive or whose value is token-shaped. Such a struct is written
+//     as a group of its fields in encoding/json's order and names, without
+//     its unexported fields. An aws.Credentials keeps its AccessKeyID,
+//     which names a key without granting anything (add
+//     WithRedactedKeys("access_key_id") to hide it too), and never shows
+//     its SecretAccessKey or SessionToken;
+//   - a *url.URL or url.URL is written as a string, its password as xxxxx
+//     (as by [url.URL.Redacted]), the values of query and fragment
+//     parameters with sensitive names or token-shaped values replaced, and
+//     token-shaped path segments replaced.
+//
+// Values are walked ten maps, slices, pointers or structs deep; below that
+// a part that could hold a string is replaced whole. A type that marshals
+// itself (json.Marshaler, encoding.TextMarshaler) decides what it writes
+// and is not walked, and what a String method returns is not searched.
+// Values with nothing to redact are written unchanged, except URLs, always
+// written as strings.
+//
+// Its level can differ per tenant: [Levels] turns on debug for one tenant,
+// at run time, while the others stay at info.
 //
 // [AccessLog] is the outermost middleware. It keeps a valid incoming
 // X-Request-ID or makes one, echoes it, puts it in the context, and when
