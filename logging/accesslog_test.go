@@ -79,10 +79,13 @@ func TestAccessLogPanicsWithoutLogger(t *testing.T) {
 	logging.AccessLog(nil)
 }
 
+// copyKey is the context key of a middleware that copies the request.
+type copyKey struct{}
+
 func TestAccessLogLine(t *testing.T) {
 	copyRequest := func(next http.Handler) http.Handler { // as authz does
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), struct{}{}, 1)))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), copyKey{}, 1)))
 		})
 	}
 	created := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

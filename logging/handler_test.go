@@ -319,7 +319,6 @@ func TestHandlerLeavesRecordAlone(t *testing.T) {
 }
 
 func TestHandlerRedactsKeys(t *testing.T) {
-	type lv struct{ slog.LogValuer }
 	for _, tc := range []struct {
 		name string
 		next func(io.Writer) slog.Handler
