@@ -12,9 +12,8 @@
 // refused, never cleaned up.
 //
 // [Middleware] verifies each request's token and puts the tenant in the
-// request context, where handlers read it with [tenant.FromContext], and in
-// the request's [tenant.Record], where outer middleware such as the access
-// log find it. [RequireRole], [RequireScope], [RequireTier] and
+// request context, where handlers read it with [tenant.FromContext] and
+// the access log and the meter outside find it too. [RequireRole], [RequireScope], [RequireTier] and
 // [Features.Require] go after it, around the routes that need them; they
 // see only a verified tenant, and answer a request whose tenant only the
 // request itself named ([tenant.SourceClaimed], a subdomain) as one

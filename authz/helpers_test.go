@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -136,15 +137,12 @@ func withKID(t testing.TB, token, kid string) string {
 }
 
 // harness serves a handler wrapped in authz.Middleware over httptest, with
-// an outer wrapper that gives each request a tenant.Record, as logging
-// does, and hands it to the test once the inner chain has returned.
+// an outer wrapper that gives each request its state, as the stack
+// does, and hands its record to the test once the chain has returned.
 type harness struct {
 	srv     *httptest.Server
-	records chan *tenant.Record
+	records chan *requesttest.Record
 }
-
-// handlerRan is the note the innermost handler leaves in the record.
-const handlerRan = "handler_ran"
 
 func newHarness(t testing.TB, v *authz.Verifier, opts ...authz.MiddlewareOption) *harness {
 	t.Helper()
@@ -155,16 +153,16 @@ func newHarness(t testing.TB, v *authz.Verifier, opts ...authz.MiddlewareOption)
 // front of a handler that writes "<tenant> <tier>" and 200.
 func newHarnessFor(t testing.TB, mw func(http.Handler) http.Handler) *harness {
 	t.Helper()
-	h := &harness{records: make(chan *tenant.Record, 1)}
+	h := &harness{records: make(chan *requesttest.Record, 1)}
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant.RecordFromContext(r.Context()).Annotate(handlerRan, true)
+		requesttest.MarkRan(r.Context())
 		tn, _ := tenant.FromContext(r.Context())
 		io.WriteString(w, tn.ID+" "+tn.Tier.Name())
 	})
 	chain := mw(inner)
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, rec := tenant.NewRecordContext(r.Context())
-		chain.ServeHTTP(w, r.WithContext(ctx))
+		w, r, rec := requesttest.Start(w, r)
+		chain.ServeHTTP(w, r)
 		h.records <- rec
 	}))
 	t.Cleanup(h.srv.Close)
@@ -176,17 +174,10 @@ type result struct {
 	status int
 	header http.Header
 	body   []byte
-	rec    *tenant.Record
+	rec    *requesttest.Record
 }
 
-func (r result) handlerRan() bool {
-	for _, n := range r.rec.Notes() {
-		if n.Key == handlerRan {
-			return true
-		}
-	}
-	return false
-}
+func (r result) handlerRan() bool { return r.rec.HandlerRan() }
 
 // request builds a GET to the harness with the given raw query and
 // Authorization header values.
@@ -276,8 +267,8 @@ func checkRefused(t testing.TB, res result, want refusal, secret string) {
 	if diff := cmp.Diff(wantRej, res.rec.Rejection()); diff != "" {
 		t.Errorf("record rejection (-want +got):\n%s", diff)
 	}
-	if tn, ok := res.rec.Tenant(); ok && want.status == http.StatusUnauthorized {
-		t.Errorf("record holds tenant %q for an unauthenticated request", tn.ID)
+	if tn, ok := res.rec.Tenant(); ok && tn.Source.Verified() && want.status == http.StatusUnauthorized {
+		t.Errorf("record holds verified tenant %q for an unauthenticated request", tn.ID)
 	}
 	checkNoLeak(t, res, secret)
 }

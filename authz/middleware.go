@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -47,12 +48,16 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 
 // Middleware returns middleware that verifies the request's bearer token
 // with v, puts the tenant it names in the request context (see
-// [tenant.FromContext]) and the request [tenant.Record], and refuses the
-// request with 401 and a problem document otherwise. The verified token is
-// kept in the context too ([tenant.TokenFromContext]), for
-// [tenant.Transport] to forward to downstream services. After the handler,
-// the route pattern a router inside set is recorded ([tenant.Record.Route])
-// for outer middleware.
+// [tenant.FromContext]), and refuses the request with 401 and a problem
+// document otherwise, recording the refusal ([tenant.Reject]) for the
+// access log and the meter outside. The verified token is kept in the
+// context too ([tenant.TokenFromContext]), for [tenant.Transport] to
+// forward to downstream services.
+//
+// It belongs inside logging.AccessLog and meter.Middleware and outside the
+// throttle (tenancy.New wires that order); wrapped around one of the
+// first two, or inside the throttle, it panics naming the fix, and a wrong
+// order that only shows at run time is reported once.
 //
 // The token is read from one Authorization header with the Bearer scheme
 // (case-insensitive). Two Authorization headers, a token in the query
@@ -78,7 +83,7 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 		}
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return request.NewHandler(request.Authz, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 			token, err := bearerToken(r, c.queryParam)
 			if errors.Is(err, ErrNoToken) && c.optional {
 				next.ServeHTTP(w, r)
@@ -99,12 +104,8 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 				tenant.Refuse(w, r, "authz", tenant.ErrMismatch)
 				return
 			}
-			ctx := tenant.NewVerifiedContext(r.Context(), *t, token)
-			rec := tenant.RecordFromContext(ctx)
-			rec.SetTenant(*t)
-			r2 := r.WithContext(ctx)
-			next.ServeHTTP(w, r2)
-			rec.SetRoute(r2.Pattern)
+			st.SetTenant(t, token)
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -164,8 +165,8 @@ func bearerToken(r *http.Request, queryParam string) (string, error) {
 // WriteError answers a request refused by authz: 401 with a
 // WWW-Authenticate challenge (RFC 6750) and a problem document, or 403 for
 // [ErrForbidden]. The client is told a fixed description of the cause,
-// never the error's text. It also records the rejection in the request's
-// [tenant.Record].
+// never the error's text. It also records the rejection ([tenant.Reject])
+// for the access log and the meter.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, r, err, "")
 }
@@ -187,7 +188,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, realm string)
 		b.WriteString(sep + `error="` + f.code + `", error_description="` + f.description + `"`)
 	}
 	w.Header().Set("WWW-Authenticate", b.String())
-	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
+	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
 	tenant.WriteProblem(w, tenant.Problem{
 		Type:   tenant.ProblemType("unauthorized"),
 		Title:  "Unauthorized",

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -407,11 +408,11 @@ func TestUnknownKeyFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, tok := range tokens {
 		wg.Go(func() {
-			ctx, rec := tenant.NewRecordContext(t.Context())
-			req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+			req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 			req.Header.Set("Authorization", "Bearer "+tok)
 			w := httptest.NewRecorder()
-			mw.ServeHTTP(w, req)
+			ww, req, rec := requesttest.Start(w, req)
+			mw.ServeHTTP(ww, req)
 			statuses[i], reasons[i] = w.Code, rec.Rejection().Reason
 		})
 	}

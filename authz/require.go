@@ -161,7 +161,7 @@ func writeForbidden(w http.ResponseWriter, r *http.Request, err error) {
 	if fe.Reason == "scope" {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", error_description="`+quoteSafe(fe.Detail)+`"`)
 	}
-	tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: fe.Reason, Status: http.StatusForbidden})
+	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: fe.Reason, Status: http.StatusForbidden})
 	tenant.WriteProblem(w, tenant.Problem{
 		Type:   tenant.ProblemType("forbidden"),
 		Title:  "Forbidden",

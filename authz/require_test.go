@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -22,18 +23,19 @@ func tenantOn(tier string, roles, scopes []string) *tenant.Tenant {
 }
 
 // serveWith runs mw over a handler that writes 200, for a request carrying
-// tn (none when nil) and a tenant.Record, and returns the result.
+// tn (none when nil) and the state the stack creates, and returns the result.
 func serveWith(t *testing.T, mw func(http.Handler) http.Handler, tn *tenant.Tenant) result {
 	t.Helper()
-	ctx, rec := tenant.NewRecordContext(t.Context())
+	ctx := t.Context()
 	if tn != nil {
 		ctx = tenant.NewContext(ctx, *tn)
 	}
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant.RecordFromContext(r.Context()).Annotate(handlerRan, true)
+		requesttest.MarkRan(r.Context())
 	}))
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
+	ww, req, rec := requesttest.Start(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
+	h.ServeHTTP(ww, req)
 	resp := w.Result()
 	return result{status: resp.StatusCode, header: resp.Header, body: w.Body.Bytes(), rec: rec}
 }

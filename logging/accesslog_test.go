@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
@@ -79,6 +81,15 @@ func TestAccessLogPanicsWithoutLogger(t *testing.T) {
 	logging.AccessLog(nil)
 }
 
+func mustStack(t *testing.T, opts ...tenancy.Option) *tenancy.Stack {
+	t.Helper()
+	s, err := tenancy.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // copyKey is the context key of a middleware that copies the request.
 type copyKey struct{}
 
@@ -108,10 +119,13 @@ func TestAccessLogLine(t *testing.T) {
 			target: "/orders/42", route: "POST /orders/{id}", status: 201, bytes: 5,
 		},
 		{
-			name: "MuxRoute, behind a middleware that copies the request",
+			name: "in a stack whose route lookup asks the mux, behind a middleware that copies the request",
 			build: func(l *slog.Logger) http.Handler {
 				mux := ordersMux()
-				return logging.AccessLog(l, accessClock(), logging.WithRoute(logging.MuxRoute(mux)))(copyRequest(mux))
+				return mustStack(t, tenancy.WithAccessLog(l, accessClock()), tenancy.WithRoute(func(r *http.Request) string {
+					_, p := mux.Handler(r)
+					return p
+				})).Wrap(copyRequest(mux))
 			},
 			target: "/orders/42", route: "POST /orders/{id}", status: 201, bytes: 5,
 		},
@@ -132,17 +146,16 @@ func TestAccessLogLine(t *testing.T) {
 			target: "/orders/42", route: "POST /orders/{id}", status: 201, bytes: 5,
 		},
 		{
-			name: "MuxRoute, no route matches",
+			name: "in a stack around the mux, no route matches",
 			build: func(l *slog.Logger) http.Handler {
-				mux := ordersMux()
-				return logging.AccessLog(l, accessClock(), logging.WithRoute(logging.MuxRoute(mux)))(mux)
+				return mustStack(t, tenancy.WithAccessLog(l, accessClock())).Wrap(ordersMux())
 			},
 			target: "/nowhere", route: "", status: 404, bytes: len("404 page not found\n"),
 		},
 		{
-			name: "custom route function",
+			name: "in a stack with a route function, around no router",
 			build: func(l *slog.Logger) http.Handler {
-				return logging.AccessLog(l, accessClock(), logging.WithRoute(func(*http.Request) string { return "orders" }))(created)
+				return mustStack(t, tenancy.WithAccessLog(l, accessClock()), tenancy.WithRoute(func(*http.Request) string { return "orders" })).Wrap(created)
 			},
 			target: "/orders/42", route: "orders", status: 201, bytes: 5,
 		},
@@ -350,13 +363,11 @@ func TestAccessLogContextFields(t *testing.T) {
 	acme := mustTenant(t, "acme", "premium", "user-7")
 	authn := func(next http.Handler) http.Handler { // what authz does
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tenant.RecordFromContext(r.Context()).SetTenant(acme)
-			next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), acme)))
+			requesttest.SetTenant(r.Context(), acme)
+			next.ServeHTTP(w, r)
 		})
 	}
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant.RecordFromContext(r.Context()).Annotate("cache", "hit")
-	})
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 	for _, tc := range []struct {
 		name    string
 		next    func(*syncBuffer) slog.Handler
@@ -379,7 +390,7 @@ func TestAccessLogContextFields(t *testing.T) {
 
 			out := buf.String()
 			got := decodeOne(t, out)
-			want := with(requestFields("INFO", "GET", "", 200, 0), "cache", "hit")
+			want := requestFields("INFO", "GET", "", 200, 0)
 			for k, v := range fullFields {
 				want[k] = v
 			}
@@ -425,13 +436,15 @@ func newAuthzFixture(t *testing.T, iss *authztest.Issuer, opts ...logging.Access
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "[]") })
 	mux.Handle("DELETE /orders/{id}", authz.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
-	app := authz.Middleware(iss.Verifier(t))(limiter.Middleware()(mux))
-
 	var logger *slog.Logger
 	logger, f.logs = newLogger()
 	auditor := logging.NewAuditor(jsonHandler(f.audits))
-	base := []logging.AccessOption{logging.WithRoute(logging.MuxRoute(mux)), logging.WithAuditor(auditor), accessClock()}
-	f.handler = logging.AccessLog(logger, append(base, opts...)...)(app)
+	base := []logging.AccessOption{logging.WithAuditor(auditor), accessClock()}
+	f.handler = mustStack(t,
+		tenancy.WithAccessLog(logger, append(base, opts...)...),
+		tenancy.WithAuthz(iss.Verifier(t)),
+		tenancy.WithThrottle(limiter),
+	).Wrap(mux)
 	return f
 }
 
@@ -471,7 +484,7 @@ func TestAccessLogAuthzAndThrottle(t *testing.T) {
 		{
 			name: "403 missing role: names the tenant", method: "DELETE", target: "/orders/9", token: valid, requests: 1,
 			wantLine: with(requestFields("WARN", "DELETE", "DELETE /orders/{id}", 403, -1),
-				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "role", "throttle", "allowed"),
+				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "role"),
 			wantAudit: with(acmeFields,
 				"level", "INFO", "msg", "audit", "log_type", "audit", "action", "authorize", "resource", "DELETE /orders/{id}",
 				"outcome", "denied", "request_id", "req-1", "method", "DELETE", "reject_reason", "role",
@@ -479,7 +492,7 @@ func TestAccessLogAuthzAndThrottle(t *testing.T) {
 		},
 		{
 			name: "200 allowed", method: "GET", target: "/orders", token: valid, requests: 1,
-			wantLine: with(requestFields("INFO", "GET", "GET /orders", 200, 2), "request_id", "req-1", "throttle", "allowed"),
+			wantLine: with(requestFields("INFO", "GET", "GET /orders", 200, 2), "request_id", "req-1"),
 		},
 		{
 			name: "429 throttled: names the tenant", method: "GET", target: "/orders", token: valid, requests: 2,
@@ -804,7 +817,7 @@ func TestAccessLogAuditsToItsOwnLogger(t *testing.T) {
 	t.Cleanup(logging.ResetDefaultAuditor)
 	logger, buf := newLogger()
 	denied := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "authz", Reason: "expired", Status: 401})
+		tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: "expired", Status: 401})
 		w.WriteHeader(http.StatusUnauthorized)
 	})
 	serve(logging.AccessLog(logger, accessClock())(denied), newRequest("GET", "/orders", "req-9"))

@@ -53,9 +53,8 @@
 // [AccessLog] is the outermost middleware. It keeps a valid incoming
 // X-Request-ID or makes one, echoes it, puts it in the context, and when
 // the request ends logs method, route, status, bytes, duration_ms and
-// remote_ip together with what inner middleware recorded in the request's
-// [tenant.Record]: the tenant, and which middleware refused the request and
-// why. A 401 or 429 line thus names the tenant whenever authz found one. An
+// remote_ip together with what the layers inside found: the tenant, and
+// which layer refused the request and why (tenant.Reject). A 401 or 429 line thus names the tenant whenever authz found one. An
 // authz refusal is also written as an audit event by the [Auditor];
 // handlers write their own with [Audit].
 //
@@ -81,14 +80,15 @@
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /orders/{id}", getOrder) // calls slog.InfoContext(r.Context(), ...)
 //
-//	var h http.Handler = mux
-//	h = limiter.Middleware()(h)
-//	h = authz.Middleware(verifier)(h)
-//	h = logging.AccessLog(logger, logging.WithRoute(logging.MuxRoute(mux)))(h) // outermost
-//	http.ListenAndServe(":8080", h)
+//	stack, err := tenancy.New(
+//		tenancy.WithAccessLog(logger), // outermost
+//		tenancy.WithAuthz(verifier),
+//		tenancy.WithThrottle(limiter),
+//	)
+//	...
+//	http.ListenAndServe(":8080", stack.Wrap(mux))
 //
-// [MuxRoute] finds the route pattern even though authz hands the mux a copy
-// of the request, whose Pattern the access log cannot see. Tracing
-// middleware such as otelhttp goes outside AccessLog, so that the access
-// line carries the request's trace_id.
+// The stack gives the access line the route pattern, for refused requests
+// too. Tracing middleware such as otelhttp goes outside the stack, so that
+// the access line carries the request's trace_id.
 package logging

@@ -79,7 +79,7 @@ func ExampleAccessLog() {
 		io.WriteString(w, "{}")
 	})
 	// Outermost, so that it sees every refusal of the middleware inside.
-	handler := logging.AccessLog(logger, logging.WithRoute(logging.MuxRoute(mux)),
+	handler := logging.AccessLog(logger,
 		logging.WithoutTraceContext())(mux) // random trace IDs would change the output
 
 	req := httptest.NewRequest("GET", "/orders/42", nil) // from 192.0.2.1

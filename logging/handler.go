@@ -117,12 +117,9 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 	if ctx == nil {
 		return dst
 	}
-	t, ok := tenant.FromContext(ctx)
-	if !ok {
-		// Outer middleware log after the inner chain found the tenant.
-		t, ok = tenant.RecordFromContext(ctx).Tenant()
-	}
-	if ok {
+	// Outer middleware that log after the inner chain found the tenant
+	// see it too: the request's state is their context.
+	if t, ok := tenant.FromContext(ctx); ok {
 		dst = append(dst, slog.String(KeyTenantID, t.ID))
 		if !t.Tier.IsZero() {
 			dst = append(dst, slog.String(KeyTenantTier, t.Tier.Name()))
@@ -131,12 +128,12 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 			dst = append(dst, slog.String(KeyUserID, t.Subject))
 		}
 	}
-	st, _ := ctx.Value(requestIDKey{}).(*requestState)
-	if st != nil {
-		dst = append(dst, slog.String(KeyRequestID, st.id))
+	info := infoFrom(ctx)
+	if info != nil {
+		dst = append(dst, slog.String(KeyRequestID, info.ID))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		tid, sid := spanIDs(st, sc)
+		tid, sid := spanIDs(info, sc)
 		dst = append(dst, slog.String(KeyTraceID, tid), slog.String(KeySpanID, sid))
 	}
 	return dst

@@ -58,11 +58,7 @@ func (l *Levels) update(f func(map[string]slog.Level)) {
 // For returns the level for ctx's tenant.
 func (l *Levels) For(ctx context.Context) slog.Level {
 	if m := l.overrides.Load(); m != nil && ctx != nil {
-		t, ok := tenant.FromContext(ctx)
-		if !ok {
-			t, ok = tenant.RecordFromContext(ctx).Tenant()
-		}
-		if ok {
+		if t, ok := tenant.FromContext(ctx); ok {
 			if lvl, ok := (*m)[t.ID]; ok {
 				return lvl
 			}

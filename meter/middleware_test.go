@@ -11,12 +11,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// withTenant stands for authz: the tenant named by the X-Tenant header goes
-// into the context and into the request's tenant.Record.
+// withTenant stands for authz: the tenant named by the X-Tenant header
+// becomes the tenant of the request.
 func withTenant(t testing.TB) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,8 +27,8 @@ func withTenant(t testing.TB) func(http.Handler) http.Handler {
 				return
 			}
 			tn := mustTenant(t, id, "standard")
-			tenant.RecordFromContext(r.Context()).SetTenant(tn)
-			next.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), tn)))
+			requesttest.SetTenant(r.Context(), tn)
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -36,7 +37,7 @@ func withTenant(t testing.TB) func(http.Handler) http.Handler {
 func throttled(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Throttle") != "" {
-			tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "throttle", Reason: "rate", Status: http.StatusTooManyRequests})
+			tenant.Reject(r.Context(), tenant.Rejection{By: "throttle", Reason: "rate", Status: http.StatusTooManyRequests})
 			w.WriteHeader(http.StatusTooManyRequests)
 			io.WriteString(w, "slow down")
 			return
@@ -73,8 +74,8 @@ func TestMiddlewareMetersPerTenantAndRoute(t *testing.T) {
 	clk := newClock(start)
 	s := &sink{}
 	rec := newHTTPRecorder(t, clk, s)
-	h := meter.Middleware(rec, meter.WithRoute(func(*http.Request) string { return "/orders" }))(
-		withTenant(t)(throttled(ordersHandler(t, clk))))
+	h := requesttest.Routed("/orders", meter.Middleware(rec)(
+		withTenant(t)(throttled(ordersHandler(t, clk)))))
 
 	requests := []struct {
 		tenant, body string
@@ -168,13 +169,13 @@ func TestMiddlewareCountsReadFrom(t *testing.T) {
 	clk := newClock(start)
 	s := &sink{}
 	rec := newHTTPRecorder(t, clk, s)
-	h := meter.Middleware(rec, meter.WithRoute(func(*http.Request) string { return "/download" }))(
+	h := requesttest.Routed("/download", meter.Middleware(rec)(
 		withTenant(t)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := w.(io.ReaderFrom); !ok {
 				t.Errorf("the wrapped writer lost io.ReaderFrom")
 			}
 			io.Copy(w, io.LimitReader(zeros{}, 5000))
-		})))
+		}))))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	req, err := http.NewRequest(http.MethodGet, srv.URL, nil)

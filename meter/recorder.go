@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -271,18 +272,22 @@ func (c *clock) resync() {
 	c.offset.Store(now.UnixNano() - c.baseWall.Load() - int64(now.Sub(c.baseMono)))
 }
 
-type recorderKey struct{}
-
 // NewContext returns a copy of ctx carrying r, for [Add]. The middleware
 // does this for every request.
 func NewContext(ctx context.Context, r *Recorder) context.Context {
-	return context.WithValue(ctx, recorderKey{}, r)
+	return context.WithValue(ctx, request.RecorderKey, r)
 }
 
 // FromContext returns the Recorder in ctx, if any.
 func FromContext(ctx context.Context) (*Recorder, bool) {
-	r, ok := ctx.Value(recorderKey{}).(*Recorder)
-	return r, ok
+	switch v := ctx.Value(request.RecorderKey).(type) {
+	case *Recorder:
+		return v, true
+	case *request.State:
+		r, ok := v.Recorder().(*Recorder)
+		return r, ok
+	}
+	return nil, false
 }
 
 var defaultRecorder atomic.Pointer[Recorder]

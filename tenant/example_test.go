@@ -64,39 +64,29 @@ func ExampleChain() {
 	// true
 }
 
-func ExampleRecord() {
-	// accessLog is the outermost middleware: it creates the Record and
-	// reads it after the inner chain has answered.
-	accessLog := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, rec := tenant.NewRecordContext(r.Context())
-			next.ServeHTTP(w, r.WithContext(ctx))
-			if rej := rec.Rejection(); !rej.IsZero() {
-				fmt.Printf("%s %s: refused by %s (%s, %d)\n", r.Method, r.URL.Path, rej.By, rej.Reason, rej.Status)
-				return
-			}
-			t, _ := rec.Tenant()
-			fmt.Printf("%s %s: tenant %s (%s)\n", r.Method, r.URL.Path, t.ID, t.Source)
-		})
-	}
+func ExampleRequire() {
 	sub, err := tenant.Subdomain("api.example.com")
 	if err != nil {
 		panic(err)
 	}
 	// A public page: any tenant the host names, verified or not.
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, _ := tenant.FromContext(r.Context())
+		fmt.Printf("page of %s (%s)\n", t.ID, t.Source)
+	})
 	// Orders: only a verified tenant (a token, a trusted peer).
-	orders := tenant.Require(page)
 	mux := http.NewServeMux()
 	mux.Handle("GET /page", page)
-	mux.Handle("GET /orders", orders)
-	h := accessLog(tenant.Middleware(sub)(mux))
+	mux.Handle("GET /orders", tenant.Require(page))
+	h := tenant.Middleware(sub)(mux)
 
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://acme.api.example.com/page", nil))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "https://acme.api.example.com/orders", nil))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "https://acme.api.example.com/orders", nil))
+	fmt.Println("orders:", w.Code)
 	// Output:
-	// GET /page: tenant acme (claimed)
-	// GET /orders: refused by tenant (tenant_required, 401)
+	// page of acme (claimed)
+	// orders: 401
 }
 
 func ExampleWriteProblem() {

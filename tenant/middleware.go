@@ -3,11 +3,13 @@ package tenant
 import (
 	"errors"
 	"net/http"
+
+	"github.com/tenancykit/tenancy/internal/request"
 )
 
 // Middleware returns middleware that resolves the tenant of each request
-// with res and puts it in the request context and [Record]. A request whose
-// source names an invalid tenant ID or tier is refused with 400, one whose
+// with res and puts it in the request context. A request whose source
+// names an invalid tenant ID or tier is refused with 400, one whose
 // sources disagree with 403; one that names no tenant passes on without one
 // (put [Require] in front of handlers that need a tenant). A tenant whose
 // resolver leaves its Source at [SourceAssigned] is marked [SourceClaimed]:
@@ -16,13 +18,14 @@ import (
 // A tenant already in the context (put there by authz from a verified
 // token) is never replaced by a less verified one: when res names another
 // tenant the request is refused with 403, and when it names the same one
-// the tenant in the context, with its roles and subject, stays.
+// the tenant in the context, with its roles and subject, stays. Middleware
+// may sit on either side of authz.Middleware.
 func Middleware(res Resolver) func(http.Handler) http.Handler {
 	if res == nil {
 		panic("tenant: Middleware needs a Resolver")
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return request.NewHandler(request.Resolver, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 			t, err := res.Resolve(r)
 			if err == nil && t.IsZero() {
 				err = ErrNoTenant
@@ -30,7 +33,7 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 			if err == nil && t.Source == SourceAssigned {
 				t.Source = SourceClaimed
 			}
-			cur, has := FromContext(r.Context())
+			cur, tok, has := fromContext(r.Context())
 			if err == nil && has && cur.ID != t.ID {
 				err = ErrMismatch
 			}
@@ -38,15 +41,10 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 			case err == nil && has && (cur.Source.Verified() || !t.Source.Verified()):
 				// The tenant in the context (from a verified token, say)
 				// keeps its roles and subject.
-				RecordFromContext(r.Context()).SetTenant(cur)
 				next.ServeHTTP(w, r)
 			case err == nil:
-				ctx := NewContext(r.Context(), t)
-				rec := RecordFromContext(ctx)
-				rec.SetTenant(t)
-				r2 := r.WithContext(ctx)
-				next.ServeHTTP(w, r2)
-				rec.SetRoute(r2.Pattern)
+				st.SetTenant(&t, tok)
+				next.ServeHTTP(w, r)
 			case errors.Is(err, ErrNoTenant):
 				next.ServeHTTP(w, r)
 			default:
@@ -109,6 +107,6 @@ func Refuse(w http.ResponseWriter, r *http.Request, by string, err error) {
 			Detail: "The request names a tenant that is not a valid tenant ID.",
 		}
 	}
-	RecordFromContext(r.Context()).Reject(Rejection{By: by, Reason: reason, Status: p.Status})
+	Reject(r.Context(), Rejection{By: by, Reason: reason, Status: p.Status})
 	WriteProblem(w, p)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -23,7 +24,7 @@ type handlerResult struct {
 // a server would: an outer middleware creates the Record first. It checks
 // that neither the middleware nor the handler changed the request the
 // outer middleware passed in.
-func serve(t *testing.T, mw func(http.Handler) http.Handler, r *http.Request) (*httptest.ResponseRecorder, *tenant.Record, handlerResult) {
+func serve(t *testing.T, mw func(http.Handler) http.Handler, r *http.Request) (*httptest.ResponseRecorder, record, handlerResult) {
 	t.Helper()
 	var seen handlerResult
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -31,13 +32,13 @@ func serve(t *testing.T, mw func(http.Handler) http.Handler, r *http.Request) (*
 		seen.tenant, seen.hasTenant = tenant.FromContext(r.Context())
 		w.WriteHeader(http.StatusNoContent)
 	})
-	ctx, rec := tenant.NewRecordContext(r.Context())
-	r = r.WithContext(ctx)
+	w := httptest.NewRecorder()
+	_, r, st, _ := request.Enter(request.Stack, w, r)
+	rec := record{st}
 
 	before := r.Context()
 	beforeURL, beforeHost, beforeHeaders := *r.URL, r.Host, r.Header.Clone()
 
-	w := httptest.NewRecorder()
 	mw(inner).ServeHTTP(w, r)
 
 	if r.Context() != before {
@@ -48,6 +49,15 @@ func serve(t *testing.T, mw func(http.Handler) http.Handler, r *http.Request) (*
 	}
 	return w, rec, seen
 }
+
+// record reads what the middleware left in the request's state.
+type record struct{ st *request.State }
+
+// Tenant returns the tenant of the request as its context has it.
+func (r record) Tenant() (tenant.Tenant, bool) { return tenant.FromContext(r.st) }
+
+// Rejection returns the refusal recorded.
+func (r record) Rejection() tenant.Rejection { return tenant.Rejection(r.st.Rejection()) }
 
 func mustSubdomain(t *testing.T) tenant.Resolver {
 	t.Helper()

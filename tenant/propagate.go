@@ -17,23 +17,11 @@ import (
 // never authority: no resolver of this module reads it.
 const BaggageKey = "tenant.id"
 
-type tokenKey struct{}
-
-// NewTokenContext returns a copy of ctx carrying the bearer token the
-// request was authenticated with, for [Transport] to forward. authz's
-// middleware calls it.
-func NewTokenContext(ctx context.Context, token string) context.Context {
-	return context.WithValue(ctx, tokenKey{}, token)
-}
-
-// TokenFromContext returns the bearer token in ctx, if any: the one of
-// [NewVerifiedContext], else of [NewTokenContext]. Never log it.
+// TokenFromContext returns the bearer token the tenant in ctx was verified
+// from, if any: authz.Middleware keeps it for [Transport]. Never log it.
 func TokenFromContext(ctx context.Context) (string, bool) {
-	if in, ok := ctx.Value(contextKey{}).(*inContext); ok && in.token != "" {
-		return in.token, true
-	}
-	tok, ok := ctx.Value(tokenKey{}).(string)
-	return tok, ok && tok != ""
+	_, tok, _ := fromContext(ctx)
+	return tok, tok != ""
 }
 
 // ErrNoCredential is returned by [Transport] for a request whose context

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -33,13 +34,23 @@ func downstream(t *testing.T) (*httptest.Server, *captured) {
 	return srv, c
 }
 
+// verifiedContext returns the context of a request whose tenant tn was
+// verified from token, as authz.Middleware leaves it.
+func verifiedContext(t *testing.T, tn tenant.Tenant, token string) context.Context {
+	t.Helper()
+	_, r, st, _ := request.Enter(request.Authz, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	tn.Source = tenant.SourceToken
+	st.SetTenant(&tn, token)
+	return r.Context()
+}
+
 func callerContext(t *testing.T) context.Context {
 	t.Helper()
 	tn, err := tenant.New("acme", tenant.DefaultTiers.MustLookup("premium"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := tenant.NewTokenContext(tenant.NewContext(context.Background(), tn), "caller.token.sig")
+	ctx := verifiedContext(t, tn, "caller.token.sig")
 	sc := trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},

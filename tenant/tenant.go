@@ -7,6 +7,8 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tenancykit/tenancy/internal/request"
 )
 
 // MaxIDLength is the longest tenant ID, in bytes, that [ValidateID] accepts.
@@ -103,34 +105,38 @@ func (e *IDError) Error() string { return "tenant: invalid tenant ID: " + e.Reas
 // Unwrap returns [ErrInvalidID].
 func (e *IDError) Unwrap() error { return ErrInvalidID }
 
-type contextKey struct{}
-
-// inContext is what NewContext stores: the tenant, and the token it was
-// verified from when there is one, in one context entry.
+// inContext is what NewContext stores: the tenant, and the token already
+// in the context, in one context entry.
 type inContext struct {
 	t     Tenant
 	token string
 }
 
-// NewContext returns a copy of ctx that carries t. A token already in ctx
+// NewContext returns a copy of ctx that carries t, for code that
+// establishes a tenant itself (a worker, a test). A token already in ctx
 // ([TokenFromContext]) stays.
 func NewContext(ctx context.Context, t Tenant) context.Context {
 	tok, _ := TokenFromContext(ctx)
-	return context.WithValue(ctx, contextKey{}, &inContext{t: t, token: tok})
-}
-
-// NewVerifiedContext returns a copy of ctx that carries t and the bearer
-// token it was verified from, for [Transport] to forward: NewContext and
-// NewTokenContext in one context entry. authz's middleware calls it.
-func NewVerifiedContext(ctx context.Context, t Tenant, token string) context.Context {
-	return context.WithValue(ctx, contextKey{}, &inContext{t: t, token: token})
+	return context.WithValue(ctx, request.TenantKey, &inContext{t: t, token: tok})
 }
 
 // FromContext returns the Tenant in ctx, if any.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	in, ok := ctx.Value(contextKey{}).(*inContext)
-	if !ok {
-		return Tenant{}, false
+	t, _, ok := fromContext(ctx)
+	return t, ok
+}
+
+// fromContext returns the tenant in ctx and the token it came with: from
+// NewContext, or from the request's state where authz and Middleware keep
+// them.
+func fromContext(ctx context.Context) (Tenant, string, bool) {
+	switch v := ctx.Value(request.TenantKey).(type) {
+	case *inContext:
+		return v.t, v.token, true
+	case *request.State:
+		if t, tok := v.Tenant(); t != nil {
+			return *t.(*Tenant), tok, true
+		}
 	}
-	return in.t, true
+	return Tenant{}, "", false
 }

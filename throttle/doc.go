@@ -71,11 +71,9 @@
 //     such requests by client address.
 //   - 503 throttle-unavailable: the store could not decide.
 //
-// The decision is written to the request's tenant.Record, for the access
-// log and meters outside: a refusal as a tenant.Rejection with By
-// "throttle", Reason "rate", "quota", "concurrency", "tenant_required" or
-// "store_unavailable", and Status; an admitted request as the note
-// throttle=allowed. The counter tenancy.throttle.decisions counts decisions
+// A refusal is recorded with tenant.Reject, for the access log and the
+// meter outside: By "throttle", Reason "rate", "quota", "concurrency",
+// "tenant_required" or "store_unavailable", and Status. The counter tenancy.throttle.decisions counts decisions
 // by tier, decision and reason, never by tenant.
 //
 // # Wiring

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -85,11 +86,11 @@ func interval(rate float64) time.Duration {
 	return time.Duration(max(1, math.Round(float64(time.Second)/rate)))
 }
 
-// serve sends r through h as a service would: an outer middleware creates
-// the request's tenant.Record, an inner one puts tn (when not nil) in the
-// context, as authz would. It returns the response and the Record.
-func serve(h http.Handler, tn *tenant.Tenant, r *http.Request) (*httptest.ResponseRecorder, *tenant.Record) {
-	var rec *tenant.Record
+// serve sends r through h as a service would: the stack creates the
+// request's state, an inner layer puts tn (when not nil) in the context,
+// as authz would. It returns the response and what the state recorded.
+func serve(h http.Handler, tn *tenant.Tenant, r *http.Request) (*httptest.ResponseRecorder, *requesttest.Record) {
+	var rec *requesttest.Record
 	withTenant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tn != nil {
 			r = r.WithContext(tenant.NewContext(r.Context(), *tn))
@@ -97,9 +98,8 @@ func serve(h http.Handler, tn *tenant.Tenant, r *http.Request) (*httptest.Respon
 		h.ServeHTTP(w, r)
 	})
 	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, rc := tenant.NewRecordContext(r.Context())
-		rec = rc
-		withTenant.ServeHTTP(w, r.WithContext(ctx))
+		w, r, rec = requesttest.Start(w, r)
+		withTenant.ServeHTTP(w, r)
 	})
 	w := httptest.NewRecorder()
 	outer.ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package throttle
 import (
 	"net/http"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -46,10 +47,12 @@ func WithPartitionKey(secret []byte) MiddlewareOption {
 // RFC 9457 problems: 429 with Retry-After for rate, quota (until the period
 // resets) and concurrency, 503 when the store cannot decide and its policy
 // is to fail closed. Every response carries the RateLimit-Policy and
-// RateLimit fields. The decision is recorded in the request's
-// tenant.Record.
+// RateLimit fields. A refusal is recorded with tenant.Reject for the
+// access log and the meter outside.
 //
-// It panics when an option is out of range.
+// It belongs inside authz.Middleware (tenancy.New wires that order). It
+// panics when an option is out of range, or when it is wrapped around a
+// layer that belongs outside it.
 func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	c := middlewareConfig{concurrencyStatus: http.StatusTooManyRequests}
 	for _, o := range opts {
@@ -64,43 +67,51 @@ func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 		panic("throttle: WithPartitionKey needs a secret of at least 16 bytes")
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			l.serve(w, r, next, &c)
+		return request.NewHandler(request.Throttle, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
+			l.serve(w, r, st, next, &c)
 		})
 	}
 }
 
-func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handler, c *middlewareConfig) {
-	ctx := r.Context()
-	rec := tenant.RecordFromContext(ctx)
-	var (
-		key, tier, pk string
-		lim           Limits
-	)
-	if t, ok := tenant.FromContext(ctx); ok && (l.claimed || t.Source.Verified()) {
-		key, tier, lim = tenantKey(t.ID), t.Tier.Name(), l.LimitsFor(t)
+// charge is what a request is limited by: its tenant's or its client's.
+type charge struct {
+	key, tier, pk string
+	lim           Limits
+}
+
+// chargeOf finds what r is limited by; false when it has no tenant the
+// throttle may charge and no anonymous limits apply.
+func (l *Limiter) chargeOf(r *http.Request, c *middlewareConfig) (charge, bool) {
+	if t, ok := tenant.FromContext(r.Context()); ok && (l.claimed || t.Source.Verified()) {
+		b := charge{key: tenantKey(t.ID), tier: t.Tier.Name(), lim: l.LimitsFor(t)}
 		if c.pkSecret != nil {
-			pk = partitionKey(c.pkSecret, t.ID)
+			b.pk = partitionKey(c.pkSecret, t.ID)
 		}
-	} else if l.anon != nil {
-		key, tier, lim = clientKey(l.clients.ClientIP(r)), "anonymous", *l.anon
-	} else {
+		return b, true
+	}
+	if l.anon != nil {
+		return charge{key: clientKey(l.clients.ClientIP(r)), tier: "anonymous", lim: *l.anon}, true
+	}
+	return charge{}, false
+}
+
+func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler, c *middlewareConfig) {
+	ctx := r.Context()
+	b, ok := l.chargeOf(r, c)
+	if !ok {
+		if !st.Entered(request.Authz) && request.Built(request.Authz) {
+			request.ReportOnce(noTenantReport{}, "throttle: a request reached the throttle without a tenant and authz.Middleware, built in this process, had not run for it: if the throttle is outside authz, every request is refused with 401. Wire them "+request.Order+", or build the stack with tenancy.New")
+		}
 		l.count(ctx, "", false, ReasonNoTenant)
 		tenant.Refuse(w, r, "throttle", tenant.ErrNoTenant)
 		return
 	}
 
-	if lim.MaxConcurrent > 0 {
-		e, ok := l.local.acquire(key, lim.MaxConcurrent, l.now())
+	if b.lim.MaxConcurrent > 0 {
+		e, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, l.now())
 		if !ok {
-			l.count(ctx, tier, false, ReasonConcurrency)
-			refuse(w, rec, ReasonConcurrency, tenant.Problem{
-				Type:       tenant.ProblemType("concurrency-limited"),
-				Title:      "Too many concurrent requests",
-				Status:     c.concurrencyStatus,
-				Detail:     "Too many of your requests are in progress; retry when one has finished.",
-				RetryAfter: 1,
-			})
+			l.count(ctx, b.tier, false, ReasonConcurrency)
+			refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
 			return
 		}
 		defer e.release()
@@ -110,47 +121,48 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	if c.cost != nil {
 		cost = c.cost(r)
 	}
-	d, err := l.take(ctx, key, lim, cost, tier)
+	d, err := l.take(ctx, b.key, b.lim, cost, b.tier)
 	if err == nil || d.Allowed {
 		var policy []string
-		if pk == "" {
-			policy = l.policyValue(lim)
+		if b.pk == "" {
+			policy = l.policyValue(b.lim)
 		}
-		setHeaders(w.Header(), d, pk, policy, c.legacy, l.now())
+		setHeaders(w.Header(), d, b.pk, policy, c.legacy, l.now())
 	}
 	switch {
 	case d.Allowed:
-		rec.Annotate("throttle", "allowed")
 		next.ServeHTTP(w, r)
-		rec.SetRoute(r.Pattern)
 	case err != nil || d.Reason == ReasonStore:
-		refuse(w, rec, ReasonStore, tenant.Problem{
-			Type:       tenant.ProblemType("throttle-unavailable"),
-			Title:      "Service unavailable",
-			Status:     http.StatusServiceUnavailable,
-			Detail:     "Request limits cannot be checked right now; retry shortly.",
-			RetryAfter: 1,
-		})
+		refuse(w, r, ReasonStore, http.StatusServiceUnavailable, 1)
 	case d.Reason == ReasonQuota:
-		refuse(w, rec, ReasonQuota, tenant.Problem{
-			Type:       tenant.ProblemType("quota-exceeded"),
-			Title:      "Quota exceeded",
-			Status:     http.StatusTooManyRequests,
-			Detail:     "Your plan's request quota for this period is used up.",
-			RetryAfter: int(seconds(d.RetryAfter, 1)),
-		})
+		refuse(w, r, ReasonQuota, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	default:
-		refuse(w, rec, ReasonRate, tenant.Problem{
-			Type:       tenant.ProblemType("rate-limited"),
-			Title:      "Too many requests",
-			Status:     http.StatusTooManyRequests,
-			Detail:     "Your request rate is above your plan's limit; retry after the time given.",
-			RetryAfter: int(seconds(d.RetryAfter, 1)),
-		})
+		refuse(w, r, ReasonRate, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	}
 }
 
-func refuse(w http.ResponseWriter, rec *tenant.Record, reason Reason, p tenant.Problem) {
-	rec.Reject(tenant.Rejection{By: "throttle", Reason: string(reason), Status: p.Status})
-	tenant.WriteProblem(w, p)
+// noTenantReport keys the report of a throttle that seems to sit outside
+// authz.
+type noTenantReport struct{}
+
+// refusals are the problems the throttle answers with, by reason.
+var refusals = map[Reason]struct{ slug, title, detail string }{
+	ReasonConcurrency: {"concurrency-limited", "Too many concurrent requests", "Too many of your requests are in progress; retry when one has finished."},
+	ReasonStore:       {"throttle-unavailable", "Service unavailable", "Request limits cannot be checked right now; retry shortly."},
+	ReasonQuota:       {"quota-exceeded", "Quota exceeded", "Your plan's request quota for this period is used up."},
+	ReasonRate:        {"rate-limited", "Too many requests", "Your request rate is above your plan's limit; retry after the time given."},
+}
+
+// refuse answers a refused request with the problem of reason, and records
+// the refusal for the access log and the meter.
+func refuse(w http.ResponseWriter, r *http.Request, reason Reason, status, retryAfter int) {
+	p := refusals[reason]
+	tenant.Reject(r.Context(), tenant.Rejection{By: "throttle", Reason: string(reason), Status: status})
+	tenant.WriteProblem(w, tenant.Problem{
+		Type:       tenant.ProblemType(p.slug),
+		Title:      p.title,
+		Status:     status,
+		Detail:     p.detail,
+		RetryAfter: retryAfter,
+	})
 }

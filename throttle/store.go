@@ -44,8 +44,9 @@ type QuotaState struct {
 // Reason says why a request was refused.
 type Reason string
 
-// The reasons for a refusal. They are also the Reason recorded in the
-// request's tenant.Record and the "reason" attribute of the metrics.
+// The reasons for a refusal. They are also the Reason of the
+// tenant.Rejection the middleware records and the "reason" attribute of
+// the metrics.
 const (
 	ReasonRate        Reason = "rate"
 	ReasonQuota       Reason = "quota"

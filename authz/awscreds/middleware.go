@@ -4,12 +4,14 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
 // Middleware returns middleware that makes sure the tenant of each request
 // has AWS credentials before the handler runs; cached ones cost a map
-// lookup. Put it after authz.
+// lookup. It belongs inside authz and the throttle (tenancy.New wires
+// that order).
 //
 // A request without a tenant, or with one it only claimed for itself
 // (unless the Provider has [WithClaimedTenants]), is answered 401 with a
@@ -24,7 +26,7 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 		panic("awscreds: Middleware needs a *Provider")
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return request.NewHandler(request.Credentials, next, func(w http.ResponseWriter, r *http.Request, _ *request.State, next http.Handler) {
 			_, err := p.Retrieve(r.Context())
 			switch {
 			case err == nil:
@@ -35,7 +37,7 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 				if onError != nil {
 					onError(r, err)
 				}
-				tenant.RecordFromContext(r.Context()).Reject(tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
+				tenant.Reject(r.Context(), tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
 				tenant.WriteProblem(w, tenant.Problem{
 					Type:       tenant.ProblemType("tenant-unavailable"),
 					Title:      "Service unavailable",

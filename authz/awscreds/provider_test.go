@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/awscreds"
 	"github.com/tenancykit/tenancy/authz/awscreds/ststest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -358,12 +359,13 @@ func TestMiddlewareTenantRequired(t *testing.T) {
 	}
 	claimed := tenant.Tenant{ID: "victim", Source: tenant.SourceClaimed}
 	serve := func(h http.Handler, tn *tenant.Tenant) (*httptest.ResponseRecorder, tenant.Rejection) {
-		ctx, rec := tenant.NewRecordContext(context.Background())
+		ctx := context.Background()
 		if tn != nil {
 			ctx = tenant.NewContext(ctx, *tn)
 		}
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest("GET", "/orders", nil).WithContext(ctx))
+		ww, req, rec := requesttest.Start(w, httptest.NewRequest("GET", "/orders", nil).WithContext(ctx))
+		h.ServeHTTP(ww, req)
 		return w, rec.Rejection()
 	}
 	for name, tn := range map[string]*tenant.Tenant{"no tenant": nil, "claimed tenant": &claimed} {

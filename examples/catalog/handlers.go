@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
@@ -27,9 +28,9 @@ type product struct {
 
 // newHandler routes /healthz without a token or an access log line (load
 // balancers ask it every few seconds), and everything else through the
-// access log, outermost, then authz.Middleware(v). audit receives the
-// audit events of refused tokens.
-func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *logging.Auditor) http.Handler {
+// tenancy stack: the access log, outermost, then authz with v. audit
+// receives the audit events of refused tokens.
+func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *logging.Auditor) (http.Handler, error) {
 	a := &api{prices: prices, log: log}
 	products := http.NewServeMux()
 	products.HandleFunc("GET /products/{item}", a.getProduct)
@@ -37,17 +38,17 @@ func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *l
 	// cannot learn which routes exist.
 	products.HandleFunc("/", notFound)
 
-	var h http.Handler = products
-	h = authz.Middleware(v)(h)
-	h = logging.AccessLog(log,
-		logging.WithRoute(logging.MuxRoute(products)),
-		logging.WithAuditor(audit),
-	)(h)
-
+	stack, err := tenancy.New(
+		tenancy.WithAccessLog(log, logging.WithAuditor(audit)),
+		tenancy.WithAuthz(v),
+	)
+	if err != nil {
+		return nil, err
+	}
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", h)
-	return root
+	root.Handle("/", stack.Wrap(products))
+	return root, nil
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
@@ -78,10 +78,11 @@ func startCaller(t *testing.T, iss *authztest.Issuer, catalogURL string) *caller
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	})
-	var h http.Handler = mux
-	h = authz.Middleware(iss.Verifier(t))(h)
-	h = logging.AccessLog(log, logging.WithRoute(logging.MuxRoute(mux)), logging.WithAuditor(nil))(h)
-	srv := httptest.NewServer(h)
+	stack, err := tenancy.New(tenancy.WithAccessLog(log, logging.WithAuditor(nil)), tenancy.WithAuthz(iss.Verifier(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(stack.Wrap(mux))
 	t.Cleanup(srv.Close)
 	c.url = srv.URL
 	return c

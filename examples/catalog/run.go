@@ -97,7 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer v.Close()
 
-	handler := newHandler(prices, v, log, audit)
+	handler, err := newHandler(prices, v, log, audit)
+	if err != nil {
+		return err
+	}
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/awscreds"
 	"github.com/tenancykit/tenancy/logging"
@@ -49,16 +50,17 @@ type stack struct {
 	auditor  *logging.Auditor
 }
 
-// newHandler builds the service, outermost first:
+// newHandler builds the service: GET /healthz without a token, a limit,
+// metering or an access line (load balancers ask it every few seconds),
+// and the orders routes inside the tenancy stack, outermost first:
 //
-//	logging.AccessLog  request ID, trace context, one access line per request
-//	  GET /healthz     no token, no limit, no metering
-//	  meter.Middleware usage per tenant and route, denied requests included
-//	  authz.Middleware the bearer token, verified, gives the tenant (401)
-//	  throttle         the tenant's budget, by tier (429)
-//	  awscreds         the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503 when STS fails)
-//	  the orders routes
-func newHandler(s stack) http.Handler {
+//	access log   request ID, trace context, one access line per request
+//	meter        usage per tenant and route, denied requests included
+//	authz        the bearer token, verified, gives the tenant (401)
+//	throttle     the tenant's budget, by tier (429)
+//	awscreds     the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503 when STS fails)
+//	the orders routes
+func newHandler(s stack) (http.Handler, error) {
 	a := &api{store: s.store, catalog: s.catalog, log: s.log}
 	orders := http.NewServeMux()
 	orders.HandleFunc("POST /orders", a.createOrder)
@@ -66,38 +68,25 @@ func newHandler(s stack) http.Handler {
 	orders.HandleFunc("GET /orders/{id}", a.getOrder)
 	orders.HandleFunc("GET /users/{user}/orders", a.listUserOrders)
 
-	var h http.Handler = orders
-	if s.creds != nil {
-		h = awscreds.Middleware(s.creds, func(r *http.Request, err error) {
-			s.log.ErrorContext(r.Context(), "tenant AWS credentials unavailable", "error", err)
-		})(h)
+	opts := []tenancy.Option{
+		tenancy.WithAccessLog(s.log, logging.WithAuditor(s.auditor)),
+		tenancy.WithMeter(s.recorder),
+		tenancy.WithAuthz(s.verifier),
+		tenancy.WithThrottle(s.limiter),
 	}
-	h = s.limiter.Middleware()(h)
-	h = authz.Middleware(s.verifier)(h)
-	// Routes come from the orders mux: authz hands it a copy of the
-	// request, whose Pattern the outer middleware cannot see.
-	h = meter.Middleware(s.recorder, meter.WithRoute(logging.MuxRoute(orders)))(h)
-
+	if s.creds != nil {
+		opts = append(opts, tenancy.WithCredentials(awscreds.Middleware(s.creds, func(r *http.Request, err error) {
+			s.log.ErrorContext(r.Context(), "tenant AWS credentials unavailable", "error", err)
+		})))
+	}
+	stack, err := tenancy.New(opts...)
+	if err != nil {
+		return nil, err
+	}
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", h)
-	return logging.AccessLog(s.log,
-		logging.WithRoute(routeOf(root, orders)),
-		logging.WithAuditor(s.auditor),
-	)(root)
-}
-
-// routeOf names the route of a request for the access log: the pattern
-// of root (GET /healthz), or of orders for what root sends there, or ""
-// for a path neither knows. Only patterns are logged, never a raw path.
-func routeOf(root, orders *http.ServeMux) func(*http.Request) string {
-	rootRoute, ordersRoute := logging.MuxRoute(root), logging.MuxRoute(orders)
-	return func(r *http.Request) string {
-		if p := rootRoute(r); p != "/" {
-			return p
-		}
-		return ordersRoute(r)
-	}
+	root.Handle("/", stack.Wrap(orders))
+	return root, nil
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -209,7 +209,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer s.catalog.close()
 	}
 
-	handler := newHandler(s)
+	handler, err := newHandler(s)
+	if err != nil {
+		return err
+	}
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}

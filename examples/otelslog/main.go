@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/contrib/bridges/otelslog"
@@ -94,9 +95,10 @@ func newHandler(logger *slog.Logger, tracer trace.Tracer) (http.Handler, error) 
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
-	var h http.Handler = mux
-	h = tenant.Middleware(fromGateway)(h)
-	h = logging.AccessLog(logger, logging.WithRoute(logging.MuxRoute(mux)))(h)
+	stack, err := tenancy.New(tenancy.WithAccessLog(logger), tenancy.WithResolver(fromGateway))
+	if err != nil {
+		return nil, err
+	}
 	// Outside the access log, so that its line names the request's trace.
-	return traced(h), nil
+	return traced(stack.Wrap(mux)), nil
 }

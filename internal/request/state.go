@@ -1,0 +1,260 @@
+// Package request holds what the layers of one HTTP request share: the
+// tenant the request acts for, the refusal the client was sent, the route,
+// what the handler wrote, the request ID, the metering recorder. It is
+// allocated once per request, by the first layer that sees the request
+// (the tenancy.Stack, or the outermost middleware wired by hand), and it is
+// the request's context: a State answers the module's context keys itself
+// and passes every other lookup, and Deadline, Done and Err, to the context
+// the request came with. Layers inside the first add to it instead of
+// wrapping the context, the request and the writer again.
+//
+// It also knows the one right order of the layers and reports a stack
+// wired another way: at construction when a layer wraps another directly,
+// at the first request when something else sits between them.
+package request
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// contextKey is the type of the context keys a State answers.
+type contextKey uint8
+
+// The context keys of the module. Packages that put a value in a context
+// without a State (tenant.NewContext, meter.NewContext,
+// logging.NewRequestIDContext) use the same keys, so that the value nearest
+// the handler wins whichever way it got there. A State answers each with
+// itself when it holds the value.
+const (
+	stateKey contextKey = iota
+	// TenantKey: the tenant; a State answers with itself (see [State.Tenant]).
+	TenantKey
+	// RecorderKey: the meter's recorder; a State answers with itself (see
+	// [State.Recorder]).
+	RecorderKey
+	// RequestIDKey: a *[Info].
+	RequestIDKey
+)
+
+// Rejection is a refusal as the state keeps it; tenant.Rejection is its
+// public face.
+type Rejection struct {
+	By, Reason string
+	Status     int
+}
+
+// State is one request's account. Its methods are safe for concurrent use:
+// a handler may hand its context to goroutines, and a layer outside
+// http.TimeoutHandler reads it while the handler may still run.
+type State struct {
+	// Context is the request's context as it reached the stack. The
+	// first layer may replace it before any other sees the State (the
+	// access log adds the trace context there).
+	context.Context
+
+	// Response counts what the handler wrote.
+	Response Response
+	// Info is the request ID and the log's cache of span IDs.
+	Info Info
+
+	body    countingBody
+	writers writers
+
+	mu        sync.Mutex
+	entered   uint8 // bit per Layer that has seen the request
+	tenant    any   // *tenant.Tenant, never changed once stored
+	token     string
+	rejection Rejection
+	route     string
+	lookup    func(*http.Request) string
+	recorder  any // *meter.Recorder
+}
+
+// FromContext returns the State of the request ctx belongs to, or nil.
+func FromContext(ctx context.Context) *State {
+	st, _ := ctx.Value(stateKey).(*State)
+	return st
+}
+
+// Value answers the module's keys from the State and passes the others to
+// the request's context.
+func (s *State) Value(key any) any {
+	if k, ok := key.(contextKey); ok {
+		switch k {
+		case stateKey:
+			return s
+		case TenantKey:
+			if t, _ := s.Tenant(); t != nil {
+				return s
+			}
+		case RecorderKey:
+			if s.Recorder() != nil {
+				return s
+			}
+		case RequestIDKey:
+			if s.Info.ID != "" {
+				return &s.Info
+			}
+		}
+	}
+	return s.Context.Value(key)
+}
+
+// SetTenant records the tenant the request acts for (a *tenant.Tenant) and
+// the token it was verified from ("" for none).
+func (s *State) SetTenant(t any, token string) {
+	s.mu.Lock()
+	s.tenant, s.token = t, token
+	s.mu.Unlock()
+}
+
+// Tenant returns what SetTenant recorded: nil when no tenant.
+func (s *State) Tenant() (t any, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tenant, s.token
+}
+
+// Reject records a refusal. The first is kept: it is the one the client
+// saw.
+func (s *State) Reject(rej Rejection) {
+	s.mu.Lock()
+	if s.rejection.By == "" {
+		s.rejection = rej
+	}
+	s.mu.Unlock()
+}
+
+// Rejection returns the refusal recorded, the zero Rejection for none.
+func (s *State) Rejection() Rejection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejection
+}
+
+// SetRecorder records the meter's recorder for meter.Add in handlers.
+func (s *State) SetRecorder(rec any) {
+	s.mu.Lock()
+	s.recorder = rec
+	s.mu.Unlock()
+}
+
+// Recorder returns what SetRecorder recorded, or nil.
+func (s *State) Recorder() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recorder
+}
+
+// SetRouteLookup gives the State the stack's way to find the route of a
+// request refused before the router saw it.
+func (s *State) SetRouteLookup(f func(*http.Request) string) {
+	s.mu.Lock()
+	s.lookup = f
+	s.mu.Unlock()
+}
+
+// setRoute records the route pattern the router set, the first time only.
+func (s *State) setRoute(pattern string) {
+	if pattern == "" {
+		return
+	}
+	s.mu.Lock()
+	if s.route == "" {
+		s.route = pattern
+	}
+	s.mu.Unlock()
+}
+
+// Route returns the route pattern of r: the one the router set, or, for a
+// request refused before it, the stack's lookup (once), or "".
+func (s *State) Route(r *http.Request) string {
+	s.mu.Lock()
+	route, lookup := s.route, s.lookup
+	s.mu.Unlock()
+	if route != "" || lookup == nil {
+		return route
+	}
+	route = lookup(r)
+	s.setRoute(route)
+	return route
+}
+
+// RequestBytes returns the bytes of request body the handler read.
+func (s *State) RequestBytes() int64 { return s.body.n.Load() }
+
+// countingBody counts what is read from a request body.
+type countingBody struct {
+	body interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.body.Close() }
+
+// Response is what a handler wrote: the status and the bytes of the body.
+type Response struct {
+	status   atomic.Int32
+	bytes    atomic.Int64
+	hijacked atomic.Bool
+}
+
+// header records the status sent, the first final one only.
+func (m *Response) header(code int) {
+	if code >= 200 {
+		m.status.CompareAndSwap(0, int32(code))
+	}
+}
+
+// wrote adds n bytes of body; a body sent without a status is a 200.
+func (m *Response) wrote(n int64) {
+	m.status.CompareAndSwap(0, http.StatusOK)
+	m.bytes.Add(n)
+}
+
+// SetStatus records code as the status when none was sent, as the access
+// log does for a handler that panicked.
+func (m *Response) SetStatus(code int) { m.status.CompareAndSwap(0, int32(code)) }
+
+// Status returns the status sent: 0 when none yet, 101 after a hijack.
+func (m *Response) Status() int {
+	if m.hijacked.Load() {
+		return http.StatusSwitchingProtocols
+	}
+	return int(m.status.Load())
+}
+
+// Sent reports whether a status or body has gone out.
+func (m *Response) Sent() bool { return m.status.Load() != 0 || m.hijacked.Load() }
+
+// Bytes returns the bytes of body written so far.
+func (m *Response) Bytes() int64 { return m.bytes.Load() }
+
+// Info is a request's ID, and the text of the trace and span IDs last
+// logged, which the lines of one span share instead of encoding them
+// again.
+type Info struct {
+	ID string
+	// Header is ID as a header value, for the response, without an
+	// allocation of its own.
+	Header [1]string
+	Span   atomic.Pointer[SpanText]
+}
+
+// SpanText is the hex text of a trace and span ID pair; immutable.
+type SpanText struct {
+	TraceID [16]byte
+	SpanID  [8]byte
+	Text    string // the trace ID, then the span ID
+}
