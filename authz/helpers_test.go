@@ -157,7 +157,7 @@ func newHarnessFor(t testing.TB, mw func(http.Handler) http.Handler) *harness {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requesttest.MarkRan(r.Context())
 		tn, _ := tenant.FromContext(r.Context())
-		io.WriteString(w, tn.ID+" "+tn.Tier.Name())
+		io.WriteString(w, tn.ID+" "+tn.Tier.String())
 	})
 	chain := mw(inner)
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -278,7 +278,7 @@ func TestMiddlewareAccepts(t *testing.T) {
 				t.Errorf("record holds rejection %+v", rej)
 			}
 			tn, ok := res.rec.Tenant()
-			if ok != tt.wantTenant || (ok && tn.ID+" "+tn.Tier.Name() != tt.want) {
+			if ok != tt.wantTenant || (ok && tn.ID+" "+tn.Tier.String() != tt.want) {
 				t.Errorf("record tenant = %q %q (%v), want %q (%v)", tn.ID, tn.Tier, ok, tt.want, tt.wantTenant)
 			}
 		})

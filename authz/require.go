@@ -89,7 +89,7 @@ func RequireTier(min tenant.Tier) func(http.Handler) http.Handler {
 	if min.IsZero() {
 		panic("authz: RequireTier needs a tier from tenant.Tiers.Lookup")
 	}
-	detail := "This resource needs the " + min.Name() + " tier or above."
+	detail := "This resource needs the " + min.String() + " tier or above."
 	return require(func(ctx context.Context) bool { return TierAtLeast(ctx, min) }, "tier", detail)
 }
 

@@ -181,7 +181,7 @@ func TestFeatures(t *testing.T) {
 	for _, feature := range []string{"export", "sso", "invoices", "unknown"} {
 		for _, tier := range tiers.All() {
 			if f.AllowedFor(tier, feature) {
-				got[feature] = append(got[feature], tier.Name())
+				got[feature] = append(got[feature], tier.String())
 			}
 		}
 	}

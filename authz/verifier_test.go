@@ -153,7 +153,7 @@ type tenantSummary struct {
 }
 
 func summarize(t tenant.Tenant) tenantSummary {
-	return tenantSummary{ID: t.ID, Tier: t.Tier.Name(), Subject: t.Subject, Roles: t.Roles, Scopes: t.Scopes}
+	return tenantSummary{ID: t.ID, Tier: t.Tier.String(), Subject: t.Subject, Roles: t.Roles, Scopes: t.Scopes}
 }
 
 func runVerifyCases(t *testing.T, v *authz.Verifier, cases []verifyCase) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/logging"
@@ -226,29 +227,27 @@ const (
 
 var allLayers = []string{layerAccessLog, layerMeter, layerAuthz, layerThrottle}
 
-// handler wraps the app in the given layers (a subset of allLayers, in
-// its order). The route comes from the Record, where the middleware right
-// outside the router records the pattern it found, as logging and meter
-// document: no second routing per request.
+// handler wraps the app in the given layers (a subset of allLayers) with
+// tenancy.New, as the README and examples/orders do.
 func (p *tenancyParts) handler(layers ...string) http.Handler {
-	has := make(map[string]bool, len(layers))
+	var opts []tenancy.Option
 	for _, l := range layers {
-		has[l] = true
+		switch l {
+		case layerAccessLog:
+			opts = append(opts, tenancy.WithAccessLog(p.logger))
+		case layerMeter:
+			opts = append(opts, tenancy.WithMeter(p.recorder))
+		case layerAuthz:
+			opts = append(opts, tenancy.WithAuthz(p.verifier))
+		case layerThrottle:
+			opts = append(opts, tenancy.WithThrottle(p.limiter))
+		}
 	}
-	var h http.Handler = p.app
-	if has[layerThrottle] {
-		h = p.limiter.Middleware()(h)
+	stack, err := tenancy.New(opts...)
+	if err != nil {
+		panic(err)
 	}
-	if has[layerAuthz] {
-		h = authz.Middleware(p.verifier)(h)
-	}
-	if has[layerMeter] {
-		h = meter.Middleware(p.recorder)(h)
-	}
-	if has[layerAccessLog] {
-		h = logging.AccessLog(p.logger)(h)
-	}
-	return h
+	return stack.Wrap(p.app)
 }
 
 // serveOK fails b unless h answers req with 200.

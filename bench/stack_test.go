@@ -144,8 +144,8 @@ func TestStacks(t *testing.T) {
 	req := newRequest(f.token)
 	req.URL.Path = "/whoami"
 	serveOK(t, h, req)
-	if seen.ID != benchTenant || seen.Tier.Name() != benchTier {
-		t.Errorf("the app saw tenant %q on tier %q, want %s on %s", seen.ID, seen.Tier.Name(), benchTenant, benchTier)
+	if seen.ID != benchTenant || seen.Tier.String() != benchTier {
+		t.Errorf("the app saw tenant %q on tier %q, want %s on %s", seen.ID, seen.Tier.String(), benchTenant, benchTier)
 	}
 }
 

@@ -122,7 +122,7 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 	if t, ok := tenant.FromContext(ctx); ok {
 		dst = append(dst, slog.String(KeyTenantID, t.ID))
 		if !t.Tier.IsZero() {
-			dst = append(dst, slog.String(KeyTenantTier, t.Tier.Name()))
+			dst = append(dst, slog.String(KeyTenantTier, t.Tier.String()))
 		}
 		if t.Subject != "" {
 			dst = append(dst, slog.String(KeyUserID, t.Subject))

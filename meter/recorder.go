@@ -339,7 +339,7 @@ func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dim
 	k := aggKey{meter: m.index}
 	var tier string
 	if ok && !t.IsZero() {
-		k.tenant, tier = t.ID, t.Tier.Name()
+		k.tenant, tier = t.ID, t.Tier.String()
 	} else {
 		k.unattributed = true
 	}

@@ -195,7 +195,7 @@ func TestTrustedHeader(t *testing.T) {
 			r.RemoteAddr = tt.remote
 			r.Header = tt.header
 			got := checkResolve(t, res, r, tt.want)
-			if got.Tier.Name() != tt.wantTier {
+			if got.Tier.String() != tt.wantTier {
 				t.Errorf("Tier = %q, want %q", got.Tier, tt.wantTier)
 			}
 		})

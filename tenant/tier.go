@@ -20,10 +20,7 @@ type Tier struct {
 	rank int // 1-based; 0 is the unknown tier
 }
 
-// Name returns the tier's name, "" for the zero Tier.
-func (t Tier) Name() string { return t.name }
-
-// String returns the tier's name.
+// String returns the tier's name, "" for the zero Tier.
 func (t Tier) String() string { return t.name }
 
 // Rank returns the tier's position in its set, 1 for the lowest, 0 for the

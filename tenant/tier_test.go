@@ -15,7 +15,7 @@ import (
 func names(ts []tenant.Tier) []string {
 	out := make([]string, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, t.Name())
+		out = append(out, t.String())
 	}
 	return out
 }
@@ -36,8 +36,8 @@ func TestDefaultTiers(t *testing.T) {
 		if tier.IsZero() {
 			t.Errorf("%s.IsZero() = true", tier)
 		}
-		if tier.String() != tier.Name() {
-			t.Errorf("String() = %q, Name() = %q; want equal", tier.String(), tier.Name())
+		if tier.String() != tier.String() {
+			t.Errorf("String() = %q, Name() = %q; want equal", tier.String(), tier.String())
 		}
 	}
 
@@ -69,8 +69,8 @@ func TestTiersLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, ok := tenant.DefaultTiers.Lookup(tt.name)
-		if ok != tt.wantOK || got.Name() != tt.wantName || got.Rank() != tt.wantRank {
-			t.Errorf("Lookup(%q) = %q rank %d, %v; want %q rank %d, %v", tt.name, got.Name(), got.Rank(), ok, tt.wantName, tt.wantRank, tt.wantOK)
+		if ok != tt.wantOK || got.String() != tt.wantName || got.Rank() != tt.wantRank {
+			t.Errorf("Lookup(%q) = %q rank %d, %v; want %q rank %d, %v", tt.name, got.String(), got.Rank(), ok, tt.wantName, tt.wantRank, tt.wantOK)
 		}
 	}
 
@@ -83,15 +83,15 @@ func TestTiersLookup(t *testing.T) {
 
 	// A custom set keeps the spelling it was given.
 	custom := tenant.MustTiers("Free", "Pro")
-	if got, ok := custom.Lookup("pro"); !ok || got.Name() != "Pro" {
-		t.Errorf("custom Lookup(pro) = %q, %v; want Pro, true", got.Name(), ok)
+	if got, ok := custom.Lookup("pro"); !ok || got.String() != "Pro" {
+		t.Errorf("custom Lookup(pro) = %q, %v; want Pro, true", got.String(), ok)
 	}
 }
 
 func TestTiersParse(t *testing.T) {
 	got, err := tenant.DefaultTiers.Parse("Premium")
-	if err != nil || got.Name() != "premium" {
-		t.Errorf("Parse(Premium) = %q, %v; want premium, nil", got.Name(), err)
+	if err != nil || got.String() != "premium" {
+		t.Errorf("Parse(Premium) = %q, %v; want premium, nil", got.String(), err)
 	}
 
 	got, err = tenant.DefaultTiers.Parse("gold")
@@ -110,7 +110,7 @@ func TestTiersParse(t *testing.T) {
 }
 
 func TestTiersMustLookup(t *testing.T) {
-	if got := tenant.DefaultTiers.MustLookup("basic"); got.Name() != "basic" {
+	if got := tenant.DefaultTiers.MustLookup("basic"); got.String() != "basic" {
 		t.Errorf("MustLookup(basic) = %q", got)
 	}
 	err := panicValue(t, func() { tenant.DefaultTiers.MustLookup("gold") })
@@ -127,7 +127,7 @@ func TestNewTiers(t *testing.T) {
 	if diff := cmp.Diff([]string{"free", "pro", "enterprise"}, ts.Names()); diff != "" {
 		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
 	}
-	if ts.Lowest().Name() != "free" {
+	if ts.Lowest().String() != "free" {
 		t.Errorf("Lowest() = %q, want free", ts.Lowest())
 	}
 
@@ -206,8 +206,8 @@ func TestTierAtLeast(t *testing.T) {
 
 func TestTierZero(t *testing.T) {
 	var z tenant.Tier
-	if !z.IsZero() || z.Name() != "" || z.String() != "" || z.Rank() != 0 {
-		t.Errorf("zero Tier: IsZero %v, Name %q, String %q, Rank %d", z.IsZero(), z.Name(), z.String(), z.Rank())
+	if !z.IsZero() || z.String() != "" || z.String() != "" || z.Rank() != 0 {
+		t.Errorf("zero Tier: IsZero %v, Name %q, String %q, Rank %d", z.IsZero(), z.String(), z.String(), z.Rank())
 	}
 	if !z.AtLeast(z) {
 		t.Error("zero Tier is not at least itself")
@@ -215,7 +215,7 @@ func TestTierZero(t *testing.T) {
 	if b, err := z.MarshalText(); err != nil || len(b) != 0 {
 		t.Errorf("zero MarshalText() = %q, %v; want empty, nil", b, err)
 	}
-	if _, ok := tenant.DefaultTiers.Lookup(z.Name()); ok {
+	if _, ok := tenant.DefaultTiers.Lookup(z.String()); ok {
 		t.Error("the zero Tier's name looks up to a tier")
 	}
 }
@@ -238,10 +238,10 @@ func TestTiersFrom(t *testing.T) {
 }
 
 func TestTiersLowest(t *testing.T) {
-	if got := tenant.DefaultTiers.Lowest(); got.Name() != "basic" || got.Rank() != 1 {
+	if got := tenant.DefaultTiers.Lowest(); got.String() != "basic" || got.Rank() != 1 {
 		t.Errorf("DefaultTiers.Lowest() = %q rank %d, want basic rank 1", got, got.Rank())
 	}
-	if got := tenant.MustTiers("only").Lowest(); got.Name() != "only" {
+	if got := tenant.MustTiers("only").Lowest(); got.String() != "only" {
 		t.Errorf("Lowest() of a one-tier set = %q, want only", got)
 	}
 }

@@ -179,7 +179,7 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 		// Tier names match case-insensitively: "Basic" and "basic" are
 		// one tier, and silently keeping either would be a guess.
 		if _, dup := p.tiers[t]; dup {
-			return nil, fmt.Errorf("throttle: limits for tier %q are given twice (as %q and %q)", t.Name(), prev[t], name)
+			return nil, fmt.Errorf("throttle: limits for tier %q are given twice (as %q and %q)", t.String(), prev[t], name)
 		}
 		prev[t] = name
 		p.tiers[t] = cloneLimits(limits[name])
@@ -187,7 +187,7 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 	var missing []string
 	for _, t := range tiers.All() {
 		if _, ok := p.tiers[t]; !ok {
-			missing = append(missing, t.Name())
+			missing = append(missing, t.String())
 		}
 	}
 	if len(missing) > 0 {
@@ -287,7 +287,7 @@ type Decision struct {
 // see [Limiter.Acquire].
 func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decision, error) {
 	lim := l.LimitsFor(t)
-	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.Name())
+	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.String())
 }
 
 func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string) (Decision, error) {

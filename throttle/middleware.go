@@ -83,7 +83,7 @@ type charge struct {
 // throttle may charge and no anonymous limits apply.
 func (l *Limiter) chargeOf(r *http.Request, c *middlewareConfig) (charge, bool) {
 	if t, ok := tenant.FromContext(r.Context()); ok && (l.claimed || t.Source.Verified()) {
-		b := charge{key: tenantKey(t.ID), tier: t.Tier.Name(), lim: l.LimitsFor(t)}
+		b := charge{key: tenantKey(t.ID), tier: t.Tier.String(), lim: l.LimitsFor(t)}
 		if c.pkSecret != nil {
 			b.pk = partitionKey(c.pkSecret, t.ID)
 		}

@@ -76,7 +76,7 @@ func TestMintRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "acme" || got.Tier.Name() != "premium" || got.Subject != "user-7" ||
+	if got.ID != "acme" || got.Tier.String() != "premium" || got.Subject != "user-7" ||
 		!slices.Equal(got.Roles, []string{"admin", "ops"}) || !slices.Equal(got.Scopes, []string{"orders:read", "orders:write"}) {
 		t.Errorf("Verify = %+v", got)
 	}
@@ -308,7 +308,7 @@ func TestNestedClaimMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != "acme" || got.Tier.Name() != "platinum" || !slices.Equal(got.Roles, []string{"admin"}) {
+	if got.ID != "acme" || got.Tier.String() != "platinum" || !slices.Equal(got.Roles, []string{"admin"}) {
 		t.Errorf("Verify = %+v", got)
 	}
 }

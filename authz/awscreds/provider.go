@@ -169,7 +169,7 @@ func (p *Provider) Sessions() int {
 func (p *Provider) session(t tenant.Tenant) (*session, error) {
 	key := sessionKey{tenantID: t.ID}
 	if p.cfg.tierTagKey != "" || p.policy != nil {
-		key.tier = t.Tier.Name()
+		key.tier = t.Tier.String()
 	}
 	var extra map[string]string
 	if p.cfg.extraTags != nil {

@@ -64,7 +64,7 @@ func parsePrices(data []byte) (*priceList, error) {
 			return nil, fmt.Errorf("price list: discount_percent: %w", err)
 		}
 		if _, dup := p.discount[t]; dup {
-			return nil, fmt.Errorf("price list: discount_percent: tier %q is given twice", t.Name())
+			return nil, fmt.Errorf("price list: discount_percent: tier %q is given twice", t.String())
 		}
 		if pct := raw.Discount[name]; pct < 0 || pct > 100 {
 			return nil, fmt.Errorf("price list: discount_percent %q: %d is not from 0 to 100", name, pct)
