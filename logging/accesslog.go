@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenancykit/tenancy/internal/clientip"
 	"github.com/tenancykit/tenancy/internal/request"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Keys the access log adds to the schema.
@@ -59,12 +60,14 @@ func WithRequestIDHeader(name string) AccessOption {
 }
 
 // WithoutTraceContext stops the access log from giving a request without
-// a span its own trace context. Default: a request whose context has no
+// a span trace IDs of its own. Default: a request whose context has no
 // span (no tracing middleware ran before) continues the trace of its
 // incoming W3C traceparent header, or starts one, with a span ID of its
 // own, so that every line it logs, here and in the services it calls
-// through tenant.Transport, shares one trace_id. Nothing is exported: it
-// is correlation for logs, not tracing.
+// through tenant.Transport, shares one trace_id. Nothing is exported and
+// no span is put in the context, so a tracer inside the stack samples as
+// if the access log were not there: it is correlation for logs, not
+// tracing.
 func WithoutTraceContext() AccessOption { return func(c *accessConfig) { c.noTrace = true } }
 
 // WithAuditor sends the audit events of refused requests (authz denials)
@@ -113,16 +116,8 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			}
 			st.Info.ID, st.Info.Header[0] = id, id
 			w.Header()[c.header] = st.Info.Header[:]
-			switch {
-			case c.noTrace:
-			case st.First(request.AccessLog):
-				// No other layer has seen the State: the trace context
-				// goes under it, without a copy of the request.
-				st.Context = ensureTraceContext(st.Context, r.Header)
-			default:
-				if ctx := ensureTraceContext(r.Context(), r.Header); ctx != r.Context() {
-					r = r.WithContext(ctx)
-				}
+			if !c.noTrace && !trace.SpanContextFromContext(r.Context()).IsValid() {
+				setTraceIDs(&st.Info, r.Header)
 			}
 			defer func() {
 				p := recover()

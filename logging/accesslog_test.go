@@ -762,6 +762,12 @@ func TestAccessLogTraceContext(t *testing.T) {
 	h := logging.AccessLog(logger)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logger.InfoContext(r.Context(), "inside")
 		inner = append(inner, r.Header.Get("Traceparent"))
+		// The IDs are for log lines only: no span goes into the context,
+		// so a tracer here (otelhttp) decides its sampling as if the access
+		// log were not there.
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+			t.Errorf("the access log put a span context in the request context: %v", sc)
+		}
 	}))
 
 	// No traceparent: a new trace, shared by the handler's line and the
@@ -787,13 +793,32 @@ func TestAccessLogTraceContext(t *testing.T) {
 	}
 
 	// A malformed traceparent starts a new trace instead.
+	for _, bad := range []string{
+		"00-zzzz-00f067aa0ba902b7-01",
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero parent
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // version 00 with more
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+	} {
+		buf.Reset()
+		req = newRequest("GET", "/", "req-3")
+		req.Header.Set("Traceparent", bad)
+		serve(h, req)
+		recs = decodeLines(t, buf.String())
+		if tid, _ := recs[1]["trace_id"].(string); len(tid) != 32 || tid == "4bf92f3577b34da6a3ce929d0e0e4736" {
+			t.Errorf("traceparent %q: %v, want a new trace", bad, recs[1])
+		}
+	}
+
+	// A later version with more fields is read for its first four.
 	buf.Reset()
-	req = newRequest("GET", "/", "req-3")
-	req.Header.Set("Traceparent", "00-zzzz-00f067aa0ba902b7-01")
+	req = newRequest("GET", "/", "req-4")
+	req.Header.Set("Traceparent", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-comes")
 	serve(h, req)
-	recs = decodeLines(t, buf.String())
-	if tid, _ := recs[1]["trace_id"].(string); len(tid) != 32 || tid == "4bf92f3577b34da6a3ce929d0e0e4736" {
-		t.Fatalf("malformed traceparent: %v", recs[1])
+	if recs = decodeLines(t, buf.String()); recs[1]["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("version 01 traceparent not continued: %v", recs[1])
 	}
 }
 

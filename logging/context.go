@@ -29,13 +29,12 @@ func infoFrom(ctx context.Context) *request.Info {
 	return info
 }
 
-// spanIDs returns the hex trace and span IDs of sc, remembered in info
-// (which may be nil) for the next line of the same span.
-func spanIDs(info *request.Info, sc trace.SpanContext) (traceID, spanID string) {
-	tid, sid := sc.TraceID(), sc.SpanID()
+// spanIDs returns the hex trace and span IDs, remembered in info (which
+// may be nil) for the next line of the same span.
+func spanIDs(info *request.Info, tid trace.TraceID, sid trace.SpanID) (traceID, spanID string) {
 	const n = 2 * len(tid)
 	if info != nil {
-		if c := info.Span.Load(); c != nil && c.TraceID == tid && c.SpanID == sid {
+		if c := info.Last.Load(); c != nil && c.TraceID == tid && c.SpanID == sid {
 			return c.Text[:n], c.Text[n:]
 		}
 	}
@@ -44,7 +43,7 @@ func spanIDs(info *request.Info, sc trace.SpanContext) (traceID, spanID string) 
 	hex.Encode(b[n:], sid[:])
 	text := string(b[:]) // one allocation for both IDs
 	if info != nil {
-		info.Span.Store(&request.SpanText{TraceID: tid, SpanID: sid, Text: text})
+		info.Last.Store(&request.SpanText{TraceID: tid, SpanID: sid, Text: text})
 	}
 	return text[:n], text[n:]
 }

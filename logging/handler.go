@@ -133,7 +133,10 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 		dst = append(dst, slog.String(KeyRequestID, info.ID))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		tid, sid := spanIDs(info, sc)
+		tid, sid := spanIDs(info, sc.TraceID(), sc.SpanID())
+		dst = append(dst, slog.String(KeyTraceID, tid), slog.String(KeySpanID, sid))
+	} else if info != nil && info.HasTrace() {
+		tid, sid := spanIDs(info, info.TraceID, info.SpanID)
 		dst = append(dst, slog.String(KeyTraceID, tid), slog.String(KeySpanID, sid))
 	}
 	return dst

@@ -1,39 +1,57 @@
 package logging
 
 import (
-	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
 
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/tenancykit/tenancy/internal/request"
 )
 
-var traceContext propagation.TraceContext
-
-// ensureTraceContext gives ctx a span context when it has none: a child
-// of the incoming traceparent, or a new trace. The IDs only correlate log
-// lines; no span is recorded or exported.
-func ensureTraceContext(ctx context.Context, h http.Header) context.Context {
-	if trace.SpanContextFromContext(ctx).IsValid() {
-		return ctx
+// setTraceIDs gives a request without a span the trace IDs its lines will
+// carry: the trace of its W3C traceparent header, or a new one, and a
+// span ID of its own. They go into the request's state, never into its
+// context as a span: a tracer inside (otelhttp) makes its own sampling
+// decision from the headers, as if the access log were not there.
+func setTraceIDs(info *request.Info, h http.Header) {
+	if !parseTraceparent(h.Get("Traceparent"), info) {
+		binary.BigEndian.PutUint64(info.TraceID[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(info.TraceID[8:], rand.Uint64()|1) // never all zero
+		info.TraceFlags = 0
 	}
-	cfg := trace.SpanContextConfig{SpanID: randomSpanID()}
-	if h.Get("Traceparent") != "" {
-		if parent := trace.SpanContextFromContext(traceContext.Extract(ctx, propagation.HeaderCarrier(h))); parent.IsValid() {
-			cfg.TraceID, cfg.TraceFlags, cfg.TraceState = parent.TraceID(), parent.TraceFlags(), parent.TraceState()
-		}
-	}
-	if !cfg.TraceID.IsValid() {
-		binary.BigEndian.PutUint64(cfg.TraceID[:8], rand.Uint64())
-		binary.BigEndian.PutUint64(cfg.TraceID[8:], rand.Uint64()|1) // never all zero
-	}
-	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(cfg))
+	binary.BigEndian.PutUint64(info.SpanID[:], rand.Uint64()|1)
 }
 
-func randomSpanID() trace.SpanID {
-	var id trace.SpanID
-	binary.BigEndian.PutUint64(id[:], rand.Uint64()|1)
-	return id
+// parseTraceparent reads a traceparent header value (W3C Trace Context,
+// level 1) into info's trace ID and flags, and reports whether it was
+// valid.
+func parseTraceparent(v string, info *request.Info) bool {
+	// version "-" trace-id "-" parent-id "-" flags; a later version may
+	// add fields after a further "-".
+	if len(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' || (len(v) > 55 && (v[:2] == "00" || v[55] != '-')) {
+		return false
+	}
+	var version, flags [1]byte
+	var tid [16]byte
+	var pid [8]byte
+	if !decodeHex(version[:], v[:2]) || version[0] == 0xff ||
+		!decodeHex(tid[:], v[3:35]) || tid == [16]byte{} ||
+		!decodeHex(pid[:], v[36:52]) || pid == [8]byte{} ||
+		!decodeHex(flags[:], v[53:55]) {
+		return false
+	}
+	info.TraceID, info.TraceFlags = tid, flags[0]
+	return true
+}
+
+// decodeHex decodes lower-case hex s into dst, which it fills exactly.
+func decodeHex(dst []byte, s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false // W3C: lower case only
+		}
+	}
+	n, err := hex.Decode(dst, []byte(s))
+	return err == nil && n == len(dst)
 }

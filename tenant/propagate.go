@@ -2,12 +2,14 @@ package tenant
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -97,6 +99,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	if out.Header.Get("Traceparent") == "" {
+		// No span: the trace IDs the access log gave the request, so that
+		// the downstream service's lines join the same trace.
+		if info, ok := ctx.Value(request.RequestIDKey).(*request.Info); ok && info.HasTrace() {
+			out.Header.Set("Traceparent", traceparent(info))
+		}
+	}
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
@@ -156,6 +165,19 @@ func (t *Transport) token(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return "", ErrNoCredential
+}
+
+// traceparent formats the trace IDs of info as a W3C traceparent header
+// value.
+func traceparent(info *request.Info) string {
+	var b [55]byte
+	copy(b[:3], "00-")
+	hex.Encode(b[3:35], info.TraceID[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], info.SpanID[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{info.TraceFlags})
+	return string(b[:])
 }
 
 // closeBody honours RoundTrip's contract to close the body on error.

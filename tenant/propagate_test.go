@@ -233,3 +233,26 @@ func TestTransportTokenStaysWithItsHost(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportForwardsLogTraceIDs: a request without a span, to which the
+// access log gave trace IDs for its lines, sends them downstream as its
+// traceparent, so that both services' lines share one trace_id.
+func TestTransportForwardsLogTraceIDs(t *testing.T) {
+	srv, got := downstream(t)
+	tn, _ := tenant.New("acme", tenant.Tier{})
+	ctx := verifiedContext(t, tn, "caller.token.sig")
+	info := &request.FromContext(ctx).Info
+	info.ID = "req-1"
+	info.TraceID = [16]byte{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	info.SpanID = [8]byte{0xbb, 1, 2, 3, 4, 5, 6, 7}
+	info.TraceFlags = 1
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	resp, err := (&http.Client{Transport: &tenant.Transport{Base: srv.Client().Transport}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if tp := got.header.Get("Traceparent"); tp != "00-aa0102030405060708090a0b0c0d0e0f-bb01020304050607-01" {
+		t.Errorf("traceparent = %q", tp)
+	}
+}

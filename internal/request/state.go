@@ -241,16 +241,27 @@ func (m *Response) Sent() bool { return m.status.Load() != 0 || m.hijacked.Load(
 // Bytes returns the bytes of body written so far.
 func (m *Response) Bytes() int64 { return m.bytes.Load() }
 
-// Info is a request's ID, and the text of the trace and span IDs last
-// logged, which the lines of one span share instead of encoding them
-// again.
+// Info is a request's ID, the trace and span IDs its log lines carry when
+// no tracer gave it a span, and the text of the IDs last logged, which the
+// lines of one span share instead of encoding them again.
 type Info struct {
 	ID string
 	// Header is ID as a header value, for the response, without an
 	// allocation of its own.
 	Header [1]string
-	Span   atomic.Pointer[SpanText]
+	// TraceID, SpanID and TraceFlags correlate the request's log lines, and
+	// the calls it makes, when its context has no span: the trace of its
+	// traceparent header, or a new one, and a span ID of its own. They are
+	// never a span of a tracer: sampling decisions stay the tracer's.
+	TraceID    [16]byte
+	SpanID     [8]byte
+	TraceFlags byte
+	// Last is the text of the IDs last logged.
+	Last atomic.Pointer[SpanText]
 }
+
+// HasTrace reports whether the access log gave the request trace IDs.
+func (i *Info) HasTrace() bool { return i.TraceID != [16]byte{} }
 
 // SpanText is the hex text of a trace and span ID pair; immutable.
 type SpanText struct {
