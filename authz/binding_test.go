@@ -98,4 +98,8 @@ func TestUnverifiedTenantIsNotAuthorized(t *testing.T) {
 	runRequireCases(t, authz.RequireRole("admin"), []requireCase{{name: "claimed admin", tenant: claimed, want: noTenant}})
 	runRequireCases(t, authz.RequireTier(tiers.MustLookup("basic")), []requireCase{{name: "claimed platinum", tenant: claimed, want: noTenant}})
 	runRequireCases(t, authz.RequireScope("orders:read"), []requireCase{{name: "claimed scope", tenant: claimed, want: noTenant}})
+	runRequireCases(t, feats.Require("reports"), []requireCase{{name: "claimed feature", tenant: claimed, want: noTenant}})
+	if feats.Allowed(tenant.NewContext(t.Context(), *claimed), "reports") {
+		t.Error("Features.Allowed allows a claimed tenant")
+	}
 }

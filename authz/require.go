@@ -34,42 +34,15 @@ func verifiedTenant(ctx context.Context) (tenant.Tenant, bool) {
 	return t, ok && t.Source.Verified()
 }
 
-// HasRole reports whether the verified tenant in ctx has any of roles.
-func HasRole(ctx context.Context, roles ...string) bool {
-	t, ok := verifiedTenant(ctx)
-	return ok && slices.ContainsFunc(roles, t.HasRole)
-}
-
-// HasScopes reports whether the verified tenant in ctx has every one of
-// scopes.
-func HasScopes(ctx context.Context, scopes ...string) bool {
-	t, ok := verifiedTenant(ctx)
-	if !ok {
-		return false
-	}
-	for _, s := range scopes {
-		if !t.HasScope(s) {
-			return false
-		}
-	}
-	return true
-}
-
-// TierAtLeast reports whether the verified tenant in ctx is on min or a
-// higher tier.
-func TierAtLeast(ctx context.Context, min tenant.Tier) bool {
-	t, ok := verifiedTenant(ctx)
-	return ok && t.Tier.AtLeast(min)
-}
-
 // RequireRole returns middleware that lets through requests whose tenant
 // has at least one of roles, and answers others with 403.
 func RequireRole(roles ...string) func(http.Handler) http.Handler {
 	if len(roles) == 0 {
 		panic("authz: RequireRole needs at least one role")
 	}
+	roles = slices.Clone(roles)
 	detail := "This resource needs the role " + strings.Join(roles, " or ") + "."
-	return require(func(ctx context.Context) bool { return HasRole(ctx, roles...) }, "role", detail)
+	return require(func(t tenant.Tenant) bool { return slices.ContainsFunc(roles, t.HasRole) }, "role", detail)
 }
 
 // RequireScope returns middleware that lets through requests whose token
@@ -79,8 +52,9 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 	if len(scopes) == 0 {
 		panic("authz: RequireScope needs at least one scope")
 	}
+	scopes = slices.Clone(scopes)
 	detail := "This resource needs the scope " + strings.Join(scopes, " and ") + "."
-	return require(func(ctx context.Context) bool { return HasScopes(ctx, scopes...) }, "scope", detail)
+	return require(func(t tenant.Tenant) bool { return hasScopes(t, scopes) }, "scope", detail)
 }
 
 // RequireTier returns middleware that lets through requests whose tenant is
@@ -90,7 +64,17 @@ func RequireTier(min tenant.Tier) func(http.Handler) http.Handler {
 		panic("authz: RequireTier needs a tier from tenant.Tiers.Lookup")
 	}
 	detail := "This resource needs the " + min.String() + " tier or above."
-	return require(func(ctx context.Context) bool { return TierAtLeast(ctx, min) }, "tier", detail)
+	return require(func(t tenant.Tenant) bool { return t.Tier.AtLeast(min) }, "tier", detail)
+}
+
+// hasScopes reports whether t has every one of scopes.
+func hasScopes(t tenant.Tenant, scopes []string) bool {
+	for _, s := range scopes {
+		if !t.HasScope(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Features says which tiers may use which feature. It is immutable and
@@ -136,17 +120,21 @@ func (f *Features) Require(feature string) func(http.Handler) http.Handler {
 		panic(fmt.Sprintf("authz: Features.Require: unknown feature %q", feature))
 	}
 	detail := "Your plan does not include " + feature + "."
-	return require(func(ctx context.Context) bool { return f.Allowed(ctx, feature) }, "feature", detail)
+	return require(func(t tenant.Tenant) bool { return f.AllowedFor(t.Tier, feature) }, "feature", detail)
 }
 
-func require(ok func(context.Context) bool, reason, detail string) func(http.Handler) http.Handler {
+// require is the middleware of every Require*: a request without a
+// verified tenant is answered as one without a token, whatever ok would
+// say, and one whose tenant ok refuses gets 403.
+func require(ok func(tenant.Tenant) bool, reason, detail string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, has := verifiedTenant(r.Context()); !has {
+			t, has := verifiedTenant(r.Context())
+			if !has {
 				writeError(w, r, ErrNoToken, "")
 				return
 			}
-			if !ok(r.Context()) {
+			if !ok(t) {
 				writeForbidden(w, r, &ForbiddenError{Reason: reason, Detail: detail})
 				return
 			}

@@ -260,31 +260,46 @@ func TestNewFeaturesErrors(t *testing.T) {
 	}
 }
 
-func TestHelpers(t *testing.T) {
-	ctx := tenant.NewContext(t.Context(), *tenantOn("premium", []string{"admin", "ops"}, []string{"a", "b"}))
+// TestRequireAnyRoleEveryScope pins what each check asks of one tenant:
+// any one of the roles, every one of the scopes, the tier or a higher one.
+func TestRequireAnyRoleEveryScope(t *testing.T) {
+	acme := tenantOn("premium", []string{"admin", "ops"}, []string{"a", "b"})
 	premium, platinum := tiers.MustLookup("premium"), tiers.MustLookup("platinum")
 	for _, tt := range []struct {
-		name string
-		got  bool
-		want bool
+		name   string
+		mw     func(http.Handler) http.Handler
+		tenant *tenant.Tenant
+		want   *refusal
 	}{
-		{"HasRole one of them", authz.HasRole(ctx, "viewer", "ops"), true},
-		{"HasRole none", authz.HasRole(ctx, "viewer"), false},
-		{"HasRole no tenant", authz.HasRole(t.Context(), "admin"), false},
-		{"HasScopes all", authz.HasScopes(ctx, "a", "b"), true},
-		{"HasScopes one missing", authz.HasScopes(ctx, "a", "c"), false},
-		{"HasScopes no tenant", authz.HasScopes(t.Context(), "a"), false},
-		{"TierAtLeast same", authz.TierAtLeast(ctx, premium), true},
-		{"TierAtLeast lower", authz.TierAtLeast(ctx, tiers.MustLookup("basic")), true},
-		{"TierAtLeast higher", authz.TierAtLeast(ctx, platinum), false},
-		{"TierAtLeast no tenant", authz.TierAtLeast(t.Context(), tiers.MustLookup("basic")), false},
+		{"RequireRole one of them", authz.RequireRole("viewer", "ops"), acme, nil},
+		{"RequireRole none", authz.RequireRole("viewer"), acme, forbidden("role")},
+		{"RequireRole no tenant", authz.RequireRole("admin"), nil, noTenant},
+		{"RequireScope all", authz.RequireScope("a", "b"), acme, nil},
+		{"RequireScope one missing", authz.RequireScope("a", "c"), acme, forbidden("scope")},
+		{"RequireScope no tenant", authz.RequireScope("a"), nil, noTenant},
+		{"RequireTier same", authz.RequireTier(premium), acme, nil},
+		{"RequireTier lower", authz.RequireTier(tiers.MustLookup("basic")), acme, nil},
+		{"RequireTier higher", authz.RequireTier(platinum), acme, forbidden("tier")},
+		{"RequireTier no tenant", authz.RequireTier(tiers.MustLookup("basic")), nil, noTenant},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if tt.got != tt.want {
-				t.Errorf("got %v, want %v", tt.got, tt.want)
-			}
-		})
+		runRequireCases(t, tt.mw, []requireCase{{name: tt.name, tenant: tt.tenant, want: tt.want}})
 	}
+}
+
+// TestRequireKeepsItsArguments changes the slice RequireRole and
+// RequireScope were given: the checks do not change with it.
+func TestRequireKeepsItsArguments(t *testing.T) {
+	roles, scopes := []string{"admin"}, []string{"a"}
+	byRole, byScope := authz.RequireRole(roles...), authz.RequireScope(scopes...)
+	roles[0], scopes[0] = "viewer", "b"
+	runRequireCases(t, byRole, []requireCase{
+		{"admin still passes", tenantOn("basic", []string{"admin"}, nil), nil},
+		{"viewer still refused", tenantOn("basic", []string{"viewer"}, nil), forbidden("role")},
+	})
+	runRequireCases(t, byScope, []requireCase{
+		{"a still passes", tenantOn("basic", nil, []string{"a"}), nil},
+		{"b still refused", tenantOn("basic", nil, []string{"b"}), forbidden("scope")},
+	})
 }
 
 // TestRequireAfterMiddleware checks the usual chain: authz.Middleware puts

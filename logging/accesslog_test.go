@@ -795,10 +795,10 @@ func TestAccessLogTraceContext(t *testing.T) {
 	// A malformed traceparent starts a new trace instead.
 	for _, bad := range []string{
 		"00-zzzz-00f067aa0ba902b7-01",
-		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
-		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace
-		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero parent
-		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   // upper case
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // zero trace
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   // zero parent
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // version ff
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // version 00 with more
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
 	} {
