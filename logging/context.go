@@ -33,17 +33,19 @@ func infoFrom(ctx context.Context) *request.Info {
 // may be nil) for the next line of the same span.
 func spanIDs(info *request.Info, tid trace.TraceID, sid trace.SpanID) (traceID, spanID string) {
 	const n = 2 * len(tid)
+	var text string
 	if info != nil {
-		if c := info.Last.Load(); c != nil && c.TraceID == tid && c.SpanID == sid {
-			return c.Text[:n], c.Text[n:]
-		}
-	}
-	var b [2*len(tid) + 2*len(sid)]byte
-	hex.Encode(b[:n], tid[:])
-	hex.Encode(b[n:], sid[:])
-	text := string(b[:]) // one allocation for both IDs
-	if info != nil {
-		info.Last.Store(&request.SpanText{TraceID: tid, SpanID: sid, Text: text})
+		text = info.Text(tid, sid, hexIDs)
+	} else {
+		text = hexIDs(tid, sid)
 	}
 	return text[:n], text[n:]
+}
+
+// hexIDs is the hex text of a trace ID and a span ID, in one string.
+func hexIDs(tid [16]byte, sid [8]byte) string {
+	var b [2*16 + 2*8]byte
+	hex.Encode(b[:32], tid[:])
+	hex.Encode(b[32:], sid[:])
+	return string(b[:])
 }

@@ -256,16 +256,24 @@ type Info struct {
 	TraceID    [16]byte
 	SpanID     [8]byte
 	TraceFlags byte
-	// Last is the text of the IDs last logged.
-	Last atomic.Pointer[SpanText]
+
+	mu       sync.Mutex // guards the text of the IDs last logged
+	lastTID  [16]byte
+	lastSID  [8]byte
+	lastText string
+}
+
+// Text returns the hex text of a trace and span ID pair (trace first),
+// from the last call when the pair is the same, else made by encode and
+// kept for the next: the lines of one span share one string.
+func (i *Info) Text(tid [16]byte, sid [8]byte, encode func(tid [16]byte, sid [8]byte) string) string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.lastText == "" || i.lastTID != tid || i.lastSID != sid {
+		i.lastTID, i.lastSID, i.lastText = tid, sid, encode(tid, sid)
+	}
+	return i.lastText
 }
 
 // HasTrace reports whether the access log gave the request trace IDs.
 func (i *Info) HasTrace() bool { return i.TraceID != [16]byte{} }
-
-// SpanText is the hex text of a trace and span ID pair; immutable.
-type SpanText struct {
-	TraceID [16]byte
-	SpanID  [8]byte
-	Text    string // the trace ID, then the span ID
-}
