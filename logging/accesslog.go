@@ -1,8 +1,8 @@
 package logging
 
 import (
-	"math/rand/v2"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
