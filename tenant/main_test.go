@@ -7,7 +7,7 @@ import (
 )
 
 // TestMain fails the package when a test leaves a goroutine running: the
-// Record tests start goroutines and must wait for every one.
+// Transport tests start servers and must close every one.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

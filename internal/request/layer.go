@@ -113,6 +113,10 @@ func reportOnce(key any, msg string) {
 	}
 }
 
+// ForgetReports makes every misorder reportable again, for tests that
+// count reports and may run more than once in a process.
+func ForgetReports() { reported.Clear() }
+
 // ReportOnce reports a wiring mistake a layer found at run time, once per
 // key for the life of the process.
 func ReportOnce(key any, msg string) { reportOnce(key, msg) }

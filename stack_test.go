@@ -1,0 +1,263 @@
+package tenancy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/logging"
+	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/tenant"
+	"github.com/tenancykit/tenancy/throttle"
+)
+
+func TestNewRefusesMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []tenancy.Option
+		want string
+	}{
+		{"no part", nil, "at least one part"},
+		{"nil logger", []tenancy.Option{tenancy.WithAccessLog(nil)}, "WithAccessLog"},
+		{"nil recorder", []tenancy.Option{tenancy.WithMeter(nil)}, "WithMeter"},
+		{"nil verifier", []tenancy.Option{tenancy.WithAuthz(nil)}, "WithAuthz"},
+		{"nil resolver", []tenancy.Option{tenancy.WithResolver(nil)}, "WithResolver"},
+		{"nil limiter", []tenancy.Option{tenancy.WithThrottle(nil)}, "WithThrottle"},
+		{"nil credentials", []tenancy.Option{tenancy.WithCredentials(nil)}, "WithCredentials"},
+		{"nil route", []tenancy.Option{tenancy.WithAccessLog(slog.Default()), tenancy.WithRoute(nil)}, "WithRoute"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := tenancy.New(tc.opts...)
+			if err == nil || s != nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "tenancy: ") {
+				t.Errorf("New = %v, %v; want an error naming %s", s, err, tc.want)
+			}
+		})
+	}
+	s, err := tenancy.New(tenancy.WithAccessLog(slog.Default()), nil) // nil options are ignored
+	if err != nil || s == nil {
+		t.Errorf("New with a nil option = %v, %v", s, err)
+	}
+}
+
+// fixture is a service behind the whole stack, with its logs and usage.
+type fixture struct {
+	issuer  *authztest.Issuer
+	handler http.Handler
+	logs    *lockedBuffer
+	usage   *meter.Recorder
+	records *[]meter.Record
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func newFixture(t *testing.T, resolver tenant.Resolver) *fixture {
+	t.Helper()
+	f := &fixture{issuer: authztest.Start(t), logs: &lockedBuffer{}, records: new([]meter.Record)}
+	v := f.issuer.Verifier(t)
+	limits := map[string]throttle.Limits{}
+	for _, name := range tenant.DefaultTiers.Names() {
+		limits[name] = throttle.Limits{Rate: 1, Burst: 2}
+	}
+	limiter, err := throttle.New(tenant.DefaultTiers, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	f.usage, err = meter.New("orders", meter.SinkFunc(func(_ context.Context, recs []meter.Record) error {
+		mu.Lock()
+		defer mu.Unlock()
+		*f.records = append(*f.records, recs...)
+		return nil
+	}), meter.WithoutLoop(), meter.WithMeters(meter.HTTPMeters...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.usage.Shutdown(context.Background()) })
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /t/{tenant}/orders", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "[]") })
+	opts := []tenancy.Option{
+		tenancy.WithAccessLog(slog.New(logging.NewHandler(slog.NewJSONHandler(f.logs, nil))), logging.WithAuditor(nil)),
+		tenancy.WithMeter(f.usage),
+		tenancy.WithAuthz(v),
+		tenancy.WithThrottle(limiter),
+	}
+	if resolver != nil {
+		opts = append(opts, tenancy.WithResolver(resolver))
+	}
+	s, err := tenancy.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handler = s.Wrap(mux)
+	return f
+}
+
+func (f *fixture) get(path, token string) int {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	w := httptest.NewRecorder()
+	f.handler.ServeHTTP(w, req)
+	return w.Code
+}
+
+// TestStackSeesEveryDecision: the access log and the meter, outside,
+// name the route, the tenant and the refusal of every request, those the
+// layers inside refused before the router included.
+func TestStackSeesEveryDecision(t *testing.T) {
+	path, err := tenant.PathPrefix("/t/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, path)
+	acme := f.issuer.MustMint("acme", "basic")
+	want := []struct {
+		path, token string
+		status      int
+		reason      string // rejected_by:reject_reason, "" when served
+	}{
+		{"/t/acme/orders", acme, 200, ""},
+		{"/t/acme/orders", acme, 200, ""},
+		{"/t/acme/orders", acme, 429, "throttle:rate"},
+		{"/t/acme/orders", "", 401, "authz:no_token"},
+		{"/t/globex/orders", f.issuer.MustMint("acme", "basic"), 403, "tenant:tenant_mismatch"},
+	}
+	for _, w := range want {
+		if got := f.get(w.path, w.token); got != w.status {
+			t.Fatalf("GET %s: %d, want %d", w.path, got, w.status)
+		}
+	}
+	lines := f.logs.lines(t)
+	if len(lines) != len(want) {
+		t.Fatalf("%d access lines for %d requests", len(lines), len(want))
+	}
+	for i, w := range want {
+		l := lines[i]
+		reason := ""
+		if l["rejected_by"] != nil {
+			reason = l["rejected_by"].(string) + ":" + l["reject_reason"].(string)
+		}
+		if l["route"] != "GET /t/{tenant}/orders" || l["status"] != float64(w.status) || reason != w.reason {
+			t.Errorf("line %d: route %v, status %v, refusal %q; want the route, %d, %q", i, l["route"], l["status"], reason, w.status, w.reason)
+		}
+		if w.status != 401 && l["tenant_id"] != "acme" {
+			t.Errorf("line %d names tenant %v, want acme", i, l["tenant_id"])
+		}
+	}
+
+	if err := f.usage.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, r := range *f.records {
+		if r.Meter == meter.MeterRequests || r.Meter == meter.MeterDenied {
+			counts[r.TenantID+" "+r.Meter+" "+r.Dimensions["route"]+" "+r.Dimensions["reason"]] += r.Value
+		}
+	}
+	wantCounts := map[string]float64{
+		"acme http.requests GET /t/{tenant}/orders ":                              2,
+		"acme http.requests.denied GET /t/{tenant}/orders throttle:rate":          1,
+		"acme http.requests.denied GET /t/{tenant}/orders tenant:tenant_mismatch": 1,
+		" http.requests.denied GET /t/{tenant}/orders authz:no_token":             1,
+	}
+	for k, v := range wantCounts {
+		if counts[k] != v {
+			t.Errorf("metered %q = %v, want %v (all: %v)", k, counts[k], v, counts)
+		}
+	}
+}
+
+// TestHandWiredOrderChecked: wired by hand, a layer wrapped around one
+// that belongs outside it panics at once, naming the fix; the stack never
+// reports anything.
+func TestHandWiredOrderChecked(t *testing.T) {
+	iss := authztest.Start(t)
+	v := iss.Verifier(t)
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "logging.AccessLog runs inside authz.Middleware") || !strings.Contains(msg, "tenancy.New") {
+			t.Errorf("panic %q, want one naming the order and tenancy.New", msg)
+		}
+	}()
+	authz.Middleware(v)(logging.AccessLog(logger)(http.NotFoundHandler()))
+}
+
+// TestThrottleOutsideAuthzReported: a throttle outside authz, with a
+// router between them that no construction check sees through, refuses
+// every request; the first refusal is reported once, naming the fix.
+func TestThrottleOutsideAuthzReported(t *testing.T) {
+	var mu sync.Mutex
+	var reports []string
+	prev := request.Report
+	request.ForgetReports()
+	request.Report = func(msg string) {
+		mu.Lock()
+		reports = append(reports, msg)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { request.Report = prev })
+
+	iss := authztest.Start(t)
+	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
+		"basic": {Rate: 10, Burst: 10}, "standard": {Rate: 10, Burst: 10}, "premium": {Rate: 10, Burst: 10}, "platinum": {Rate: 10, Burst: 10},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := http.NewServeMux()
+	inner.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) {})
+	router := http.NewServeMux()
+	router.Handle("/", authz.Middleware(iss.Verifier(t))(inner))
+	h := limiter.Middleware()(router)
+	token := iss.MustMint("acme", "premium")
+	for range 3 {
+		req := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("status %d: the misordered throttle was expected to refuse", w.Code)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reports) != 1 || !strings.Contains(reports[0], "throttle") || !strings.Contains(reports[0], "tenancy.New") {
+		t.Errorf("reports = %q, want one naming the throttle and the fix", reports)
+	}
+}
