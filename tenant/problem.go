@@ -30,7 +30,7 @@ type Problem struct {
 }
 
 // ProblemType returns the type URI of the module's problem named slug, such
-// as "invalid-token".
+// as "tenant-required": its anchor in docs/problems.md.
 func ProblemType(slug string) string { return ProblemTypeBase + slug }
 
 // Error makes a Problem usable as an error, for code that returns one up to
