@@ -55,45 +55,65 @@ type issuerConfig struct {
 	lifetime time.Duration
 }
 
-// IssuerOption configures an [Issuer].
+// IssuerOption configures an [Issuer]. A nil IssuerOption is ignored, and
+// an option given its zero value leaves the default in place.
 type IssuerOption func(*issuerConfig)
 
-// WithAudience sets the "aud" of minted tokens. Default [DefaultAudience].
+// WithAudience sets the "aud" of minted tokens. Default [DefaultAudience],
+// also for "".
 func WithAudience(aud string) IssuerOption { return func(c *issuerConfig) { c.audience = aud } }
 
-// WithAlgorithm sets the signing algorithm: "RS256" (default, 2048-bit
-// keys) or "ES256".
+// WithAlgorithm sets the signing algorithm: "RS256" (the default, also for
+// "": 2048-bit keys) or "ES256".
 func WithAlgorithm(alg string) IssuerOption { return func(c *issuerConfig) { c.alg = alg } }
 
 // WithClaimMapping sets the claim names Mint writes the tenant, tier and
-// roles to. Default [authz.Cognito].
+// roles to. Default [authz.Cognito], also for the zero ClaimMapping.
 func WithClaimMapping(m authz.ClaimMapping) IssuerOption {
 	return func(c *issuerConfig) { c.mapping = m }
 }
 
-// WithClock sets the time minted tokens are issued at. Default time.Now.
+// WithClock sets the time minted tokens are issued at. Default time.Now,
+// also for nil.
 func WithClock(now func() time.Time) IssuerOption { return func(c *issuerConfig) { c.now = now } }
 
-// WithAddr serves the issuer on addr instead of a free loopback port.
+// WithAddr serves the issuer on addr instead of a free loopback port, the
+// default (also for "").
 func WithAddr(addr string) IssuerOption { return func(c *issuerConfig) { c.addr = addr } }
 
-// WithLifetime sets how long minted tokens are valid. Default one hour.
+// WithLifetime sets how long minted tokens are valid. Default one hour,
+// also for 0; [WithExpiry] sets it for one token.
 func WithLifetime(d time.Duration) IssuerOption { return func(c *issuerConfig) { c.lifetime = d } }
+
+// setDefaults gives every setting that no option set, or that an option
+// set to its zero value, its default.
+func (c *issuerConfig) setDefaults() {
+	if c.audience == "" {
+		c.audience = DefaultAudience
+	}
+	if c.alg == "" {
+		c.alg = "RS256"
+	}
+	if c.mapping == (authz.ClaimMapping{}) {
+		c.mapping = authz.Cognito
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.lifetime == 0 {
+		c.lifetime = time.Hour
+	}
+}
 
 // NewIssuer starts an issuer. Close it when done.
 func NewIssuer(opts ...IssuerOption) (*Issuer, error) {
-	cfg := issuerConfig{
-		audience: DefaultAudience,
-		alg:      "RS256",
-		mapping:  authz.Cognito,
-		now:      time.Now,
-		lifetime: time.Hour,
-	}
+	var cfg issuerConfig
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
 		}
 	}
+	cfg.setDefaults()
 	if cfg.alg != "RS256" && cfg.alg != "ES256" {
 		return nil, fmt.Errorf("authztest: WithAlgorithm: %q is not RS256 or ES256", cfg.alg)
 	}

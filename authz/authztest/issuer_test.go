@@ -171,6 +171,30 @@ func jwks(t *testing.T, iss *authztest.Issuer) []string {
 	return kids
 }
 
+// TestZeroOptionsMeanDefault gives every issuer option its zero value:
+// the issuer mints what it mints without them.
+func TestZeroOptionsMeanDefault(t *testing.T) {
+	iss := authztest.Start(t, nil, authztest.WithAudience(""), authztest.WithAlgorithm(""),
+		authztest.WithClaimMapping(authz.ClaimMapping{}), authztest.WithClock(nil), authztest.WithAddr(""),
+		authztest.WithLifetime(0))
+	before := time.Now().Truncate(time.Second)
+	header, claims := claimsOf(t, iss, iss.MustMint("acme", "premium"), time.Now())
+	if header["alg"] != "RS256" {
+		t.Errorf("alg %v, want RS256", header["alg"])
+	}
+	if claims["aud"] != authztest.DefaultAudience || claims[authz.Cognito.Tenant] != "acme" || claims[authz.Cognito.Tier] != "premium" {
+		t.Errorf("claims %v, want the default audience and Cognito's tenant and tier claims", claims)
+	}
+	iat, _ := claims.GetIssuedAt()
+	exp, _ := claims.GetExpirationTime()
+	if iat == nil || exp == nil || iat.Before(before) || exp.Sub(iat.Time) != time.Hour {
+		t.Errorf("iat %v, exp %v: want now and an hour later", iat, exp)
+	}
+	if !strings.HasPrefix(iss.URL(), "http://127.0.0.1:") {
+		t.Errorf("URL %s, want a loopback port", iss.URL())
+	}
+}
+
 func TestRotate(t *testing.T) {
 	sorted := cmpopts.SortSlices(func(a, b string) bool { return a < b })
 	iss := authztest.Start(t)
