@@ -93,24 +93,68 @@ var supportedAlgorithms = []string{
 	"ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512",
 }
 
+// buildKeys checks the algorithms and the key source of c and builds the
+// keys; with a JWK Set URL it fetches the set once, and the returned stop
+// ends its background refresh. onChange is called when a refresh changes
+// the set.
 func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) (*keys, func(), error) {
+	k, err := c.algorithmKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.chooseKeySource(); err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case c.staticKeys != nil:
+		k.static, err = c.checkedStaticKeys()
+	case c.jwksJSON != nil:
+		k.jwks, err = c.jwksKeys()
+	case c.discovery || c.jwksURL != "":
+		u, source := c.jwksURL, "WithJWKSURL"
+		if c.discovery {
+			if u, err = discoverJWKS(ctx, c.httpClient, issuer); err != nil {
+				return nil, nil, err
+			}
+			source = "the jwks_uri of the issuer's discovery document"
+		}
+		var stop func()
+		if k.jwks, stop, err = c.remoteKeys(u, source, c.now, onChange); err != nil {
+			return nil, nil, err
+		}
+		return k, stop, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, func() {}, nil
+}
+
+// algorithmKeys returns keys that allow the algorithms of c, with the HMAC
+// secret, and no public key yet.
+func (c *config) algorithmKeys() (*keys, error) {
 	k := &keys{allowed: make(map[string]bool)}
 	for _, alg := range c.algorithms {
 		if !slices.Contains(supportedAlgorithms, alg) {
-			return nil, nil, fmt.Errorf("authz: WithAlgorithms: %q is not supported (supported: %s)", alg, strings.Join(supportedAlgorithms, ", "))
+			return nil, fmt.Errorf("authz: WithAlgorithms: %q is not supported (supported: %s)", alg, strings.Join(supportedAlgorithms, ", "))
 		}
 		if strings.HasPrefix(alg, "HS") && c.hmacSecret == nil {
-			return nil, nil, fmt.Errorf("authz: WithAlgorithms: %s needs a shared secret: add WithHMACSecret", alg)
+			return nil, fmt.Errorf("authz: WithAlgorithms: %s needs a shared secret: add WithHMACSecret", alg)
 		}
 		k.allowed[alg] = true
 	}
 	if c.hmacSecret != nil {
 		if len(c.hmacSecret) < 32 {
-			return nil, nil, errors.New("authz: WithHMACSecret: the secret must be at least 32 bytes")
+			return nil, errors.New("authz: WithHMACSecret: the secret must be at least 32 bytes")
 		}
 		k.hmac = bytes.Clone(c.hmacSecret) // the caller may reuse or wipe theirs
 	}
+	return k, nil
+}
 
+// chooseKeySource refuses more than one key source, and without any picks
+// discovery, unless only HMAC algorithms are allowed.
+func (c *config) chooseKeySource() error {
 	sources := 0
 	for _, set := range []bool{c.jwksURL != "", c.discovery, c.staticKeys != nil, c.jwksJSON != nil} {
 		if set {
@@ -118,55 +162,44 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 		}
 	}
 	if sources > 1 {
-		return nil, nil, errors.New("authz: choose one key source: WithJWKSURL, WithDiscovery, WithStaticKeys or WithJWKS")
+		return errors.New("authz: choose one key source: WithJWKSURL, WithDiscovery, WithStaticKeys or WithJWKS")
 	}
 	onlyHMAC := !slices.ContainsFunc(c.algorithms, func(a string) bool { return !strings.HasPrefix(a, "HS") })
 	if sources == 0 && !onlyHMAC {
 		c.discovery = true
 	}
+	return nil
+}
 
-	switch {
-	case c.staticKeys != nil:
-		if len(c.staticKeys) == 0 {
-			return nil, nil, errors.New("authz: WithStaticKeys: no keys given")
-		}
-		for kid, key := range c.staticKeys {
-			if err := checkPublicKey(key); err != nil {
-				return nil, nil, fmt.Errorf("authz: WithStaticKeys: key %q: %w", kid, err)
-			}
-		}
-		k.static = maps.Clone(c.staticKeys) // read concurrently: never the caller's map
-	case c.jwksJSON != nil:
-		var set jwkset.JWKSMarshal
-		if err := json.Unmarshal(c.jwksJSON, &set); err != nil {
-			return nil, nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
-		}
-		store, err := set.ToStorage()
-		if err != nil {
-			return nil, nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
-		}
-		kf, err := keyfunc.New(keyfunc.Options{Storage: &signingKeys{Storage: store}})
-		if err != nil {
-			return nil, nil, fmt.Errorf("authz: WithJWKS: %w", err)
-		}
-		k.jwks = kf
-	case c.discovery || c.jwksURL != "":
-		u, source := c.jwksURL, "WithJWKSURL"
-		if c.discovery {
-			var err error
-			if u, err = discoverJWKS(ctx, c.httpClient, issuer); err != nil {
-				return nil, nil, err
-			}
-			source = "the jwks_uri of the issuer's discovery document"
-		}
-		kf, stop, err := c.remoteKeys(u, source, c.now, onChange)
-		if err != nil {
-			return nil, nil, err
-		}
-		k.jwks = kf
-		return k, stop, nil
+// checkedStaticKeys returns a copy of the keys of WithStaticKeys, each
+// checked.
+func (c *config) checkedStaticKeys() (map[string]crypto.PublicKey, error) {
+	if len(c.staticKeys) == 0 {
+		return nil, errors.New("authz: WithStaticKeys: no keys given")
 	}
-	return k, func() {}, nil
+	for kid, key := range c.staticKeys {
+		if err := checkPublicKey(key); err != nil {
+			return nil, fmt.Errorf("authz: WithStaticKeys: key %q: %w", kid, err)
+		}
+	}
+	return maps.Clone(c.staticKeys), nil // read concurrently: never the caller's map
+}
+
+// jwksKeys reads the JWK Set document of WithJWKS.
+func (c *config) jwksKeys() (keyfunc.Keyfunc, error) {
+	var set jwkset.JWKSMarshal
+	if err := json.Unmarshal(c.jwksJSON, &set); err != nil {
+		return nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
+	}
+	store, err := set.ToStorage()
+	if err != nil {
+		return nil, fmt.Errorf("authz: WithJWKS: the document is not a JWK Set: %w", err)
+	}
+	kf, err := keyfunc.New(keyfunc.Options{Storage: &signingKeys{Storage: store}})
+	if err != nil {
+		return nil, fmt.Errorf("authz: WithJWKS: %w", err)
+	}
+	return kf, nil
 }
 
 func checkPublicKey(key crypto.PublicKey) error {

@@ -10,7 +10,8 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// MiddlewareOption configures [Middleware].
+// MiddlewareOption configures [Middleware]. A nil MiddlewareOption is
+// ignored, and an option given its zero value leaves the default in place.
 type MiddlewareOption func(*middlewareConfig)
 
 type middlewareConfig struct {
@@ -20,7 +21,8 @@ type middlewareConfig struct {
 	errorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
-// WithRealm sets the realm named in WWW-Authenticate. Default none.
+// WithRealm sets the realm named in WWW-Authenticate. Default none; ""
+// means none.
 func WithRealm(realm string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.realm = realm }
 }
@@ -28,7 +30,8 @@ func WithRealm(realm string) MiddlewareOption {
 // WithQueryToken also accepts a token in the query parameter name, for
 // clients that cannot set headers (browser EventSource, WebSocket). Default:
 // a request with an access_token query parameter is refused, because query
-// strings end up in access logs and browser history (RFC 6750 §5.3).
+// strings end up in access logs and browser history (RFC 6750 §5.3); ""
+// means the default.
 func WithQueryToken(name string) MiddlewareOption {
 	return func(c *middlewareConfig) { c.queryParam = name }
 }
@@ -41,7 +44,8 @@ func WithCredentialsOptional() MiddlewareOption {
 }
 
 // WithErrorHandler replaces how a refused request is answered. err wraps
-// one of the package's Err... sentinels; [WriteError] is the default.
+// one of the package's Err... sentinels. Default, also for nil: [WriteError]
+// (with the realm of [WithRealm]).
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) MiddlewareOption {
 	return func(c *middlewareConfig) { c.errorHandler = h }
 }

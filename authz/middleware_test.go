@@ -348,6 +348,22 @@ func TestMiddlewareErrorHandler(t *testing.T) {
 	}
 }
 
+// TestMiddlewareZeroOptionsMeanDefault: nil options, WithErrorHandler(nil),
+// WithRealm("") and WithQueryToken("") leave the middleware as it is
+// without them: a token in the query string is refused, and a refusal
+// is written by WriteError, without a realm.
+func TestMiddlewareZeroOptionsMeanDefault(t *testing.T) {
+	clk := newClock()
+	iss, v := startIssuer(t, clk)
+	h := newHarness(t, v, nil, authz.WithErrorHandler(nil), authz.WithRealm(""), authz.WithQueryToken(""))
+	checkRefused(t, h.do(t, h.request(t, "")), refusal{http.StatusUnauthorized, "no_token", ""}, "")
+	tok := iss.MustMint("acme", "basic")
+	checkRefused(t, h.do(t, h.request(t, "access_token="+tok)), refusal{http.StatusUnauthorized, "query_token", "invalid_request"}, tok)
+	if res := h.bearer(t, tok); res.status != http.StatusOK || string(res.body) != "acme basic" {
+		t.Errorf("valid token: %d %s", res.status, res.body)
+	}
+}
+
 func TestMiddlewareNilVerifierPanics(t *testing.T) {
 	defer func() {
 		if r := recover(); r == nil || !strings.HasPrefix(fmt.Sprint(r), "authz: ") {

@@ -45,75 +45,100 @@ type Verifier struct {
 // a missing audience, an unknown algorithm, HS256 without a secret, a
 // discovery document for another issuer, an unreachable JWK Set.
 func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) {
+	if err := checkIssuer(issuer); err != nil {
+		return nil, err
+	}
 	c := newConfig(opts)
-	if issuer == "" {
-		return nil, errors.New("authz: NewVerifier needs the issuer: the exact \"iss\" of your tokens")
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
-	if u, err := url.Parse(issuer); err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("authz: issuer %q is not an absolute URL", issuer)
-	}
-	if len(c.audiences) == 0 && !c.anyAudience {
-		return nil, errors.New("authz: no audience: add WithAudience with your API identifier or app client ID (or WithAnyAudience if this issuer serves only this API)")
-	}
-	if slices.Contains(c.audiences, "") {
-		return nil, errors.New("authz: WithAudience: empty audience")
-	}
-	if c.mapping.Tenant == "" {
-		return nil, errors.New("authz: WithClaimMapping: the Tenant claim name is required")
-	}
-	if c.tiers == nil {
-		return nil, errors.New("authz: WithTiers: nil tiers")
-	}
-	if c.leeway < 0 || c.leeway > 5*time.Minute {
-		return nil, fmt.Errorf("authz: WithLeeway: %v is out of range (0 to 5m)", c.leeway)
-	}
-	if c.refreshCooldown <= 0 || c.refreshInterval <= 0 {
-		return nil, errors.New("authz: WithRefreshCooldown and WithRefreshInterval need positive durations")
-	}
-	if c.maxTokenBytes <= 0 {
-		return nil, errors.New("authz: WithMaxTokenBytes needs a positive size")
-	}
-	if c.now == nil || c.httpClient == nil {
-		return nil, errors.New("authz: WithClock and WithHTTPClient need non-nil values")
+	defaultTier, err := c.defaultTierOf()
+	if err != nil {
+		return nil, err
 	}
 	v := &Verifier{
 		issuer:        issuer,
+		parser:        c.parser(issuer),
 		mapping:       c.mapping.withDefaults(),
 		tiers:         c.tiers,
+		defaultTier:   defaultTier,
 		audiences:     c.audiences,
 		audienceClaim: c.audienceClaim,
 		tokenType:     c.tokenType,
 		now:           c.now,
 		maxTokenBytes: c.maxTokenBytes,
+		cache:         c.cache(),
 	}
+	// Keys last: they may fetch over the network, and start the refresh
+	// that Close stops.
+	v.keys, v.stop, err = c.buildKeys(ctx, issuer, v.clearCache)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// checkIssuer refuses an issuer that cannot be the "iss" of a token.
+func checkIssuer(issuer string) error {
+	if issuer == "" {
+		return errors.New("authz: NewVerifier needs the issuer: the exact \"iss\" of your tokens")
+	}
+	if u, err := url.Parse(issuer); err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("authz: issuer %q is not an absolute URL", issuer)
+	}
+	return nil
+}
+
+// validate reports the first setting that no verifier can work with,
+// naming the option that fixes it. The key source and the algorithms are
+// checked by buildKeys.
+func (c *config) validate() error {
+	switch {
+	case len(c.audiences) == 0 && !c.anyAudience:
+		return errors.New("authz: no audience: add WithAudience with your API identifier or app client ID (or WithAnyAudience if this issuer serves only this API)")
+	case slices.Contains(c.audiences, ""):
+		return errors.New("authz: WithAudience: empty audience")
+	case c.mapping.Tenant == "":
+		return errors.New("authz: WithClaimMapping: the Tenant claim name is required")
+	case c.leeway < 0 || c.leeway > 5*time.Minute:
+		return fmt.Errorf("authz: WithLeeway: %v is out of range (0 to 5m)", c.leeway)
+	case c.refreshCooldown < 0 || c.refreshInterval < 0:
+		return errors.New("authz: WithRefreshCooldown and WithRefreshInterval need positive durations")
+	case c.maxTokenBytes < 0:
+		return errors.New("authz: WithMaxTokenBytes needs a positive size")
+	}
+	return nil
+}
+
+// defaultTierOf returns the tier of a token without a tier claim: the
+// tier of WithDefaultTier, the lowest when the mapping names no tier
+// claim, and otherwise none (such a token is refused).
+func (c *config) defaultTierOf() (tenant.Tier, error) {
 	switch {
 	case c.defaultTier != "":
 		t, err := c.tiers.Parse(c.defaultTier)
 		if err != nil {
-			return nil, fmt.Errorf("authz: WithDefaultTier: %w", err)
+			return tenant.Tier{}, fmt.Errorf("authz: WithDefaultTier: %w", err)
 		}
-		v.defaultTier = t
+		return t, nil
 	case c.mapping.Tier == "":
-		v.defaultTier = c.tiers.Lowest()
+		return c.tiers.Lowest(), nil
 	}
-	switch {
-	case c.cacheSize == 0:
-		v.cache = newTokenCache(DefaultCacheSize)
-	case c.cacheSize > 0:
-		v.cache = newTokenCache(c.cacheSize)
-	}
-	onChange := func() {
-		if v.cache != nil {
-			v.cache.clear()
-		}
-	}
-	k, stop, err := c.buildKeys(ctx, issuer, onChange)
-	if err != nil {
-		return nil, err
-	}
-	v.keys, v.stop = k, stop
+	return tenant.Tier{}, nil
+}
 
-	popts := []jwt.ParserOption{
+// cache returns the verified-token cache of WithCacheSize, nil when off.
+func (c *config) cache() *tokenCache {
+	if c.cacheSize < 0 {
+		return nil
+	}
+	return newTokenCache(c.cacheSize)
+}
+
+// parser returns the JWT parser: issuer, expiry (required), issue time and
+// leeway, with the verifier's clock.
+func (c *config) parser(issuer string) *jwt.Parser {
+	return jwt.NewParser(
 		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -121,9 +146,15 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		jwt.WithTimeFunc(c.now),
 		// One token, one spelling: non-canonical base64 is refused.
 		jwt.WithStrictDecoding(),
+	)
+}
+
+// clearCache empties the token cache; buildKeys calls it when a refresh
+// changes the key set.
+func (v *Verifier) clearCache() {
+	if v.cache != nil {
+		v.cache.clear()
 	}
-	v.parser = jwt.NewParser(popts...)
-	return v, nil
 }
 
 // Close stops the background refresh of the JWK Set. Verify keeps working

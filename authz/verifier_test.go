@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,11 +98,10 @@ func TestNewVerifierErrors(t *testing.T) {
 		{"negative leeway", staticIssuer, []authz.Option{aud, static, authz.WithLeeway(-time.Second)}, []string{"WithLeeway"}},
 		{"leeway over 5 minutes", staticIssuer, []authz.Option{aud, static, authz.WithLeeway(5*time.Minute + time.Second)}, []string{"WithLeeway"}},
 		{"no tenant claim", staticIssuer, []authz.Option{aud, static, authz.WithClaimMapping(authz.ClaimMapping{Tier: "tier"})}, []string{"WithClaimMapping", "Tenant"}},
-		{"nil tiers", staticIssuer, []authz.Option{aud, static, authz.WithTiers(nil)}, []string{"WithTiers"}},
-		{"zero cooldown", staticIssuer, []authz.Option{aud, static, authz.WithRefreshCooldown(0)}, []string{"WithRefreshCooldown"}},
-		{"zero refresh interval", staticIssuer, []authz.Option{aud, static, authz.WithRefreshInterval(0)}, []string{"WithRefreshInterval"}},
-		{"zero max token size", staticIssuer, []authz.Option{aud, static, authz.WithMaxTokenBytes(0)}, []string{"WithMaxTokenBytes"}},
-		{"nil clock", staticIssuer, []authz.Option{aud, static, authz.WithClock(nil)}, []string{"WithClock"}},
+		{"negative cooldown", staticIssuer, []authz.Option{aud, static, authz.WithRefreshCooldown(-time.Second)}, []string{"WithRefreshCooldown"}},
+		{"negative refresh interval", staticIssuer, []authz.Option{aud, static, authz.WithRefreshInterval(-time.Second)}, []string{"WithRefreshInterval"}},
+		{"negative max token size", staticIssuer, []authz.Option{aud, static, authz.WithMaxTokenBytes(-1)}, []string{"WithMaxTokenBytes"}},
+		{"a mapping without the tenant claim", staticIssuer, []authz.Option{aud, static, authz.WithClaimMapping(authz.ClaimMapping{Roles: "groups"})}, []string{"WithClaimMapping", "Tenant"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +119,96 @@ func TestNewVerifierErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNewVerifierZeroOptionsMeanDefault gives every option that takes a
+// value its zero value: each leaves its default in place, so the verifier
+// works as one built without them, token size limit included.
+func TestNewVerifierZeroOptionsMeanDefault(t *testing.T) {
+	iss := authztest.Start(t)
+	v := iss.Verifier(t,
+		authz.WithClock(nil),
+		authz.WithHTTPClient(nil),
+		authz.WithTiers(nil),
+		authz.WithClaimMapping(authz.ClaimMapping{}),
+		authz.WithAudienceClaim(""),
+		authz.WithJWKSURL(""),
+		authz.WithStaticKeys(nil),
+		authz.WithJWKS(nil),
+		authz.WithHMACSecret(nil),
+		authz.WithAlgorithms(),
+		authz.WithLeeway(0),
+		authz.WithDefaultTier(""),
+		authz.WithClaimCheck(nil),
+		authz.WithCacheSize(0),
+		authz.WithRefreshInterval(0),
+		authz.WithRefreshCooldown(0),
+		authz.WithMaxTokenBytes(0),
+		authz.WithRefreshErrorHandler(nil),
+	)
+	got, err := v.Verify(t.Context(), iss.MustMint("acme", "premium"))
+	if err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	if got.ID != "acme" || got.Tier.String() != "premium" {
+		t.Errorf("tenant %q on %q, want acme on premium (Cognito's claims, the default tiers)", got.ID, got.Tier)
+	}
+	if authz.CacheLen(v) != 1 {
+		t.Errorf("cache holds %d tokens, want 1: WithCacheSize(0) is the default size, not off", authz.CacheLen(v))
+	}
+	big := iss.MustMint("acme", "premium", authztest.WithClaim("padding", strings.Repeat("x", authz.DefaultMaxTokenBytes)))
+	if _, err := v.Verify(t.Context(), big); !errors.Is(err, authz.ErrTokenTooLarge) {
+		t.Errorf("Verify of a token over DefaultMaxTokenBytes = %v, want ErrTokenTooLarge", err)
+	}
+	claims := claimsFor(time.Now(), "acme", "basic")
+	claims["iss"], claims["aud"] = iss.URL(), iss.Audience()
+	hs := sign(t, jwt.SigningMethodHS256, hmacSecret, iss.KeyID(), claims)
+	if _, err := v.Verify(t.Context(), hs); !errors.Is(err, authz.ErrAlgorithm) {
+		t.Errorf("Verify of an HS256 token = %v, want ErrAlgorithm: no secret, no HS256", err)
+	}
+}
+
+// TestWithTiers verifies tokens against the service's own tiers: a tier
+// of the set is accepted as that tier, one of the default set is not, and
+// WithDefaultTier names a tier of the set.
+func TestWithTiers(t *testing.T) {
+	plans := tenant.MustTiers("free", "pro")
+	iss := authztest.Start(t)
+	v := iss.Verifier(t, authz.WithTiers(plans))
+	got, err := v.Verify(t.Context(), iss.MustMint("acme", "pro"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tier != plans.MustLookup("pro") {
+		t.Errorf("tier %v (rank %d), want pro of the service's tiers", got.Tier, got.Tier.Rank())
+	}
+	if _, err := v.Verify(t.Context(), iss.MustMint("acme", "premium")); !errors.Is(err, authz.ErrTierClaim) {
+		t.Errorf("a tier of the default set: %v, want ErrTierClaim", err)
+	}
+	withDefault := iss.Verifier(t, authz.WithTiers(plans), authz.WithDefaultTier("free"))
+	if got, err := withDefault.Verify(t.Context(), iss.MustMint("acme", "")); err != nil || got.Tier != plans.MustLookup("free") {
+		t.Errorf("token without a tier: %v on %v, want free", err, got.Tier)
+	}
+	if bad, err := iss.NewVerifier(t.Context(), authz.WithTiers(plans), authz.WithDefaultTier("basic")); err == nil || !strings.Contains(err.Error(), "WithDefaultTier") {
+		if bad != nil {
+			bad.Close()
+		}
+		t.Errorf("WithDefaultTier of the default set with other tiers: %v, want a WithDefaultTier error", err)
+	}
+}
+
+// TestDefaultAlgorithms checks the defaults, and that a caller changing
+// the slice it got changes nothing: HS256 cannot be made a default.
+func TestDefaultAlgorithms(t *testing.T) {
+	want := []string{"RS256", "ES256", "EdDSA"}
+	got := authz.DefaultAlgorithms()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("DefaultAlgorithms (-want +got):\n%s", diff)
+	}
+	got[0] = "HS256"
+	if diff := cmp.Diff(want, authz.DefaultAlgorithms()); diff != "" {
+		t.Errorf("DefaultAlgorithms after the caller changed its copy (-want +got):\n%s", diff)
 	}
 }
 
@@ -679,6 +769,77 @@ type countingTransport struct {
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// pathRecorder is a transport that records the path of each request.
+type pathRecorder struct {
+	next  *http.Transport
+	mu    sync.Mutex
+	paths []string
+}
+
+func newPathRecorder(t *testing.T) *pathRecorder {
+	r := &pathRecorder{next: &http.Transport{}}
+	t.Cleanup(r.next.CloseIdleConnections)
+	return r
+}
+
+func (p *pathRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	p.mu.Lock()
+	p.paths = append(p.paths, r.URL.Path)
+	p.mu.Unlock()
+	return p.next.RoundTrip(r)
+}
+
+func (p *pathRecorder) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.paths
+	p.paths = nil
+	return out
+}
+
+// TestWithDiscovery names discovery as the key source: the verifier reads
+// the issuer's discovery document, then the JWK Set it names, and accepts
+// the issuer's tokens; a document for another issuer, or a second key
+// source, fails at construction. Named, discovery runs even where the
+// default would have none (only HMAC algorithms).
+func TestWithDiscovery(t *testing.T) {
+	iss := authztest.Start(t)
+	rec := newPathRecorder(t)
+	client := authz.WithHTTPClient(&http.Client{Transport: rec, Timeout: 5 * time.Second})
+	const discovery, jwks = "/.well-known/openid-configuration", "/.well-known/jwks.json"
+
+	v := iss.Verifier(t, authz.WithDiscovery(), client)
+	if diff := cmp.Diff([]string{discovery, jwks}, rec.take()); diff != "" {
+		t.Errorf("requests at construction (-want +got):\n%s", diff)
+	}
+	mustVerify(t, v, iss.MustMint("acme", "basic"))
+
+	// The issuer must match the document's exactly: here, but for a
+	// trailing slash.
+	_, err := authz.NewVerifier(t.Context(), iss.URL()+"/", authz.WithAudience(iss.Audience()), authz.WithDiscovery(), client)
+	if err == nil || !strings.Contains(err.Error(), "names issuer") || !strings.Contains(err.Error(), "trailing slash") {
+		t.Errorf("NewVerifier for %s/ = %v, want an error saying the discovery document names another issuer", iss.URL(), err)
+	}
+	if diff := cmp.Diff([]string{discovery}, rec.take()); diff != "" {
+		t.Errorf("requests for the wrong issuer (-want +got):\n%s", diff)
+	}
+
+	_, err = iss.NewVerifier(t.Context(), authz.WithDiscovery(), authz.WithJWKSURL(iss.JWKSURL()), client)
+	if err == nil || !strings.Contains(err.Error(), "choose one key source") {
+		t.Errorf("WithDiscovery and WithJWKSURL: %v, want the one-key-source error", err)
+	}
+
+	hs, err := iss.NewVerifier(t.Context(), authz.WithDiscovery(), client,
+		authz.WithAlgorithms("HS256"), authz.WithHMACSecret(hmacSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.Close()
+	if diff := cmp.Diff([]string{discovery, jwks}, rec.take()); diff != "" {
+		t.Errorf("requests of an HS256 verifier with WithDiscovery (-want +got):\n%s", diff)
+	}
 }
 
 func TestWithHTTPClient(t *testing.T) {
