@@ -17,8 +17,13 @@ var ErrForbidden = errors.New("authz: forbidden")
 
 // ForbiddenError says which requirement a tenant did not meet.
 type ForbiddenError struct {
-	Reason string // "role", "scope", "tier", "feature"
-	Detail string // safe to show the client
+	// Reason is the rejection's reason in the request record: "role",
+	// "scope", "tier" or "feature" from the Require* middleware, or what
+	// the program that made the error chose. [WriteError] says "forbidden"
+	// for an error that wraps ErrForbidden without a ForbiddenError.
+	Reason string
+	// Detail is the problem's detail: safe to show the client.
+	Detail string
 }
 
 func (e *ForbiddenError) Error() string { return "authz: forbidden: " + e.Detail }
