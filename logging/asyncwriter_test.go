@@ -1,0 +1,228 @@
+package logging_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/logging"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// guard fails the test if f has not returned within a minute: the
+// property under test is that it returns at all.
+func guard(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s blocked", what)
+	}
+}
+
+func line(i int) []byte { return fmt.Appendf(nil, "{\"msg\":\"line %06d\",\"pad\":\"%040d\"}\n", i, 0) }
+
+// TestAsyncWriterNeverBlocks: with a destination that reads nothing, every
+// Write returns at once; what does not fit is dropped whole and counted,
+// and when the destination reads again the kept lines come out whole,
+// followed by one line saying how many were dropped.
+func TestAsyncWriterNeverBlocks(t *testing.T) {
+	pr, pw := io.Pipe()
+	lineLen := len(line(0))
+	reader := sdkmetric.NewManualReader()
+	a, err := logging.NewAsyncWriter(pw, logging.WithBufferSize(10*lineLen), logging.WithStreamName("access"),
+		logging.WithAsyncMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 10_000
+	guard(t, "writing to a destination that reads nothing", func() {
+		for i := range total {
+			if n, err := a.Write(line(i)); n != lineLen || err != nil {
+				t.Errorf("Write = %d, %v", n, err)
+			}
+		}
+	})
+	if got := a.Dropped(); got != total-10 {
+		t.Errorf("Dropped = %d, want %d (10 lines fit the buffer)", got, total-10)
+	}
+
+	var out []string
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out = append(out, sc.Text())
+		}
+	}()
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-readDone
+	// The kept lines, whole and in order, with reports of the drops (one
+	// per stretch of drops the writer saw) where it saw them.
+	kept, reported := 0, 0
+	for _, l := range out {
+		var report struct {
+			Level, Msg, Stream string
+			Dropped            int
+		}
+		if json.Unmarshal([]byte(l), &report) == nil && report.Dropped > 0 {
+			if report.Level != "WARN" || report.Stream != "access" {
+				t.Errorf("report line %q", l)
+			}
+			reported += report.Dropped
+			continue
+		}
+		if l != strings.TrimSuffix(string(line(kept)), "\n") {
+			t.Errorf("line %d = %q, want line %d whole", kept, l, kept)
+		}
+		kept++
+	}
+	if kept != 10 || reported != total-10 {
+		t.Errorf("%d lines kept and %d reported dropped, want 10 and %d:\n%s", kept, reported, total-10, strings.Join(out, "\n"))
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var counted int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "tenancy.logging.dropped" {
+				for _, dp := range sum.DataPoints {
+					if v, _ := dp.Attributes.Value("stream"); v.AsString() == "access" {
+						counted += dp.Value
+					}
+				}
+			}
+		}
+	}
+	if counted != total-10 {
+		t.Errorf("tenancy.logging.dropped{stream=access} = %d, want %d", counted, total-10)
+	}
+	if _, err := a.Write(line(0)); err == nil {
+		t.Error("Write after Shutdown succeeded")
+	}
+}
+
+// TestAsyncWriterMaxWait: with WithMaxWait, a line that finds the buffer
+// full waits for room instead of being dropped.
+func TestAsyncWriterMaxWait(t *testing.T) {
+	pr, pw := io.Pipe()
+	lineLen := len(line(0))
+	a, err := logging.NewAsyncWriter(pw, logging.WithBufferSize(2*lineLen), logging.WithMaxWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write(line(0))
+	a.Write(line(1)) // full now
+	wrote := make(chan struct{})
+	go func() { defer close(wrote); a.Write(line(2)) }()
+	var got []string
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			got = append(got, sc.Text())
+		}
+	}()
+	<-wrote
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-readDone
+	if a.Dropped() != 0 || len(got) != 3 {
+		t.Errorf("dropped %d, wrote %d lines; want 0 and 3", a.Dropped(), len(got))
+	}
+}
+
+// TestAsyncWriterShutdownBounded: Shutdown of a writer whose destination
+// reads nothing returns when its context ends, saying what was left.
+func TestAsyncWriterShutdownBounded(t *testing.T) {
+	pr, pw := io.Pipe()
+	a, err := logging.NewAsyncWriter(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Write(line(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Shutdown(ctx); err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Errorf("Shutdown = %v, want an error saying bytes were not written", err)
+	}
+	// Let the goroutine finish, for goleak.
+	go io.Copy(io.Discard, pr)
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown = %v", err)
+	}
+	pw.Close()
+}
+
+// TestAsyncWriterConcurrentLinesWhole: lines written by many goroutines
+// come out whole, none lost while the destination keeps up.
+func TestAsyncWriterConcurrentLinesWhole(t *testing.T) {
+	pr, pw := io.Pipe()
+	a, err := logging.NewAsyncWriter(pw, logging.WithMaxWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var v map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				t.Errorf("torn line %q", sc.Text())
+			}
+			seen[sc.Text()] = true
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				a.Write(line(g*1000 + i))
+			}
+		})
+	}
+	wg.Wait()
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-readDone
+	if len(seen) != 8000 || a.Dropped() != 0 {
+		t.Errorf("%d distinct lines, %d dropped; want 8000 and 0", len(seen), a.Dropped())
+	}
+}
+
+func TestNewAsyncWriterRefusesMistakes(t *testing.T) {
+	for name, opts := range map[string][]logging.AsyncOption{
+		"negative size": {logging.WithBufferSize(-1)},
+		"negative wait": {logging.WithMaxWait(-time.Second)},
+	} {
+		if _, err := logging.NewAsyncWriter(io.Discard, opts...); err == nil || !strings.HasPrefix(err.Error(), "logging: With") {
+			t.Errorf("%s: err = %v, want one naming the option", name, err)
+		}
+	}
+	if _, err := logging.NewAsyncWriter(nil); err == nil {
+		t.Error("nil writer accepted")
+	}
+}
