@@ -1,6 +1,8 @@
-// Package awscreds gives each request AWS credentials scoped to its tenant,
-// and guards a DynamoDB client so that no request can touch another
-// tenant's items, even when a handler forgets to check.
+// Package awscreds gives each request AWS credentials scoped to its
+// tenant, so that IAM, not handler code, keeps one tenant out of
+// another's items. Package
+// [github.com/tenancykit/tenancy/authz/awscreds/dynamoguard] guards a
+// DynamoDB client too, inside the process.
 //
 // # Scoped credentials
 //
@@ -14,7 +16,7 @@
 //	stsClient := sts.NewFromConfig(baseCfg)
 //	creds, err := awscreds.New(stsClient, "arn:aws:iam::123456789012:role/orders-tenant")
 //	...
-//	guard, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+//	guard, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"))
 //	...
 //	ddb := dynamodb.NewFromConfig(creds.Config(baseCfg), guard.Options())
 //	handler = awscreds.Middleware(creds, nil)(handler) // 401 without a tenant, 503 when STS fails
@@ -45,22 +47,19 @@
 //
 // # The DynamoDB guard
 //
-// [Guard] is client-side defence in depth, and the only protection where
-// the table cannot use ABAC (one role for all tenants, local development):
-// a middleware on the DynamoDB client that refuses, before anything is
-// sent, any request whose partition key is not the context's tenant, and
-// every Scan unless allowed. It knows only the tables it is told about
-// ([WithTable], with each table's partition key attribute, or
-// [WithUnguardedTable]) and the operations it can read; a request on any
-// other table, and an operation it does not know, is refused. Refusals are
-// typed ([GuardError]) and reported to a hook, for an audit event.
+// Package dynamoguard's Guard is client-side defence in depth, and the
+// only protection where the table cannot use ABAC (one role for all
+// tenants, local development): a middleware on the DynamoDB client that
+// refuses, before anything is sent, any request whose partition key is not
+// the context's tenant. It has options of its own.
 //
 // # Claimed tenants
 //
 // A tenant that the request named for itself — its Host subdomain or its
 // path, [tenant.SourceClaimed] — is verified by no one: anyone can send a
 // request that claims any tenant. The Provider (and so [Middleware]) and
-// the Guard treat such a tenant as no tenant at all, and refuse it with
-// [ErrNoTenant], unless the service opts in on each: [WithClaimedTenants]
-// for the Provider, [AllowClaimedTenants] for the Guard.
+// the guard treat such a tenant as no tenant at all, and refuse it with an
+// error wrapping [tenant.ErrNoTenant], the module's one error for a
+// missing tenant, unless the service opts in on each: [WithClaimedTenants]
+// here, dynamoguard.WithClaimedTenants for the guard.
 package awscreds

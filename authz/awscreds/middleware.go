@@ -31,7 +31,7 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 			switch {
 			case err == nil:
 				next.ServeHTTP(w, r)
-			case errors.Is(err, ErrNoTenant):
+			case errors.Is(err, tenant.ErrNoTenant):
 				tenant.Refuse(w, r, "awscreds", tenant.ErrNoTenant)
 			default:
 				if onError != nil {

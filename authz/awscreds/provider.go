@@ -106,20 +106,33 @@ func New(client stscreds.AssumeRoleAPIClient, roleARN string, opts ...Option) (*
 
 var _ aws.CredentialsProvider = (*Provider)(nil)
 
-// errClaimed is the refusal of a tenant the request claimed for itself.
-// It is made once: Retrieve runs on every call.
-var errClaimed = fmt.Errorf("%w: %s (allow claimed tenants with WithClaimedTenants)", ErrNoTenant, claimedReason)
+// noTenantError is the refusal of a context without a tenant: for
+// errors.Is it is [tenant.ErrNoTenant], the module's one error for a
+// missing tenant, and its text names this package.
+type noTenantError struct{ reason string }
 
-// claimedReason is the Guard's and the Provider's words for a claimed tenant.
-const claimedReason = "the tenant was claimed by the request, not verified"
+func (e *noTenantError) Error() string {
+	if e.reason == "" {
+		return "awscreds: no tenant in context"
+	}
+	return "awscreds: no tenant in context: " + e.reason
+}
+
+func (e *noTenantError) Unwrap() error { return tenant.ErrNoTenant }
+
+// The refusals of Retrieve, made once: it runs on every call.
+var (
+	errNoTenant = &noTenantError{}
+	errClaimed  = &noTenantError{reason: "the tenant was claimed by the request, not verified (allow claimed tenants with WithClaimedTenants)"}
+)
 
 // Retrieve returns the credentials of the tenant in ctx. With no tenant,
 // or a claimed one without [WithClaimedTenants], the error wraps
-// [ErrNoTenant]; when STS fails it is an [*STSError].
+// [tenant.ErrNoTenant]; when STS fails it is an [*STSError].
 func (p *Provider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	t, ok := tenant.FromContext(ctx)
 	if !ok || t.ID == "" {
-		return aws.Credentials{}, ErrNoTenant
+		return aws.Credentials{}, errNoTenant
 	}
 	if !t.Source.Verified() && !p.cfg.claimed {
 		return aws.Credentials{}, errClaimed

@@ -327,9 +327,9 @@ func TestClaimedTenantRefused(t *testing.T) {
 	srv := ststest.Start(t)
 	claimed := tenant.NewContext(context.Background(), tenant.Tenant{ID: "victim", Source: tenant.SourceClaimed})
 	_, err := newProvider(t, srv).Retrieve(claimed)
-	if !errors.Is(err, awscreds.ErrNoTenant) || !strings.Contains(err.Error(), "the tenant was claimed by the request, not verified") ||
+	if !errors.Is(err, tenant.ErrNoTenant) || !strings.Contains(err.Error(), "the tenant was claimed by the request, not verified") ||
 		!strings.Contains(err.Error(), "WithClaimedTenants") {
-		t.Fatalf("Retrieve for a claimed tenant = %v, want ErrNoTenant saying it was claimed and naming WithClaimedTenants", err)
+		t.Fatalf("Retrieve for a claimed tenant = %v, want tenant.ErrNoTenant saying it was claimed and naming WithClaimedTenants", err)
 	}
 	if n := len(srv.Calls()); n != 0 {
 		t.Fatalf("%d STS calls for a claimed tenant", n)
@@ -407,8 +407,14 @@ func TestMiddlewareTenantRequired(t *testing.T) {
 func TestRetrieveRefusals(t *testing.T) {
 	srv := ststest.Start(t)
 	p := newProvider(t, srv)
-	if _, err := p.Retrieve(context.Background()); !errors.Is(err, awscreds.ErrNoTenant) {
-		t.Errorf("no tenant: %v", err)
+	// One error for a missing tenant across the module: tenant's, with
+	// this package's name in the text.
+	_, err := p.Retrieve(context.Background())
+	if !errors.Is(err, tenant.ErrNoTenant) || err.Error() != "awscreds: no tenant in context" {
+		t.Errorf("no tenant: %v, want tenant.ErrNoTenant as \"awscreds: no tenant in context\"", err)
+	}
+	if _, err := p.Retrieve(tenant.NewContext(context.Background(), tenant.Tenant{})); !errors.Is(err, tenant.ErrNoTenant) {
+		t.Errorf("a tenant without an ID: %v, want tenant.ErrNoTenant", err)
 	}
 	if _, err := p.Retrieve(ctxFor(t, "acme#1", "basic")); !errors.Is(err, awscreds.ErrTagValue) {
 		t.Errorf("a tenant ID STS refuses as a tag value: %v", err)
@@ -513,8 +519,8 @@ func TestOneClientSignsPerTenant(t *testing.T) {
 	if n := len(srv.Calls()); n != 2 {
 		t.Fatalf("%d STS calls for two tenants", n)
 	}
-	if _, err := client.ListTables(context.Background(), &dynamodb.ListTablesInput{}); !errors.Is(err, awscreds.ErrNoTenant) {
-		t.Fatalf("a call without a tenant: %v, want ErrNoTenant", err)
+	if _, err := client.ListTables(context.Background(), &dynamodb.ListTablesInput{}); !errors.Is(err, tenant.ErrNoTenant) {
+		t.Fatalf("a call without a tenant: %v, want tenant.ErrNoTenant", err)
 	}
 }
 

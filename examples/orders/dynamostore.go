@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
 	"github.com/tenancykit/tenancy/logging"
 )
 
@@ -48,7 +49,7 @@ const (
 // dynamoStore is a [Store] in a pooled DynamoDB table: partition key
 // tenant_id, sort key order_id. Like every Store it takes the tenant from
 // the context and never as a parameter, and its client carries an
-// awscreds.Guard, which refuses any request whose partition key is not
+// dynamoguard.Guard, which refuses any request whose partition key is not
 // that tenant before it is sent: should a bug here build another tenant's
 // key, the request fails instead of reading the other partition. It is
 // safe for concurrent use.
@@ -85,7 +86,7 @@ func openDynamo(ctx context.Context, cfg config, getenv func(string) string, aud
 		return nil, err
 	}
 	d := &dynamo{http: tr}
-	guard, err := awscreds.NewGuard(awscreds.WithTable(cfg.ordersTable, attrTenant), awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
+	guard, err := dynamoguard.New(dynamoguard.WithTable(cfg.ordersTable, attrTenant), dynamoguard.WithOnRefuse(func(ctx context.Context, err *dynamoguard.Error) {
 		// The error names the operation and table, never a key value,
 		// which may be another tenant's ID.
 		auditor.Audit(ctx, "dynamodb."+err.Operation, err.Table, logging.OutcomeDenied,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
 	"github.com/tenancykit/tenancy/authz/awscreds/ststest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/logging"
@@ -60,7 +61,7 @@ func auditLines(t *testing.T, b *syncBuffer) []map[string]any {
 // TestDynamoGuardRefusesCrossTenantKeys plays a bug in the store: code that
 // builds acme's key while acting for globex, with globex's context. The
 // guard on the store's client refuses each such request before it is sent,
-// with awscreds.ErrCrossTenant, and writes one audit event that names the
+// with dynamoguard.ErrCrossTenant, and writes one audit event that names the
 // operation and table but no key value; acme's order is untouched.
 func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 	dyn, audit := openTestDynamo(t, "orders_guard")
@@ -101,8 +102,8 @@ func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 		t.Run(c.op, func(t *testing.T) {
 			before := len(auditLines(t, audit))
 			err := c.call(globex)
-			if !errors.Is(err, awscreds.ErrCrossTenant) {
-				t.Fatalf("%s of acme's key for globex: %v, want awscreds.ErrCrossTenant", c.op, err)
+			if !errors.Is(err, dynamoguard.ErrCrossTenant) {
+				t.Fatalf("%s of acme's key for globex: %v, want dynamoguard.ErrCrossTenant", c.op, err)
 			}
 			lines := auditLines(t, audit)[before:]
 			if len(lines) != 1 {
@@ -164,8 +165,8 @@ func TestDynamoStoreNeedsATenant(t *testing.T) {
 	}
 	// And the guard would have stopped a request without a tenant.
 	_, err := s.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: orderKey("acme", "x")})
-	if !errors.Is(err, awscreds.ErrNoTenant) {
-		t.Errorf("GetItem without a tenant: %v, want awscreds.ErrNoTenant", err)
+	if !errors.Is(err, tenant.ErrNoTenant) {
+		t.Errorf("GetItem without a tenant: %v, want tenant.ErrNoTenant", err)
 	}
 	if n := len(auditLines(t, audit)); n != 1 {
 		t.Errorf("%d audit lines, want 1", n)

@@ -1,4 +1,4 @@
-package awscreds_test
+package dynamoguard_test
 
 import (
 	"context"
@@ -15,8 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
 	"github.com/tenancykit/tenancy/internal/testservers"
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // guardCountingTransport counts the requests that reach the server, by
@@ -51,7 +52,7 @@ func TestGuardDynalite(t *testing.T) {
 	t.Cleanup(transport.CloseIdleConnections) // before the server stops
 	var refusals guardRecorder
 	const table = "guard_orders"
-	g, err := awscreds.NewGuard(awscreds.WithTable(table, "tenant_id"), awscreds.WithKeyPrefix("TENANT#"), awscreds.WithOnRefuse(refusals.hook))
+	g, err := dynamoguard.New(dynamoguard.WithTable(table, "tenant_id"), dynamoguard.WithKeyPrefix("TENANT#"), dynamoguard.WithOnRefuse(refusals.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestGuardDynalite(t *testing.T) {
 			}
 		}
 	}
-	if _, err := client.PutItem(a, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item("tenant-b", "planted")}); !errors.Is(err, awscreds.ErrCrossTenant) {
+	if _, err := client.PutItem(a, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item("tenant-b", "planted")}); !errors.Is(err, dynamoguard.ErrCrossTenant) {
 		t.Fatalf("tenant A's PutItem of a B item = %v, want ErrCrossTenant", err)
 	}
 	if got := refusals.take(); len(got) != 1 {
@@ -120,7 +121,7 @@ func TestGuardDynalite(t *testing.T) {
 		{"GetItem", func() error {
 			_, err := client.GetItem(b, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key("tenant-a", "o1")})
 			return err
-		}, awscreds.ErrCrossTenant},
+		}, dynamoguard.ErrCrossTenant},
 		{"Query", func() error {
 			_, err := client.Query(b, &dynamodb.QueryInput{
 				TableName:                 aws.String(table),
@@ -129,43 +130,43 @@ func TestGuardDynalite(t *testing.T) {
 				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": guardS("TENANT#tenant-a"), ":o": guardS("o")},
 			})
 			return err
-		}, awscreds.ErrCrossTenant},
+		}, dynamoguard.ErrCrossTenant},
 		{"BatchGetItem", func() error {
 			_, err := client.BatchGetItem(b, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 				table: {Keys: []map[string]types.AttributeValue{key("tenant-b", "o1"), key("tenant-a", "o2"), key("tenant-b", "o2")}},
 			}})
 			return err
-		}, awscreds.ErrCrossTenant},
+		}, dynamoguard.ErrCrossTenant},
 		{"TransactGetItems", func() error {
 			_, err := client.TransactGetItems(b, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
 				{Get: &types.Get{TableName: aws.String(table), Key: key("tenant-b", "o1")}},
 				{Get: &types.Get{TableName: aws.String(table), Key: key("tenant-a", "o1")}},
 			}})
 			return err
-		}, awscreds.ErrCrossTenant},
+		}, dynamoguard.ErrCrossTenant},
 		{"DeleteItem", func() error {
 			_, err := client.DeleteItem(b, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key("tenant-a", "o1")})
 			return err
-		}, awscreds.ErrCrossTenant},
+		}, dynamoguard.ErrCrossTenant},
 		{"Scan", func() error {
 			_, err := client.Scan(b, &dynamodb.ScanInput{TableName: aws.String(table)})
 			return err
-		}, awscreds.ErrUncheckable},
+		}, dynamoguard.ErrUncheckable},
 		{"GetItem", func() error { // no tenant at all
 			_, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key("tenant-a", "o1")})
 			return err
-		}, awscreds.ErrNoTenant},
+		}, tenant.ErrNoTenant},
 	}
 	for _, r := range refused {
 		before := counter.count(r.op)
 		err := r.call()
-		var ge *awscreds.GuardError
+		var ge *dynamoguard.Error
 		if !errors.As(err, &ge) || !errors.Is(err, r.want) {
-			t.Errorf("%s = %v, want a *GuardError wrapping %v", r.op, err, r.want)
+			t.Errorf("%s = %v, want a *Error wrapping %v", r.op, err, r.want)
 			continue
 		}
 		if ge.Operation != r.op {
-			t.Errorf("%s: GuardError.Operation = %q", r.op, ge.Operation)
+			t.Errorf("%s: Error.Operation = %q", r.op, ge.Operation)
 		}
 		if n := counter.count(r.op) - before; n != 0 {
 			t.Errorf("%s: refused, but %d request(s) reached the server", r.op, n)
@@ -264,7 +265,7 @@ func TestGuardDynalite(t *testing.T) {
 	_, err = client.TransactGetItems(b, &dynamodb.TransactGetItemsInput{TransactItems: []types.TransactGetItem{
 		{Get: &types.Get{TableName: aws.String(table), Key: key("tenant-b", "o1")}},
 	}})
-	var ge *awscreds.GuardError
+	var ge *dynamoguard.Error
 	if errors.As(err, &ge) {
 		t.Errorf("own TransactGetItems refused: %v", err)
 	}
@@ -318,7 +319,7 @@ func TestGuardDynaliteTables(t *testing.T) {
 	}
 	endpoint := func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) }
 	admin := dynamodb.NewFromConfig(cfg, endpoint) // the service's own, unguarded
-	g, err := awscreds.NewGuard(awscreds.WithTable("guard_orders", "tenant_id"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("guard_orders", "tenant_id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestGuardDynaliteTables(t *testing.T) {
 		ResourceArn: aws.String("arn:aws:dynamodb:" + testservers.Region + ":000000000000:table/" + users),
 		Tags:        []types.Tag{{Key: aws.String("team"), Value: aws.String("orders")}},
 	}); err != nil {
-		var ge *awscreds.GuardError
+		var ge *dynamoguard.Error
 		if errors.As(err, &ge) {
 			t.Fatalf("TagResource refused by the guard: %v", err)
 		}
@@ -363,14 +364,14 @@ func TestGuardDynaliteTables(t *testing.T) {
 	a := guardCtx("tenant-a")
 	before := counter.count("PutItem")
 	_, err = client.PutItem(a, &dynamodb.PutItemInput{TableName: aws.String(users), Item: user("tenant-a")})
-	var ge *awscreds.GuardError
-	if !errors.As(err, &ge) || !errors.Is(err, awscreds.ErrUncheckable) || !strings.Contains(ge.Reason, "WithTable") {
-		t.Fatalf("tenant A's PutItem over B's user = %v, want a *GuardError wrapping ErrUncheckable that names WithTable", err)
+	var ge *dynamoguard.Error
+	if !errors.As(err, &ge) || !errors.Is(err, dynamoguard.ErrUncheckable) || !strings.Contains(ge.Reason, "WithTable") {
+		t.Fatalf("tenant A's PutItem over B's user = %v, want a *Error wrapping ErrUncheckable that names WithTable", err)
 	}
 	if n := counter.count("PutItem") - before; n != 0 {
 		t.Errorf("refused PutItem reached the server %d time(s)", n)
 	}
-	if _, err := client.GetItem(a, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}}); !errors.Is(err, awscreds.ErrUncheckable) {
+	if _, err := client.GetItem(a, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}}); !errors.Is(err, dynamoguard.ErrUncheckable) {
 		t.Errorf("GetItem on the unknown table = %v, want ErrUncheckable", err)
 	}
 	out, err := admin.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(users), Key: map[string]types.AttributeValue{"id": guardS("u1")}})
@@ -382,7 +383,7 @@ func TestGuardDynaliteTables(t *testing.T) {
 	}
 
 	// Named as unguarded, the table is the service's to manage.
-	open, err := awscreds.NewGuard(awscreds.WithTable("guard_orders", "tenant_id"), awscreds.WithUnguardedTable(users))
+	open, err := dynamoguard.New(dynamoguard.WithTable("guard_orders", "tenant_id"), dynamoguard.WithUnguardedTable(users))
 	if err != nil {
 		t.Fatal(err)
 	}

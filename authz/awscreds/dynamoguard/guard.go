@@ -1,4 +1,4 @@
-package awscreds
+package dynamoguard
 
 import (
 	"context"
@@ -16,33 +16,32 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// Errors a [GuardError] wraps, to tell refusals apart with [errors.Is].
+// Errors an [Error] wraps, to tell refusals apart with [errors.Is]. The
+// third is [tenant.ErrNoTenant], the module's one error for a missing
+// tenant: the context carries no tenant ([tenant.FromContext]), or only one
+// the request claimed for itself ([tenant.SourceClaimed]), so there is no
+// one to check a request's keys against.
 var (
 	// ErrCrossTenant: a key or item of the request belongs to another
 	// tenant than the one in the request's context.
-	ErrCrossTenant = errors.New("awscreds: request touches another tenant's items")
-	// ErrNoTenant: the context carries no tenant ([tenant.FromContext]), or
-	// only one the request claimed for itself ([tenant.SourceClaimed]), so
-	// there is no one to check a request's keys against (or to scope
-	// credentials to).
-	ErrNoTenant = errors.New("awscreds: no tenant in context")
+	ErrCrossTenant = errors.New("dynamoguard: request touches another tenant's items")
 	// ErrUncheckable: the request is of a kind whose keys the guard cannot
 	// verify: a table it was not told about ([WithTable]), an input it does
 	// not know (or one passed by value), a Scan without [WithScan], a
 	// PartiQL statement without [WithPartiQL], a Query whose key condition
 	// does not fix the partition key, a missing key attribute or a key
 	// value that is not a string.
-	ErrUncheckable = errors.New("awscreds: request cannot be checked for its tenant")
+	ErrUncheckable = errors.New("dynamoguard: request cannot be checked for its tenant")
 )
 
-// GuardError is the error of a request the [Guard] refused. Through a
+// Error is the error of a request the [Guard] refused. Through a
 // DynamoDB client it comes wrapped in the SDK's operation error: find it with
 // [errors.As].
 //
-// A GuardError names the operation, the table and the key attribute, never a
+// An Error names the operation, the table and the key attribute, never a
 // key value: a value the guard refused may be another tenant's ID, which
 // must not reach a log.
-type GuardError struct {
+type Error struct {
 	// Operation is the DynamoDB operation, such as "GetItem".
 	Operation string
 	// Table is the table as the request named it (a name or an ARN); empty
@@ -50,13 +49,13 @@ type GuardError struct {
 	Table string
 	// Reason says what was wrong, for people.
 	Reason string
-	// Err is ErrCrossTenant, ErrNoTenant or ErrUncheckable.
+	// Err is ErrCrossTenant, [tenant.ErrNoTenant] or ErrUncheckable.
 	Err error
 }
 
-func (e *GuardError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("awscreds: dynamodb ")
+	b.WriteString("dynamoguard: dynamodb ")
 	b.WriteString(e.Operation)
 	if e.Table != "" {
 		fmt.Fprintf(&b, " on table %q", e.Table)
@@ -65,13 +64,13 @@ func (e *GuardError) Error() string {
 	if e.Reason != "" {
 		b.WriteString(e.Reason)
 	} else if e.Err != nil {
-		b.WriteString(strings.TrimPrefix(e.Err.Error(), "awscreds: "))
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "dynamoguard: "))
 	}
 	return b.String()
 }
 
 // Unwrap returns Err.
-func (e *GuardError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Guard refuses DynamoDB requests that would touch another tenant's items:
 // added to a client with [Guard.Options], it checks every request before it
@@ -105,7 +104,7 @@ func (e *GuardError) Unwrap() error { return e.Err }
 //
 // A tenant that the request only claimed for itself
 // ([tenant.SourceClaimed], such as one read from the Host header) counts as
-// no tenant, unless [AllowClaimedTenants] says otherwise.
+// no tenant, unless [WithClaimedTenants] says otherwise.
 //
 // The guard is a second line of defence against a bug in the service's own
 // code, not a security boundary: code that builds its own client, or removes
@@ -119,7 +118,7 @@ type Guard struct {
 	allowScan    bool
 	allowPartiQL bool
 	allowClaimed bool
-	onRefuse     func(context.Context, *GuardError)
+	onRefuse     func(context.Context, *Error)
 	// initialize is the middleware, made once: the SDK builds a new stack
 	// for every call.
 	initialize middleware.InitializeMiddleware
@@ -133,18 +132,18 @@ type guardTable struct {
 	unguarded    bool
 }
 
-// GuardOption configures a [Guard]; see [NewGuard].
-type GuardOption func(*guardConfig)
+// Option configures a [Guard]; see [New].
+type Option func(*guardConfig)
 
-// guardConfig collects the options; NewGuard checks it. Options record
-// their mistakes in errs, so that NewGuard reports all of them.
+// guardConfig collects the options; New checks it. Options record
+// their mistakes in errs, so that New reports all of them.
 type guardConfig struct {
 	prefix       string
 	tables       map[string]guardTable
 	allowScan    bool
 	allowPartiQL bool
 	allowClaimed bool
-	onRefuse     func(context.Context, *GuardError)
+	onRefuse     func(context.Context, *Error)
 	errs         []error
 }
 
@@ -153,7 +152,7 @@ type guardConfig struct {
 // request on the table must hold the tenant's ID in that attribute.
 // Requests that name the table either way match. A table named by no
 // WithTable or [WithUnguardedTable] is refused.
-func WithTable(table, partitionKey string) GuardOption {
+func WithTable(table, partitionKey string) Option {
 	return func(c *guardConfig) {
 		name, err := guardOptionTable("WithTable", table)
 		if err != nil {
@@ -161,12 +160,12 @@ func WithTable(table, partitionKey string) GuardOption {
 			return
 		}
 		if partitionKey == "" {
-			c.errs = append(c.errs, fmt.Errorf("awscreds: WithTable(%q): empty partition key attribute", table))
+			c.errs = append(c.errs, fmt.Errorf("dynamoguard: WithTable(%q): empty partition key attribute", table))
 			return
 		}
 		t := c.tables[name]
 		if t.partitionKey != "" && t.partitionKey != partitionKey {
-			c.errs = append(c.errs, fmt.Errorf("awscreds: WithTable(%q): partition key set twice, to %q and %q", table, t.partitionKey, partitionKey))
+			c.errs = append(c.errs, fmt.Errorf("dynamoguard: WithTable(%q): partition key set twice, to %q and %q", table, t.partitionKey, partitionKey))
 			return
 		}
 		t.partitionKey = partitionKey
@@ -179,7 +178,7 @@ func WithTable(table, partitionKey string) GuardOption {
 // included: a table that holds no tenant's items, such as feature flags or
 // a catalogue shared by all. Every other table must be named by
 // [WithTable].
-func WithUnguardedTable(table string) GuardOption {
+func WithUnguardedTable(table string) Option {
 	return func(c *guardConfig) {
 		name, err := guardOptionTable("WithUnguardedTable", table)
 		if err != nil {
@@ -195,14 +194,14 @@ func WithUnguardedTable(table string) GuardOption {
 // WithKeyPrefix sets what comes before the tenant ID in every partition key
 // value, such as "TENANT#" for keys like "TENANT#acme", in every table of
 // [WithTable]. The default is "": the value is the tenant ID itself.
-func WithKeyPrefix(prefix string) GuardOption {
+func WithKeyPrefix(prefix string) Option {
 	return func(c *guardConfig) { c.prefix = prefix }
 }
 
 // WithTableKeyPrefix sets the key prefix of one table of [WithTable] (named
 // by its name or ARN) in place of the one of [WithKeyPrefix]; "" means the
 // table's keys are bare tenant IDs.
-func WithTableKeyPrefix(table, prefix string) GuardOption {
+func WithTableKeyPrefix(table, prefix string) Option {
 	return func(c *guardConfig) {
 		name, err := guardOptionTable("WithTableKeyPrefix", table)
 		if err != nil {
@@ -211,7 +210,7 @@ func WithTableKeyPrefix(table, prefix string) GuardOption {
 		}
 		t := c.tables[name]
 		if t.hasPrefix && t.prefix != prefix {
-			c.errs = append(c.errs, fmt.Errorf("awscreds: WithTableKeyPrefix(%q): prefix set twice, to %q and %q", table, t.prefix, prefix))
+			c.errs = append(c.errs, fmt.Errorf("dynamoguard: WithTableKeyPrefix(%q): prefix set twice, to %q and %q", table, t.prefix, prefix))
 			return
 		}
 		t.prefix, t.hasPrefix = prefix, true
@@ -223,7 +222,7 @@ func WithTableKeyPrefix(table, prefix string) GuardOption {
 // through, for every table. By default they are refused with
 // [ErrUncheckable], since they read every tenant's items. Allowed scans pass
 // whether or not the context carries a tenant.
-func WithScan() GuardOption {
+func WithScan() Option {
 	return func(c *guardConfig) { c.allowScan = true }
 }
 
@@ -231,17 +230,17 @@ func WithScan() GuardOption {
 // ExecuteTransaction through. By default they are refused with
 // [ErrUncheckable]: the guard does not read PartiQL. Allowed statements pass
 // whether or not the context carries a tenant.
-func WithPartiQL() GuardOption {
+func WithPartiQL() Option {
 	return func(c *guardConfig) { c.allowPartiQL = true }
 }
 
-// AllowClaimedTenants lets the guard check requests against a tenant that
+// WithClaimedTenants lets the guard check requests against a tenant that
 // the request only claimed for itself ([tenant.SourceClaimed]: its Host or
 // path, verified by no one) as against a verified one. By default such a
-// request is refused with [ErrNoTenant]: anyone can claim any tenant, and
+// request is refused with [tenant.ErrNoTenant]: anyone can claim any tenant, and
 // the guard would pass the claimed tenant's keys. Use it only where every
 // request that names a tenant may read and write its items.
-func AllowClaimedTenants() GuardOption {
+func WithClaimedTenants() Option {
 	return func(c *guardConfig) { c.allowClaimed = true }
 }
 
@@ -249,7 +248,7 @@ func AllowClaimedTenants() GuardOption {
 // request it refuses, before it returns the error: to write an audit event
 // or count refusals. It runs on the caller's goroutine and must not keep
 // the request waiting. The default is none; nil means none.
-func WithOnRefuse(f func(ctx context.Context, err *GuardError)) GuardOption {
+func WithOnRefuse(f func(ctx context.Context, err *Error)) Option {
 	return func(c *guardConfig) { c.onRefuse = f }
 }
 
@@ -263,24 +262,24 @@ func (c *guardConfig) setTable(name string, t guardTable) {
 // guardOptionTable returns the table name an option names, by name or ARN.
 func guardOptionTable(option, table string) (string, error) {
 	if table == "" {
-		return "", fmt.Errorf("awscreds: %s: empty table name", option)
+		return "", fmt.Errorf("dynamoguard: %s: empty table name", option)
 	}
 	name := guardTableName(table)
 	if name == "" {
-		return "", fmt.Errorf("awscreds: %s(%q): not a DynamoDB table ARN (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME)", option, table)
+		return "", fmt.Errorf("dynamoguard: %s(%q): not a DynamoDB table ARN (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME)", option, table)
 	}
 	return name, nil
 }
 
-// NewGuard returns a [Guard] for the tables that [WithTable] names with
+// New returns a [Guard] for the tables that [WithTable] names with
 // their partition key attributes, and those [WithUnguardedTable] lets
 // through; there must be at least one. There is no default partition key:
 // a table the guard was not told about is refused, so that a table keyed
 // by something else never passes on an attribute its items merely carry.
-// NewGuard returns an error when no table is named or an option is wrong,
+// New returns an error when no table is named or an option is wrong,
 // such as a table set twice to different attributes, a table both guarded
 // and unguarded, or a key prefix for a table WithTable does not name.
-func NewGuard(opts ...GuardOption) (*Guard, error) {
+func New(opts ...Option) (*Guard, error) {
 	var c guardConfig
 	for _, opt := range opts {
 		if opt != nil {
@@ -288,16 +287,16 @@ func NewGuard(opts ...GuardOption) (*Guard, error) {
 		}
 	}
 	if len(c.tables) == 0 {
-		c.errs = append(c.errs, errors.New("awscreds: NewGuard: no table; name each table the client uses with WithTable(table, partitionKey), or WithUnguardedTable(table)"))
+		c.errs = append(c.errs, errors.New("dynamoguard: New: no table; name each table the client uses with WithTable(table, partitionKey), or WithUnguardedTable(table)"))
 	}
 	tables := make(map[string]*guardTable, len(c.tables))
 	for _, name := range slices.Sorted(maps.Keys(c.tables)) { // errors in a stable order
 		t := c.tables[name]
 		switch {
 		case t.unguarded && (t.partitionKey != "" || t.hasPrefix):
-			c.errs = append(c.errs, fmt.Errorf("awscreds: table %q is both unguarded (WithUnguardedTable) and guarded (WithTable, WithTableKeyPrefix)", name))
+			c.errs = append(c.errs, fmt.Errorf("dynamoguard: table %q is both unguarded (WithUnguardedTable) and guarded (WithTable, WithTableKeyPrefix)", name))
 		case !t.unguarded && t.partitionKey == "":
-			c.errs = append(c.errs, fmt.Errorf("awscreds: WithTableKeyPrefix(%q): the table has no partition key; name it with WithTable", name))
+			c.errs = append(c.errs, fmt.Errorf("dynamoguard: WithTableKeyPrefix(%q): the table has no partition key; name it with WithTable", name))
 		case !t.unguarded && !t.hasPrefix:
 			t.prefix = c.prefix
 		}
@@ -326,7 +325,7 @@ const guardMiddlewareID = "TenancyDynamoDBGuard"
 //
 //	client := dynamodb.NewFromConfig(cfg, guard.Options())
 //
-// A refused call returns the SDK's operation error wrapping a [*GuardError]
+// A refused call returns the SDK's operation error wrapping a [*Error]
 // and calls the [WithOnRefuse] hook. Guards installed on one client (the
 // same twice, or two) all check each request, and the first to refuse
 // stops it.
@@ -352,7 +351,7 @@ func (g *Guard) handleInitialize(ctx context.Context, in middleware.InitializeIn
 
 // Check reports whether the guard lets input, the input of a DynamoDB
 // operation (such as a *dynamodb.GetItemInput), through for the tenant in
-// ctx: nil, or a [*GuardError]. It is the check the middleware makes, for
+// ctx: nil, or a [*Error]. It is the check the middleware makes, for
 // code that does not go through a client; it does not call the
 // [WithOnRefuse] hook. Inputs are pointers, as the client's methods take
 // them: an input passed by value, or of a type the guard does not know, is
@@ -365,13 +364,13 @@ func (g *Guard) Check(ctx context.Context, input any) error {
 }
 
 // item checks an operation on one item of one table.
-func (g *Guard) item(ctx context.Context, op string, table *string, key map[string]types.AttributeValue) *GuardError {
+func (g *Guard) item(ctx context.Context, op string, table *string, key map[string]types.AttributeValue) *Error {
 	c := g.begin(ctx, op)
 	c.key(guardDeref(table), key)
 	return c.err
 }
 
-func (g *Guard) check(ctx context.Context, input any) *GuardError {
+func (g *Guard) check(ctx context.Context, input any) *Error {
 	switch in := input.(type) {
 	case *dynamodb.GetItemInput:
 		if in == nil {
@@ -490,7 +489,7 @@ func (g *Guard) check(ctx context.Context, input any) *GuardError {
 		if g.allowScan || g.unguarded(guardDeref(table)) {
 			return nil
 		}
-		return &GuardError{Operation: "Scan", Table: guardDeref(table), Reason: "Scan reads every tenant's items (allow it with WithScan)", Err: ErrUncheckable}
+		return &Error{Operation: "Scan", Table: guardDeref(table), Reason: "Scan reads every tenant's items (allow it with WithScan)", Err: ErrUncheckable}
 	case *dynamodb.SearchVectorsInput:
 		if in == nil {
 			in = &dynamodb.SearchVectorsInput{}
@@ -518,14 +517,14 @@ func (g *Guard) check(ctx context.Context, input any) *GuardError {
 	if op == "" {
 		op = fmt.Sprintf("%T", input)
 	}
-	return &GuardError{Operation: op, Reason: fmt.Sprintf("the guard does not check inputs of type %T (an operation on items it cannot read, or an input passed by value, not as a pointer)", input), Err: ErrUncheckable}
+	return &Error{Operation: op, Reason: fmt.Sprintf("the guard does not check inputs of type %T (an operation on items it cannot read, or an input passed by value, not as a pointer)", input), Err: ErrUncheckable}
 }
 
-func (g *Guard) partiQL(op string) *GuardError {
+func (g *Guard) partiQL(op string) *Error {
 	if g.allowPartiQL {
 		return nil
 	}
-	return &GuardError{Operation: op, Reason: "PartiQL statements cannot be checked (allow them with WithPartiQL)", Err: ErrUncheckable}
+	return &Error{Operation: op, Reason: "PartiQL statements cannot be checked (allow them with WithPartiQL)", Err: ErrUncheckable}
 }
 
 // unguarded reports whether table is one of WithUnguardedTable.
@@ -537,7 +536,7 @@ func (g *Guard) unguarded(table string) bool {
 // Reasons of refusals that do not depend on the request.
 const (
 	guardNoTenant     = "no tenant in context"
-	guardClaimed      = claimedReason + " (allow claimed tenants with AllowClaimedTenants)"
+	guardClaimed      = "the tenant was claimed by the request, not verified (allow claimed tenants with WithClaimedTenants)"
 	guardUnknownTable = "the guard was not told about this table (name it with WithTable, or let it through unchecked with WithUnguardedTable)"
 )
 
@@ -599,9 +598,9 @@ type guardCheck struct {
 	g        *Guard
 	op       string
 	tenantID string
-	noTenant string      // why there is no tenant to check against; "" when there is
-	err      *GuardError // nil while the request passes
-	stop     bool        // err is final
+	noTenant string // why there is no tenant to check against; "" when there is
+	err      *Error // nil while the request passes
+	stop     bool   // err is final
 }
 
 // table returns the settings of table, named by its name or ARN, and
@@ -618,7 +617,7 @@ func (c *guardCheck) table(name string) (*guardTable, bool) {
 		return t, false
 	case c.noTenant != "":
 		if !c.stop {
-			c.err, c.stop = &GuardError{Operation: c.op, Table: name, Reason: c.noTenant, Err: ErrNoTenant}, true
+			c.err, c.stop = &Error{Operation: c.op, Table: name, Reason: c.noTenant, Err: tenant.ErrNoTenant}, true
 		}
 		return t, false
 	}
@@ -657,13 +656,13 @@ func (c *guardCheck) value(name string, t *guardTable, v types.AttributeValue) b
 	if len(s.Value) == len(t.prefix)+len(c.tenantID) && strings.HasPrefix(s.Value, t.prefix) && s.Value[len(t.prefix):] == c.tenantID {
 		return true
 	}
-	c.err, c.stop = &GuardError{Operation: c.op, Table: name, Reason: "partition key " + strconv.Quote(t.partitionKey) + " is not the caller's tenant", Err: ErrCrossTenant}, true
+	c.err, c.stop = &Error{Operation: c.op, Table: name, Reason: "partition key " + strconv.Quote(t.partitionKey) + " is not the caller's tenant", Err: ErrCrossTenant}, true
 	return false
 }
 
 func (c *guardCheck) uncheckable(table, reason string) {
 	if c.err == nil {
-		c.err = &GuardError{Operation: c.op, Table: table, Reason: reason, Err: ErrUncheckable}
+		c.err = &Error{Operation: c.op, Table: table, Reason: reason, Err: ErrUncheckable}
 	}
 }
 

@@ -1,4 +1,4 @@
-package awscreds_test
+package dynamoguard_test
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -45,8 +45,8 @@ func guardClaimedCtx(id string) context.Context {
 
 // guardTables are the tables of most cases: orders and history, both
 // keyed by tenant_id.
-func guardTables() []awscreds.GuardOption {
-	return []awscreds.GuardOption{awscreds.WithTable("orders", "tenant_id"), awscreds.WithTable("history", "tenant_id")}
+func guardTables() []dynamoguard.Option {
+	return []dynamoguard.Option{dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithTable("history", "tenant_id")}
 }
 
 func guardS(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -67,21 +67,21 @@ func guardQuery(expr string, names map[string]string, values map[string]types.At
 
 type guardCase struct {
 	name    string
-	tables  []awscreds.GuardOption // nil for guardTables
-	opts    []awscreds.GuardOption // added to the tables
-	tenant  string                 // "" for none
-	claimed bool                   // the tenant is SourceClaimed
+	tables  []dynamoguard.Option // nil for guardTables
+	opts    []dynamoguard.Option // added to the tables
+	tenant  string               // "" for none
+	claimed bool                 // the tenant is SourceClaimed
 	input   any
 	want    error // nil, or the sentinel the refusal wraps
 }
 
-func (tc guardCase) guard(t testing.TB, more ...awscreds.GuardOption) *awscreds.Guard {
+func (tc guardCase) guard(t testing.TB, more ...dynamoguard.Option) *dynamoguard.Guard {
 	t.Helper()
 	opts := tc.tables
 	if opts == nil {
 		opts = guardTables()
 	}
-	g, err := awscreds.NewGuard(append(append(opts, tc.opts...), more...)...)
+	g, err := dynamoguard.New(append(append(opts, tc.opts...), more...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func guardCases() []guardCase {
 	vals := func(pk string) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{":v": guardS(pk), ":a": guardS("1"), ":b": guardS("9"), ":p": guardS("2024-")}
 	}
-	prefixed := []awscreds.GuardOption{awscreds.WithKeyPrefix("TENANT#")}
+	prefixed := []dynamoguard.Option{dynamoguard.WithKeyPrefix("TENANT#")}
 	var cases []guardCase
 	add := func(c ...guardCase) { cases = append(cases, c...) }
 
@@ -124,100 +124,100 @@ func guardCases() []guardCase {
 		in := single[op]
 		add(
 			guardCase{name: op + "/own", tenant: guardOwn, input: in(guardKey(guardOwn, "o1"))},
-			guardCase{name: op + "/foreign", tenant: guardOwn, input: in(guardKey(guardForeign, "o1")), want: awscreds.ErrCrossTenant},
-			guardCase{name: op + "/no tenant", input: in(guardKey(guardOwn, "o1")), want: awscreds.ErrNoTenant},
-			guardCase{name: op + "/own tenant's ID as sort key only", tenant: guardOwn, input: in(guardKey(guardForeign, guardOwn)), want: awscreds.ErrCrossTenant},
+			guardCase{name: op + "/foreign", tenant: guardOwn, input: in(guardKey(guardForeign, "o1")), want: dynamoguard.ErrCrossTenant},
+			guardCase{name: op + "/no tenant", input: in(guardKey(guardOwn, "o1")), want: tenant.ErrNoTenant},
+			guardCase{name: op + "/own tenant's ID as sort key only", tenant: guardOwn, input: in(guardKey(guardForeign, guardOwn)), want: dynamoguard.ErrCrossTenant},
 			guardCase{name: op + "/prefix own", opts: prefixed, tenant: guardOwn, input: in(guardKey("TENANT#"+guardOwn, "o1"))},
-			guardCase{name: op + "/prefix foreign", opts: prefixed, tenant: guardOwn, input: in(guardKey("TENANT#"+guardForeign, "o1")), want: awscreds.ErrCrossTenant},
+			guardCase{name: op + "/prefix foreign", opts: prefixed, tenant: guardOwn, input: in(guardKey("TENANT#"+guardForeign, "o1")), want: dynamoguard.ErrCrossTenant},
 		)
 	}
 	get := func(table string, key map[string]types.AttributeValue) *dynamodb.GetItemInput {
 		return &dynamodb.GetItemInput{TableName: aws.String(table), Key: key}
 	}
 	add(
-		guardCase{name: "GetItem/empty tenant ID in context", tenant: "", input: get("orders", guardKey("", "o1")), want: awscreds.ErrNoTenant},
-		guardCase{name: "GetItem/missing partition key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"order_id": guardS("o1")}), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/nil key", tenant: guardOwn, input: get("orders", nil), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/number key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberN{Value: "7"}}), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/binary key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberB{Value: []byte(guardOwn)}}), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/string set key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberSS{Value: []string{guardOwn}}}), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/nil input", tenant: guardOwn, input: (*dynamodb.GetItemInput)(nil), want: awscreds.ErrUncheckable},
-		guardCase{name: "GetItem/prefix missing", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey(guardOwn, "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/prefix longer ID", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#"+guardOwn+"x", "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/prefix shorter ID", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#acm", "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/prefix case", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("tenant#"+guardOwn, "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/prefix only", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#", "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/ID case", tenant: guardOwn, input: get("orders", guardKey("ACME", "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "GetItem/empty key value", tenant: guardOwn, input: get("orders", guardKey("", "o1")), want: awscreds.ErrCrossTenant},
+		guardCase{name: "GetItem/empty tenant ID in context", tenant: "", input: get("orders", guardKey("", "o1")), want: tenant.ErrNoTenant},
+		guardCase{name: "GetItem/missing partition key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"order_id": guardS("o1")}), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/nil key", tenant: guardOwn, input: get("orders", nil), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/number key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberN{Value: "7"}}), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/binary key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberB{Value: []byte(guardOwn)}}), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/string set key", tenant: guardOwn, input: get("orders", map[string]types.AttributeValue{"tenant_id": &types.AttributeValueMemberSS{Value: []string{guardOwn}}}), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/nil input", tenant: guardOwn, input: (*dynamodb.GetItemInput)(nil), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "GetItem/prefix missing", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey(guardOwn, "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/prefix longer ID", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#"+guardOwn+"x", "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/prefix shorter ID", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#acm", "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/prefix case", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("tenant#"+guardOwn, "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/prefix only", opts: prefixed, tenant: guardOwn, input: get("orders", guardKey("TENANT#", "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/ID case", tenant: guardOwn, input: get("orders", guardKey("ACME", "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "GetItem/empty key value", tenant: guardOwn, input: get("orders", guardKey("", "o1")), want: dynamoguard.ErrCrossTenant},
 
 		// Per-table attribute and prefix, tables by name or ARN.
-		guardCase{name: "WithTable/own", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/own", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org")}, tenant: guardOwn,
 			input: get("users", map[string]types.AttributeValue{"org": guardS(guardOwn)})},
-		guardCase{name: "WithTable/foreign", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
-			input: get("users", map[string]types.AttributeValue{"org": guardS(guardForeign), "tenant_id": guardS(guardOwn)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTable/another attribute does not count", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
-			input: get("users", map[string]types.AttributeValue{"tenant_id": guardS(guardOwn)}), want: awscreds.ErrUncheckable},
-		guardCase{name: "WithTable/other tables keep theirs", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/foreign", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org")}, tenant: guardOwn,
+			input: get("users", map[string]types.AttributeValue{"org": guardS(guardForeign), "tenant_id": guardS(guardOwn)}), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "WithTable/another attribute does not count", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org")}, tenant: guardOwn,
+			input: get("users", map[string]types.AttributeValue{"tenant_id": guardS(guardOwn)}), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "WithTable/other tables keep theirs", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org")}, tenant: guardOwn,
 			input: get("orders", guardKey(guardOwn, "o1"))},
-		guardCase{name: "WithTable/request by ARN", tables: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
-			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTable/request by ARN own", tables: []awscreds.GuardOption{awscreds.WithTable("orders", "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/request by ARN", tables: []dynamoguard.Option{dynamoguard.WithTable("orders", "org")}, tenant: guardOwn,
+			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "WithTable/request by ARN own", tables: []dynamoguard.Option{dynamoguard.WithTable("orders", "org")}, tenant: guardOwn,
 			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardOwn)})},
-		guardCase{name: "WithTable/option by ARN", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
+		guardCase{name: "WithTable/option by ARN", tables: []dynamoguard.Option{dynamoguard.WithTable(guardARN, "org")}, tenant: guardOwn,
 			input: get("orders", map[string]types.AttributeValue{"org": guardS(guardOwn)})},
-		guardCase{name: "WithTable/option by ARN other partition", tables: []awscreds.GuardOption{awscreds.WithTable("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders", "org")}, tenant: guardOwn,
-			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTableKeyPrefix/own", opts: []awscreds.GuardOption{awscreds.WithTableKeyPrefix("orders", "T#")}, tenant: guardOwn,
+		guardCase{name: "WithTable/option by ARN other partition", tables: []dynamoguard.Option{dynamoguard.WithTable("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/orders", "org")}, tenant: guardOwn,
+			input: get(guardARN, map[string]types.AttributeValue{"org": guardS(guardForeign)}), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "WithTableKeyPrefix/own", opts: []dynamoguard.Option{dynamoguard.WithTableKeyPrefix("orders", "T#")}, tenant: guardOwn,
 			input: get("orders", guardKey("T#"+guardOwn, "o1"))},
-		guardCase{name: "WithTableKeyPrefix/bare ID refused", opts: []awscreds.GuardOption{awscreds.WithTableKeyPrefix("orders", "T#")}, tenant: guardOwn,
-			input: get("orders", guardKey(guardOwn, "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTableKeyPrefix/empty overrides default", opts: []awscreds.GuardOption{awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTableKeyPrefix(guardARN, "")}, tenant: guardOwn,
+		guardCase{name: "WithTableKeyPrefix/bare ID refused", opts: []dynamoguard.Option{dynamoguard.WithTableKeyPrefix("orders", "T#")}, tenant: guardOwn,
+			input: get("orders", guardKey(guardOwn, "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "WithTableKeyPrefix/empty overrides default", opts: []dynamoguard.Option{dynamoguard.WithKeyPrefix("TENANT#"), dynamoguard.WithTableKeyPrefix(guardARN, "")}, tenant: guardOwn,
 			input: get("orders", guardKey(guardOwn, "o1"))},
-		guardCase{name: "WithTableKeyPrefix/other tables keep the default", opts: []awscreds.GuardOption{awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTableKeyPrefix("orders", "")}, tenant: guardOwn,
-			input: get("history", guardKey(guardOwn, "o1")), want: awscreds.ErrCrossTenant},
-		guardCase{name: "WithTable and WithTableKeyPrefix", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTableKeyPrefix("users", "ORG#")}, tenant: guardOwn,
+		guardCase{name: "WithTableKeyPrefix/other tables keep the default", opts: []dynamoguard.Option{dynamoguard.WithKeyPrefix("TENANT#"), dynamoguard.WithTableKeyPrefix("orders", "")}, tenant: guardOwn,
+			input: get("history", guardKey(guardOwn, "o1")), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "WithTable and WithTableKeyPrefix", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org"), dynamoguard.WithTableKeyPrefix("users", "ORG#")}, tenant: guardOwn,
 			input: get("users", map[string]types.AttributeValue{"org": guardS("ORG#" + guardOwn)})},
 	)
 
 	// Query.
 	add(
 		guardCase{name: "Query/placeholders own", tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals(guardOwn))},
-		guardCase{name: "Query/placeholders foreign", tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals(guardForeign)), want: awscreds.ErrCrossTenant},
-		guardCase{name: "Query/no tenant", input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrNoTenant},
+		guardCase{name: "Query/placeholders foreign", tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "Query/no tenant", input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: tenant.ErrNoTenant},
 		guardCase{name: "Query/direct name own", tenant: guardOwn, input: guardQuery("tenant_id = :v", nil, vals(guardOwn))},
-		guardCase{name: "Query/direct name foreign", tenant: guardOwn, input: guardQuery("tenant_id = :v", nil, vals(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/direct name foreign", tenant: guardOwn, input: guardQuery("tenant_id = :v", nil, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/reversed own", tenant: guardOwn, input: guardQuery(":v = #pk", pkNames, vals(guardOwn))},
-		guardCase{name: "Query/reversed foreign", tenant: guardOwn, input: guardQuery(":v = #pk", pkNames, vals(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/reversed foreign", tenant: guardOwn, input: guardQuery(":v = #pk", pkNames, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/begins_with own", tenant: guardOwn, input: guardQuery("#pk = :v AND begins_with(#sk, :p)", pkNames, vals(guardOwn))},
-		guardCase{name: "Query/begins_with foreign", tenant: guardOwn, input: guardQuery("#pk = :v AND begins_with(#sk, :p)", pkNames, vals(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/begins_with foreign", tenant: guardOwn, input: guardQuery("#pk = :v AND begins_with(#sk, :p)", pkNames, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/between first own", tenant: guardOwn, input: guardQuery("#sk BETWEEN :a AND :b AND #pk = :v", pkNames, vals(guardOwn))},
-		guardCase{name: "Query/between first foreign", tenant: guardOwn, input: guardQuery("#sk between :a and :b and #pk = :v", pkNames, vals(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/between first foreign", tenant: guardOwn, input: guardQuery("#sk between :a and :b and #pk = :v", pkNames, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/parentheses own", tenant: guardOwn, input: guardQuery("(#pk = :v) AND (#sk > :a)", pkNames, vals(guardOwn))},
-		guardCase{name: "Query/parentheses foreign", tenant: guardOwn, input: guardQuery("((#pk = :v)) AND (#sk > :a)", pkNames, vals(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/parentheses foreign", tenant: guardOwn, input: guardQuery("((#pk = :v)) AND (#sk > :a)", pkNames, vals(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/prefix own", opts: prefixed, tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals("TENANT#"+guardOwn))},
-		guardCase{name: "Query/prefix missing", opts: prefixed, tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/prefix missing", opts: prefixed, tenant: guardOwn, input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/index own", tenant: guardOwn, input: func() any {
 			q := guardQuery("#pk = :v AND #sk > :a", pkNames, vals(guardOwn))
 			q.IndexName = aws.String("by-date")
 			return q
 		}()},
-		guardCase{name: "Query/equality on sort key only", tenant: guardOwn, input: guardQuery("#sk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/begins_with on partition key", tenant: guardOwn, input: guardQuery("begins_with(#pk, :v)", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/between on partition key", tenant: guardOwn, input: guardQuery("#pk BETWEEN :v AND :b", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/greater than on partition key", tenant: guardOwn, input: guardQuery("#pk > :v", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/OR", tenant: guardOwn, input: guardQuery("#pk = :v OR #pk = :a", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/syntax error", tenant: guardOwn, input: guardQuery("#pk = :v AND", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/undefined name placeholder", tenant: guardOwn, input: guardQuery("#x = :v", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/undefined value placeholder", tenant: guardOwn, input: guardQuery("#pk = :nope", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/number value", tenant: guardOwn, input: guardQuery("#pk = :n", pkNames, map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "1"}}), want: awscreds.ErrUncheckable},
+		guardCase{name: "Query/equality on sort key only", tenant: guardOwn, input: guardQuery("#sk = :v", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/begins_with on partition key", tenant: guardOwn, input: guardQuery("begins_with(#pk, :v)", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/between on partition key", tenant: guardOwn, input: guardQuery("#pk BETWEEN :v AND :b", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/greater than on partition key", tenant: guardOwn, input: guardQuery("#pk > :v", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/OR", tenant: guardOwn, input: guardQuery("#pk = :v OR #pk = :a", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/syntax error", tenant: guardOwn, input: guardQuery("#pk = :v AND", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/undefined name placeholder", tenant: guardOwn, input: guardQuery("#x = :v", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/undefined value placeholder", tenant: guardOwn, input: guardQuery("#pk = :nope", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/number value", tenant: guardOwn, input: guardQuery("#pk = :n", pkNames, map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: "1"}}), want: dynamoguard.ErrUncheckable},
 		guardCase{name: "Query/own and foreign equalities", tenant: guardOwn, input: guardQuery("#pk = :v AND tenant_id = :f", pkNames,
-			map[string]types.AttributeValue{":v": guardS(guardOwn), ":f": guardS(guardForeign)}), want: awscreds.ErrCrossTenant},
-		guardCase{name: "Query/no key condition", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/nil input", tenant: guardOwn, input: (*dynamodb.QueryInput)(nil), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/WithTable attribute", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
+			map[string]types.AttributeValue{":v": guardS(guardOwn), ":f": guardS(guardForeign)}), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "Query/no key condition", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("orders")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/nil input", tenant: guardOwn, input: (*dynamodb.QueryInput)(nil), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/WithTable attribute", tables: []dynamoguard.Option{dynamoguard.WithTable(guardARN, "org")}, tenant: guardOwn,
 			input: guardQuery("org = :v", nil, vals(guardOwn))},
-		guardCase{name: "Query/WithTable other attribute does not count", tables: []awscreds.GuardOption{awscreds.WithTable(guardARN, "org")}, tenant: guardOwn,
-			input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrUncheckable},
+		guardCase{name: "Query/WithTable other attribute does not count", tables: []dynamoguard.Option{dynamoguard.WithTable(guardARN, "org")}, tenant: guardOwn,
+			input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: dynamoguard.ErrUncheckable},
 	)
 	legacy := func(op types.ComparisonOperator, values ...types.AttributeValue) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{TableName: aws.String("orders"), KeyConditions: map[string]types.Condition{
@@ -227,19 +227,19 @@ func guardCases() []guardCase {
 	}
 	add(
 		guardCase{name: "Query/KeyConditions own", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS(guardOwn))},
-		guardCase{name: "Query/KeyConditions foreign", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS(guardForeign)), want: awscreds.ErrCrossTenant},
+		guardCase{name: "Query/KeyConditions foreign", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS(guardForeign)), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "Query/KeyConditions prefix", opts: prefixed, tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS("TENANT#"+guardOwn))},
-		guardCase{name: "Query/KeyConditions BEGINS_WITH", tenant: guardOwn, input: legacy(types.ComparisonOperatorBeginsWith, guardS(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/KeyConditions two values", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS(guardOwn), guardS(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "Query/KeyConditions no value", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq), want: awscreds.ErrUncheckable},
+		guardCase{name: "Query/KeyConditions BEGINS_WITH", tenant: guardOwn, input: legacy(types.ComparisonOperatorBeginsWith, guardS(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/KeyConditions two values", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq, guardS(guardOwn), guardS(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Query/KeyConditions no value", tenant: guardOwn, input: legacy(types.ComparisonOperatorEq), want: dynamoguard.ErrUncheckable},
 		guardCase{name: "Query/KeyConditions without partition key", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("orders"), KeyConditions: map[string]types.Condition{
 			"order_id": {ComparisonOperator: types.ComparisonOperatorEq, AttributeValueList: []types.AttributeValue{guardS(guardOwn)}},
-		}}, want: awscreds.ErrUncheckable},
+		}}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "Query/both forms, legacy foreign", tenant: guardOwn, input: func() any {
 			q := legacy(types.ComparisonOperatorEq, guardS(guardForeign))
 			q.KeyConditionExpression, q.ExpressionAttributeNames, q.ExpressionAttributeValues = aws.String("#pk = :v"), pkNames, vals(guardOwn)
 			return q
-		}(), want: awscreds.ErrCrossTenant},
+		}(), want: dynamoguard.ErrCrossTenant},
 	)
 
 	// Batches and transactions: one foreign key among many refuses all.
@@ -261,20 +261,20 @@ func guardCases() []guardCase {
 		guardCase{name: "BatchGetItem/one foreign among many", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"orders":  {Keys: manyOwn},
 			"history": {Keys: withForeign(manyOwn)},
-		}}, want: awscreds.ErrCrossTenant},
-		guardCase{name: "BatchGetItem/foreign beats uncheckable", tables: []awscreds.GuardOption{
-			awscreds.WithTable("a", "tenant_id"), awscreds.WithTable("b", "tenant_id"), awscreds.WithTable("c", "tenant_id"),
+		}}, want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "BatchGetItem/foreign beats uncheckable", tables: []dynamoguard.Option{
+			dynamoguard.WithTable("a", "tenant_id"), dynamoguard.WithTable("b", "tenant_id"), dynamoguard.WithTable("c", "tenant_id"),
 		}, tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"a": {Keys: []map[string]types.AttributeValue{{"order_id": guardS("o1")}}},
 			"b": {Keys: withForeign(manyOwn)},
 			"c": {Keys: []map[string]types.AttributeValue{{"order_id": guardS("o1")}}},
-		}}, want: awscreds.ErrCrossTenant},
-		guardCase{name: "BatchGetItem/per-table attribute", opts: []awscreds.GuardOption{awscreds.WithTable("users", "org")}, tenant: guardOwn,
+		}}, want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "BatchGetItem/per-table attribute", opts: []dynamoguard.Option{dynamoguard.WithTable("users", "org")}, tenant: guardOwn,
 			input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 				"orders": {Keys: manyOwn},
 				"users":  {Keys: []map[string]types.AttributeValue{{"org": guardS(guardOwn)}}},
 			}}},
-		guardCase{name: "BatchGetItem/no tenant", input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"orders": {Keys: manyOwn}}}, want: awscreds.ErrNoTenant},
+		guardCase{name: "BatchGetItem/no tenant", input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"orders": {Keys: manyOwn}}}, want: tenant.ErrNoTenant},
 		guardCase{name: "BatchGetItem/empty", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{}}},
 	)
 	puts := func(keys []map[string]types.AttributeValue) []types.WriteRequest {
@@ -290,17 +290,17 @@ func guardCases() []guardCase {
 		}}},
 		guardCase{name: "BatchWriteItem/one foreign put", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders": puts(withForeign(manyOwn)),
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "BatchWriteItem/one foreign delete", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders":  puts(manyOwn),
 			"history": {{DeleteRequest: &types.DeleteRequest{Key: guardKey(guardOwn, "x")}}, {DeleteRequest: &types.DeleteRequest{Key: guardKey(guardForeign, "y")}}},
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "BatchWriteItem/missing key", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{"order_id": guardS("o1")}}}},
-		}}, want: awscreds.ErrUncheckable},
+		}}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "BatchWriteItem/no tenant", input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders": puts(manyOwn[:1]),
-		}}, want: awscreds.ErrNoTenant},
+		}}, want: tenant.ErrNoTenant},
 	)
 	tget := func(keys ...map[string]types.AttributeValue) *dynamodb.TransactGetItemsInput {
 		in := &dynamodb.TransactGetItemsInput{}
@@ -315,8 +315,8 @@ func guardCases() []guardCase {
 	}
 	add(
 		guardCase{name: "TransactGetItems/own", tenant: guardOwn, input: tget(manyOwn[:5]...)},
-		guardCase{name: "TransactGetItems/mixed", tenant: guardOwn, input: tget(withForeign(manyOwn[:20])...), want: awscreds.ErrCrossTenant},
-		guardCase{name: "TransactGetItems/no tenant", input: tget(manyOwn[:1]...), want: awscreds.ErrNoTenant},
+		guardCase{name: "TransactGetItems/mixed", tenant: guardOwn, input: tget(withForeign(manyOwn[:20])...), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "TransactGetItems/no tenant", input: tget(manyOwn[:1]...), want: tenant.ErrNoTenant},
 	)
 	twrite := func(foreign string) *dynamodb.TransactWriteItemsInput {
 		in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
@@ -340,9 +340,9 @@ func guardCases() []guardCase {
 	}
 	add(guardCase{name: "TransactWriteItems/own", tenant: guardOwn, input: twrite("")})
 	for _, part := range []string{"ConditionCheck", "Put", "Delete", "Update"} {
-		add(guardCase{name: "TransactWriteItems/mixed, foreign " + part, tenant: guardOwn, input: twrite(part), want: awscreds.ErrCrossTenant})
+		add(guardCase{name: "TransactWriteItems/mixed, foreign " + part, tenant: guardOwn, input: twrite(part), want: dynamoguard.ErrCrossTenant})
 	}
-	add(guardCase{name: "TransactWriteItems/no tenant", input: twrite(""), want: awscreds.ErrNoTenant})
+	add(guardCase{name: "TransactWriteItems/no tenant", input: twrite(""), want: tenant.ErrNoTenant})
 
 	// An item with more than one part (DynamoDB refuses it, after the
 	// guard): every part is checked, not only the first.
@@ -357,25 +357,25 @@ func guardCases() []guardCase {
 			Delete: &types.Delete{TableName: aws.String("orders"), Key: own()}, Update: &types.Update{TableName: aws.String("orders"), Key: foreign}},
 	} {
 		add(guardCase{name: "TransactWriteItems/one item, own ConditionCheck and foreign " + part, tenant: guardOwn,
-			input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{item}}, want: awscreds.ErrCrossTenant})
+			input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{item}}, want: dynamoguard.ErrCrossTenant})
 	}
 	add(
 		guardCase{name: "TransactWriteItems/one item, own ConditionCheck and Put on an unknown table", tenant: guardOwn,
 			input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 				{ConditionCheck: check, Put: &types.Put{TableName: aws.String("users"), Item: map[string]types.AttributeValue{"id": guardS("u1"), "tenant_id": guardS(guardOwn)}}},
-			}}, want: awscreds.ErrUncheckable},
+			}}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "BatchWriteItem/one request, own Put and foreign Delete", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders": {{PutRequest: &types.PutRequest{Item: own()}, DeleteRequest: &types.DeleteRequest{Key: foreign}}},
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "BatchWriteItem/one request, foreign Put and own Delete", tenant: guardOwn, input: &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{
 			"orders": {{PutRequest: &types.PutRequest{Item: foreign}, DeleteRequest: &types.DeleteRequest{Key: own()}}},
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 	)
 
 	// Scan, SearchVectors, PartiQL.
 	scan := &dynamodb.ScanInput{TableName: aws.String("orders")}
 	parallel := &dynamodb.ScanInput{TableName: aws.String("orders"), Segment: aws.Int32(1), TotalSegments: aws.Int32(4)}
-	withScan := []awscreds.GuardOption{awscreds.WithScan()}
+	withScan := []dynamoguard.Option{dynamoguard.WithScan()}
 	search := func(cond string, pk string) *dynamodb.SearchVectorsInput {
 		in := &dynamodb.SearchVectorsInput{TableName: aws.String("orders"), IndexName: aws.String("embeddings"), TopK: aws.Int32(3),
 			SearchVector: []types.AttributeValue{&types.AttributeValueMemberN{Value: "0.5"}}}
@@ -387,18 +387,18 @@ func guardCases() []guardCase {
 		return in
 	}
 	add(
-		guardCase{name: "Scan/refused", tenant: guardOwn, input: scan, want: awscreds.ErrUncheckable},
-		guardCase{name: "Scan/refused without tenant", input: scan, want: awscreds.ErrUncheckable},
-		guardCase{name: "Scan/parallel refused", tenant: guardOwn, input: parallel, want: awscreds.ErrUncheckable},
+		guardCase{name: "Scan/refused", tenant: guardOwn, input: scan, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Scan/refused without tenant", input: scan, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "Scan/parallel refused", tenant: guardOwn, input: parallel, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "Scan/with filter on tenant still refused", tenant: guardOwn, input: &dynamodb.ScanInput{TableName: aws.String("orders"),
-			FilterExpression: aws.String("#pk = :v"), ExpressionAttributeNames: pkNames, ExpressionAttributeValues: vals(guardOwn)}, want: awscreds.ErrUncheckable},
+			FilterExpression: aws.String("#pk = :v"), ExpressionAttributeNames: pkNames, ExpressionAttributeValues: vals(guardOwn)}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "Scan/WithScan", opts: withScan, tenant: guardOwn, input: scan},
 		guardCase{name: "Scan/WithScan parallel", opts: withScan, tenant: guardOwn, input: parallel},
 		guardCase{name: "Scan/WithScan without tenant", opts: withScan, input: scan},
-		guardCase{name: "SearchVectors/no condition", tenant: guardOwn, input: search("", ""), want: awscreds.ErrUncheckable},
+		guardCase{name: "SearchVectors/no condition", tenant: guardOwn, input: search("", ""), want: dynamoguard.ErrUncheckable},
 		guardCase{name: "SearchVectors/own condition", tenant: guardOwn, input: search("#pk = :v", guardOwn)},
-		guardCase{name: "SearchVectors/foreign condition", tenant: guardOwn, input: search("#pk = :v", guardForeign), want: awscreds.ErrCrossTenant},
-		guardCase{name: "SearchVectors/no tenant", input: search("#pk = :v", guardOwn), want: awscreds.ErrNoTenant},
+		guardCase{name: "SearchVectors/foreign condition", tenant: guardOwn, input: search("#pk = :v", guardForeign), want: dynamoguard.ErrCrossTenant},
+		guardCase{name: "SearchVectors/no tenant", input: search("#pk = :v", guardOwn), want: tenant.ErrNoTenant},
 		guardCase{name: "SearchVectors/WithScan", opts: withScan, tenant: guardOwn, input: search("", "")},
 	)
 	partiQL := map[string]any{
@@ -408,10 +408,10 @@ func guardCases() []guardCase {
 	}
 	for _, op := range []string{"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"} {
 		add(
-			guardCase{name: op + "/refused", tenant: guardOwn, input: partiQL[op], want: awscreds.ErrUncheckable},
-			guardCase{name: op + "/WithPartiQL", opts: []awscreds.GuardOption{awscreds.WithPartiQL()}, tenant: guardOwn, input: partiQL[op]},
-			guardCase{name: op + "/WithPartiQL without tenant", opts: []awscreds.GuardOption{awscreds.WithPartiQL()}, input: partiQL[op]},
-			guardCase{name: op + "/WithScan does not allow it", opts: withScan, tenant: guardOwn, input: partiQL[op], want: awscreds.ErrUncheckable},
+			guardCase{name: op + "/refused", tenant: guardOwn, input: partiQL[op], want: dynamoguard.ErrUncheckable},
+			guardCase{name: op + "/WithPartiQL", opts: []dynamoguard.Option{dynamoguard.WithPartiQL()}, tenant: guardOwn, input: partiQL[op]},
+			guardCase{name: op + "/WithPartiQL without tenant", opts: []dynamoguard.Option{dynamoguard.WithPartiQL()}, input: partiQL[op]},
+			guardCase{name: op + "/WithScan does not allow it", opts: withScan, tenant: guardOwn, input: partiQL[op], want: dynamoguard.ErrUncheckable},
 		)
 	}
 
@@ -423,31 +423,31 @@ func guardCases() []guardCase {
 	}
 	add(
 		guardCase{name: "unknown table/PutItem with own tenant attribute", tenant: guardOwn,
-			input: &dynamodb.PutItemInput{TableName: aws.String("users"), Item: user(guardOwn)}, want: awscreds.ErrUncheckable},
-		guardCase{name: "unknown table/GetItem", tenant: guardOwn, input: get("users", user(guardOwn)), want: awscreds.ErrUncheckable},
+			input: &dynamodb.PutItemInput{TableName: aws.String("users"), Item: user(guardOwn)}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "unknown table/GetItem", tenant: guardOwn, input: get("users", user(guardOwn)), want: dynamoguard.ErrUncheckable},
 		guardCase{name: "unknown table/by ARN", tenant: guardOwn,
-			input: get("arn:aws:dynamodb:eu-west-1:123456789012:table/users", user(guardOwn)), want: awscreds.ErrUncheckable},
-		guardCase{name: "unknown table/no table name", tenant: guardOwn, input: &dynamodb.GetItemInput{Key: guardKey(guardOwn, "o1")}, want: awscreds.ErrUncheckable},
+			input: get("arn:aws:dynamodb:eu-west-1:123456789012:table/users", user(guardOwn)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "unknown table/no table name", tenant: guardOwn, input: &dynamodb.GetItemInput{Key: guardKey(guardOwn, "o1")}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "unknown table/Query", tenant: guardOwn, input: &dynamodb.QueryInput{TableName: aws.String("users"),
-			KeyConditionExpression: aws.String("tenant_id = :v"), ExpressionAttributeValues: vals(guardOwn)}, want: awscreds.ErrUncheckable},
-		guardCase{name: "unknown table/Scan", opts: nil, tenant: guardOwn, input: &dynamodb.ScanInput{TableName: aws.String("users")}, want: awscreds.ErrUncheckable},
+			KeyConditionExpression: aws.String("tenant_id = :v"), ExpressionAttributeValues: vals(guardOwn)}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "unknown table/Scan", opts: nil, tenant: guardOwn, input: &dynamodb.ScanInput{TableName: aws.String("users")}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "unknown table/among known ones in a batch", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"orders": {Keys: manyOwn},
 			"users":  {Keys: []map[string]types.AttributeValue{user(guardOwn)}},
-		}}, want: awscreds.ErrUncheckable},
+		}}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "unknown table/in a transaction", tenant: guardOwn, input: &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: aws.String("orders"), Item: guardKey(guardOwn, "o1")}},
 			{Put: &types.Put{TableName: aws.String("users"), Item: user(guardOwn)}},
-		}}, want: awscreds.ErrUncheckable},
+		}}, want: dynamoguard.ErrUncheckable},
 		guardCase{name: "unknown table/foreign key elsewhere still cross-tenant", tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"users":  {Keys: []map[string]types.AttributeValue{user(guardOwn)}},
 			"orders": {Keys: withForeign(manyOwn)},
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 	)
 
 	// Unguarded tables pass unread, tenant or not; they do not let the
 	// rest of a request through.
-	flags := []awscreds.GuardOption{awscreds.WithUnguardedTable("flags")}
+	flags := []dynamoguard.Option{dynamoguard.WithUnguardedTable("flags")}
 	flag := map[string]types.AttributeValue{"name": guardS("dark-mode")}
 	add(
 		guardCase{name: "unguarded/GetItem", opts: flags, tenant: guardOwn, input: get("flags", flag)},
@@ -461,22 +461,22 @@ func guardCases() []guardCase {
 		}}},
 		guardCase{name: "unguarded/batch with a guarded table, foreign", opts: flags, tenant: guardOwn, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"flags": {Keys: []map[string]types.AttributeValue{flag}}, "orders": {Keys: withForeign(manyOwn)},
-		}}, want: awscreds.ErrCrossTenant},
+		}}, want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "unguarded/batch with a guarded table, no tenant", opts: flags, input: &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 			"flags": {Keys: []map[string]types.AttributeValue{flag}}, "orders": {Keys: manyOwn},
-		}}, want: awscreds.ErrNoTenant},
-		guardCase{name: "unguarded/other tables still guarded", opts: flags, tenant: guardOwn, input: get("orders", guardKey(guardForeign, "o1")), want: awscreds.ErrCrossTenant},
+		}}, want: tenant.ErrNoTenant},
+		guardCase{name: "unguarded/other tables still guarded", opts: flags, tenant: guardOwn, input: get("orders", guardKey(guardForeign, "o1")), want: dynamoguard.ErrCrossTenant},
 	)
 
 	// A tenant the request claimed for itself (its Host, its path) counts
 	// as none, unless the service allows claimed tenants.
-	allowClaimed := []awscreds.GuardOption{awscreds.AllowClaimedTenants()}
+	allowClaimed := []dynamoguard.Option{dynamoguard.WithClaimedTenants()}
 	add(
-		guardCase{name: "claimed/GetItem own key", tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1")), want: awscreds.ErrNoTenant},
-		guardCase{name: "claimed/Query", tenant: guardOwn, claimed: true, input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: awscreds.ErrNoTenant},
-		guardCase{name: "claimed/TransactWriteItems", tenant: guardOwn, claimed: true, input: twrite(""), want: awscreds.ErrNoTenant},
-		guardCase{name: "claimed/AllowClaimedTenants own key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1"))},
-		guardCase{name: "claimed/AllowClaimedTenants foreign key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardForeign, "o1")), want: awscreds.ErrCrossTenant},
+		guardCase{name: "claimed/GetItem own key", tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1")), want: tenant.ErrNoTenant},
+		guardCase{name: "claimed/Query", tenant: guardOwn, claimed: true, input: guardQuery("#pk = :v", pkNames, vals(guardOwn)), want: tenant.ErrNoTenant},
+		guardCase{name: "claimed/TransactWriteItems", tenant: guardOwn, claimed: true, input: twrite(""), want: tenant.ErrNoTenant},
+		guardCase{name: "claimed/WithClaimedTenants own key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardOwn, "o1"))},
+		guardCase{name: "claimed/WithClaimedTenants foreign key", opts: allowClaimed, tenant: guardOwn, claimed: true, input: get("orders", guardKey(guardForeign, "o1")), want: dynamoguard.ErrCrossTenant},
 		guardCase{name: "claimed/unguarded table", opts: flags, tenant: guardOwn, claimed: true, input: get("flags", flag)},
 	)
 
@@ -494,17 +494,17 @@ func guardCases() []guardCase {
 	// passed by value (which it would otherwise not recognise), and data
 	// operations it cannot read.
 	add(
-		guardCase{name: "StartBulkPutItems", tenant: guardOwn, input: &dynamodb.StartBulkPutItemsInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "not a DynamoDB input", input: "GetItem", want: awscreds.ErrUncheckable},
-		guardCase{name: "nil", input: nil, want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/GetItem foreign", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardForeign, "o1")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/GetItem own", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/PutItem", tenant: guardOwn, input: dynamodb.PutItemInput{TableName: aws.String("orders"), Item: guardKey(guardForeign, "o1")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/Query", tenant: guardOwn, input: *guardQuery("#pk = :v", pkNames, vals(guardForeign)), want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/TransactWriteItems", tenant: guardOwn, input: *twrite("Put"), want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/Scan", tenant: guardOwn, opts: withScan, input: *scan, want: awscreds.ErrUncheckable},
-		guardCase{name: "by value/DescribeTable", input: dynamodb.DescribeTableInput{TableName: aws.String("orders")}, want: awscreds.ErrUncheckable},
-		guardCase{name: "pointer to pointer", tenant: guardOwn, input: func() any { in := get("orders", guardKey(guardForeign, "o1")); return &in }(), want: awscreds.ErrUncheckable},
+		guardCase{name: "StartBulkPutItems", tenant: guardOwn, input: &dynamodb.StartBulkPutItemsInput{TableName: aws.String("orders")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "not a DynamoDB input", input: "GetItem", want: dynamoguard.ErrUncheckable},
+		guardCase{name: "nil", input: nil, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/GetItem foreign", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardForeign, "o1")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/GetItem own", tenant: guardOwn, input: dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/PutItem", tenant: guardOwn, input: dynamodb.PutItemInput{TableName: aws.String("orders"), Item: guardKey(guardForeign, "o1")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/Query", tenant: guardOwn, input: *guardQuery("#pk = :v", pkNames, vals(guardForeign)), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/TransactWriteItems", tenant: guardOwn, input: *twrite("Put"), want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/Scan", tenant: guardOwn, opts: withScan, input: *scan, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "by value/DescribeTable", input: dynamodb.DescribeTableInput{TableName: aws.String("orders")}, want: dynamoguard.ErrUncheckable},
+		guardCase{name: "pointer to pointer", tenant: guardOwn, input: func() any { in := get("orders", guardKey(guardForeign, "o1")); return &in }(), want: dynamoguard.ErrUncheckable},
 	)
 	return cases
 }
@@ -522,12 +522,12 @@ func TestGuardCheck(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Check = %v, want %v", err, tc.want)
 			}
-			var ge *awscreds.GuardError
+			var ge *dynamoguard.Error
 			if !errors.As(err, &ge) {
-				t.Fatalf("Check = %T, want *GuardError", err)
+				t.Fatalf("Check = %T, want *Error", err)
 			}
 			if ge.Operation == "" || ge.Reason == "" {
-				t.Errorf("GuardError %+v lacks operation or reason", ge)
+				t.Errorf("Error %+v lacks operation or reason", ge)
 			}
 			if strings.Contains(err.Error(), guardForeign) {
 				t.Errorf("error %q contains the other tenant's key value", err)
@@ -537,32 +537,32 @@ func TestGuardCheck(t *testing.T) {
 }
 
 func TestGuardErrorFields(t *testing.T) {
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithKeyPrefix("TENANT#"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = g.Check(guardCtx(guardOwn), &dynamodb.GetItemInput{TableName: aws.String(guardARN), Key: guardKey("TENANT#"+guardForeign, "o1")})
-	var ge *awscreds.GuardError
+	var ge *dynamoguard.Error
 	if !errors.As(err, &ge) {
-		t.Fatalf("Check = %v, want *GuardError", err)
+		t.Fatalf("Check = %v, want *Error", err)
 	}
-	want := awscreds.GuardError{Operation: "GetItem", Table: guardARN, Reason: `partition key "tenant_id" is not the caller's tenant`, Err: awscreds.ErrCrossTenant}
+	want := dynamoguard.Error{Operation: "GetItem", Table: guardARN, Reason: `partition key "tenant_id" is not the caller's tenant`, Err: dynamoguard.ErrCrossTenant}
 	if *ge != want {
-		t.Errorf("GuardError = %+v, want %+v", *ge, want)
+		t.Errorf("Error = %+v, want %+v", *ge, want)
 	}
-	wantText := `awscreds: dynamodb GetItem on table "` + guardARN + `" refused: partition key "tenant_id" is not the caller's tenant`
+	wantText := `dynamoguard: dynamodb GetItem on table "` + guardARN + `" refused: partition key "tenant_id" is not the caller's tenant`
 	if ge.Error() != wantText {
 		t.Errorf("Error() = %q, want %q", ge.Error(), wantText)
 	}
-	if (&awscreds.GuardError{Operation: "Scan", Err: awscreds.ErrUncheckable}).Error() != "awscreds: dynamodb Scan refused: request cannot be checked for its tenant" {
-		t.Errorf("Error() without reason = %q", (&awscreds.GuardError{Operation: "Scan", Err: awscreds.ErrUncheckable}).Error())
+	if (&dynamoguard.Error{Operation: "Scan", Err: dynamoguard.ErrUncheckable}).Error() != "dynamoguard: dynamodb Scan refused: request cannot be checked for its tenant" {
+		t.Errorf("Error() without reason = %q", (&dynamoguard.Error{Operation: "Scan", Err: dynamoguard.ErrUncheckable}).Error())
 	}
 }
 
 // The refusals that a configuration can fix name the option that fixes
 // them.
 func TestGuardReasonsNameTheFix(t *testing.T) {
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,27 +570,27 @@ func TestGuardReasonsNameTheFix(t *testing.T) {
 		name  string
 		ctx   context.Context
 		input any
-		want  awscreds.GuardError
+		want  dynamoguard.Error
 	}{
 		{"unknown table", guardCtx(guardOwn), &dynamodb.PutItemInput{TableName: aws.String("users"), Item: map[string]types.AttributeValue{"id": guardS("u1")}},
-			awscreds.GuardError{Operation: "PutItem", Table: "users", Err: awscreds.ErrUncheckable,
+			dynamoguard.Error{Operation: "PutItem", Table: "users", Err: dynamoguard.ErrUncheckable,
 				Reason: "the guard was not told about this table (name it with WithTable, or let it through unchecked with WithUnguardedTable)"}},
 		{"claimed tenant", guardClaimedCtx(guardOwn), &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")},
-			awscreds.GuardError{Operation: "GetItem", Table: "orders", Err: awscreds.ErrNoTenant,
-				Reason: "the tenant was claimed by the request, not verified (allow claimed tenants with AllowClaimedTenants)"}},
+			dynamoguard.Error{Operation: "GetItem", Table: "orders", Err: tenant.ErrNoTenant,
+				Reason: "the tenant was claimed by the request, not verified (allow claimed tenants with WithClaimedTenants)"}},
 		{"no tenant", context.Background(), &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardOwn, "o1")},
-			awscreds.GuardError{Operation: "GetItem", Table: "orders", Err: awscreds.ErrNoTenant, Reason: "no tenant in context"}},
+			dynamoguard.Error{Operation: "GetItem", Table: "orders", Err: tenant.ErrNoTenant, Reason: "no tenant in context"}},
 		{"by value", guardCtx(guardOwn), dynamodb.GetItemInput{TableName: aws.String("orders")},
-			awscreds.GuardError{Operation: "dynamodb.GetItemInput", Err: awscreds.ErrUncheckable,
+			dynamoguard.Error{Operation: "dynamodb.GetItemInput", Err: dynamoguard.ErrUncheckable,
 				Reason: "the guard does not check inputs of type dynamodb.GetItemInput (an operation on items it cannot read, or an input passed by value, not as a pointer)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var ge *awscreds.GuardError
+			var ge *dynamoguard.Error
 			if err := g.Check(c.ctx, c.input); !errors.As(err, &ge) {
-				t.Fatalf("Check = %v, want a *GuardError", err)
+				t.Fatalf("Check = %v, want a *Error", err)
 			}
 			if *ge != c.want {
-				t.Errorf("GuardError = %+v\nwant          %+v", *ge, c.want)
+				t.Errorf("Error = %+v\nwant          %+v", *ge, c.want)
 			}
 		})
 	}
@@ -609,7 +609,7 @@ func TestGuardKnowsEveryOperation(t *testing.T) {
 		"BatchGetItem": true, "BatchWriteItem": true, "TransactGetItems": true, "TransactWriteItems": true,
 		"Scan": true, "SearchVectors": true, "ExecuteStatement": true, "BatchExecuteStatement": true, "ExecuteTransaction": true,
 	}
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -627,7 +627,7 @@ func TestGuardKnowsEveryOperation(t *testing.T) {
 		err := g.Check(context.Background(), input)
 		switch {
 		case checked[m.Name]:
-		case refused[m.Name] && !errors.Is(err, awscreds.ErrUncheckable):
+		case refused[m.Name] && !errors.Is(err, dynamoguard.ErrUncheckable):
 			t.Errorf("%s: Check = %v, want ErrUncheckable", m.Name, err)
 		case !refused[m.Name] && err != nil:
 			t.Errorf("%s: refused (%v); a new operation? Check it, let it through in guardtables.go, or list it here as refused", m.Name, err)
@@ -638,36 +638,36 @@ func TestGuardKnowsEveryOperation(t *testing.T) {
 	}
 }
 
-func TestNewGuardErrors(t *testing.T) {
-	orders := awscreds.WithTable("orders", "tenant_id")
+func TestNewErrors(t *testing.T) {
+	orders := dynamoguard.WithTable("orders", "tenant_id")
 	tests := []struct {
 		name string
-		opts []awscreds.GuardOption
+		opts []dynamoguard.Option
 		want string
 	}{
 		{"no table", nil, "no table; name each table the client uses with WithTable"},
-		{"only other options", []awscreds.GuardOption{awscreds.WithKeyPrefix("T#"), awscreds.WithScan()}, "no table"},
-		{"WithTable empty table", []awscreds.GuardOption{orders, awscreds.WithTable("", "org")}, "WithTable: empty table name"},
-		{"WithTable empty attribute", []awscreds.GuardOption{awscreds.WithTable("users", "")}, "empty partition key attribute"},
-		{"WithTable not a table ARN", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:eu-west-1:123456789012:backup/x", "org")}, "not a DynamoDB table ARN"},
-		{"WithTable short ARN", []awscreds.GuardOption{awscreds.WithTable("arn:aws:dynamodb:table/x", "org")}, "not a DynamoDB table ARN"},
-		{"WithTable twice, different attributes", []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTable(
+		{"only other options", []dynamoguard.Option{dynamoguard.WithKeyPrefix("T#"), dynamoguard.WithScan()}, "no table"},
+		{"WithTable empty table", []dynamoguard.Option{orders, dynamoguard.WithTable("", "org")}, "WithTable: empty table name"},
+		{"WithTable empty attribute", []dynamoguard.Option{dynamoguard.WithTable("users", "")}, "empty partition key attribute"},
+		{"WithTable not a table ARN", []dynamoguard.Option{dynamoguard.WithTable("arn:aws:dynamodb:eu-west-1:123456789012:backup/x", "org")}, "not a DynamoDB table ARN"},
+		{"WithTable short ARN", []dynamoguard.Option{dynamoguard.WithTable("arn:aws:dynamodb:table/x", "org")}, "not a DynamoDB table ARN"},
+		{"WithTable twice, different attributes", []dynamoguard.Option{dynamoguard.WithTable("users", "org"), dynamoguard.WithTable(
 			"arn:aws:dynamodb:eu-west-1:123456789012:table/users", "account")}, "partition key set twice"},
-		{"WithTableKeyPrefix empty table", []awscreds.GuardOption{orders, awscreds.WithTableKeyPrefix("", "T#")}, "WithTableKeyPrefix: empty table name"},
-		{"WithTableKeyPrefix twice, different prefixes", []awscreds.GuardOption{awscreds.WithTable("users", "org"), awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "")}, "prefix set twice"},
-		{"WithTableKeyPrefix without WithTable", []awscreds.GuardOption{orders, awscreds.WithTableKeyPrefix("users", "T#")}, `WithTableKeyPrefix("users"): the table has no partition key; name it with WithTable`},
-		{"WithUnguardedTable empty table", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable("")}, "WithUnguardedTable: empty table name"},
-		{"WithUnguardedTable not a table ARN", []awscreds.GuardOption{awscreds.WithUnguardedTable("arn:aws:s3:::bucket")}, "not a DynamoDB table ARN"},
-		{"guarded and unguarded", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable(guardARN)}, `table "orders" is both unguarded`},
-		{"prefix and unguarded", []awscreds.GuardOption{orders, awscreds.WithUnguardedTable("flags"), awscreds.WithTableKeyPrefix("flags", "")}, `table "flags" is both unguarded`},
+		{"WithTableKeyPrefix empty table", []dynamoguard.Option{orders, dynamoguard.WithTableKeyPrefix("", "T#")}, "WithTableKeyPrefix: empty table name"},
+		{"WithTableKeyPrefix twice, different prefixes", []dynamoguard.Option{dynamoguard.WithTable("users", "org"), dynamoguard.WithTableKeyPrefix("users", "T#"), dynamoguard.WithTableKeyPrefix("users", "")}, "prefix set twice"},
+		{"WithTableKeyPrefix without WithTable", []dynamoguard.Option{orders, dynamoguard.WithTableKeyPrefix("users", "T#")}, `WithTableKeyPrefix("users"): the table has no partition key; name it with WithTable`},
+		{"WithUnguardedTable empty table", []dynamoguard.Option{orders, dynamoguard.WithUnguardedTable("")}, "WithUnguardedTable: empty table name"},
+		{"WithUnguardedTable not a table ARN", []dynamoguard.Option{dynamoguard.WithUnguardedTable("arn:aws:s3:::bucket")}, "not a DynamoDB table ARN"},
+		{"guarded and unguarded", []dynamoguard.Option{orders, dynamoguard.WithUnguardedTable(guardARN)}, `table "orders" is both unguarded`},
+		{"prefix and unguarded", []dynamoguard.Option{orders, dynamoguard.WithUnguardedTable("flags"), dynamoguard.WithTableKeyPrefix("flags", "")}, `table "flags" is both unguarded`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := awscreds.NewGuard(tt.opts...)
+			g, err := dynamoguard.New(tt.opts...)
 			if err == nil || g != nil {
-				t.Fatalf("NewGuard = %v, %v; want an error", g, err)
+				t.Fatalf("New = %v, %v; want an error", g, err)
 			}
-			if !strings.HasPrefix(err.Error(), "awscreds: ") || !strings.Contains(err.Error(), tt.want) {
+			if !strings.HasPrefix(err.Error(), "dynamoguard: ") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q, want one with the package prefix that says %q", err, tt.want)
 			}
 		})
@@ -675,30 +675,30 @@ func TestNewGuardErrors(t *testing.T) {
 
 	// What is not a mistake: nil options, the same setting twice, a guard
 	// of unguarded tables only.
-	_, err := awscreds.NewGuard(nil, awscreds.WithTable("users", "org"), awscreds.WithTable(guardARN[:len(guardARN)-len("orders")]+"users", "org"),
-		awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithTableKeyPrefix("users", "T#"), awscreds.WithOnRefuse(nil),
-		awscreds.WithUnguardedTable("flags"), awscreds.WithUnguardedTable("flags"))
+	_, err := dynamoguard.New(nil, dynamoguard.WithTable("users", "org"), dynamoguard.WithTable(guardARN[:len(guardARN)-len("orders")]+"users", "org"),
+		dynamoguard.WithTableKeyPrefix("users", "T#"), dynamoguard.WithTableKeyPrefix("users", "T#"), dynamoguard.WithOnRefuse(nil),
+		dynamoguard.WithUnguardedTable("flags"), dynamoguard.WithUnguardedTable("flags"))
 	if err != nil {
-		t.Errorf("NewGuard = %v", err)
+		t.Errorf("New = %v", err)
 	}
-	if _, err := awscreds.NewGuard(awscreds.WithUnguardedTable("flags")); err != nil {
-		t.Errorf("NewGuard(WithUnguardedTable) = %v", err)
+	if _, err := dynamoguard.New(dynamoguard.WithUnguardedTable("flags")); err != nil {
+		t.Errorf("New(WithUnguardedTable) = %v", err)
 	}
 }
 
 // guardRecorder is a WithOnRefuse hook that keeps what it was called with.
 type guardRecorder struct {
 	mu   sync.Mutex
-	errs []*awscreds.GuardError
+	errs []*dynamoguard.Error
 }
 
-func (r *guardRecorder) hook(ctx context.Context, err *awscreds.GuardError) {
+func (r *guardRecorder) hook(ctx context.Context, err *dynamoguard.Error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.errs = append(r.errs, err)
 }
 
-func (r *guardRecorder) take() []*awscreds.GuardError {
+func (r *guardRecorder) take() []*dynamoguard.Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	errs := r.errs
@@ -808,7 +808,7 @@ func TestGuardMiddleware(t *testing.T) {
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			var rec guardRecorder
-			g := tc.guard(t, awscreds.WithOnRefuse(rec.hook))
+			g := tc.guard(t, dynamoguard.WithOnRefuse(rec.hook))
 			hc := &guardHTTPClient{}
 			client := dynamodb.NewFromConfig(guardAWSConfig(hc), g.Options())
 			err := guardCall(tc.ctx(), client, tc.input)
@@ -825,9 +825,9 @@ func TestGuardMiddleware(t *testing.T) {
 				}
 				return
 			}
-			var ge *awscreds.GuardError
+			var ge *dynamoguard.Error
 			if !errors.As(err, &ge) || !errors.Is(err, tc.want) {
-				t.Fatalf("call = %v, want a *GuardError wrapping %v", err, tc.want)
+				t.Fatalf("call = %v, want a *Error wrapping %v", err, tc.want)
 			}
 			if len(sent) != 0 {
 				t.Errorf("refused request sent: %q", sent)
@@ -847,7 +847,7 @@ func TestGuardMiddleware(t *testing.T) {
 func TestGuardOnRefuse(t *testing.T) {
 	type ctxKey struct{}
 	var got []context.Context
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithOnRefuse(func(ctx context.Context, err *awscreds.GuardError) {
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithOnRefuse(func(ctx context.Context, err *dynamoguard.Error) {
 		got = append(got, ctx)
 	}))
 	if err != nil {
@@ -855,7 +855,7 @@ func TestGuardOnRefuse(t *testing.T) {
 	}
 	ctx := context.WithValue(guardCtx(guardOwn), ctxKey{}, "req-1")
 	in := &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(guardForeign, "o1")}
-	if err := g.Check(ctx, in); !errors.Is(err, awscreds.ErrCrossTenant) {
+	if err := g.Check(ctx, in); !errors.Is(err, dynamoguard.ErrCrossTenant) {
 		t.Fatalf("Check = %v", err)
 	}
 	if len(got) != 0 {
@@ -863,7 +863,7 @@ func TestGuardOnRefuse(t *testing.T) {
 	}
 	client := dynamodb.NewFromConfig(guardAWSConfig(&guardHTTPClient{}), g.Options())
 	for range 3 {
-		if _, err := client.GetItem(ctx, in); !errors.Is(err, awscreds.ErrCrossTenant) {
+		if _, err := client.GetItem(ctx, in); !errors.Is(err, dynamoguard.ErrCrossTenant) {
 			t.Fatalf("GetItem = %v", err)
 		}
 	}
@@ -879,11 +879,11 @@ func TestGuardOnRefuse(t *testing.T) {
 // stops it, so a refusal reaches one hook once.
 func TestGuardTwoGuards(t *testing.T) {
 	var first, second guardRecorder
-	byTenant, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithOnRefuse(first.hook))
+	byTenant, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithOnRefuse(first.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
-	prefixed, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("T#"), awscreds.WithOnRefuse(second.hook))
+	prefixed, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithKeyPrefix("T#"), dynamoguard.WithOnRefuse(second.hook))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -892,7 +892,7 @@ func TestGuardTwoGuards(t *testing.T) {
 	ctx := guardCtx(guardOwn)
 	for _, pk := range []string{guardOwn, "T#" + guardOwn, guardForeign} {
 		_, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("orders"), Key: guardKey(pk, "o1")})
-		if !errors.Is(err, awscreds.ErrCrossTenant) {
+		if !errors.Is(err, dynamoguard.ErrCrossTenant) {
 			t.Errorf("GetItem(%q) = %v, want ErrCrossTenant", pk, err)
 		}
 	}
@@ -909,7 +909,7 @@ func TestGuardTwoGuards(t *testing.T) {
 
 // One Guard serves many goroutines and tenants at once.
 func TestGuardConcurrent(t *testing.T) {
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithTable("users", "org"), awscreds.WithKeyPrefix("T#"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithTable("users", "org"), dynamoguard.WithKeyPrefix("T#"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -925,7 +925,7 @@ func TestGuardConcurrent(t *testing.T) {
 					t.Errorf("own GetItem: %v", err)
 					return
 				}
-				if _, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("users"), Key: map[string]types.AttributeValue{"org": guardS("T#" + other)}}); !errors.Is(err, awscreds.ErrCrossTenant) {
+				if _, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("users"), Key: map[string]types.AttributeValue{"org": guardS("T#" + other)}}); !errors.Is(err, dynamoguard.ErrCrossTenant) {
 					t.Errorf("foreign GetItem: %v", err)
 					return
 				}
@@ -938,7 +938,7 @@ func TestGuardConcurrent(t *testing.T) {
 var guardSink error
 
 func BenchmarkGuardCheck(b *testing.B) {
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"), awscreds.WithTable("users", "org"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithKeyPrefix("TENANT#"), dynamoguard.WithTable("users", "org"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -991,7 +991,7 @@ func BenchmarkGuardOverhead(b *testing.B) {
 		_, _ = io.WriteString(w, answer)
 	}))
 	defer srv.Close()
-	g, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"))
+	g, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1020,7 +1020,7 @@ func BenchmarkGuardOverhead(b *testing.B) {
 }
 
 func ExampleGuard_Check() {
-	guard, err := awscreds.NewGuard(awscreds.WithTable("orders", "tenant_id"), awscreds.WithKeyPrefix("TENANT#"))
+	guard, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"), dynamoguard.WithKeyPrefix("TENANT#"))
 	if err != nil {
 		panic(err)
 	}
@@ -1037,10 +1037,10 @@ func ExampleGuard_Check() {
 	}
 	fmt.Println(guard.Check(ctx, get("TENANT#acme")))
 	err = guard.Check(ctx, get("TENANT#globex"))
-	fmt.Println(errors.Is(err, awscreds.ErrCrossTenant))
+	fmt.Println(errors.Is(err, dynamoguard.ErrCrossTenant))
 	fmt.Println(err)
 	// Output:
 	// <nil>
 	// true
-	// awscreds: dynamodb GetItem on table "orders" refused: partition key "tenant_id" is not the caller's tenant
+	// dynamoguard: dynamodb GetItem on table "orders" refused: partition key "tenant_id" is not the caller's tenant
 }

@@ -1,4 +1,4 @@
-package awscreds
+package dynamoguard
 
 import (
 	"strings"

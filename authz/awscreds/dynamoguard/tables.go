@@ -1,4 +1,4 @@
-package awscreds
+package dynamoguard
 
 import "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
