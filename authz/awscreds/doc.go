@@ -19,7 +19,7 @@
 //	guard, err := dynamoguard.New(dynamoguard.WithTable("orders", "tenant_id"))
 //	...
 //	ddb := dynamodb.NewFromConfig(creds.Config(baseCfg), guard.Options())
-//	handler = awscreds.Middleware(creds, nil)(handler) // 401 without a tenant, 503 when STS fails
+//	handler = awscreds.Middleware(creds, awscreds.WithOnError(logErr))(handler) // 401 without a tenant, 503 when STS fails
 //	// in a handler, the request's context selects the tenant's credentials:
 //	out, err := ddb.GetItem(r.Context(), &dynamodb.GetItemInput{...})
 //

@@ -8,6 +8,23 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
+// MiddlewareOption configures [Middleware]. A nil MiddlewareOption is
+// ignored.
+type MiddlewareOption func(*middlewareConfig)
+
+type middlewareConfig struct {
+	onError func(r *http.Request, err error)
+}
+
+// WithOnError sets a function that hears of each request whose tenant's
+// credentials could not be had (STS down, a tenant ID STS refuses as a
+// tag), before the middleware answers it with 503: to log the error, which
+// the client never sees. It runs on the request's goroutine. Default none;
+// nil means none. A request without a tenant is not such a failure.
+func WithOnError(f func(r *http.Request, err error)) MiddlewareOption {
+	return func(c *middlewareConfig) { c.onError = f }
+}
+
 // Middleware returns middleware that makes sure the tenant of each request
 // has AWS credentials before the handler runs; cached ones cost a map
 // lookup. It belongs inside authz and the throttle (tenancy.New wires
@@ -18,12 +35,17 @@ import (
 // Bearer challenge and the tenant-required problem, as [tenant.Require]
 // answers it: no retry can help. A tenant whose credentials cannot be had
 // (STS down, a tenant ID STS refuses as a tag) gets a 503 problem with
-// Retry-After while other tenants carry on. onError, when not nil, hears of
-// each of those failures to get credentials (to log it); the client never
-// sees the error's text.
-func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http.Handler) http.Handler {
+// Retry-After while other tenants carry on; [WithOnError] hears of each
+// such failure.
+func Middleware(p *Provider, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if p == nil {
 		panic("awscreds: Middleware needs a *Provider")
+	}
+	var c middlewareConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
 	}
 	return func(next http.Handler) http.Handler {
 		return request.NewHandler(request.Credentials, next, func(w http.ResponseWriter, r *http.Request, _ *request.State, next http.Handler) {
@@ -34,8 +56,8 @@ func Middleware(p *Provider, onError func(r *http.Request, err error)) func(http
 			case errors.Is(err, tenant.ErrNoTenant):
 				tenant.Refuse(w, r, "awscreds", tenant.ErrNoTenant)
 			default:
-				if onError != nil {
-					onError(r, err)
+				if c.onError != nil {
+					c.onError(r, err)
 				}
 				tenant.Reject(r.Context(), tenant.Rejection{By: "awscreds", Reason: "credentials", Status: http.StatusServiceUnavailable})
 				tenant.WriteProblem(w, tenant.Problem{

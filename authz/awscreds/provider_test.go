@@ -133,7 +133,8 @@ func TestSTSFailureHitsOnlyThatTenant(t *testing.T) {
 		t.Fatalf("globex: err = %v, want an *STSError for globex", err)
 	}
 
-	h := awscreds.Middleware(p, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	// A nil option and a nil hook are ignored: the 503 is written all the same.
+	h := awscreds.Middleware(p, nil, awscreds.WithOnError(nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	for id, want := range map[string]int{"acme": 204, "globex": 503} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctxFor(t, id, "basic")))
@@ -354,7 +355,7 @@ func TestMiddlewareTenantRequired(t *testing.T) {
 	srv := ststest.Start(t)
 	var errs []error
 	h := func(p *awscreds.Provider) http.Handler {
-		return awscreds.Middleware(p, func(r *http.Request, err error) { errs = append(errs, err) })(
+		return awscreds.Middleware(p, awscreds.WithOnError(func(r *http.Request, err error) { errs = append(errs, err) }))(
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	}
 	claimed := tenant.Tenant{ID: "victim", Source: tenant.SourceClaimed}
@@ -554,7 +555,7 @@ func BenchmarkCachedCredentials(b *testing.B) {
 			}
 		}
 	})
-	h := awscreds.Middleware(p, nil)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := awscreds.Middleware(p)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
 	w := httptest.NewRecorder()
 	b.Run("Middleware", func(b *testing.B) {

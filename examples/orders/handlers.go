@@ -75,9 +75,9 @@ func newHandler(s stack) (http.Handler, error) {
 		tenancy.WithThrottle(s.limiter),
 	}
 	if s.creds != nil {
-		opts = append(opts, tenancy.WithCredentials(awscreds.Middleware(s.creds, func(r *http.Request, err error) {
+		opts = append(opts, tenancy.WithCredentials(awscreds.Middleware(s.creds, awscreds.WithOnError(func(r *http.Request, err error) {
 			s.log.ErrorContext(r.Context(), "tenant AWS credentials unavailable", "error", err)
-		})))
+		}))))
 	}
 	stack, err := tenancy.New(opts...)
 	if err != nil {
