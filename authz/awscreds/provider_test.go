@@ -433,18 +433,20 @@ func TestNewRejectsMistakes(t *testing.T) {
 		opt  awscreds.Option
 		want string
 	}{
-		"role ARN":       {"orders-tenant", nil, "not an IAM role ARN"},
-		"short duration": {tenantRole, awscreds.WithDuration(10 * time.Minute), "15m to 12h"},
-		"long duration":  {tenantRole, awscreds.WithDuration(13 * time.Hour), "15m to 12h"},
-		"window":         {tenantRole, awscreds.WithExpiryWindow(2 * time.Hour), "shorter than the duration"},
-		"reserved key":   {tenantRole, awscreds.WithTagKey("aws:tenant"), "reserved"},
-		"tier is tenant": {tenantRole, awscreds.WithTierTag("tenantid"), "also the tenant tag key"},
-		"key chars":      {tenantRole, awscreds.WithTagKey("Tenant#Id"), "character STS does not allow"},
-		"prefix":         {tenantRole, awscreds.WithSessionPrefix("tenant/"), "WithSessionPrefix"},
-		"policy JSON":    {tenantRole, awscreds.WithSessionPolicy(`{"Version": {{.TenantID}}`), "not JSON"},
-		"policy size":    {tenantRole, awscreds.WithSessionPolicy(`{"Sid":"` + strings.Repeat("x", 2100) + `"}`), "STS allows 2048"},
-		"policy field":   {tenantRole, awscreds.WithSessionPolicy(`{"x":"{{.Nope}}"}`), "WithSessionPolicy"},
-		"max sessions":   {tenantRole, awscreds.WithMaxSessions(0), "WithMaxSessions"},
+		"role ARN":        {"orders-tenant", nil, "not an IAM role ARN"},
+		"short duration":  {tenantRole, awscreds.WithDuration(10 * time.Minute), "15m to 12h"},
+		"long duration":   {tenantRole, awscreds.WithDuration(13 * time.Hour), "15m to 12h"},
+		"window":          {tenantRole, awscreds.WithExpiryWindow(2 * time.Hour), "shorter than the duration"},
+		"reserved key":    {tenantRole, awscreds.WithTagKey("aws:tenant"), "reserved"},
+		"tier is tenant":  {tenantRole, awscreds.WithTierTag("tenantid"), "also the tenant tag key"},
+		"key chars":       {tenantRole, awscreds.WithTagKey("Tenant#Id"), "character STS does not allow"},
+		"prefix":          {tenantRole, awscreds.WithSessionPrefix("tenant/"), "WithSessionPrefix"},
+		"policy JSON":     {tenantRole, awscreds.WithSessionPolicy(`{"Version": {{.TenantID}}`), "not JSON"},
+		"policy size":     {tenantRole, awscreds.WithSessionPolicy(`{"Sid":"` + strings.Repeat("x", 2100) + `"}`), "STS allows 2048"},
+		"policy field":    {tenantRole, awscreds.WithSessionPolicy(`{"x":"{{.Nope}}"}`), "WithSessionPolicy"},
+		"max sessions":    {tenantRole, awscreds.WithMaxSessions(-1), "WithMaxSessions"},
+		"negative window": {tenantRole, awscreds.WithExpiryWindow(-time.Minute), "WithExpiryWindow"},
+		"transitive key":  {tenantRole, awscreds.WithTransitiveTags("TenantId", "aws:chain"), "WithTransitiveTags"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := awscreds.New(client, tc.role, tc.opt)
@@ -584,4 +586,81 @@ func BenchmarkCachedCredentials(b *testing.B) {
 			}
 		}
 	})
+}
+
+// WithTransitiveTags sends its keys in AssumeRole's TransitiveTagKeys, as
+// given, calls of the option adding up; without it none are sent.
+func TestTransitiveTags(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv, awscreds.WithTierTag("TenantTier"),
+		awscreds.WithTransitiveTags("TenantId"), awscreds.WithTransitiveTags("TenantTier"))
+	if _, err := p.Retrieve(ctxFor(t, "acme", "premium")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newProvider(t, srv).Retrieve(ctxFor(t, "globex", "basic")); err != nil {
+		t.Fatal(err)
+	}
+	calls := srv.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d STS calls, want 2", len(calls))
+	}
+	if diff := cmp.Diff([]string{"TenantId", "TenantTier"}, calls[0].TransitiveTags); diff != "" {
+		t.Errorf("transitive tag keys (-want +got):\n%s", diff)
+	}
+	if want := map[string]string{"TenantId": "acme", "TenantTier": "premium"}; !cmp.Equal(want, calls[0].Tags) {
+		t.Errorf("tags %v, want %v", calls[0].Tags, want)
+	}
+	if len(calls[1].TransitiveTags) != 0 {
+		t.Errorf("transitive tag keys %q without WithTransitiveTags", calls[1].TransitiveTags)
+	}
+}
+
+// WithClock is the time Retrieve's credentials say they expire at, so no
+// cache wrapped around the Provider keeps them; nil is time.Now.
+func TestClockSetsExpiry(t *testing.T) {
+	srv := ststest.Start(t)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	creds, err := newProvider(t, srv, awscreds.WithClock(func() time.Time { return at })).Retrieve(ctxFor(t, "acme", "basic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !creds.CanExpire || !creds.Expires.Equal(at) {
+		t.Errorf("credentials expire at %v (can expire: %v), want the clock's %v", creds.Expires, creds.CanExpire, at)
+	}
+	before := time.Now()
+	creds, err = newProvider(t, srv, awscreds.WithClock(nil)).Retrieve(ctxFor(t, "acme", "basic"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.Expires.Before(before) || time.Since(creds.Expires) > time.Minute {
+		t.Errorf("with WithClock(nil), credentials expire at %v, want about now (%v)", creds.Expires, before)
+	}
+}
+
+// An option given its zero value leaves its default in place: the call to
+// STS is the one a Provider without options makes.
+func TestZeroOptionsMeanDefault(t *testing.T) {
+	srv := ststest.Start(t)
+	p := newProvider(t, srv, nil,
+		awscreds.WithTagKey(""), awscreds.WithTierTag(""), awscreds.WithExtraTags(nil), awscreds.WithTransitiveTags(),
+		awscreds.WithSessionPolicy(""), awscreds.WithDuration(0), awscreds.WithExpiryWindow(0),
+		awscreds.WithSessionPrefix(""), awscreds.WithMaxSessions(0), awscreds.WithClock(nil))
+	if _, err := p.Retrieve(ctxFor(t, "acme", "premium")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newProvider(t, srv).Retrieve(ctxFor(t, "globex", "premium")); err != nil {
+		t.Fatal(err)
+	}
+	calls := srv.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d STS calls, want 2", len(calls))
+	}
+	zero, none := calls[0], calls[1]
+	none.RoleSessionName, none.Tags = "tenant-acme", map[string]string{awscreds.DefaultTagKey: "acme"}
+	if diff := cmp.Diff(none, zero); diff != "" {
+		t.Errorf("AssumeRole with zero options differs from the defaults' (-defaults +zero):\n%s", diff)
+	}
+	if zero.DurationSeconds != int(awscreds.DefaultDuration/time.Second) {
+		t.Errorf("duration %ds, want DefaultDuration", zero.DurationSeconds)
+	}
 }
