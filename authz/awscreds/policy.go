@@ -7,14 +7,14 @@ import (
 	"strings"
 )
 
-// PolicyDocument is an IAM policy document.
-type PolicyDocument struct {
+// policyDocument is an IAM policy document.
+type policyDocument struct {
 	Version   string      `json:"Version"`
-	Statement []Statement `json:"Statement"`
+	Statement []statement `json:"Statement"`
 }
 
-// Statement is one statement of a [PolicyDocument].
-type Statement struct {
+// statement is one statement of a policyDocument.
+type statement struct {
 	Sid       string                    `json:"Sid,omitempty"`
 	Effect    string                    `json:"Effect"`
 	Principal map[string]any            `json:"Principal,omitempty"`
@@ -60,9 +60,9 @@ func PermissionPolicy(tableARN, tagKey, keyPrefix string) ([]byte, error) {
 		return nil, fmt.Errorf("awscreds: PermissionPolicy: %w", err)
 	}
 	resources := []string{tableARN, tableARN + "/index/*"}
-	return marshalPolicy(PolicyDocument{
+	return marshalPolicy(policyDocument{
 		Version: "2012-10-17",
-		Statement: []Statement{
+		Statement: []statement{
 			{
 				Sid:      "OwnTenantItemsOnly",
 				Effect:   "Allow",
@@ -94,9 +94,9 @@ func TrustPolicy(principalARN, tagKey string) ([]byte, error) {
 	if err := checkTagKey(tagKey); err != nil {
 		return nil, fmt.Errorf("awscreds: TrustPolicy: %w", err)
 	}
-	return marshalPolicy(PolicyDocument{
+	return marshalPolicy(policyDocument{
 		Version: "2012-10-17",
-		Statement: []Statement{{
+		Statement: []statement{{
 			Sid:       "ServiceAssumesPerTenant",
 			Effect:    "Allow",
 			Principal: map[string]any{"AWS": principalARN},
@@ -128,7 +128,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func marshalPolicy(doc PolicyDocument) ([]byte, error) {
+func marshalPolicy(doc policyDocument) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
