@@ -133,11 +133,11 @@ type guardTable struct {
 }
 
 // Option configures a [Guard]; see [New].
-type Option func(*guardConfig)
+type Option func(*config)
 
-// guardConfig collects the options; New checks it. Options record
+// config collects the options; New checks it. Options record
 // their mistakes in errs, so that New reports all of them.
-type guardConfig struct {
+type config struct {
 	prefix       string
 	tables       map[string]guardTable
 	allowScan    bool
@@ -153,7 +153,7 @@ type guardConfig struct {
 // Requests that name the table either way match. A table named by no
 // WithTable or [WithUnguardedTable] is refused.
 func WithTable(table, partitionKey string) Option {
-	return func(c *guardConfig) {
+	return func(c *config) {
 		name, err := guardOptionTable("WithTable", table)
 		if err != nil {
 			c.errs = append(c.errs, err)
@@ -179,7 +179,7 @@ func WithTable(table, partitionKey string) Option {
 // a catalogue shared by all. Every other table must be named by
 // [WithTable].
 func WithUnguardedTable(table string) Option {
-	return func(c *guardConfig) {
+	return func(c *config) {
 		name, err := guardOptionTable("WithUnguardedTable", table)
 		if err != nil {
 			c.errs = append(c.errs, err)
@@ -195,14 +195,14 @@ func WithUnguardedTable(table string) Option {
 // value, such as "TENANT#" for keys like "TENANT#acme", in every table of
 // [WithTable]. The default is "": the value is the tenant ID itself.
 func WithKeyPrefix(prefix string) Option {
-	return func(c *guardConfig) { c.prefix = prefix }
+	return func(c *config) { c.prefix = prefix }
 }
 
 // WithTableKeyPrefix sets the key prefix of one table of [WithTable] (named
 // by its name or ARN) in place of the one of [WithKeyPrefix]; "" means the
 // table's keys are bare tenant IDs.
 func WithTableKeyPrefix(table, prefix string) Option {
-	return func(c *guardConfig) {
+	return func(c *config) {
 		name, err := guardOptionTable("WithTableKeyPrefix", table)
 		if err != nil {
 			c.errs = append(c.errs, err)
@@ -223,7 +223,7 @@ func WithTableKeyPrefix(table, prefix string) Option {
 // [ErrUncheckable], since they read every tenant's items. Allowed scans pass
 // whether or not the context carries a tenant.
 func WithScan() Option {
-	return func(c *guardConfig) { c.allowScan = true }
+	return func(c *config) { c.allowScan = true }
 }
 
 // WithPartiQL lets ExecuteStatement, BatchExecuteStatement and
@@ -231,7 +231,7 @@ func WithScan() Option {
 // [ErrUncheckable]: the guard does not read PartiQL. Allowed statements pass
 // whether or not the context carries a tenant.
 func WithPartiQL() Option {
-	return func(c *guardConfig) { c.allowPartiQL = true }
+	return func(c *config) { c.allowPartiQL = true }
 }
 
 // WithClaimedTenants lets the guard check requests against a tenant that
@@ -241,7 +241,7 @@ func WithPartiQL() Option {
 // the guard would pass the claimed tenant's keys. Use it only where every
 // request that names a tenant may read and write its items.
 func WithClaimedTenants() Option {
-	return func(c *guardConfig) { c.allowClaimed = true }
+	return func(c *config) { c.allowClaimed = true }
 }
 
 // WithOnRefuse sets a function that the middleware calls, once, with each
@@ -249,10 +249,10 @@ func WithClaimedTenants() Option {
 // or count refusals. It runs on the caller's goroutine and must not keep
 // the request waiting. The default is none; nil means none.
 func WithOnRefuse(f func(ctx context.Context, err *Error)) Option {
-	return func(c *guardConfig) { c.onRefuse = f }
+	return func(c *config) { c.onRefuse = f }
 }
 
-func (c *guardConfig) setTable(name string, t guardTable) {
+func (c *config) setTable(name string, t guardTable) {
 	if c.tables == nil {
 		c.tables = make(map[string]guardTable)
 	}
@@ -280,7 +280,7 @@ func guardOptionTable(option, table string) (string, error) {
 // such as a table set twice to different attributes, a table both guarded
 // and unguarded, or a key prefix for a table WithTable does not name.
 func New(opts ...Option) (*Guard, error) {
-	var c guardConfig
+	var c config
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&c)
