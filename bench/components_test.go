@@ -110,7 +110,10 @@ func BenchmarkThrottle(b *testing.B) {
 			}
 		}},
 		{"tenancy-memorystore", func(b *testing.B) decide {
-			s := throttle.NewMemoryStore()
+			s, err := throttle.NewMemoryStore()
+			if err != nil {
+				b.Fatal(err)
+			}
 			return func(i int, _ *discardWriter) bool {
 				res, _ := s.Take(ctx, ids[i], lim, 1, time.Now())
 				return res.Allowed

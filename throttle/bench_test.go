@@ -54,7 +54,7 @@ func BenchmarkMemoryStoreTake(b *testing.B) {
 		{"quotas", throttle.Limits{Rate: 1e6, Burst: 1 << 20, Quotas: bigQuotas}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := throttle.NewMemoryStore()
+			s := newMemoryStore(b)
 			ctx := context.Background()
 			now := start
 			for _, id := range ids {
@@ -173,7 +173,7 @@ func BenchmarkMemoryStorePerTenant(b *testing.B) {
 				runtime.ReadMemStats(&before)
 				// Room for all: the default cap of a million starts to
 				// evict from its fullest shards a little earlier.
-				s := throttle.NewMemoryStore(throttle.WithMaxKeys(2 * n))
+				s := newMemoryStore(b, throttle.WithMaxKeys(2*n))
 				for i := range n {
 					// The ID is garbage once the store has its key.
 					s.Take(ctx, tenantID(i), bc.lim, 1, start)
@@ -217,7 +217,10 @@ func overAdmission(seed uint64, ratePerSec float64, burst, arrivals int, gap, ji
 	slices.SortStableFunc(as, func(a, b arrival) int { return a.lock.Compare(b.lock) })
 
 	xl := rate.NewLimiter(rate.Limit(ratePerSec), burst)
-	s := throttle.NewMemoryStore()
+	s, err := throttle.NewMemoryStore()
+	if err != nil {
+		panic(err)
+	}
 	lim := throttle.Limits{Rate: ratePerSec, Burst: burst}
 	first, last := as[0].read, as[0].read
 	for _, a := range as {

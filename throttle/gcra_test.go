@@ -193,7 +193,7 @@ func TestRemainingAndCost(t *testing.T) {
 // TestCostAboveBurstStore shows why the Limiter clamps: the bucket itself
 // never admits a cost above its burst, not even when full.
 func TestCostAboveBurstStore(t *testing.T) {
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	lim := throttle.Limits{Rate: 10, Burst: 5}
 	res, err := s.Take(context.Background(), "k", lim, 6, start)
 	if err != nil {
@@ -329,7 +329,7 @@ type tenantWithCount struct {
 // An upgraded tenant carries its debt over in units, not in time: spent on
 // a slow tier, it is not locked out of a fast one for the slow refill time.
 func TestUpgradeCarriesDebtInUnits(t *testing.T) {
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	slow := throttle.Limits{Rate: 1, Burst: 60}

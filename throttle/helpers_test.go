@@ -71,6 +71,17 @@ func soloLimiter(t testing.TB, clk *clock, lim throttle.Limits, opts ...throttle
 	return l, mustTenant(t, "tenant-solo", ts.MustLookup("solo"))
 }
 
+// newMemoryStore returns a MemoryStore with opts, failing the test on an
+// error.
+func newMemoryStore(t testing.TB, opts ...throttle.MemoryOption) *throttle.MemoryStore {
+	t.Helper()
+	s, err := throttle.NewMemoryStore(opts...)
+	if err != nil {
+		t.Fatalf("throttle.NewMemoryStore: %v", err)
+	}
+	return s
+}
+
 func mustTenant(t testing.TB, id string, tier tenant.Tier) tenant.Tenant {
 	t.Helper()
 	tn, err := tenant.New(id, tier)

@@ -62,16 +62,16 @@ type config struct {
 }
 
 // WithStore keeps rate and quota state in s, such as a redisstore shared by
-// every replica. Default: an in-process [MemoryStore] with default options.
-// Concurrency caps are always counted in process.
+// every replica. Default (also for nil): an in-process [MemoryStore] with
+// default options. Concurrency caps are always counted in process.
 func WithStore(s Store) Option { return func(c *config) { c.store = s } }
 
 // WithMemoryStore sets the in-process store used for concurrency caps, and
-// for rates and quotas unless [WithStore] says otherwise. Default
-// NewMemoryStore().
+// for rates and quotas unless [WithStore] says otherwise. Default (also for
+// nil): a [MemoryStore] with default options.
 func WithMemoryStore(s *MemoryStore) Option { return func(c *config) { c.local = s } }
 
-// WithClock sets the time source. Default time.Now.
+// WithClock sets the time source. Default (also for nil) time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithOverrides gives tenants limits of their own, by tenant ID, that beat
@@ -97,7 +97,7 @@ func WithAnonymousLimits(lim Limits, trustedProxies ...netip.Prefix) Option {
 func WithClaimedTenants() Option { return func(c *config) { c.claimed = true } }
 
 // WithMeterProvider sets where the decision counter is reported. Default
-// the global otel.GetMeterProvider().
+// (also for nil) the global otel.GetMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
 }
@@ -106,21 +106,27 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // limits; a tenant whose tier is unknown gets the lowest tier's. Mistakes
 // are reported naming the tier and field: "throttle: tier \"basic\": Burst
 // must be at least 1, got 0".
+//
+// Limits are configuration, written and read as text (a file through
+// [DecodeLimits], an environment variable), so they are keyed by the tier's
+// name, matched case-insensitively against tiers here, once; a request's
+// tier is the tenant.Tier of its tenant.
 func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limiter, error) {
 	if tiers == nil {
 		return nil, errors.New("throttle: New needs the service's tenant.Tiers")
 	}
-	c := config{now: time.Now}
+	var c config
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
 	if c.now == nil {
-		return nil, errors.New("throttle: WithClock needs a non-nil function")
+		c.now = time.Now
 	}
 	if c.local == nil {
-		c.local = NewMemoryStore()
+		// Without options a MemoryStore cannot fail.
+		c.local, _ = NewMemoryStore()
 	}
 	if c.store == nil {
 		c.store = c.local
@@ -211,14 +217,15 @@ func cloneLimits(l Limits) Limits {
 	return l
 }
 
-// SetTierLimits replaces the limits of one tier.
-func (l *Limiter) SetTierLimits(tier string, lim Limits) error {
-	t, err := l.tiers.Parse(tier)
+// SetTierLimits replaces the limits of the tier named tierName, as the
+// limits given to [New] name it.
+func (l *Limiter) SetTierLimits(tierName string, lim Limits) error {
+	t, err := l.tiers.Parse(tierName)
 	if err != nil {
 		return fmt.Errorf("throttle: SetTierLimits: %w", err)
 	}
 	if err := lim.Validate(); err != nil {
-		return fmt.Errorf("throttle: tier %q: %w", tier, err)
+		return fmt.Errorf("throttle: tier %q: %w", tierName, err)
 	}
 	l.update(func(p *policy) {
 		p.tiers = maps.Clone(p.tiers)

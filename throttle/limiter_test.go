@@ -66,9 +66,6 @@ func TestNewErrors(t *testing.T) {
 		{name: "anonymous limits", tiers: tiers, limits: tierLimits(),
 			opts: []throttle.Option{throttle.WithAnonymousLimits(bad)},
 			want: []string{"WithAnonymousLimits", "Burst"}},
-		{name: "nil clock", tiers: tiers, limits: tierLimits(),
-			opts: []throttle.Option{throttle.WithClock(nil)},
-			want: []string{"WithClock"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +100,34 @@ func TestNewErrors(t *testing.T) {
 	// Nil options are ignored.
 	if _, err := throttle.New(tiers, tierLimits(), nil, nil); err != nil {
 		t.Errorf("New with nil options: %v", err)
+	}
+}
+
+// TestNilOptionValues: an option given nil leaves its default in place;
+// WithClock(nil) is time.Now.
+func TestNilOptionValues(t *testing.T) {
+	ts := tenant.MustTiers("solo")
+	hourly := throttle.Limits{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 1, Period: throttle.Hour}}}
+	l, err := throttle.New(ts, map[string]throttle.Limits{"solo": hourly},
+		throttle.WithClock(nil), throttle.WithStore(nil), throttle.WithMemoryStore(nil),
+		throttle.WithMeterProvider(nil), throttle.WithOverrides(nil))
+	if err != nil {
+		t.Fatalf("New with nil option values: %v", err)
+	}
+	tn := mustTenant(t, "acme", ts.MustLookup("solo"))
+	ctx := context.Background()
+	if d, err := l.Allow(ctx, tn, 1); err != nil || !d.Allowed {
+		t.Fatalf("first Allow = %+v, %v", d, err)
+	}
+	d, err := l.Allow(ctx, tn, 1)
+	now := time.Now()
+	if err != nil || d.Allowed || d.Reason != throttle.ReasonQuota {
+		t.Fatalf("second Allow = %+v, %v; want refused by the hourly quota", d, err)
+	}
+	// Refused until the top of the hour of the system clock.
+	want := now.Truncate(time.Hour).Add(time.Hour).Sub(now)
+	if diff := d.RetryAfter - want; diff < -5*time.Second || diff > 5*time.Second {
+		t.Errorf("RetryAfter = %v, want about %v: the clock is not time.Now", d.RetryAfter, want)
 	}
 }
 

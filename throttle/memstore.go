@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -67,24 +68,34 @@ const (
 	DefaultIdleTTL = 10 * time.Minute
 )
 
-// WithMaxKeys caps how many keys are tracked. Default [DefaultMaxKeys].
+// WithMaxKeys caps how many keys are tracked. Default [DefaultMaxKeys],
+// also for 0.
 func WithMaxKeys(n int) MemoryOption { return func(c *memConfig) { c.maxKeys = n } }
 
 // WithIdleTTL sets how long a key may go unseen before it may be
-// forgotten. Default [DefaultIdleTTL].
+// forgotten. Default [DefaultIdleTTL], also for 0.
 func WithIdleTTL(d time.Duration) MemoryOption { return func(c *memConfig) { c.idleTTL = d } }
 
-// NewMemoryStore returns an empty in-process store. It panics when an
-// option is out of range (a non-positive cap or TTL).
-func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
-	c := memConfig{maxKeys: DefaultMaxKeys, idleTTL: DefaultIdleTTL}
+// NewMemoryStore returns an empty in-process store. Nil options are
+// ignored; a negative cap or TTL is an error naming the option.
+func NewMemoryStore(opts ...MemoryOption) (*MemoryStore, error) {
+	var c memConfig
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
-	if c.maxKeys < 1 || c.idleTTL <= 0 {
-		panic("throttle: NewMemoryStore: WithMaxKeys and WithIdleTTL need positive values")
+	switch {
+	case c.maxKeys < 0:
+		return nil, fmt.Errorf("throttle: WithMaxKeys needs a positive number of keys, got %d", c.maxKeys)
+	case c.idleTTL < 0:
+		return nil, fmt.Errorf("throttle: WithIdleTTL needs a positive duration, got %v", c.idleTTL)
+	}
+	if c.maxKeys == 0 {
+		c.maxKeys = DefaultMaxKeys
+	}
+	if c.idleTTL == 0 {
+		c.idleTTL = DefaultIdleTTL
 	}
 	s := &MemoryStore{
 		seed:     maphash.MakeSeed(),
@@ -94,7 +105,7 @@ func NewMemoryStore(opts ...MemoryOption) *MemoryStore {
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*memEntry)
 	}
-	return s
+	return s, nil
 }
 
 var _ Store = (*MemoryStore)(nil)

@@ -56,7 +56,7 @@ func TestQuotaPeriods(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := throttle.NewMemoryStore()
+			s := newMemoryStore(t)
 			lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: limit, Period: tt.period}}}
 			begin, boundary, next := utc(tt.begin), utc(tt.boundary), utc(tt.next)
 
@@ -93,7 +93,7 @@ func TestQuotaPeriods(t *testing.T) {
 // fresh day at its local midnight, only at UTC's.
 func TestQuotaPeriodsAreUTC(t *testing.T) {
 	east := time.FixedZone("UTC+10", 10*3600)
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: 1, Period: throttle.Day}}}
 
 	take(t, s, "acme", lim, 1, time.Date(2026, 3, 14, 23, 0, 0, 0, east)) // 13:00 UTC
@@ -113,7 +113,7 @@ func TestQuotaPeriodsAreUTC(t *testing.T) {
 // but that reaches the store after one from just after midnight must not
 // reopen the day that has ended.
 func TestQuotaLateRequest(t *testing.T) {
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	lim := throttle.Limits{Rate: 1000, Burst: 100, Quotas: []throttle.Quota{{Limit: 2, Period: throttle.Day}}}
 	before, after := utc("2026-03-14T23:59:59.999Z"), utc("2026-03-15T00:00:00.001Z")
 
@@ -148,7 +148,7 @@ func TestQuotaStateAndRetry(t *testing.T) {
 	toDay := 11*time.Hour + toHour
 	toMonth := 17*24*time.Hour + toDay
 
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	lim := throttle.Limits{Rate: 100, Burst: 10, Quotas: quotas}
 	res := take(t, s, "acme", lim, 2, at)
 	want := throttle.Result{
@@ -174,7 +174,7 @@ func TestQuotaStateAndRetry(t *testing.T) {
 	}
 
 	// When the hour runs out first, the wait is until the next hour.
-	s = throttle.NewMemoryStore()
+	s = newMemoryStore(t)
 	lim.Quotas[0].Limit, lim.Quotas[1].Limit = 2, 5
 	take(t, s, "acme", lim, 2, at)
 	if res := take(t, s, "acme", lim, 1, at); res.Allowed || res.RetryAfter != toHour {
@@ -190,7 +190,7 @@ func TestQuotaStateAndRetry(t *testing.T) {
 // TestQuotaAndRateSpendIndependently: a request the quota refuses spends no
 // rate token, and one the rate refuses spends no quota.
 func TestQuotaAndRateSpendIndependently(t *testing.T) {
-	s := throttle.NewMemoryStore()
+	s := newMemoryStore(t)
 	day := []throttle.Quota{{Limit: 2, Period: throttle.Day}}
 
 	t.Run("quota refusal spends no rate", func(t *testing.T) {
@@ -319,7 +319,7 @@ func TestMemoryStoreSweep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := throttle.NewMemoryStore(throttle.WithIdleTTL(ttl))
+			s := newMemoryStore(t, throttle.WithIdleTTL(ttl))
 			fill(t, s, "old-", old, tt.oldLim, tt.oldAt)
 			if n := s.Len(); n != old {
 				t.Fatalf("Len() = %d after %d keys, want %d", n, old, old)
@@ -340,7 +340,7 @@ func TestMemoryStoreSweep(t *testing.T) {
 func TestMemoryStoreNoGoroutine(t *testing.T) {
 	running := goleak.IgnoreCurrent()
 	before := runtime.NumGoroutine()
-	s := throttle.NewMemoryStore(throttle.WithMaxKeys(500), throttle.WithIdleTTL(time.Second))
+	s := newMemoryStore(t, throttle.WithMaxKeys(500), throttle.WithIdleTTL(time.Second))
 	lim := throttle.Limits{Rate: 10, Burst: 2}
 	for i := range 5 {
 		fill(t, s, "k"+strconv.Itoa(i)+"-", 2000, lim, start.Add(time.Duration(i)*time.Minute))
@@ -364,7 +364,7 @@ func TestMemoryStoreCap(t *testing.T) {
 		limit    = shards * perShard               // 1024: the cap plus 24 of rounding
 		inserted = 100_000
 	)
-	s := throttle.NewMemoryStore(throttle.WithMaxKeys(maxKeys))
+	s := newMemoryStore(t, throttle.WithMaxKeys(maxKeys))
 	// One unit spent per key, at a frozen time: every key holds state and
 	// none is idle, so every key over the cap is an eviction.
 	fill(t, s, "tenant-", inserted, throttle.Limits{Rate: 1, Burst: 5}, start)
@@ -381,7 +381,7 @@ func TestMemoryStoreCap(t *testing.T) {
 // its concurrency count however hard the cap presses.
 func TestMemoryStoreKeepsInFlight(t *testing.T) {
 	clk := newClock(start)
-	s := throttle.NewMemoryStore(throttle.WithMaxKeys(1)) // one key per shard
+	s := newMemoryStore(t, throttle.WithMaxKeys(1)) // one key per shard
 	lim, tn := soloLimiter(t, clk, throttle.Limits{Rate: 1000, Burst: 10, MaxConcurrent: 1}, throttle.WithMemoryStore(s))
 
 	release, ok := lim.Acquire(tn)
@@ -413,21 +413,53 @@ func TestMemoryStoreKeepsInFlight(t *testing.T) {
 	release2()
 }
 
-func TestNewMemoryStorePanics(t *testing.T) {
+func TestNewMemoryStoreOptions(t *testing.T) {
 	for name, opt := range map[string]throttle.MemoryOption{
-		"WithMaxKeys(0)":   throttle.WithMaxKeys(0),
-		"WithMaxKeys(-1)":  throttle.WithMaxKeys(-1),
-		"WithIdleTTL(0)":   throttle.WithIdleTTL(0),
-		"WithIdleTTL(-1s)": throttle.WithIdleTTL(-time.Second),
+		"WithMaxKeys": throttle.WithMaxKeys(-1),
+		"WithIdleTTL": throttle.WithIdleTTL(-time.Second),
 	} {
-		t.Run(name, func(t *testing.T) {
-			wantPanic(t, func() { throttle.NewMemoryStore(opt) })
+		t.Run(name+" negative", func(t *testing.T) {
+			s, err := throttle.NewMemoryStore(opt)
+			if err == nil || s != nil {
+				t.Fatalf("NewMemoryStore = %v, %v; want an error", s, err)
+			}
+			if !strings.HasPrefix(err.Error(), "throttle: "+name) {
+				t.Errorf("error %q does not start with \"throttle: %s\"", err, name)
+			}
 		})
 	}
-	// A nil option means the default.
-	if s := throttle.NewMemoryStore(nil); s.Len() != 0 {
+	// A nil option is ignored.
+	if s := newMemoryStore(t, nil); s.Len() != 0 {
 		t.Error("a new store is not empty")
 	}
+
+	// Zero means the default: a million keys, not none.
+	t.Run("WithMaxKeys(0)", func(t *testing.T) {
+		s := newMemoryStore(t, throttle.WithMaxKeys(0))
+		fill(t, s, "tenant-", 2000, throttle.Limits{Rate: 1, Burst: 5}, start)
+		if n, ev := s.Len(), s.Evicted(); n != 2000 || ev != 0 {
+			t.Errorf("Len() = %d, Evicted() = %d after 2000 keys; want all kept under the default cap", n, ev)
+		}
+	})
+	// Zero means the default: ten minutes, not an instant.
+	t.Run("WithIdleTTL(0)", func(t *testing.T) {
+		rate := throttle.Limits{Rate: 100, Burst: 10}
+		const old, fresh = 1000, 40_000 // enough new keys to sweep every shard
+		for _, tc := range []struct {
+			idle    time.Duration
+			wantLen int
+		}{
+			{2 * time.Minute, old + fresh},
+			{throttle.DefaultIdleTTL + time.Minute, fresh},
+		} {
+			s := newMemoryStore(t, throttle.WithIdleTTL(0))
+			fill(t, s, "old-", old, rate, start)
+			fill(t, s, "fresh-", fresh, rate, start.Add(tc.idle))
+			if n := s.Len(); n != tc.wantLen {
+				t.Errorf("keys idle for %v: Len() = %d, want %d", tc.idle, n, tc.wantLen)
+			}
+		}
+	})
 }
 
 // wantPanic checks that f panics with a message prefixed "throttle:".

@@ -18,7 +18,7 @@ type middlewareConfig struct {
 }
 
 // WithCost sets what a request spends, for endpoints heavier than others.
-// Default 1 for every request. A cost above the tenant's burst is spent as
+// Default (also for nil) 1 for every request. A cost above the tenant's burst is spent as
 // the burst, so that the request can succeed at all.
 func WithCost(f func(*http.Request) int) MiddlewareOption {
 	return func(c *middlewareConfig) { c.cost = f }
@@ -30,14 +30,15 @@ func WithCost(f func(*http.Request) int) MiddlewareOption {
 func WithLegacyHeaders() MiddlewareOption { return func(c *middlewareConfig) { c.legacy = true } }
 
 // WithConcurrencyStatus sets the status of a request refused because its
-// tenant has too many requests in flight: 429 (default) or 503.
+// tenant has too many requests in flight: 429 (the default, also for 0) or
+// 503.
 func WithConcurrencyStatus(code int) MiddlewareOption {
 	return func(c *middlewareConfig) { c.concurrencyStatus = code }
 }
 
 // WithPartitionKey adds the pk parameter to the RateLimit fields: a keyed
 // hash of the tenant ID under secret (at least 16 bytes), never the ID.
-// Default: no pk.
+// Default (also for nil): no pk.
 func WithPartitionKey(secret []byte) MiddlewareOption {
 	return func(c *middlewareConfig) { c.pkSecret = secret }
 }
@@ -50,15 +51,19 @@ func WithPartitionKey(secret []byte) MiddlewareOption {
 // RateLimit fields. A refusal is recorded with tenant.Reject for the
 // access log and the meter outside.
 //
-// It belongs inside authz.Middleware (tenancy.New wires that order). It
-// panics when an option is out of range, or when it is wrapped around a
-// layer that belongs outside it.
+// It belongs inside authz.Middleware (tenancy.New wires that order). Having
+// no error to return, it panics with a "throttle: " message naming the
+// fix when an option is out of range, or when the middleware is wrapped
+// around a layer that belongs outside it.
 func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.Handler {
-	c := middlewareConfig{concurrencyStatus: http.StatusTooManyRequests}
+	var c middlewareConfig
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
+	}
+	if c.concurrencyStatus == 0 {
+		c.concurrencyStatus = http.StatusTooManyRequests
 	}
 	if c.concurrencyStatus != http.StatusTooManyRequests && c.concurrencyStatus != http.StatusServiceUnavailable {
 		panic("throttle: WithConcurrencyStatus takes 429 or 503")

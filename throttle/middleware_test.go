@@ -538,6 +538,7 @@ func TestMiddlewareConcurrency(t *testing.T) {
 	}{
 		{"default 429", nil, http.StatusTooManyRequests},
 		{"WithConcurrencyStatus(429)", []throttle.MiddlewareOption{throttle.WithConcurrencyStatus(429)}, http.StatusTooManyRequests},
+		{"WithConcurrencyStatus(0) is the default", []throttle.MiddlewareOption{throttle.WithConcurrencyStatus(0)}, http.StatusTooManyRequests},
 		{"WithConcurrencyStatus(503)", []throttle.MiddlewareOption{throttle.WithConcurrencyStatus(503)}, http.StatusServiceUnavailable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -803,6 +804,6 @@ func TestMiddlewarePanics(t *testing.T) {
 			wantPanic(t, func() { l.Middleware(opt) })
 		})
 	}
-	// Nil means the default: no panic.
-	l.Middleware(nil, throttle.WithPartitionKey(nil), throttle.WithCost(nil))
+	// Nil and zero mean the default: no panic.
+	l.Middleware(nil, throttle.WithPartitionKey(nil), throttle.WithCost(nil), throttle.WithConcurrencyStatus(0))
 }
