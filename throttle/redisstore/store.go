@@ -18,6 +18,10 @@ import (
 )
 
 // Store is a [throttle.Store] in Redis. It is safe for concurrent use.
+//
+// Quota periods and the retry interval follow the time each [Store.Take]
+// is given, the clock of the throttle.Limiter (throttle.WithClock); rates
+// are clocked by the Redis server.
 type Store struct {
 	rdb      redis.UniversalClient
 	rate     *redis_rate.Limiter
@@ -27,7 +31,6 @@ type Store struct {
 	replicas int
 	local    *throttle.MemoryStore
 	logger   *slog.Logger
-	now      func() time.Time
 
 	mu       sync.Mutex
 	down     bool
@@ -38,7 +41,16 @@ type Store struct {
 }
 
 // Option configures a [Store].
-type Option func(*Store)
+type Option func(*config)
+
+type config struct {
+	timeout  time.Duration
+	retry    time.Duration
+	replicas int
+	prefix   string
+	logger   *slog.Logger
+	local    *throttle.MemoryStore
+}
 
 // Defaults of the options.
 const (
@@ -48,31 +60,69 @@ const (
 )
 
 // WithTimeout bounds each decision's wait for Redis; past it the tier's
-// failure policy decides. Default [DefaultTimeout].
-func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+// failure policy decides. Default (also for 0) [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithRetryInterval sets how long after a failure Redis is left alone
-// before it is tried again. Default [DefaultRetryInterval].
-func WithRetryInterval(d time.Duration) Option { return func(s *Store) { s.retry = d } }
+// before it is tried again. Default (also for 0) [DefaultRetryInterval].
+func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retry = d } }
 
 // WithReplicas sets how many replicas share the limits, for the local
-// fallback: each then admits its share. Default 1.
-func WithReplicas(n int) Option { return func(s *Store) { s.replicas = n } }
+// fallback: each then admits its share. Default (also for 0) 1.
+func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
-// WithPrefix sets the prefix of every key. Default [DefaultPrefix].
-func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+// WithPrefix sets the prefix of every key, to keep services that share one
+// Redis apart: quota keys start with it, rate keys with "rate:" (which
+// redis_rate adds) and then it. Default (also for "") [DefaultPrefix].
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // WithLogger sets where the switch to and from the fallback is logged.
-// Default slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.logger = l } }
+// Default (also for nil) slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithClock sets the time source for quota periods and the retry
-// interval. Default time.Now. Rates are clocked by the Redis server.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+// WithFallbackStore sets the in-process store that limits each replica to
+// its share while Redis is away ([throttle.FailLocal]). Default (also for
+// nil) a [throttle.MemoryStore] with default options.
+func WithFallbackStore(m *throttle.MemoryStore) Option { return func(c *config) { c.local = m } }
 
-// WithFallbackStore sets the in-process store used while Redis is away.
-// Default throttle.NewMemoryStore().
-func WithFallbackStore(m *throttle.MemoryStore) Option { return func(s *Store) { s.local = m } }
+// newConfig applies opts over the defaults: a zero or nil value inside an
+// option means the default, a negative one is an error naming the option.
+func newConfig(opts []Option) (config, error) {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	switch {
+	case c.timeout < 0:
+		return c, fmt.Errorf("redisstore: WithTimeout needs a positive duration, got %v", c.timeout)
+	case c.retry < 0:
+		return c, fmt.Errorf("redisstore: WithRetryInterval needs a positive duration, got %v", c.retry)
+	case c.replicas < 0:
+		return c, fmt.Errorf("redisstore: WithReplicas needs at least 1, got %d", c.replicas)
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.retry == 0 {
+		c.retry = DefaultRetryInterval
+	}
+	if c.replicas == 0 {
+		c.replicas = 1
+	}
+	if c.prefix == "" {
+		c.prefix = DefaultPrefix
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	if c.local == nil {
+		// Without options a MemoryStore cannot fail.
+		c.local, _ = throttle.NewMemoryStore()
+	}
+	return c, nil
+}
 
 // New returns a Store over rdb, whose options must have
 // ContextTimeoutEnabled set (go-redis otherwise waits out its own read
@@ -82,40 +132,23 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: New needs a Redis client")
 	}
-	s := &Store{
-		rdb:      rdb,
-		rate:     redis_rate.NewLimiter(rdb),
-		prefix:   DefaultPrefix,
-		timeout:  DefaultTimeout,
-		retry:    DefaultRetryInterval,
-		replicas: 1,
-		now:      time.Now,
-	}
-	for _, o := range opts {
-		if o != nil {
-			o(s)
-		}
-	}
-	switch {
-	case s.timeout <= 0:
-		return nil, errors.New("redisstore: WithTimeout needs a positive duration")
-	case s.retry <= 0:
-		return nil, errors.New("redisstore: WithRetryInterval needs a positive duration")
-	case s.replicas < 1:
-		return nil, fmt.Errorf("redisstore: WithReplicas needs at least 1, got %d", s.replicas)
-	case s.now == nil:
-		return nil, errors.New("redisstore: WithClock needs a non-nil function")
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	if !honoursDeadlines(rdb) {
 		return nil, errors.New("redisstore: the Redis client ignores context deadlines, so a slow Redis would hold every request past WithTimeout: set ContextTimeoutEnabled: true in its options")
 	}
-	if s.local == nil {
-		s.local = throttle.NewMemoryStore()
-	}
-	if s.logger == nil {
-		s.logger = slog.Default()
-	}
-	return s, nil
+	return &Store{
+		rdb:      rdb,
+		rate:     redis_rate.NewLimiter(rdb),
+		prefix:   c.prefix,
+		timeout:  c.timeout,
+		retry:    c.retry,
+		replicas: c.replicas,
+		local:    c.local,
+		logger:   c.logger,
+	}, nil
 }
 
 var _ throttle.Store = (*Store)(nil)

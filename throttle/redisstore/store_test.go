@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/throttle"
@@ -194,7 +195,6 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	logs := &countingHandler{}
 	s := newStore(t, newClient(t, srv.Addr),
-		redisstore.WithClock(clk.now),
 		redisstore.WithReplicas(2),
 		redisstore.WithRetryInterval(5*time.Second),
 		redisstore.WithLogger(slog.New(logs)),
@@ -304,7 +304,7 @@ func TestSlowRedisFallsBack(t *testing.T) {
 func TestQuotasInRedis(t *testing.T) {
 	srv := testservers.Redis(t)
 	clk := &clock{t: time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)}
-	s := newStore(t, newClient(t, srv.Addr), redisstore.WithClock(clk.now))
+	s := newStore(t, newClient(t, srv.Addr))
 	ctx := context.Background()
 	lim := throttle.Limits{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 5, Period: throttle.Day}}}
 	for i := range 5 {
@@ -394,10 +394,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	for name, opt := range map[string]redisstore.Option{
-		"timeout":  redisstore.WithTimeout(0),
+		"timeout":  redisstore.WithTimeout(-time.Millisecond),
 		"retry":    redisstore.WithRetryInterval(-time.Second),
-		"replicas": redisstore.WithReplicas(0),
-		"clock":    redisstore.WithClock(nil),
+		"replicas": redisstore.WithReplicas(-1),
 	} {
 		if _, err := redisstore.New(rdb, opt); err == nil || !strings.HasPrefix(err.Error(), "redisstore: With") {
 			t.Errorf("%s: err = %v, want a redisstore: With... error", name, err)
@@ -410,5 +409,161 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	defer plain.Close()
 	if _, err := redisstore.New(plain); err == nil || !strings.Contains(err.Error(), "ContextTimeoutEnabled") {
 		t.Errorf("a client that ignores deadlines: err = %v, want one naming ContextTimeoutEnabled", err)
+	}
+}
+
+// TestZeroOptionsMeanDefaults: an option given its zero value, and a nil
+// option, leave the default in place.
+func TestZeroOptionsMeanDefaults(t *testing.T) {
+	srv := testservers.Redis(t)
+	s, err := redisstore.New(newClient(t, srv.Addr), nil,
+		redisstore.WithTimeout(0), redisstore.WithRetryInterval(0), redisstore.WithReplicas(0),
+		redisstore.WithPrefix(""), redisstore.WithLogger(nil), redisstore.WithFallbackStore(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	lim := throttle.Limits{Rate: 10, Burst: 10, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
+	// A timeout of zero would refuse every call to Redis.
+	if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed || s.Stats().Failures != 0 {
+		t.Fatalf("with Redis up: %+v, %v, %+v", res, err, s.Stats())
+	}
+	keys, err := srv.Command("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range strings.FieldsSeq(keys) {
+		// redis_rate puts "rate:" before the keys of rates.
+		if !strings.HasPrefix(strings.TrimPrefix(key, "rate:"), redisstore.DefaultPrefix) {
+			t.Errorf("key %q does not start with DefaultPrefix %q", key, redisstore.DefaultPrefix)
+		}
+	}
+
+	// Redis answers nothing: the decision waits DefaultTimeout, then the
+	// tier's policy (local, one replica: the whole burst) decides.
+	if _, err := srv.Command("CLIENT", "PAUSE", "1000", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Command("CLIENT", "UNPAUSE") })
+	begin := time.Now()
+	res, err := s.Take(ctx, "globex", lim, 1, clk.now())
+	took := time.Since(begin)
+	if err != nil || !res.Allowed {
+		t.Fatalf("Redis paused: %+v, %v; want the local fallback to admit", res, err)
+	}
+	if took < redisstore.DefaultTimeout || took > time.Second {
+		t.Errorf("the decision took %v, want DefaultTimeout (%v) and a little", took, redisstore.DefaultTimeout)
+	}
+	admitted := 1
+	for range 20 {
+		if res, _ := s.Take(ctx, "globex", lim, 1, clk.now()); res.Allowed {
+			admitted++
+		}
+	}
+	if admitted != lim.Burst {
+		t.Errorf("local fallback admitted %d at one instant, want the whole burst %d of one replica", admitted, lim.Burst)
+	}
+	if _, err := srv.Command("CLIENT", "UNPAUSE"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Redis is left alone for DefaultRetryInterval after the failure.
+	clk.add(redisstore.DefaultRetryInterval - time.Millisecond)
+	s.Take(ctx, "acme", lim, 1, clk.now())
+	if st := s.Stats(); !st.Down {
+		t.Fatalf("stats %+v before the retry interval passed; want still down", st)
+	}
+	clk.add(time.Millisecond)
+	s.Take(ctx, "acme", lim, 1, clk.now())
+	if st := s.Stats(); st.Down || st.Failures != 1 {
+		t.Fatalf("stats %+v once the retry interval passed; want Redis back after one failure", st)
+	}
+}
+
+// TestPrefix: stores with one prefix share budgets; stores with another
+// keep theirs apart, every key under its store's prefix.
+func TestPrefix(t *testing.T) {
+	srv := testservers.Redis(t)
+	a := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-a:"))
+	aReplica := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-a:"))
+	b := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-b:"))
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 0.01, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
+	now := time.Now()
+	for _, step := range []struct {
+		name  string
+		s     *redisstore.Store
+		allow bool
+	}{
+		{"svc-a", a, true},
+		{"another replica of svc-a", aReplica, false},
+		{"svc-b", b, true},
+	} {
+		res, err := step.s.Take(ctx, "acme", lim, 1, now)
+		if err != nil || res.Allowed != step.allow {
+			t.Errorf("%s: %+v, %v; want allowed %v", step.name, res, err, step.allow)
+		}
+	}
+	raw, err := srv.Command("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := "{" + base64.RawURLEncoding.EncodeToString([]byte("acme")) + "}"
+	found := map[string]int{}
+	for key := range strings.FieldsSeq(raw) {
+		prefix, _, ok := strings.Cut(key, tag)
+		if !ok {
+			continue // a key of Warm
+		}
+		found[prefix]++
+	}
+	// The rate and the day's quota of acme, once per prefix; redis_rate
+	// puts "rate:" before the keys of rates.
+	want := map[string]int{"rate:svc-a:": 1, "svc-a:": 1, "rate:svc-b:": 1, "svc-b:": 1}
+	if diff := cmp.Diff(want, found); diff != "" {
+		t.Errorf("keys of acme by prefix (-want +got):\n%s\nkeys: %s", diff, raw)
+	}
+}
+
+// TestFallbackStore: while Redis is away, local decisions are made in the
+// store given, each replica's share of the limits.
+func TestFallbackStore(t *testing.T) {
+	srv := testservers.Redis(t)
+	fallback, err := throttle.NewMemoryStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithFallbackStore(fallback), redisstore.WithReplicas(2))
+	ctx := context.Background()
+	lim := throttle.Limits{Rate: 10, Burst: 10}
+	now := time.Now()
+	if res, err := s.Take(ctx, "acme", lim, 1, now); err != nil || !res.Allowed {
+		t.Fatalf("with Redis up: %+v, %v", res, err)
+	}
+	if n := fallback.Len(); n != 0 {
+		t.Fatalf("fallback holds %d keys while Redis is up, want 0", n)
+	}
+
+	srv.Stop()
+	admitted := 0
+	for range 20 {
+		if res, _ := s.Take(ctx, "acme", lim, 1, now); res.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Errorf("local fallback admitted %d at one instant, want burst/replicas = 5", admitted)
+	}
+	if n := fallback.Len(); n != 1 {
+		t.Fatalf("fallback holds %d keys, want acme's", n)
+	}
+	// acme's share is spent in the store given, whoever asks it.
+	share := throttle.Limits{Rate: 5, Burst: 5}
+	if res, err := fallback.Take(ctx, "acme", share, 1, now); err != nil || res.Allowed {
+		t.Errorf("fallback.Take = %+v, %v; want acme's share spent", res, err)
 	}
 }
