@@ -156,7 +156,8 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	}
 	// The tenant is in the request's state, which ctx is or carries: the
 	// level and the handler's fields find it there.
-	if !logger.Enabled(ctx, level) && c.auditorFor() == nil {
+	enabled := logger.Enabled(ctx, level)
+	if !enabled && c.auditorFor() == nil {
 		return
 	}
 	route := st.Route(r)
@@ -176,7 +177,9 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	if rej.By != "" {
 		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
 	}
-	if ours != nil && !slices.ContainsFunc(attrs, ours.opts.redactor.changes) {
+	switch {
+	case !enabled:
+	case ours != nil && !slices.ContainsFunc(attrs, ours.opts.redactor.changes):
 		// What Handler.Handle would add, in its order, to a line with
 		// nothing to redact.
 		attrs = appendContext(attrs, ctx)
@@ -184,7 +187,7 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		rec := slog.NewRecord(time.Now(), level, "request", 0)
 		rec.AddAttrs(attrs...)
 		ours.next.Handle(ctx, rec)
-	} else {
+	default:
 		logger.LogAttrs(ctx, level, "request", attrs...)
 	}
 

@@ -871,3 +871,17 @@ func TestAccessLogRouteRecordedByInnerMiddleware(t *testing.T) {
 		t.Fatalf("route = %v, want the pattern recorded by tenant.Middleware", got)
 	}
 }
+
+// TestAccessLogLevelWithAuditor: a line below the logger's level is not
+// written, even though the access log goes on for the audit event it may
+// owe (the default auditor writes to the same logger).
+func TestAccessLogLevelWithAuditor(t *testing.T) {
+	logging.ResetDefaultAuditor()
+	t.Cleanup(logging.ResetDefaultAuditor)
+	buf := new(syncBuffer)
+	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(buf, nil), logging.WithLevels(logging.NewLevels(slog.LevelWarn))))
+	serve(logging.AccessLog(logger, accessClock())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})), newRequest("GET", "/", "req-1"))
+	if buf.String() != "" {
+		t.Errorf("an INFO access line reached a WARN logger: %s", buf)
+	}
+}
