@@ -109,9 +109,8 @@ func WithThrottle(l *throttle.Limiter, opts ...throttle.MiddlewareOption) Option
 	}
 }
 
-// WithCredentials runs mw, innermost: awscreds.Middleware(provider,
-// onError), so that a tenant's AWS credentials are ready before the
-// handler. It is a middleware rather than the provider so that this
+// WithCredentials runs mw, innermost: awscreds.Middleware(provider), so
+// that a tenant's AWS credentials are ready before the handler. It is a middleware rather than the provider so that this
 // package does not compile the AWS SDK into services that do not use it.
 // Default: none.
 func WithCredentials(mw func(http.Handler) http.Handler) Option {
