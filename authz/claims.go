@@ -29,13 +29,16 @@ type ClaimMapping struct {
 	Subject string
 }
 
-// Cognito is the mapping for Amazon Cognito user pools with the custom
-// attributes AWS's SaaS reference architectures use.
-var Cognito = ClaimMapping{
-	Tenant: "custom:tenantId",
-	Tier:   "custom:tenantTier",
-	Roles:  "cognito:groups",
-	Scopes: "scope",
+// Cognito returns the mapping for Amazon Cognito user pools with the
+// custom attributes AWS's SaaS reference architectures use. It is the
+// default mapping.
+func Cognito() ClaimMapping {
+	return ClaimMapping{
+		Tenant: "custom:tenantId",
+		Tier:   "custom:tenantTier",
+		Roles:  "cognito:groups",
+		Scopes: "scope",
+	}
 }
 
 // Auth0 returns the mapping for Auth0 tokens whose custom claims are
@@ -51,13 +54,15 @@ func Auth0(namespace string) ClaimMapping {
 	}
 }
 
-// Keycloak is the mapping for Keycloak realms with a "tenant_id" and a
-// "tier" user attribute mapped into the token, and realm roles.
-var Keycloak = ClaimMapping{
-	Tenant: "tenant_id",
-	Tier:   "tier",
-	Roles:  "realm_access.roles",
-	Scopes: "scope",
+// Keycloak returns the mapping for Keycloak realms with a "tenant_id" and
+// a "tier" user attribute mapped into the token, and realm roles.
+func Keycloak() ClaimMapping {
+	return ClaimMapping{
+		Tenant: "tenant_id",
+		Tier:   "tier",
+		Roles:  "realm_access.roles",
+		Scopes: "scope",
+	}
 }
 
 func (m ClaimMapping) withDefaults() ClaimMapping {

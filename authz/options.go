@@ -71,7 +71,7 @@ func (c *config) setDefaults() {
 		c.audienceClaim = "aud"
 	}
 	if c.mapping == (ClaimMapping{}) {
-		c.mapping = Cognito
+		c.mapping = Cognito()
 	}
 	if c.tiers == nil {
 		c.tiers = tenant.DefaultTiers

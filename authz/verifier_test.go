@@ -519,7 +519,7 @@ func TestVerifyClaimMappings(t *testing.T) {
 	}{
 		{
 			name:    "Cognito",
-			mapping: authz.Cognito,
+			mapping: authz.Cognito(),
 			opts:    []authztest.TokenOption{authztest.WithRoles("admin", "ops")},
 			check: func(t *testing.T, c map[string]any) {
 				if c["custom:tenantId"] != "acme" || c["custom:tenantTier"] != "premium" {
@@ -541,7 +541,7 @@ func TestVerifyClaimMappings(t *testing.T) {
 		},
 		{
 			name:    "Keycloak nested realm roles",
-			mapping: authz.Keycloak,
+			mapping: authz.Keycloak(),
 			opts:    []authztest.TokenOption{authztest.WithRoles("offline_access", "admin")},
 			check: func(t *testing.T, c map[string]any) {
 				ra, _ := c["realm_access"].(map[string]any)

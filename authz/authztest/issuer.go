@@ -68,7 +68,7 @@ func WithAudience(aud string) IssuerOption { return func(c *issuerConfig) { c.au
 func WithAlgorithm(alg string) IssuerOption { return func(c *issuerConfig) { c.alg = alg } }
 
 // WithClaimMapping sets the claim names Mint writes the tenant, tier and
-// roles to. Default [authz.Cognito], also for the zero ClaimMapping.
+// roles to. Default [authz.Cognito()], also for the zero ClaimMapping.
 func WithClaimMapping(m authz.ClaimMapping) IssuerOption {
 	return func(c *issuerConfig) { c.mapping = m }
 }
@@ -95,7 +95,7 @@ func (c *issuerConfig) setDefaults() {
 		c.alg = "RS256"
 	}
 	if c.mapping == (authz.ClaimMapping{}) {
-		c.mapping = authz.Cognito
+		c.mapping = authz.Cognito()
 	}
 	if c.now == nil {
 		c.now = time.Now

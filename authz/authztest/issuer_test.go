@@ -182,7 +182,7 @@ func TestZeroOptionsMeanDefault(t *testing.T) {
 	if header["alg"] != "RS256" {
 		t.Errorf("alg %v, want RS256", header["alg"])
 	}
-	if claims["aud"] != authztest.DefaultAudience || claims[authz.Cognito.Tenant] != "acme" || claims[authz.Cognito.Tier] != "premium" {
+	if claims["aud"] != authztest.DefaultAudience || claims[authz.Cognito().Tenant] != "acme" || claims[authz.Cognito().Tier] != "premium" {
 		t.Errorf("claims %v, want the default audience and Cognito's tenant and tier claims", claims)
 	}
 	iat, _ := claims.GetIssuedAt()

@@ -23,7 +23,7 @@ func TestConfigDefaults(t *testing.T) {
 		addr:     "127.0.0.1:8081",
 		issuer:   "https://issuer.example",
 		audience: "orders-dev",
-		mapping:  authz.Cognito,
+		mapping:  authz.Cognito(),
 		logLevel: slog.LevelInfo,
 	}
 	if diff := cmp.Diff(want, c, cmp.AllowUnexported(config{})); diff != "" {

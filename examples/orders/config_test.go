@@ -34,7 +34,7 @@ func TestLoadConfig(t *testing.T) {
 			env:  nil,
 			want: config{
 				addr:       "127.0.0.1:8080",
-				mapping:    authz.Cognito,
+				mapping:    authz.Cognito(),
 				tierLimits: builtinTiers,
 				dev:        devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
 			},
@@ -64,7 +64,7 @@ func TestLoadConfig(t *testing.T) {
 				addr:       "127.0.0.1:8080",
 				issuer:     "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
 				audience:   "orders-api",
-				mapping:    authz.Cognito,
+				mapping:    authz.Cognito(),
 				tierLimits: builtinTiers,
 			},
 		},
@@ -99,7 +99,7 @@ func TestLoadConfig(t *testing.T) {
 			},
 			want: config{
 				addr:           "127.0.0.1:8080",
-				mapping:        authz.Cognito,
+				mapping:        authz.Cognito(),
 				tierLimits:     builtinTiers,
 				dynamoEndpoint: "http://127.0.0.1:4567",
 				ordersTable:    "orders", // the default with an endpoint
@@ -122,7 +122,7 @@ func TestLoadConfig(t *testing.T) {
 				addr:        "127.0.0.1:8080",
 				issuer:      "https://id.example.com",
 				audience:    "orders",
-				mapping:     authz.Cognito,
+				mapping:     authz.Cognito(),
 				tierLimits:  builtinTiers,
 				ordersTable: "prod.orders-v2",
 				logLevel:    slog.LevelWarn,
@@ -175,7 +175,7 @@ func TestLoadConfigLimits(t *testing.T) {
 	}
 	want := config{
 		addr:      "127.0.0.1:8080",
-		mapping:   authz.Cognito,
+		mapping:   authz.Cognito(),
 		tiersFile: tiersFile,
 		tierLimits: map[string]throttle.Limits{
 			"basic":    {Rate: 1, Burst: 2, Quotas: []throttle.Quota{{Limit: 1000, Period: throttle.Day}}},

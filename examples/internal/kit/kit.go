@@ -75,11 +75,11 @@ func (e *Env) Auth() Auth {
 		Issuer:   e.Get("AUTH_ISSUER", ""),
 		JWKSURL:  e.Get("AUTH_JWKS_URL", ""),
 		Audience: e.Get("AUTH_AUDIENCE", ""),
-		Mapping:  authz.Cognito,
+		Mapping:  authz.Cognito(),
 	}
-	a.Mapping.Tenant = e.Get("AUTH_TENANT_CLAIM", authz.Cognito.Tenant)
-	a.Mapping.Tier = e.Get("AUTH_TIER_CLAIM", authz.Cognito.Tier)
-	a.Mapping.Roles = e.Get("AUTH_ROLES_CLAIM", authz.Cognito.Roles)
+	a.Mapping.Tenant = e.Get("AUTH_TENANT_CLAIM", authz.Cognito().Tenant)
+	a.Mapping.Tier = e.Get("AUTH_TIER_CLAIM", authz.Cognito().Tier)
+	a.Mapping.Roles = e.Get("AUTH_ROLES_CLAIM", authz.Cognito().Roles)
 	return a
 }
 

@@ -23,7 +23,7 @@ func TestEnvNamesEveryProblem(t *testing.T) {
 		t.Errorf("Get trimmed to %q", got)
 	}
 	a := env.Auth()
-	if a.Mapping.Tier != "plan" || a.Mapping.Tenant != authz.Cognito.Tenant || a.Issuer != "" {
+	if a.Mapping.Tier != "plan" || a.Mapping.Tenant != authz.Cognito().Tenant || a.Issuer != "" {
 		t.Errorf("Auth = %+v", a)
 	}
 	env.Fail("AUTH_AUDIENCE is required")
