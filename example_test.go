@@ -45,7 +45,7 @@ func Example() {
 		panic(err)
 	}
 	usage, err := meter.New("orders", meter.NewJSONLines(&strings.Builder{}),
-		meter.WithMeters(meter.HTTPMeters...), meter.WithMeters(meter.Meter{Name: "orders.created"}))
+		meter.WithMeters(meter.HTTPMeters()...), meter.WithMeters(meter.Meter{Name: "orders.created"}))
 	if err != nil {
 		panic(err)
 	}

@@ -102,7 +102,7 @@ func newFixture(t *testing.T, resolver tenant.Resolver) *fixture {
 		defer mu.Unlock()
 		*f.records = append(*f.records, recs...)
 		return nil
-	}), meter.WithoutLoop(), meter.WithMeters(meter.HTTPMeters...))
+	}), meter.WithoutLoop(), meter.WithMeters(meter.HTTPMeters()...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func newTenancyParts(b testing.TB, app *http.ServeMux, v *authz.Verifier) *tenan
 		b.Fatal(err)
 	}
 	rec, err := meter.New("orders", noSink, meter.WithoutLoop(),
-		meter.WithMeters(meter.HTTPMeters...),
+		meter.WithMeters(meter.HTTPMeters()...),
 		meter.WithLogger(slog.New(discardJSON())))
 	if err != nil {
 		b.Fatal(err)

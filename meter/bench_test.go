@@ -74,7 +74,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // meter.Middleware: the difference is the overhead per request.
 func BenchmarkMiddleware(b *testing.B) {
 	r, err := meter.New("orders", &sink{}, meter.WithoutLoop(), meter.WithWindow(24*time.Hour),
-		meter.WithLogger(discard), meter.WithMeters(meter.HTTPMeters...))
+		meter.WithLogger(discard), meter.WithMeters(meter.HTTPMeters()...))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@
 // ones that do.
 //
 //	rec, err := meter.New("orders", sink,
-//		meter.WithMeters(meter.HTTPMeters...),
+//		meter.WithMeters(meter.HTTPMeters()...),
 //		meter.WithMeters(meter.Meter{Name: "orders.created", Unit: meter.UnitCount}),
 //		meter.WithSpool("/var/lib/orders/meter.spool"))
 //	...

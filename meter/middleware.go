@@ -17,15 +17,17 @@ const (
 	MeterDuration      = "http.duration"
 )
 
-// HTTPMeters are the meters [Middleware] records, for [WithMeters]: every
-// one has the dimension "route"; denied requests also "reason" (who refused
-// and why, such as "throttle:rate").
-var HTTPMeters = []Meter{
-	{Name: MeterRequests, Unit: UnitCount, Dimensions: []string{"route"}},
-	{Name: MeterDenied, Unit: UnitCount, Dimensions: []string{"route", "reason"}},
-	{Name: MeterRequestBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
-	{Name: MeterResponseBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
-	{Name: MeterDuration, Unit: UnitMilliseconds, Dimensions: []string{"route"}},
+// HTTPMeters returns the meters [Middleware] records, for [WithMeters]:
+// every one has the dimension "route"; denied requests also "reason" (who
+// refused and why, such as "throttle:rate"). Each call returns a new slice.
+func HTTPMeters() []Meter {
+	return []Meter{
+		{Name: MeterRequests, Unit: UnitCount, Dimensions: []string{"route"}},
+		{Name: MeterDenied, Unit: UnitCount, Dimensions: []string{"route", "reason"}},
+		{Name: MeterRequestBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
+		{Name: MeterResponseBytes, Unit: UnitBytes, Dimensions: []string{"route"}},
+		{Name: MeterDuration, Unit: UnitMilliseconds, Dimensions: []string{"route"}},
+	}
 }
 
 // Middleware returns middleware that puts rec in the request context, for

@@ -66,7 +66,7 @@ func ordersHandler(t testing.TB, clk *clock) http.Handler {
 }
 
 func newHTTPRecorder(t testing.TB, clk *clock, s *sink) *meter.Recorder {
-	return newRecorder(t, clk, s, meter.WithMeters(meter.HTTPMeters...),
+	return newRecorder(t, clk, s, meter.WithMeters(meter.HTTPMeters()...),
 		meter.WithMeters(meter.Meter{Name: "orders.created"}))
 }
 
@@ -220,4 +220,16 @@ func TestMiddlewareNeedsARecorder(t *testing.T) {
 		}
 	}()
 	meter.Middleware(nil)
+}
+
+// TestHTTPMetersFreshCopy: changing what HTTPMeters returned does not
+// change a later result.
+func TestHTTPMetersFreshCopy(t *testing.T) {
+	first := meter.HTTPMeters()
+	want := meter.HTTPMeters()
+	first[0].Name = "changed"
+	first[1].Dimensions[0] = "changed"
+	if diff := cmp.Diff(want, meter.HTTPMeters()); diff != "" {
+		t.Errorf("HTTPMeters after changing an earlier result (-want +got):\n%s", diff)
+	}
 }

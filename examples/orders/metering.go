@@ -22,7 +22,7 @@ const (
 
 // meters are the meters the service declares: those of meter.Middleware,
 // per route, and the orders placed.
-var meters = append(append([]meter.Meter(nil), meter.HTTPMeters...),
+var meters = append(meter.HTTPMeters(),
 	meter.Meter{Name: meterOrdersCreated, Unit: meter.UnitCount})
 
 // newRecorder builds the usage recorder of cfg: records appended to

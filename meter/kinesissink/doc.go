@@ -24,7 +24,7 @@
 //	...
 //	sink, err := kinesissink.New(kinesis.NewFromConfig(cfg), "metering")
 //	...
-//	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters...))
+//	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters()...))
 //
 // # Permissions
 //

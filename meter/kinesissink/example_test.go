@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters...))
+	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters()...))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -36,7 +36,7 @@
 //	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 //	sink, err := otelsink.New(provider)
 //	...
-//	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters...))
+//	rec, err := meter.New("orders", sink, meter.WithMeters(meter.HTTPMeters()...))
 //	...
 //	rec.Shutdown(ctx)
 //	provider.Shutdown(ctx)

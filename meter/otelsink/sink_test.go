@@ -307,7 +307,7 @@ func TestConcurrentWrites(t *testing.T) {
 func TestRecorder(t *testing.T) {
 	provider, reader := newProvider(t)
 	rec, err := meter.New("orders", newSink(t, provider),
-		meter.WithMeters(meter.HTTPMeters...),
+		meter.WithMeters(meter.HTTPMeters()...),
 		meter.WithoutLoop(), meter.WithInstance("task-1"), meter.WithClock(func() time.Time { return window }))
 	if err != nil {
 		t.Fatal(err)
