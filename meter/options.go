@@ -36,23 +36,32 @@ const (
 	DefaultMaxBackoff = time.Minute
 )
 
+// newConfig applies opts over the defaults: a zero or nil value inside an
+// option means the default; validate refuses what is out of range.
 func newConfig(service string, sink Sink, opts []Option) config {
-	c := config{
-		service:    service,
-		sink:       sink,
-		window:     DefaultWindow,
-		instance:   defaultInstance(),
-		maxTuples:  DefaultMaxTuples,
-		batch:      DefaultBatchSize,
-		maxPending: DefaultMaxPending,
-		minBackoff: DefaultMinBackoff,
-		maxBackoff: DefaultMaxBackoff,
-		loop:       true,
-	}
+	c := config{service: service, sink: sink, loop: true}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
+	}
+	if c.window == 0 {
+		c.window = DefaultWindow
+	}
+	if c.instance == "" {
+		c.instance = defaultInstance()
+	}
+	if c.maxTuples == 0 {
+		c.maxTuples = DefaultMaxTuples
+	}
+	if c.batch == 0 {
+		c.batch = DefaultBatchSize
+	}
+	if c.maxPending == 0 {
+		c.maxPending = DefaultMaxPending
+	}
+	if c.minBackoff == 0 && c.maxBackoff == 0 {
+		c.minBackoff, c.maxBackoff = DefaultMinBackoff, DefaultMaxBackoff
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
@@ -79,43 +88,46 @@ func (c *config) validate() error {
 // WithMeters declares the meters, with their units and dimensions.
 func WithMeters(ms ...Meter) Option { return func(c *config) { c.meters = append(c.meters, ms...) } }
 
-// WithWindow sets the aggregation window. Default [DefaultWindow]; windows
-// are aligned to the Unix epoch, so replicas agree on their bounds.
+// WithWindow sets the aggregation window. Default (also for 0)
+// [DefaultWindow]; windows are aligned to the Unix epoch, so replicas agree
+// on their bounds.
 func WithWindow(d time.Duration) Option { return func(c *config) { c.window = d } }
 
-// WithClock sets the time source. Default: the system clock (read through
-// its monotonic reading, resynchronised with the wall clock at each window).
+// WithClock sets the time source. Default (also for nil): the system clock
+// (read through its monotonic reading, resynchronised with the wall clock
+// at each window).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithInstance names this process in record IDs, so two replicas never
 // produce the same ID for different usage; it must be unique per process
-// lifetime. Default the host name and a random suffix.
+// lifetime. Default (also for "") the host name and a random suffix.
 func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
 
 // WithSpool names the file where records that Shutdown could not deliver
 // are written, and from which New loads them again; New fails when its
-// directory does not exist. Default none: then
+// directory does not exist. Default (also for "") none: then
 // Shutdown reports undelivered records as an error wrapping
 // [ErrUndelivered].
 func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
-// of each meter; beyond it, values become [Overflow]. Default
+// of each meter; beyond it, values become [Overflow]. Default (also for 0)
 // [DefaultMaxTuples].
 func WithMaxDimensionValues(n int) Option { return func(c *config) { c.maxTuples = n } }
 
 // WithMaxPending bounds the undelivered records kept in memory while the
 // sink fails; beyond it, the newest are spilled to the spool file and
 // loaded back once the sink has caught up. Without a spool they stay in
-// memory. Default [DefaultMaxPending].
+// memory. Default (also for 0) [DefaultMaxPending].
 func WithMaxPending(n int) Option { return func(c *config) { c.maxPending = n } }
 
-// WithBatchSize bounds the records given to one Sink.Write. Default
-// [DefaultBatchSize].
+// WithBatchSize bounds the records given to one Sink.Write. Default (also
+// for 0) [DefaultBatchSize].
 func WithBatchSize(n int) Option { return func(c *config) { c.batch = n } }
 
 // WithBackoff sets the retry delays after a failed delivery, doubling from
-// min to max. Default [DefaultMinBackoff] to [DefaultMaxBackoff].
+// min to max. Default (also for 0, 0) [DefaultMinBackoff] to
+// [DefaultMaxBackoff].
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
 }
@@ -125,5 +137,6 @@ func WithBackoff(min, max time.Duration) Option {
 // Lambda, where the function flushes before it returns.
 func WithoutLoop() Option { return func(c *config) { c.loop = false } }
 
-// WithLogger sets where delivery trouble is logged. Default slog.Default().
+// WithLogger sets where delivery trouble is logged. Default (also for nil)
+// slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

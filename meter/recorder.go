@@ -559,7 +559,6 @@ func (r *Recorder) record(k aggKey, c *cell) Record {
 	return rec
 }
 
-// hostname is the default instance.
 // defaultInstance is the host name and a random suffix per process: a
 // restarted process (same pod, same host name) must not produce the IDs of
 // the windows its predecessor delivered.

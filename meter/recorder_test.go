@@ -34,9 +34,13 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"no sink", "orders", nil, nil, "Sink"},
 		{"window too short", "orders", ok, []meter.Option{meter.WithWindow(time.Millisecond)}, "WithWindow"},
 		{"window not dividing a day", "orders", ok, []meter.Option{meter.WithWindow(7 * time.Minute)}, "WithWindow"},
-		{"no dimension values", "orders", ok, []meter.Option{meter.WithMaxDimensionValues(0)}, "WithMaxDimensionValues"},
-		{"no batch", "orders", ok, []meter.Option{meter.WithBatchSize(0)}, "WithBatchSize"},
+		{"window negative", "orders", ok, []meter.Option{meter.WithWindow(-time.Minute)}, "WithWindow"},
+		{"no dimension values", "orders", ok, []meter.Option{meter.WithMaxDimensionValues(-1)}, "WithMaxDimensionValues"},
+		{"no pending records", "orders", ok, []meter.Option{meter.WithMaxPending(-1)}, "WithMaxPending"},
+		{"no batch", "orders", ok, []meter.Option{meter.WithBatchSize(-1)}, "WithBatchSize"},
 		{"backoff max below min", "orders", ok, []meter.Option{meter.WithBackoff(time.Second, time.Millisecond)}, "WithBackoff"},
+		{"backoff negative", "orders", ok, []meter.Option{meter.WithBackoff(-time.Second, 0)}, "WithBackoff"},
+		{"backoff without min", "orders", ok, []meter.Option{meter.WithBackoff(0, time.Second)}, "WithBackoff"},
 		{"meter without name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{})}, "without a name"},
 		{"meter twice", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "a"}, meter.Meter{Name: "a"})}, `"a" declared twice`},
 		{"reserved meter name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "meter.undeclared"})}, "reserved"},
@@ -54,6 +58,55 @@ func TestNewRefusesBadConfig(t *testing.T) {
 				t.Errorf("New error = %q, want the prefix \"meter: \" and %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestZeroOptionsMeanDefaults: an option given its zero value, and a nil
+// option, leave the default in place.
+func TestZeroOptionsMeanDefaults(t *testing.T) {
+	s := &sink{}
+	r, err := meter.New("orders", s, nil, meter.WithoutLoop(),
+		meter.WithMeters(meter.Meter{Name: "api.calls", Dimensions: []string{"route"}}),
+		meter.WithWindow(0), meter.WithClock(nil), meter.WithInstance(""), meter.WithSpool(""),
+		meter.WithMaxDimensionValues(0), meter.WithMaxPending(0), meter.WithBatchSize(0),
+		meter.WithBackoff(0, 0), meter.WithLogger(nil))
+	if err != nil {
+		t.Fatalf("New with zero option values: %v", err)
+	}
+	const tenants = meter.DefaultBatchSize + 1
+	before := time.Now()
+	for i := range tenants {
+		meter.Add(meter.NewContext(tenantCtx(t, "tenant-"+strconv.Itoa(i)), r), "api.calls", 1, "/r/"+strconv.Itoa(i))
+	}
+	after := time.Now()
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs := s.Records()
+	if len(recs) != tenants {
+		t.Fatalf("%d records, want %d", len(recs), tenants)
+	}
+	// One batch of DefaultBatchSize, then the rest.
+	if b := s.Batches(); len(b) != 2 || len(b[0]) != meter.DefaultBatchSize {
+		t.Errorf("%d batches, the first of %d records; want 2, the first of DefaultBatchSize", len(b), len(b[0]))
+	}
+	routes := map[string]bool{}
+	for _, rec := range recs {
+		if w := rec.WindowEnd.Sub(rec.WindowStart); w != meter.DefaultWindow {
+			t.Fatalf("window %v, want DefaultWindow", w)
+		}
+		// The system clock: the window overlaps the time of the adds.
+		if rec.WindowStart.After(after) || !rec.WindowEnd.After(before) {
+			t.Fatalf("window %v to %v is not around the adds, %v to %v: the clock is not the system's", rec.WindowStart, rec.WindowEnd, before, after)
+		}
+		if rec.Instance == "" {
+			t.Fatal("empty instance, want the host name and a suffix")
+		}
+		routes[rec.Dimensions["route"]] = true
+	}
+	// DefaultMaxTuples distinct routes, then the overflow.
+	if len(routes) != meter.DefaultMaxTuples+1 || !routes[meter.Overflow] {
+		t.Errorf("%d distinct routes (overflow %v), want DefaultMaxTuples and the overflow", len(routes), routes[meter.Overflow])
 	}
 }
 

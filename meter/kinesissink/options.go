@@ -59,12 +59,13 @@ func (c *config) validate() error {
 
 // WithStreamARN names the stream by its ARN, which AWS recommends and which
 // a stream in another account needs. The stream name given to [New] may
-// then be empty; when it is not, it must be the ARN's. Default: the stream
-// is named by its name only.
+// then be empty; when it is not, it must be the ARN's. Default (also for
+// ""): the stream is named by its name only.
 func WithStreamARN(arn string) Option { return func(c *config) { c.streamARN = arn } }
 
 // WithAttempts sets how many PutRecords calls a record gets within one
-// Write, the first included; 1 retries nothing. Default [DefaultAttempts].
+// Write, the first included; 1 retries nothing. Default (also for 0)
+// [DefaultAttempts].
 // The SDK's own retryer, which retries whole calls that fail, comes on top
 // of this; records still undelivered after the last attempt are reported
 // to the [meter.Recorder], which tries them again later.
@@ -72,15 +73,16 @@ func WithAttempts(n int) Option { return func(c *config) { c.attempts = n } }
 
 // WithBackoff sets the wait before each retry within a Write, doubling from
 // min to max, of which a random half is taken off so that replicas
-// throttled on the same shard do not retry in step. Default
-// [DefaultMinBackoff] to [DefaultMaxBackoff].
+// throttled on the same shard do not retry in step. Default (also for 0,
+// 0) [DefaultMinBackoff] to [DefaultMaxBackoff].
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
 }
 
 // WithSleep replaces how the sink waits before a retry: sleep must wait d,
 // or less, and return ctx's error should ctx be done first. Tests pass one
-// that returns at once. Default: a timer that also watches ctx.
+// that returns at once. Default (also for nil): a timer that also watches
+// ctx.
 func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 	return func(c *config) { c.sleep = sleep }
 }

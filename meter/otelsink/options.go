@@ -40,11 +40,11 @@ func (c *config) validate() error {
 // WithMaxTenants bounds the distinct values of the tenant.id attribute: the
 // first n tenant IDs the sink sees keep their own, later ones are reported
 // as [Overflow]. Every attribute set is a time series in the metrics
-// backend, and billed as one. Default [DefaultMaxTenants].
+// backend, and billed as one. Default (also for 0) [DefaultMaxTenants].
 func WithMaxTenants(n int) Option { return func(c *config) { c.maxTenants = n } }
 
 // WithInstrumentName sets how a meter's name becomes the name of its
-// counter. Default [InstrumentName]. Names OpenTelemetry does not accept
+// counter. Default (also for nil) [InstrumentName]. Names OpenTelemetry does not accept
 // (see [InstrumentName]) are reported to the OpenTelemetry error handler.
 func WithInstrumentName(name func(meter string) string) Option {
 	return func(c *config) { c.name = name }
