@@ -329,7 +329,7 @@ func TestAccessLogLevels(t *testing.T) {
 
 	t.Run("below the logger's level", func(t *testing.T) {
 		buf := new(syncBuffer)
-		logger := slog.New(logging.NewHandler(jsonHandler(buf), logging.WithLevel(slog.LevelWarn)))
+		logger := slog.New(logging.NewHandler(jsonHandler(buf), logging.WithLevels(logging.NewLevels(slog.LevelWarn))))
 		h := logging.AccessLog(logger, logging.WithAuditor(nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/missing" {
 				http.NotFound(w, r)

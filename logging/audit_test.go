@@ -41,7 +41,7 @@ func TestAuditFields(t *testing.T) {
 		{"plain handler", nil},
 		{"tenancy handler", func(h slog.Handler) slog.Handler { return logging.NewHandler(h) }},
 		{"tenancy handler at WARN", func(h slog.Handler) slog.Handler {
-			return logging.NewHandler(h, logging.WithLevel(slog.LevelWarn))
+			return logging.NewHandler(h, logging.WithLevels(logging.NewLevels(slog.LevelWarn)))
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -581,9 +581,9 @@ func TestLevelsBase(t *testing.T) {
 	if got := logging.NewLevels(nil).For(bg); got != slog.LevelInfo {
 		t.Errorf("NewLevels(nil).For = %v, want INFO", got)
 	}
-	warn := logging.NewHandler(slog.NewJSONHandler(io.Discard, nil), logging.WithLevel(slog.LevelWarn))
+	warn := logging.NewHandler(slog.NewJSONHandler(io.Discard, nil), logging.WithLevels(logging.NewLevels(slog.LevelWarn)))
 	if warn.Enabled(bg, slog.LevelInfo) || !warn.Enabled(bg, slog.LevelWarn) {
-		t.Error("WithLevel(WARN): info enabled or warn disabled")
+		t.Error("WithLevels(NewLevels(WARN)): info enabled or warn disabled")
 	}
 	def := logging.NewHandler(slog.NewJSONHandler(io.Discard, nil))
 	if def.Enabled(bg, slog.LevelDebug) || !def.Enabled(bg, slog.LevelInfo) {

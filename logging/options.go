@@ -29,14 +29,10 @@ func newOptions(opts []Option) *options {
 	return o
 }
 
-// WithLevel sets the handler's level. Default slog.LevelInfo.
-func WithLevel(l slog.Leveler) Option {
-	return func(o *options) { o.levels = NewLevels(l) }
-}
-
 // WithLevels sets the levels, with their per-tenant overrides, that the
-// handler consults; keep the *Levels to change them at run time. Default
-// NewLevels(slog.LevelInfo).
+// handler consults: WithLevels(NewLevels(slog.LevelWarn)) for a fixed
+// level, a *slog.LevelVar base or [Levels.Set] to change them at run time.
+// Default (also for nil) NewLevels(slog.LevelInfo).
 func WithLevels(l *Levels) Option { return func(o *options) { o.levels = l } }
 
 // WithRedactedKeys adds keys whose values are never written to the

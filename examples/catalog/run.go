@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// level is decided there, per tenant if need be.
 	jsonLines := slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
 	lh := logging.NewHandler(jsonLines,
-		logging.WithLevel(cfg.logLevel),
+		logging.WithLevels(logging.NewLevels(cfg.logLevel)),
 		logging.WithAttrs(slog.String("service", "catalog")),
 	)
 	log := slog.New(lh)

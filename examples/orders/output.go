@@ -34,5 +34,5 @@ func newLogger(out io.Writer, level slog.Level, attrs ...slog.Attr) *slog.Logger
 	// The JSON handler passes everything; logging.Handler decides the
 	// level, so that logging.Levels could lower it for one tenant.
 	json := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
-	return slog.New(logging.NewHandler(json, logging.WithLevel(level), logging.WithAttrs(attrs...)))
+	return slog.New(logging.NewHandler(json, logging.WithLevels(logging.NewLevels(level)), logging.WithAttrs(attrs...)))
 }
