@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -44,68 +45,86 @@ func Verified() Resolver {
 	})
 }
 
-// HeaderConfig configures [TrustedHeader].
-type HeaderConfig struct {
-	// IDHeader carries the tenant ID. Default "X-Tenant-ID".
-	IDHeader string
-	// TierHeader, when set, carries the tier name; an unknown name is
-	// refused. Default: none, the tenant's tier stays unknown.
-	TierHeader string
-	// Tiers is the set TierHeader names a tier of. Default [DefaultTiers].
-	Tiers *Tiers
-	// TrustedPeers are the networks of the immediate peers (the gateway or
-	// sidecar that verified the caller) allowed to set the headers. A
-	// request from any other address is treated as naming no tenant.
-	// Required: a trusted header anyone can send is a tenant anyone can
-	// claim.
-	TrustedPeers []netip.Prefix
+// HeaderOption configures [TrustedHeader].
+type HeaderOption func(*headerConfig)
+
+type headerConfig struct {
+	idHeader   string
+	tierHeader string
+	tiers      *Tiers
+}
+
+// WithIDHeader names the header that carries the tenant ID. Default (also
+// for "") "X-Tenant-ID".
+func WithIDHeader(name string) HeaderOption {
+	return func(c *headerConfig) { c.idHeader = name }
+}
+
+// WithTierHeader names the header that carries the tier's name, a tier of
+// tiers (default, also for nil, [DefaultTiers]); a name not in tiers is
+// refused. Default (also for ""): no tier header, the tenant's tier stays
+// unknown.
+func WithTierHeader(name string, tiers *Tiers) HeaderOption {
+	return func(c *headerConfig) { c.tierHeader, c.tiers = name, tiers }
 }
 
 // TrustedHeader returns a resolver that reads the tenant from request
 // headers set by a trusted hop, for services that sit behind something that
-// already verified the caller. It is never part of a default chain: the
-// service must build it explicitly and name the peers it trusts.
-func TrustedHeader(cfg HeaderConfig) (Resolver, error) {
-	if cfg.IDHeader == "" {
-		cfg.IDHeader = "X-Tenant-ID"
-	}
-	if cfg.Tiers == nil {
-		cfg.Tiers = DefaultTiers
-	}
-	if len(cfg.TrustedPeers) == 0 {
-		return nil, errors.New("tenant: TrustedHeader needs HeaderConfig.TrustedPeers: list the networks of the hops allowed to set " + cfg.IDHeader)
-	}
-	for _, p := range cfg.TrustedPeers {
-		if !p.IsValid() {
-			return nil, errors.New("tenant: HeaderConfig.TrustedPeers holds an invalid prefix")
+// already verified the caller. trustedPeers are the networks of the
+// immediate peers (the gateway or sidecar that verified the caller) allowed
+// to set the headers; a request from any other address names no tenant.
+// They are required: a trusted header anyone can send is a tenant anyone
+// can claim. The resolver is never part of a default chain: the service
+// must build it explicitly and name the peers it trusts.
+func TrustedHeader(trustedPeers []netip.Prefix, opts ...HeaderOption) (Resolver, error) {
+	var cfg headerConfig
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
 		}
 	}
+	if cfg.idHeader == "" {
+		cfg.idHeader = "X-Tenant-ID"
+	}
+	if cfg.tiers == nil {
+		cfg.tiers = DefaultTiers
+	}
+	if len(trustedPeers) == 0 {
+		return nil, errors.New("tenant: TrustedHeader needs trustedPeers: list the networks of the hops allowed to set " + cfg.idHeader)
+	}
+	for _, p := range trustedPeers {
+		if !p.IsValid() {
+			return nil, errors.New("tenant: TrustedHeader: trustedPeers holds an invalid prefix")
+		}
+	}
+	// A copy: the caller's slice may change after the check.
+	peers := slices.Clone(trustedPeers)
 	return ResolverFunc(func(r *http.Request) (Tenant, error) {
-		if !peerTrusted(r.RemoteAddr, cfg.TrustedPeers) {
+		if !peerTrusted(r.RemoteAddr, peers) {
 			return Tenant{}, ErrNoTenant
 		}
-		ids := r.Header.Values(cfg.IDHeader)
+		ids := r.Header.Values(cfg.idHeader)
 		if len(ids) == 0 {
 			return Tenant{}, ErrNoTenant
 		}
 		// A proxy may fold repeated headers into one comma-separated
 		// line; either way the request names more than one tenant.
 		if len(ids) > 1 || strings.Contains(ids[0], ",") {
-			return Tenant{}, &IDError{Reason: "header " + cfg.IDHeader + " names more than one tenant"}
+			return Tenant{}, &IDError{Reason: "header " + cfg.idHeader + " names more than one tenant"}
 		}
 		t, err := New(ids[0], Tier{})
 		if err != nil {
 			return Tenant{}, err
 		}
 		t.Source = SourcePeer
-		if cfg.TierHeader != "" {
-			switch names := r.Header.Values(cfg.TierHeader); {
+		if cfg.tierHeader != "" {
+			switch names := r.Header.Values(cfg.tierHeader); {
 			case len(names) > 1:
-				return Tenant{}, fmt.Errorf("%w: header %s given more than once", ErrUnknownTier, cfg.TierHeader)
+				return Tenant{}, fmt.Errorf("%w: header %s given more than once", ErrUnknownTier, cfg.tierHeader)
 			case len(names) == 1 && names[0] != "":
-				tier, ok := cfg.Tiers.Lookup(names[0])
+				tier, ok := cfg.tiers.Lookup(names[0])
 				if !ok {
-					return Tenant{}, fmt.Errorf("%w in header %s", ErrUnknownTier, cfg.TierHeader)
+					return Tenant{}, fmt.Errorf("%w in header %s", ErrUnknownTier, cfg.tierHeader)
 				}
 				t.Tier = tier
 			}

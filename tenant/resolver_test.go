@@ -59,34 +59,66 @@ var trustedNets = []netip.Prefix{
 }
 
 func TestTrustedHeaderConfig(t *testing.T) {
-	_, err := tenant.TrustedHeader(tenant.HeaderConfig{})
+	_, err := tenant.TrustedHeader(nil)
 	if err == nil {
-		t.Fatal("TrustedHeader without TrustedPeers: nil error")
+		t.Fatal("TrustedHeader without trustedPeers: nil error")
 	}
-	for _, want := range []string{"tenant: ", "HeaderConfig.TrustedPeers", "X-Tenant-ID"} {
+	for _, want := range []string{"tenant: ", "trustedPeers", "X-Tenant-ID"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
 
-	_, err = tenant.TrustedHeader(tenant.HeaderConfig{IDHeader: "X-Org", TrustedPeers: []netip.Prefix{}})
+	_, err = tenant.TrustedHeader([]netip.Prefix{}, tenant.WithIDHeader("X-Org"))
 	if err == nil || !strings.Contains(err.Error(), "X-Org") {
-		t.Errorf("TrustedHeader with empty TrustedPeers error = %v, want one naming X-Org", err)
+		t.Errorf("TrustedHeader with empty trustedPeers error = %v, want one naming X-Org", err)
 	}
 
-	_, err = tenant.TrustedHeader(tenant.HeaderConfig{TrustedPeers: []netip.Prefix{trustedNets[0], {}}})
-	if err == nil || !strings.Contains(err.Error(), "TrustedPeers") {
-		t.Errorf("TrustedHeader with an invalid prefix error = %v, want one naming TrustedPeers", err)
+	_, err = tenant.TrustedHeader([]netip.Prefix{trustedNets[0], {}})
+	if err == nil || !strings.Contains(err.Error(), "trustedPeers") {
+		t.Errorf("TrustedHeader with an invalid prefix error = %v, want one naming trustedPeers", err)
 	}
 
-	res, err := tenant.TrustedHeader(tenant.HeaderConfig{TrustedPeers: trustedNets})
+	res, err := tenant.TrustedHeader(trustedNets)
 	if err != nil || res == nil {
 		t.Fatalf("TrustedHeader = %v, %v; want a resolver", res, err)
 	}
 }
 
+// TestTrustedHeaderDefaults: nil options and options given their zero
+// value leave the defaults, X-Tenant-ID and no tier header; the peers are
+// those given at construction, whatever happens to the slice later.
+func TestTrustedHeaderDefaults(t *testing.T) {
+	peers := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	res, err := tenant.TrustedHeader(peers, nil, tenant.WithIDHeader(""), tenant.WithTierHeader("", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers[0] = netip.MustParsePrefix("192.0.2.0/24")
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.0.0.1:1"
+	r.Header.Set("X-Tenant-ID", "acme")
+	r.Header.Set("X-Tenant-Tier", "premium")
+	got := checkResolve(t, res, r, resolveResult{id: "acme"})
+	if !got.Tier.IsZero() {
+		t.Errorf("Tier = %q without a tier header, want the unknown tier", got.Tier)
+	}
+	r.RemoteAddr = "192.0.2.1:1"
+	checkResolve(t, res, r, resolveResult{err: tenant.ErrNoTenant})
+
+	// WithTierHeader(name, nil) reads tiers of DefaultTiers.
+	res, err = tenant.TrustedHeader(trustedNets, tenant.WithTierHeader("X-Tenant-Tier", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RemoteAddr = "10.0.0.1:1"
+	if got := checkResolve(t, res, r, resolveResult{id: "acme"}); got.Tier != tenant.DefaultTiers.MustLookup("premium") {
+		t.Errorf("Tier = %q, want premium of DefaultTiers", got.Tier)
+	}
+}
+
 func TestTrustedHeader(t *testing.T) {
-	res, err := tenant.TrustedHeader(tenant.HeaderConfig{TierHeader: "X-Tenant-Tier", TrustedPeers: trustedNets})
+	res, err := tenant.TrustedHeader(trustedNets, tenant.WithTierHeader("X-Tenant-Tier", tenant.DefaultTiers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +235,7 @@ func TestTrustedHeader(t *testing.T) {
 }
 
 func TestTrustedHeaderUnknownTier(t *testing.T) {
-	res, err := tenant.TrustedHeader(tenant.HeaderConfig{TierHeader: "X-Tenant-Tier", TrustedPeers: trustedNets})
+	res, err := tenant.TrustedHeader(trustedNets, tenant.WithTierHeader("X-Tenant-Tier", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,12 +257,9 @@ func TestTrustedHeaderUnknownTier(t *testing.T) {
 
 func TestTrustedHeaderCustomConfig(t *testing.T) {
 	tiers := tenant.MustTiers("free", "pro")
-	res, err := tenant.TrustedHeader(tenant.HeaderConfig{
-		IDHeader:     "X-Org",
-		TierHeader:   "X-Plan",
-		Tiers:        tiers,
-		TrustedPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-	})
+	res, err := tenant.TrustedHeader([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		tenant.WithIDHeader("X-Org"),
+		tenant.WithTierHeader("X-Plan", tiers))
 	if err != nil {
 		t.Fatal(err)
 	}

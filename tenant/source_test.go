@@ -13,7 +13,7 @@ import (
 // tenant can be trusted, and Middleware marks a custom resolver's tenant
 // claimed unless the resolver says otherwise.
 func TestSourceOfResolvers(t *testing.T) {
-	peer, err := tenant.TrustedHeader(tenant.HeaderConfig{TrustedPeers: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	peer, err := tenant.TrustedHeader([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,8 @@ func run(ctx context.Context, exp sdklog.Exporter) (err error) {
 // it in a real service), the access log, the tenant from the gateway's
 // headers, and the orders route.
 func newHandler(logger *slog.Logger, tracer trace.Tracer) (http.Handler, error) {
-	fromGateway, err := tenant.TrustedHeader(tenant.HeaderConfig{
-		TierHeader:   "X-Tenant-Tier",
-		TrustedPeers: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
-	})
+	fromGateway, err := tenant.TrustedHeader([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")},
+		tenant.WithTierHeader("X-Tenant-Tier", tenant.DefaultTiers))
 	if err != nil {
 		return nil, err
 	}
