@@ -73,8 +73,9 @@
 //
 // A refusal is recorded with tenant.Reject, for the access log and the
 // meter outside: By "throttle", Reason "rate", "quota", "concurrency",
-// "tenant_required" or "store_unavailable", and Status. The counter tenancy.throttle.decisions counts decisions
-// by tier, decision and reason, never by tenant.
+// "tenant_required" or "store_unavailable", and Status. The counter
+// tenancy.throttle.decisions counts decisions by tier, decision and reason
+// ("no_tenant" for a request without one), never by tenant.
 //
 // # Wiring
 //

@@ -107,7 +107,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		if !st.Entered(request.Authz) && request.Built(request.Authz) {
 			request.ReportOnce(noTenantReport{}, "throttle: a request reached the throttle without a tenant and authz.Middleware, built in this process, had not run for it: if the throttle is outside authz, every request is refused with 401. Wire them "+request.Order+", or build the stack with tenancy.New")
 		}
-		l.count(ctx, "", false, ReasonNoTenant)
+		l.count(ctx, "", false, reasonNoTenant)
 		tenant.Refuse(w, r, "throttle", tenant.ErrNoTenant)
 		return
 	}

@@ -21,7 +21,9 @@ type Store interface {
 type Result struct {
 	// Allowed reports whether the units were spent.
 	Allowed bool
-	// Reason says what refused them: ReasonRate or ReasonQuota.
+	// Reason says what refused them: ReasonRate or ReasonQuota, or
+	// ReasonStore from a shared store that cannot reach its backend and
+	// whose tier fails closed.
 	Reason Reason
 	// Remaining is how many units the rate limit would allow right now.
 	Remaining int
@@ -51,6 +53,9 @@ const (
 	ReasonRate        Reason = "rate"
 	ReasonQuota       Reason = "quota"
 	ReasonConcurrency Reason = "concurrency"
-	ReasonNoTenant    Reason = "no_tenant"
 	ReasonStore       Reason = "store_unavailable"
 )
+
+// reasonNoTenant is the "reason" attribute of the metrics for a request
+// without a tenant; its tenant.Rejection is tenant.Refuse's.
+const reasonNoTenant Reason = "no_tenant"
