@@ -44,7 +44,7 @@ var _ slog.Handler = (*Handler)(nil)
 
 // NewHandler returns a Handler that adds context fields to the records it
 // passes to next. next decides the format and destination; its own level
-// is not consulted (the Handler's level decides, see [WithLevel]), so build
+// is not consulted (the Handler's level decides, see [WithLevels]), so build
 // it with the lowest level you want any tenant to reach.
 func NewHandler(next slog.Handler, opts ...Option) *Handler {
 	if next == nil {
