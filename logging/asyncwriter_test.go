@@ -226,3 +226,35 @@ func TestNewAsyncWriterRefusesMistakes(t *testing.T) {
 		t.Error("nil writer accepted")
 	}
 }
+
+// TestAsyncWriterDropReport: WithDropReport chooses the line that reports
+// drops, for a text-format destination.
+func TestAsyncWriterDropReport(t *testing.T) {
+	pr, pw := io.Pipe()
+	a, err := logging.NewAsyncWriter(pw, logging.WithBufferSize(len(line(0))),
+		logging.WithDropReport(func(n uint64) []byte { return fmt.Appendf(nil, "level=WARN dropped=%d\n", n) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		a.Write(line(i))
+	}
+	var out strings.Builder
+	readDone := make(chan struct{})
+	go func() { defer close(readDone); io.Copy(&out, pr) }()
+	if err := a.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-readDone
+	dropped := 0
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var n int
+		if _, err := fmt.Sscanf(l, "level=WARN dropped=%d", &n); err == nil {
+			dropped += n
+		}
+	}
+	if dropped != 4 || a.Dropped() != 4 {
+		t.Errorf("reported %d dropped, counted %d; want 4:\n%s", dropped, a.Dropped(), out.String())
+	}
+}
