@@ -47,28 +47,34 @@ func Middleware(rec *Recorder) func(http.Handler) http.Handler {
 		panic("meter: Middleware needs a *Recorder")
 	}
 	return func(next http.Handler) http.Handler {
+		meters := [...]*meterInfo{
+			rec.meter(MeterRequests), rec.meter(MeterDenied), rec.meter(MeterRequestBytes),
+			rec.meter(MeterResponseBytes), rec.meter(MeterDuration),
+		}
 		return request.NewHandler(request.Meter, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 			start := rec.clock.now()
 			st.SetRecorder(rec)
-			defer rec.meterRequest(st, r, start)
+			defer rec.meterRequest(&meters, st, r, start)
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
 // meterRequest records the meters of one request once it has been
-// answered.
-func (rec *Recorder) meterRequest(st *request.State, r *http.Request, start time.Time) {
+// answered (meters: requests, denied, request and response bytes,
+// duration), with one reading of the clock for all.
+func (rec *Recorder) meterRequest(meters *[5]*meterInfo, st *request.State, r *http.Request, start time.Time) {
 	var dims [2]string
 	dims[0] = st.Route(r)
 	t, ok := tenant.FromContext(st)
+	p := rec.pointOf(t, ok)
 	if rej := st.Rejection(); rej.By != "" {
 		dims[1] = rej.By + ":" + rej.Reason
-		rec.add(t, ok, MeterDenied, 1, dims[:2])
+		rec.addAt(p, meters[1], 1, dims[:2])
 	} else {
-		rec.add(t, ok, MeterRequests, 1, dims[:1])
+		rec.addAt(p, meters[0], 1, dims[:1])
 	}
-	rec.add(t, ok, MeterRequestBytes, float64(st.RequestBytes()), dims[:1])
-	rec.add(t, ok, MeterResponseBytes, float64(st.Response.Bytes()), dims[:1])
-	rec.add(t, ok, MeterDuration, float64(rec.clock.now().Sub(start))/float64(time.Millisecond), dims[:1])
+	rec.addAt(p, meters[2], float64(st.RequestBytes()), dims[:1])
+	rec.addAt(p, meters[3], float64(st.Response.Bytes()), dims[:1])
+	rec.addAt(p, meters[4], float64(rec.clock.now().Sub(start))/float64(time.Millisecond), dims[:1])
 }

@@ -321,6 +321,43 @@ func (r *Recorder) Add(ctx context.Context, name string, value float64, dims ...
 
 // add records value for t (ok false: no tenant).
 func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dims []string) {
+	r.addAt(r.pointOf(t, ok), r.meter(name), value, dims)
+}
+
+// meter returns the meter named name, declared or not.
+func (r *Recorder) meter(name string) *meterInfo {
+	if m := r.meters[name]; m != nil {
+		return m
+	}
+	return r.undeclaredMeter(name)
+}
+
+// point is where usage of one tenant goes at one moment: the tenant's part
+// of the key, its tier, the window and the shard. The request meters of
+// the middleware share one.
+type point struct {
+	tenant       string
+	unattributed bool
+	tier         string
+	window       int64
+	shard        *shard
+}
+
+// pointOf reads the clock once for t's usage now.
+func (r *Recorder) pointOf(t tenant.Tenant, ok bool) point {
+	var p point
+	if ok && !t.IsZero() {
+		p.tenant, p.tier = t.ID, t.Tier.String()
+	} else {
+		p.unattributed = true
+	}
+	p.window = r.windowOf(r.clock.nanos())
+	p.shard = &r.shards[maphash.String(r.seed, p.tenant)%numShards]
+	return p
+}
+
+// addAt records value on m at p.
+func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 	if value == 0 {
 		return
 	}
@@ -332,25 +369,13 @@ func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dim
 		r.stats.late.Add(1)
 		return
 	}
-	m := r.meters[name]
-	if m == nil {
-		m = r.undeclaredMeter(name)
-	}
-	k := aggKey{meter: m.index}
-	var tier string
-	if ok && !t.IsZero() {
-		k.tenant, tier = t.ID, t.Tier.String()
-	} else {
-		k.unattributed = true
-	}
+	k := aggKey{meter: m.index, tenant: p.tenant, unattributed: p.unattributed}
 	if len(m.Dimensions) > 0 {
 		k.tuple = m.tupleOf(dims, r.cfg.maxTuples)
 	}
-	w := r.windowOf(r.clock.nanos())
-
-	s := &r.shards[maphash.String(r.seed, k.tenant)%numShards]
+	s := p.shard
 	s.mu.RLock()
-	k.window = max(w, r.openFrom.Load())
+	k.window = max(p.window, r.openFrom.Load())
 	// Shutdown sets closed before it moves openFrom past every window: an
 	// add that saw the moved openFrom sees closed too, and is counted Late
 	// rather than stored in a window nobody will collect.
@@ -367,7 +392,7 @@ func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dim
 	s.mu.RUnlock()
 
 	s.mu.Lock()
-	k.window = max(w, r.openFrom.Load())
+	k.window = max(p.window, r.openFrom.Load())
 	if r.closed.Load() {
 		s.mu.Unlock()
 		r.stats.late.Add(1)
@@ -375,7 +400,7 @@ func (r *Recorder) add(t tenant.Tenant, ok bool, name string, value float64, dim
 	}
 	c := s.m[k]
 	if c == nil {
-		c = &cell{tier: tier}
+		c = &cell{tier: p.tier}
 		s.m[k] = c
 	}
 	c.add(value)
