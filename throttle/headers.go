@@ -21,7 +21,9 @@ func seconds(d time.Duration, min int64) int64 {
 // policy for the bucket (its burst, refilled over burst/rate seconds) and
 // one per quota, named after its period. pk, when not empty, is the
 // opaque partition key.
-func setHeaders(h http.Header, d Decision, pk string, policyValue []string, legacy bool, now time.Time) {
+// setHeaders sets the RateLimit fields of d; slot, when not nil, holds the
+// RateLimit value instead of a new slice.
+func setHeaders(h http.Header, d Decision, pk string, policyValue []string, legacy bool, now time.Time, slot *[1]string) {
 	lim := d.Limits
 	if policyValue == nil {
 		policyValue = []string{policyHeader(lim, pk)}
@@ -35,7 +37,11 @@ func setHeaders(h http.Header, d Decision, pk string, policyValue []string, lega
 	// Set in canonical form directly: Header.Set would re-spell the
 	// names on every request. Names are case-insensitive on the wire.
 	h["Ratelimit-Policy"] = policyValue
-	h["Ratelimit"] = []string{string(state)}
+	if slot == nil {
+		slot = new([1]string)
+	}
+	slot[0] = string(state)
+	h["Ratelimit"] = slot[:]
 
 	if legacy {
 		// The de facto headers describe the tightest limit only.

@@ -294,16 +294,16 @@ type Decision struct {
 // see [Limiter.Acquire].
 func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decision, error) {
 	lim := l.LimitsFor(t)
-	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.String())
+	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.String(), l.now())
 }
 
-func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string) (Decision, error) {
+func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string, now time.Time) (Decision, error) {
 	// A cost above the burst, or above a quota, could never be paid.
 	cost = min(max(cost, 1), lim.Burst)
 	for _, q := range lim.Quotas {
 		cost = int(min(int64(cost), q.Limit))
 	}
-	res, err := l.store.Take(ctx, key, lim, cost, l.now())
+	res, err := l.store.Take(ctx, key, lim, cost, now)
 	d := Decision{Result: res, Limits: lim, Cost: cost}
 	if err != nil {
 		d.Allowed, d.Reason = false, ReasonStore

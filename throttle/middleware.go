@@ -112,8 +112,9 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		return
 	}
 
+	now := l.now() // one reading for the whole decision
 	if b.lim.MaxConcurrent > 0 {
-		e, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, l.now())
+		e, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
 		if !ok {
 			l.count(ctx, b.tier, false, ReasonConcurrency)
 			refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
@@ -126,13 +127,13 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	if c.cost != nil {
 		cost = c.cost(r)
 	}
-	d, err := l.take(ctx, b.key, b.lim, cost, b.tier)
+	d, err := l.take(ctx, b.key, b.lim, cost, b.tier, now)
 	if err == nil || d.Allowed {
 		var policy []string
 		if b.pk == "" {
 			policy = l.policyValue(b.lim)
 		}
-		setHeaders(w.Header(), d, b.pk, policy, c.legacy, l.now())
+		setHeaders(w.Header(), d, b.pk, policy, c.legacy, now, &st.RateLimit)
 	}
 	switch {
 	case d.Allowed:

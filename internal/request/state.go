@@ -59,6 +59,9 @@ type State struct {
 	Response Response
 	// Info is the request ID and the log's cache of span IDs.
 	Info Info
+	// RateLimit holds the throttle's RateLimit header value, so that
+	// setting the header allocates only the string.
+	RateLimit [1]string
 
 	body    countingBody
 	writers writers
