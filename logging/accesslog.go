@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +13,9 @@ import (
 	"github.com/tenancykit/tenancy/internal/request"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// accessKeys are the keys of an access line's own fields.
+var accessKeys = [...]string{KeyMethod, KeyRoute, KeyStatus, KeyBytes, KeyDurationMS, KeyRemoteIP, KeyRejectedBy, KeyRejectReason}
 
 // Keys the access log adds to the schema.
 const (
@@ -108,8 +110,8 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 	// here: the access log adds the context's fields itself, instead of
 	// the Handler copying the record to add them.
 	ours, _ := logger.Handler().(*Handler)
-	if ours != nil && len(ours.groups) > 0 {
-		ours = nil
+	if ours != nil && (len(ours.groups) > 0 || ours.opts.redactor.hasSensitiveKey(accessKeys)) {
+		ours = nil // the Handler's own path: groups, or a key to redact
 	}
 	// With no auditor named or set as default, audit events go where the
 	// access lines go, not to slog.Default.
@@ -161,13 +163,14 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		return
 	}
 	route := st.Route(r)
+	end := c.now()
 	var buf [24]slog.Attr
 	attrs := append(buf[:0],
 		slog.String(KeyMethod, r.Method),
 		slog.String(KeyRoute, route),
 		slog.Int(KeyStatus, status),
 		slog.Int64(KeyBytes, st.Response.Bytes()),
-		slog.Float64(KeyDurationMS, float64(c.now().Sub(start).Microseconds())/1000),
+		slog.Float64(KeyDurationMS, float64(end.Sub(start).Microseconds())/1000),
 		slog.String(KeyRemoteIP, c.remoteIP(r)),
 	)
 	if ours == nil {
@@ -179,12 +182,14 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	}
 	switch {
 	case !enabled:
-	case ours != nil && !slices.ContainsFunc(attrs, ours.opts.redactor.changes):
+	case ours != nil && !looksLikeJWT(r.Method):
 		// What Handler.Handle would add, in its order, to a line with
-		// nothing to redact.
+		// nothing to redact: the method is the only value here the client
+		// wrote (a route is a pattern, remote_ip an address), and none of
+		// the keys is one the Handler redacts.
 		attrs = appendContext(attrs, ctx)
 		attrs = append(attrs, ours.opts.static...)
-		rec := slog.NewRecord(time.Now(), level, "request", 0)
+		rec := slog.NewRecord(end, level, "request", 0)
 		rec.AddAttrs(attrs...)
 		ours.next.Handle(ctx, rec)
 	default:

@@ -885,3 +885,21 @@ func TestAccessLogLevelWithAuditor(t *testing.T) {
 		t.Errorf("an INFO access line reached a WARN logger: %s", buf)
 	}
 }
+
+// TestAccessLogRedacts: the access line goes through redaction like any
+// other: a JWT-shaped method (a token is a valid HTTP method) and a field
+// whose key WithRedactedKeys names are not written.
+func TestAccessLogRedacts(t *testing.T) {
+	const jwtLike = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+	logger, buf := newLogger()
+	serve(logging.AccessLog(logger, accessClock())(http.NotFoundHandler()), newRequest(jwtLike, "/", "req-1"))
+	if strings.Contains(buf.String(), "c2lnbmF0dXJl") {
+		t.Errorf("a JWT-shaped method reached the log: %s", buf)
+	}
+
+	logger, buf = newLogger(logging.WithRedactedKeys("route"))
+	serve(mustStack(t, tenancy.WithAccessLog(logger, accessClock())).Wrap(ordersMux()), newRequest("POST", "/orders/42", "req-2"))
+	if line := decodeOne(t, buf.String()); line["route"] != logging.Redacted {
+		t.Errorf("route = %v, want it redacted", line["route"])
+	}
+}

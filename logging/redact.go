@@ -122,6 +122,18 @@ func (r *redactor) attrs(as []slog.Attr) []slog.Attr {
 	return out
 }
 
+// hasSensitiveKey reports whether any of keys is redacted; an access log
+// asks it once per line, of its fixed keys, which WithRedactedKeys could
+// name.
+func (r *redactor) hasSensitiveKey(keys [8]string) bool {
+	for _, k := range keys {
+		if r.sensitive(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // sensitive reports whether values under key are redacted.
 func (r *redactor) sensitive(key string) bool {
 	n := len(key)
