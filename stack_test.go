@@ -261,3 +261,40 @@ func TestThrottleOutsideAuthzReported(t *testing.T) {
 		t.Errorf("reports = %q, want one naming the throttle and the fix", reports)
 	}
 }
+
+// TestStackCredentialsInnermost: the credentials middleware runs last,
+// after authz has set the tenant and the throttle has let the request
+// through, so it is never asked for a request refused before it.
+func TestStackCredentialsInnermost(t *testing.T) {
+	iss := authztest.Start(t)
+	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
+		"basic": {Rate: 1, Burst: 1}, "standard": {Rate: 1, Burst: 1}, "premium": {Rate: 1, Burst: 1}, "platinum": {Rate: 1, Burst: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	creds := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tn, _ := tenant.FromContext(r.Context())
+			asked = append(asked, tn.ID)
+			next.ServeHTTP(w, r)
+		})
+	}
+	s, err := tenancy.New(tenancy.WithCredentials(creds), tenancy.WithThrottle(limiter), tenancy.WithAuthz(iss.Verifier(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Wrap(http.NotFoundHandler())
+	token := iss.MustMint("acme", "premium")
+	for _, tok := range []string{token, token, ""} { // allowed, throttled, no token
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if len(asked) != 1 || asked[0] != "acme" {
+		t.Errorf("credentials asked for %q, want once, for acme", asked)
+	}
+}
