@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 )
 
 func TestPricesPerTier(t *testing.T) {
@@ -34,7 +35,7 @@ func TestPricesPerTier(t *testing.T) {
 		if diff := cmp.Diff(c.want, decodeProduct(t, r)); diff != "" {
 			t.Errorf("%s on %s: GET %s (-want +got):\n%s", c.tenant, c.tier, c.path, diff)
 		}
-		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("GET %s: Cache-Control %q, want no-store: prices differ by tenant", c.path, cc)
 		}
 	}
@@ -46,21 +47,21 @@ func TestUnknownItemIsNotFound(t *testing.T) {
 	tok := iss.MustMint("acme", "premium")
 
 	r := svc.get(t, "/products/flux%20capacitor", tok, nil)
-	p := wantProblem(t, r, http.StatusNotFound)
+	p := servicetest.WantProblem(t, r, http.StatusNotFound)
 	if p.Detail != "No product with this name." {
 		t.Errorf("detail %q", p.Detail)
 	}
-	if strings.Contains(string(r.body), "flux") {
-		t.Errorf("the 404 echoes the item: %s", r.body)
+	if strings.Contains(string(r.Body), "flux") {
+		t.Errorf("the 404 echoes the item: %s", r.Body)
 	}
 	// Item names are exact: no case folding, no trimming.
-	wantProblem(t, svc.get(t, "/products/Anvil", tok, nil), http.StatusNotFound)
-	wantProblem(t, svc.get(t, "/products/anvil%20", tok, nil), http.StatusNotFound)
+	servicetest.WantProblem(t, svc.get(t, "/products/Anvil", tok, nil), http.StatusNotFound)
+	servicetest.WantProblem(t, svc.get(t, "/products/anvil%20", tok, nil), http.StatusNotFound)
 
 	// Other paths: 404 with a token, 401 without, so that an anonymous
 	// caller learns nothing about the routes.
-	wantProblem(t, svc.get(t, "/orders", tok, nil), http.StatusNotFound)
-	wantProblem(t, svc.get(t, "/orders", "", nil), http.StatusUnauthorized)
+	servicetest.WantProblem(t, svc.get(t, "/orders", tok, nil), http.StatusNotFound)
+	servicetest.WantProblem(t, svc.get(t, "/orders", "", nil), http.StatusUnauthorized)
 }
 
 func TestTokenRequired(t *testing.T) {
@@ -77,26 +78,26 @@ func TestTokenRequired(t *testing.T) {
 		{"another audience", iss.MustMint("acme", "premium", authztest.WithClaim("aud", "other-api")), `Bearer error="invalid_token"`},
 	} {
 		r := svc.get(t, "/products/anvil", c.token, nil)
-		wantProblem(t, r, http.StatusUnauthorized)
-		if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, c.challenge) {
+		servicetest.WantProblem(t, r, http.StatusUnauthorized)
+		if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, c.challenge) {
 			t.Errorf("%s: WWW-Authenticate %q, want it to start with %q", c.name, got, c.challenge)
 		}
 	}
 
 	// Each refusal has an access line at WARN naming authz, and an audit
 	// event.
-	lines := requestLines(parseLines(t, svc.stdout.String()))
+	lines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String()))
 	var access, audits int
 	for _, l := range lines {
 		switch {
-		case l.str("log_type") == "audit":
+		case l.Str("log_type") == "audit":
 			audits++
-			if l.str("outcome") != "denied" {
+			if l.Str("outcome") != "denied" {
 				t.Errorf("audit line without outcome denied: %v", l)
 			}
-		case l.str("msg") == "request":
+		case l.Str("msg") == "request":
 			access++
-			if l.str("level") != "WARN" || l["status"] != float64(401) || l.str("rejected_by") != "authz" || l.str("route") != "GET /products/{item}" {
+			if l.Str("level") != "WARN" || l["status"] != float64(401) || l.Str("rejected_by") != "authz" || l.Str("route") != "GET /products/{item}" {
 				t.Errorf("access line of a refusal: %v", l)
 			}
 		default:
@@ -112,11 +113,11 @@ func TestHealthz(t *testing.T) {
 	iss := startIssuer(t)
 	svc := startForIssuer(t, iss, nil)
 	r := svc.get(t, "/healthz", "", nil)
-	if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != `{"status":"ok"}` {
-		t.Fatalf("GET /healthz: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
+		t.Fatalf("GET /healthz: %d %s", r.Status, r.Body)
 	}
 	// Load balancers ask every few seconds: no access line.
-	if lines := requestLines(parseLines(t, svc.stdout.String())); len(lines) != 0 {
+	if lines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String())); len(lines) != 0 {
 		t.Errorf("GET /healthz logged %v", lines)
 	}
 }
@@ -139,14 +140,14 @@ func TestForgedBaggageIsIgnored(t *testing.T) {
 		t.Errorf("product (-want +got):\n%s", diff)
 	}
 
-	out := svc.stdout.String()
-	lines := requestLines(parseLines(t, out))
+	out := svc.Stdout.String()
+	lines := servicetest.RequestLines(servicetest.ParseLines(t, out))
 	if len(lines) != 2 {
 		t.Fatalf("%d request lines, want the handler's and the access line:\n%s", len(lines), out)
 	}
 	for _, l := range lines {
-		if l.str("tenant_id") != "acme" || l.str("tenant_tier") != "premium" || l.str("user_id") != "alice" {
-			t.Errorf("line %q: tenant_id %q, tenant_tier %q, user_id %q; want acme, premium, alice", l.str("msg"), l.str("tenant_id"), l.str("tenant_tier"), l.str("user_id"))
+		if l.Str("tenant_id") != "acme" || l.Str("tenant_tier") != "premium" || l.Str("user_id") != "alice" {
+			t.Errorf("line %q: tenant_id %q, tenant_tier %q, user_id %q; want acme, premium, alice", l.Str("msg"), l.Str("tenant_id"), l.Str("tenant_tier"), l.Str("user_id"))
 		}
 	}
 	if strings.Contains(out, "globex") {
@@ -160,13 +161,13 @@ func TestLogLevel(t *testing.T) {
 	tok := iss.MustMint("acme", "premium")
 
 	decodeProduct(t, svc.get(t, "/products/anvil", tok, nil))
-	if out := svc.stdout.String(); out != "" {
+	if out := svc.Stdout.String(); out != "" {
 		t.Fatalf("LOG_LEVEL=warn logged an answered request:\n%s", out)
 	}
-	wantProblem(t, svc.get(t, "/products/anvil", "", nil), http.StatusUnauthorized)
+	servicetest.WantProblem(t, svc.get(t, "/products/anvil", "", nil), http.StatusUnauthorized)
 	var msgs []string
-	for _, l := range parseLines(t, svc.stdout.String()) {
-		msgs = append(msgs, l.str("level")+" "+l.str("msg"))
+	for _, l := range servicetest.ParseLines(t, svc.Stdout.String()) {
+		msgs = append(msgs, l.Str("level")+" "+l.Str("msg"))
 	}
 	// A refusal is a WARN access line; its audit event is written
 	// whatever the level.

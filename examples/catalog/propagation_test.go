@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 )
@@ -101,7 +102,7 @@ func TestPropagation(t *testing.T) {
 	iss := startIssuer(t)
 	var in inbound
 	svc := startForIssuer(t, iss, nil, withHandlerWrap(in.wrap))
-	up := startCaller(t, iss, svc.url)
+	up := startCaller(t, iss, svc.URL)
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 
 	req, err := http.NewRequest(http.MethodGet, up.url+"/quote/anvil", nil)
@@ -109,7 +110,7 @@ func TestPropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	got := decodeProduct(t, send(t, newClient(t), req))
+	got := decodeProduct(t, servicetest.Send(t, servicetest.NewClient(t), req))
 	if diff := cmp.Diff(product{Item: "anvil", UnitPriceCents: 4500, TenantID: "acme"}, got); diff != "" {
 		t.Errorf("product through the caller (-want +got):\n%s", diff)
 	}
@@ -130,17 +131,17 @@ func TestPropagation(t *testing.T) {
 
 	// The caller's lines: both handler lines and the access line, one
 	// trace and one span.
-	callerLines := requestLines(parseLines(t, up.stdout.String()))
-	catalogLines := requestLines(parseLines(t, svc.stdout.String()))
+	callerLines := servicetest.RequestLines(servicetest.ParseLines(t, up.stdout.String()))
+	catalogLines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String()))
 	if len(callerLines) != 3 || len(catalogLines) != 2 {
 		t.Fatalf("%d caller and %d catalog request lines, want 3 and 2:\ncaller:\n%s\ncatalog:\n%s",
-			len(callerLines), len(catalogLines), up.stdout, svc.stdout)
+			len(callerLines), len(catalogLines), up.stdout, svc.Stdout)
 	}
-	traceID, callerSpan := callerLines[0].str("trace_id"), callerLines[0].str("span_id")
+	traceID, callerSpan := callerLines[0].Str("trace_id"), callerLines[0].Str("span_id")
 	if !traceIDPattern.MatchString(traceID) || !spanIDPattern.MatchString(callerSpan) {
 		t.Fatalf("caller line without a trace: %v", callerLines[0])
 	}
-	catalogSpan := catalogLines[0].str("span_id")
+	catalogSpan := catalogLines[0].Str("span_id")
 	if !spanIDPattern.MatchString(catalogSpan) {
 		t.Fatalf("catalog line without a span: %v", catalogLines[0])
 	}
@@ -149,11 +150,11 @@ func TestPropagation(t *testing.T) {
 	}
 	check := func(service string, lines []logLine, span string) {
 		for _, l := range lines {
-			if l.str("trace_id") != traceID || l.str("span_id") != span {
-				t.Errorf("%s line %q: trace_id %s span_id %s, want %s %s", service, l.str("msg"), l.str("trace_id"), l.str("span_id"), traceID, span)
+			if l.Str("trace_id") != traceID || l.Str("span_id") != span {
+				t.Errorf("%s line %q: trace_id %s span_id %s, want %s %s", service, l.Str("msg"), l.Str("trace_id"), l.Str("span_id"), traceID, span)
 			}
-			if l.str("tenant_id") != "acme" || l.str("user_id") != "alice" {
-				t.Errorf("%s line %q: tenant_id %q user_id %q, want acme alice", service, l.str("msg"), l.str("tenant_id"), l.str("user_id"))
+			if l.Str("tenant_id") != "acme" || l.Str("user_id") != "alice" {
+				t.Errorf("%s line %q: tenant_id %q user_id %q, want acme alice", service, l.Str("msg"), l.Str("tenant_id"), l.Str("user_id"))
 			}
 		}
 	}
@@ -187,7 +188,7 @@ func TestTransportWithoutToken(t *testing.T) {
 		"empty context":       context.Background(),
 		"tenant but no token": tenant.NewContext(context.Background(), acme),
 	} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, svc.url+"/products/anvil", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, svc.URL+"/products/anvil", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -71,14 +72,14 @@ func TestCatalogPricesOrders(t *testing.T) {
 		eve := iss.MustMint("globex", "basic", authztest.WithSubject("eve"))
 
 		const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-		r := svc.doWith(t, "POST", "/orders", alice, `{"item":"anvil","quantity":3}`,
+		r := svc.Do(t, "POST", "/orders", alice, `{"item":"anvil","quantity":3}`,
 			http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}})
-		if r.status != http.StatusCreated {
-			t.Fatalf("POST /orders: status %d, body %s", r.status, r.body)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("POST /orders: status %d, body %s", r.Status, r.Body)
 		}
-		o := decodeOrder(t, r.body)
+		o := decodeOrder(t, r.Body)
 		if o.UnitPriceCents == nil || *o.UnitPriceCents != 1999 {
-			t.Fatalf("order %s: want unit_price_cents 1999", r.body)
+			t.Fatalf("order %s: want unit_price_cents 1999", r.Body)
 		}
 		seed := svc.create(t, eve, "bird seed", 1)
 		if seed.UnitPriceCents == nil || *seed.UnitPriceCents != 250 {
@@ -87,8 +88,8 @@ func TestCatalogPricesOrders(t *testing.T) {
 
 		// The price is stored with the order.
 		got := svc.do(t, "GET", "/orders/"+o.ID, alice, "")
-		if p := decodeOrder(t, got.body); p.UnitPriceCents == nil || *p.UnitPriceCents != 1999 {
-			t.Errorf("GET /orders/%s: %s, want unit_price_cents 1999", o.ID, got.body)
+		if p := decodeOrder(t, got.Body); p.UnitPriceCents == nil || *p.UnitPriceCents != 1999 {
+			t.Errorf("GET /orders/%s: %s, want unit_price_cents 1999", o.ID, got.Body)
 		}
 
 		headers, paths := cat.seen()
@@ -143,7 +144,7 @@ func TestCatalogFailures(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			svc := startForIssuer(t, iss, map[string]string{"CATALOG_URL": c.catalog})
-			p := wantProblem(t, svc.do(t, "POST", "/orders", alice, `{"item":"`+c.item+`","quantity":1}`), c.status)
+			p := servicetest.WantProblem(t, svc.do(t, "POST", "/orders", alice, `{"item":"`+c.item+`","quantity":1}`), c.status)
 			if p.Detail != c.detail {
 				t.Errorf("detail %q, want %q", p.Detail, c.detail)
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/tenancykit/tenancy/authz/awscreds"
 	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
 	"github.com/tenancykit/tenancy/authz/awscreds/ststest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
@@ -39,23 +40,6 @@ func openTestDynamo(t *testing.T, table string) (*dynamo, *syncBuffer) {
 	}
 	t.Cleanup(dyn.close)
 	return dyn, audit
-}
-
-// auditLines parses the audit buffer's lines.
-func auditLines(t *testing.T, b *syncBuffer) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		var v map[string]any
-		if err := json.Unmarshal([]byte(line), &v); err != nil {
-			t.Fatalf("audit line is not JSON: %v\n%s", err, line)
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // TestDynamoGuardRefusesCrossTenantKeys plays a bug in the store: code that
@@ -100,12 +84,12 @@ func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 		}},
 	} {
 		t.Run(c.op, func(t *testing.T) {
-			before := len(auditLines(t, audit))
+			before := len(servicetest.ParseLines(t, audit.String()))
 			err := c.call(globex)
 			if !errors.Is(err, dynamoguard.ErrCrossTenant) {
 				t.Fatalf("%s of acme's key for globex: %v, want dynamoguard.ErrCrossTenant", c.op, err)
 			}
-			lines := auditLines(t, audit)[before:]
+			lines := servicetest.ParseLines(t, audit.String())[before:]
 			if len(lines) != 1 {
 				t.Fatalf("%d audit lines, want 1: %v", len(lines), lines)
 			}
@@ -128,7 +112,7 @@ func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 
 	// acme's order is as it was, and the store, used as it should be,
 	// finds nothing of acme's for globex, with no refusal to audit.
-	before := len(auditLines(t, audit))
+	before := len(servicetest.ParseLines(t, audit.String()))
 	if got, err := s.Get(acme, placed.ID); err != nil || got.ID != placed.ID {
 		t.Errorf("acme's Get after the attempts: %v, %v", got, err)
 	}
@@ -138,7 +122,7 @@ func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 	if list, err := s.ListByUser(globex, "alice"); err != nil || len(list) != 0 {
 		t.Errorf("globex's ListByUser(alice): %v, %v, want none", list, err)
 	}
-	if n := len(auditLines(t, audit)) - before; n != 0 {
+	if n := len(servicetest.ParseLines(t, audit.String())) - before; n != 0 {
 		t.Errorf("the store's own calls were refused %d times", n)
 	}
 }
@@ -168,7 +152,7 @@ func TestDynamoStoreNeedsATenant(t *testing.T) {
 	if !errors.Is(err, tenant.ErrNoTenant) {
 		t.Errorf("GetItem without a tenant: %v, want tenant.ErrNoTenant", err)
 	}
-	if n := len(auditLines(t, audit)); n != 1 {
+	if n := len(servicetest.ParseLines(t, audit.String())); n != 1 {
 		t.Errorf("%d audit lines, want 1", n)
 	}
 }
@@ -270,15 +254,15 @@ func TestTenantRoleCredentials(t *testing.T) {
 	sam := iss.MustMint("initech", "standard", authztest.WithSubject("sam"))
 	r := svc.do(t, "POST", "/orders", sam, `{"item":"anvil","quantity":1}`)
 	var p throttled // a problem with retry_after
-	if err := json.Unmarshal(r.body, &p); err != nil || r.status != http.StatusServiceUnavailable ||
-		!strings.HasSuffix(p.Type, "#tenant-unavailable") || p.RetryAfter < 1 || r.header.Get("Retry-After") == "" {
-		t.Errorf("initech: status %d, Retry-After %q, body %s: want 503 #tenant-unavailable with Retry-After", r.status, r.header.Get("Retry-After"), r.body)
+	if err := json.Unmarshal(r.Body, &p); err != nil || r.Status != http.StatusServiceUnavailable ||
+		!strings.HasSuffix(p.Type, "#tenant-unavailable") || p.RetryAfter < 1 || r.Header.Get("Retry-After") == "" {
+		t.Errorf("initech: status %d, Retry-After %q, body %s: want 503 #tenant-unavailable with Retry-After", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	svc.create(t, alice, "anvil", 3) // acme carries on
-	svc.stop(t)
+	svc.Stop(t)
 
 	var refused, logged bool
-	for _, line := range svc.jsonLines(t) {
+	for _, line := range svc.Lines(t) {
 		if line["msg"] == "request" && line["status"] == 503.0 {
 			refused = line["tenant_id"] == "initech" && line["rejected_by"] == "awscreds" && line["reject_reason"] == "credentials"
 		}
@@ -287,7 +271,7 @@ func TestTenantRoleCredentials(t *testing.T) {
 		}
 	}
 	if !refused || !logged {
-		t.Errorf("want an access line of initech's 503 rejected by awscreds (%v) and an error line (%v):\n%s", refused, logged, svc.stdout)
+		t.Errorf("want an access line of initech's 503 rejected by awscreds (%v) and an error line (%v):\n%s", refused, logged, svc.Stdout)
 	}
 	for _, c := range []struct{ tenant string }{{"acme"}, {"globex"}} {
 		if n := sts.CallsFor(awscreds.DefaultTagKey, c.tenant); n != 1 {
@@ -304,7 +288,7 @@ func TestDevelopmentModeOnDynalite(t *testing.T) {
 	env["ADDR"] = "127.0.0.1:0"
 	env["METER_FILE"] = filepath.Join(t.TempDir(), "usage.jsonl")
 	svc := startService(t, env)
-	out := svc.stderr.String()
+	out := svc.Stderr.String()
 	for _, want := range []string{
 		"\nstore        DynamoDB table orders_test at " + env["DYNAMODB_ENDPOINT"] + ", the service's own credentials\n",
 		"\nmeters       usage records as JSON lines in " + env["METER_FILE"] + ", spooled to " + env["METER_FILE"] + ".spool at shutdown if need be\n",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 )
 
 var (
@@ -16,42 +17,7 @@ var (
 )
 
 // logLine is one JSON line of stdout.
-type logLine = map[string]any
-
-// linesWhere returns the lines that have every field of want.
-func linesWhere(lines []logLine, want logLine) []logLine {
-	var out []logLine
-next:
-	for _, l := range lines {
-		for k, v := range want {
-			if l[k] != v {
-				continue next
-			}
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-// oneLine returns the only line that has every field of want.
-func oneLine(t *testing.T, lines []logLine, want logLine) logLine {
-	t.Helper()
-	got := linesWhere(lines, want)
-	if len(got) != 1 {
-		t.Fatalf("%d lines with %v, want 1; lines:\n%v", len(got), want, lines)
-	}
-	return got[0]
-}
-
-// wantFields checks fields of a line.
-func wantFields(t *testing.T, what string, l logLine, want logLine) {
-	t.Helper()
-	for k, v := range want {
-		if l[k] != v {
-			t.Errorf("%s: %s = %v, want %v; line %v", what, k, l[k], v, l)
-		}
-	}
-}
+type logLine = servicetest.LogLine
 
 // TestLogLinesOfARequest checks that what a handler logs and the access
 // line of its request carry the same request_id and trace_id, and the
@@ -62,21 +28,21 @@ func TestLogLinesOfARequest(t *testing.T) {
 	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
-	r := svc.doWith(t, "POST", "/orders", alice, `{"item":"anvil","quantity":2}`, http.Header{
+	r := svc.Do(t, "POST", "/orders", alice, `{"item":"anvil","quantity":2}`, http.Header{
 		"X-Request-Id": {"req-42"},
 		"Traceparent":  {"00-" + traceID + "-00f067aa0ba902b7-01"},
 	})
-	if r.status != http.StatusCreated || r.header.Get("X-Request-Id") != "req-42" {
-		t.Fatalf("status %d, X-Request-Id %q: want 201 and the request's ID echoed", r.status, r.header.Get("X-Request-Id"))
+	if r.Status != http.StatusCreated || r.Header.Get("X-Request-Id") != "req-42" {
+		t.Fatalf("status %d, X-Request-Id %q: want 201 and the request's ID echoed", r.Status, r.Header.Get("X-Request-Id"))
 	}
-	placed := decodeOrder(t, r.body)
+	placed := decodeOrder(t, r.Body)
 	plain := svc.do(t, "POST", "/orders", alice, `{"item":"anvil","quantity":1}`)
-	plainID := plain.header.Get("X-Request-Id")
+	plainID := plain.Header.Get("X-Request-Id")
 	if plainID == "" {
 		t.Fatal("no X-Request-Id in a response")
 	}
-	svc.stop(t)
-	lines := svc.jsonLines(t)
+	svc.Stop(t)
+	lines := svc.Lines(t)
 
 	tenantFields := logLine{"tenant_id": "acme", "tenant_tier": "premium", "user_id": "alice"}
 	for _, c := range []struct {
@@ -86,12 +52,12 @@ func TestLogLinesOfARequest(t *testing.T) {
 		{"generated request ID and trace", plainID, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			handler := oneLine(t, lines, logLine{"msg": "order created", "request_id": c.requestID})
-			access := oneLine(t, lines, logLine{"msg": "request", "request_id": c.requestID})
-			wantFields(t, "handler line", handler, tenantFields)
-			wantFields(t, "handler line", handler, logLine{"level": "INFO"})
-			wantFields(t, "access line", access, tenantFields)
-			wantFields(t, "access line", access, logLine{
+			handler := servicetest.OneLine(t, lines, logLine{"msg": "order created", "request_id": c.requestID})
+			access := servicetest.OneLine(t, lines, logLine{"msg": "request", "request_id": c.requestID})
+			servicetest.WantFields(t, "handler line", handler, tenantFields)
+			servicetest.WantFields(t, "handler line", handler, logLine{"level": "INFO"})
+			servicetest.WantFields(t, "access line", access, tenantFields)
+			servicetest.WantFields(t, "access line", access, logLine{
 				"level": "INFO", "method": "POST", "route": "POST /orders", "status": 201.0, "remote_ip": "127.0.0.1",
 			})
 			for _, k := range []string{"bytes", "duration_ms"} {
@@ -109,7 +75,7 @@ func TestLogLinesOfARequest(t *testing.T) {
 			}
 		})
 	}
-	if l := oneLine(t, lines, logLine{"msg": "order created", "request_id": "req-42"}); l["order_id"] != placed.ID {
+	if l := servicetest.OneLine(t, lines, logLine{"msg": "order created", "request_id": "req-42"}); l["order_id"] != placed.ID {
 		t.Errorf("order created line names order %v, want %s", l["order_id"], placed.ID)
 	}
 }
@@ -128,15 +94,15 @@ func TestRefusalLines(t *testing.T) {
 	var limited response
 	for i := range 11 {
 		limited = svc.do(t, "GET", "/orders", eve, "")
-		if i < 10 && limited.status != http.StatusOK {
-			t.Fatalf("request %d: status %d", i+1, limited.status)
+		if i < 10 && limited.Status != http.StatusOK {
+			t.Fatalf("request %d: status %d", i+1, limited.Status)
 		}
 	}
-	if limited.status != http.StatusTooManyRequests {
-		t.Fatalf("request 11: status %d, want 429", limited.status)
+	if limited.Status != http.StatusTooManyRequests {
+		t.Fatalf("request 11: status %d, want 429", limited.Status)
 	}
-	svc.stop(t)
-	lines := svc.jsonLines(t)
+	svc.Stop(t)
+	lines := svc.Lines(t)
 
 	for _, c := range []struct {
 		name   string
@@ -147,16 +113,16 @@ func TestRefusalLines(t *testing.T) {
 		{"expired token", old, "expired"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			id := c.r.header.Get("X-Request-Id")
-			access := oneLine(t, lines, logLine{"msg": "request", "request_id": id})
-			wantFields(t, "401 line", access, logLine{
+			id := c.r.Header.Get("X-Request-Id")
+			access := servicetest.OneLine(t, lines, logLine{"msg": "request", "request_id": id})
+			servicetest.WantFields(t, "401 line", access, logLine{
 				"level": "WARN", "status": 401.0, "route": "GET /orders", "rejected_by": "authz", "reject_reason": c.reason,
 			})
 			if _, ok := access["tenant_id"]; ok {
 				t.Errorf("401 line names a tenant no token proved: %v", access)
 			}
-			audit := oneLine(t, lines, logLine{"msg": "audit", "request_id": id})
-			wantFields(t, "audit line", audit, logLine{
+			audit := servicetest.OneLine(t, lines, logLine{"msg": "audit", "request_id": id})
+			servicetest.WantFields(t, "audit line", audit, logLine{
 				"log_type": "audit", "action": "authorize", "resource": "GET /orders", "outcome": "denied",
 				"reject_reason": c.reason, "status": 401.0, "trace_id": access["trace_id"],
 			})
@@ -164,13 +130,13 @@ func TestRefusalLines(t *testing.T) {
 	}
 
 	t.Run("rate limited", func(t *testing.T) {
-		id := limited.header.Get("X-Request-Id")
-		access := oneLine(t, lines, logLine{"msg": "request", "request_id": id})
-		wantFields(t, "429 line", access, logLine{
+		id := limited.Header.Get("X-Request-Id")
+		access := servicetest.OneLine(t, lines, logLine{"msg": "request", "request_id": id})
+		servicetest.WantFields(t, "429 line", access, logLine{
 			"level": "WARN", "status": 429.0, "route": "GET /orders", "rejected_by": "throttle", "reject_reason": "rate",
 			"tenant_id": "globex", "tenant_tier": "basic", "user_id": "eve",
 		})
-		if n := len(linesWhere(lines, logLine{"msg": "audit", "request_id": id})); n != 0 {
+		if n := len(servicetest.LinesWhere(lines, logLine{"msg": "audit", "request_id": id})); n != 0 {
 			t.Errorf("%d audit lines for a 429; throttling is not an authorization decision", n)
 		}
 	})
@@ -197,8 +163,8 @@ func TestLogLevel(t *testing.T) {
 			svc.create(t, alice, "anvil", 1)
 			svc.list(t, "/orders", alice)
 			svc.do(t, "GET", "/orders", "", "")
-			svc.stop(t)
-			lines := svc.jsonLines(t)
+			svc.Stop(t)
+			lines := svc.Lines(t)
 			for _, w := range []struct {
 				what string
 				want bool
@@ -211,7 +177,7 @@ func TestLogLevel(t *testing.T) {
 				{"start line", c.started, logLine{"msg": "orders service started"}},
 				{"audit line", true, logLine{"msg": "audit", "log_type": "audit"}}, // whatever the level
 			} {
-				if got := len(linesWhere(lines, w.line)) > 0; got != w.want {
+				if got := len(servicetest.LinesWhere(lines, w.line)) > 0; got != w.want {
 					t.Errorf("%s logged: %v, want %v", w.what, got, w.want)
 				}
 			}
@@ -242,13 +208,13 @@ func TestTokensNeverLogged(t *testing.T) {
 	for _, tok := range tokens {
 		svc.do(t, "GET", "/orders", tok, "")
 		svc.do(t, "GET", "/orders?access_token="+tok, "", "")
-		svc.doWith(t, "GET", "/orders", "", "", http.Header{"Authorization": {"Basic " + tok}})
-		svc.doWith(t, "GET", "/healthz", "", "", http.Header{"X-Request-Id": {tok}})
+		svc.Do(t, "GET", "/orders", "", "", http.Header{"Authorization": {"Basic " + tok}})
+		svc.Do(t, "GET", "/healthz", "", "", http.Header{"X-Request-Id": {tok}})
 	}
-	svc.stop(t)
+	svc.Stop(t)
 
-	out := svc.stdout.String() + svc.stderr.String()
-	svc.jsonLines(t) // and stdout is JSON lines throughout
+	out := svc.Stdout.String() + svc.Stderr.String()
+	svc.Lines(t) // and stdout is JSON lines throughout
 	for name, tok := range tokens {
 		sig := tok[strings.LastIndexByte(tok, '.')+1:]
 		for what, s := range map[string]string{"token": tok, "signature": sig} {

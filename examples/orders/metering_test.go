@@ -77,7 +77,7 @@ func TestUsageRecordsInMeterFile(t *testing.T) {
 	svc.list(t, "/orders", alice)
 	svc.do(t, "GET", "/orders", "", "")  // 401: denied, no tenant
 	svc.do(t, "GET", "/healthz", "", "") // not metered
-	svc.stop(t)
+	svc.Stop(t)
 
 	records := readUsage(t, meterFile)
 	for _, c := range []struct {
@@ -114,7 +114,7 @@ func TestUsageRecordsInMeterFile(t *testing.T) {
 		t.Errorf("a spool file is left after a clean shutdown: %v", err)
 	}
 	// Not a line of EMF on stdout: the records went to the file.
-	if strings.Contains(svc.stdout.String(), `"_aws"`) {
+	if strings.Contains(svc.Stdout.String(), `"_aws"`) {
 		t.Errorf("EMF lines on stdout with METER_FILE set")
 	}
 }
@@ -129,11 +129,11 @@ func TestUsageRecordsAsEMF(t *testing.T) {
 	for range 2 {
 		svc.create(t, alice, "anvil", 1)
 	}
-	svc.stop(t)
+	svc.Stop(t)
 
 	created := 0.0
 	events := 0
-	for _, line := range svc.jsonLines(t) {
+	for _, line := range svc.Lines(t) {
 		aws, ok := line["_aws"].(map[string]any)
 		if !ok {
 			continue
@@ -157,7 +157,7 @@ func TestUsageRecordsAsEMF(t *testing.T) {
 		}
 	}
 	if events == 0 {
-		t.Fatalf("no EMF event on stdout:\n%s", svc.stdout)
+		t.Fatalf("no EMF event on stdout:\n%s", svc.Stdout)
 	}
 	if created != 2 {
 		t.Errorf("orders.created events add up to %v, want 2", created)
@@ -236,7 +236,7 @@ func TestMeterSpoolIsLoadedAtStart(t *testing.T) {
 	iss := startIssuer(t)
 	svc := startForIssuer(t, iss, map[string]string{"METER_FILE": meterFile})
 	svc.create(t, iss.MustMint("acme", "premium", authztest.WithSubject("alice")), "anvil", 1)
-	svc.stop(t)
+	svc.Stop(t)
 
 	records := readUsage(t, meterFile)
 	if diff := cmp.Diff(map[string]float64{"acme": 5}, sumUsage(records, meterOrdersCreated, "")); diff != "" {
@@ -245,22 +245,4 @@ func TestMeterSpoolIsLoadedAtStart(t *testing.T) {
 	if _, err := os.Stat(meterFile + spoolSuffix); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the spool file is still there: %v", err)
 	}
-}
-
-// jsonLines parses every line of stdout, failing the test at the first
-// that is not a JSON object.
-func (s *service) jsonLines(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for i, line := range strings.Split(strings.TrimSuffix(s.stdout.String(), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		var v map[string]any
-		if err := json.Unmarshal([]byte(line), &v); err != nil {
-			t.Fatalf("stdout line %d is not a JSON object: %v\n%s", i+1, err, line)
-		}
-		out = append(out, v)
-	}
-	return out
 }

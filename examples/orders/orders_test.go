@@ -11,12 +11,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"go.uber.org/goleak"
@@ -28,64 +28,22 @@ func TestMain(m *testing.M) {
 
 // service is the orders service running in this process, reached over real
 // HTTP on a loopback port.
-type service struct {
-	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
-	client *http.Client
-	cancel context.CancelFunc
+type service struct{ *servicetest.Service }
 
-	done     chan error
-	waitOnce sync.Once
-	err      error
-}
+type response = servicetest.Response
 
 // startService runs the service with env as its environment until the test
 // ends, and checks then that it stopped cleanly.
 func startService(t *testing.T, env map[string]string, opts ...runOption) *service {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{
-		stdout: new(syncBuffer),
-		stderr: new(syncBuffer),
-		client: newClient(t),
-		cancel: cancel,
-		done:   make(chan error, 1),
-	}
-	ready := make(chan string, 1)
-	opts = append(opts, withReady(func(addr string) { ready <- addr }))
-	getenv := func(name string) string { return env[name] }
-	go func() { s.done <- run(ctx, []string{"orders"}, getenv, s.stdout, s.stderr, opts...) }()
-	select {
-	case addr := <-ready:
-		s.url = "http://" + addr
-	case err := <-s.done:
-		cancel()
-		t.Fatalf("run returned before serving: %v\nstderr:\n%s", err, s.stderr)
-	}
-	t.Cleanup(func() {
-		s.cancel()
-		if err := s.wait(); err != nil {
-			t.Errorf("run returned %v, want nil", err)
-		}
-	})
-	return s
+	return &service{servicetest.Start(t, env, orders(opts...))}
 }
 
-// stop ends the service as SIGTERM does, and fails the test unless run
-// returns nil. Every line the service wrote is in stdout afterwards.
-func (s *service) stop(t *testing.T) {
-	t.Helper()
-	s.cancel()
-	if err := s.wait(); err != nil {
-		t.Fatalf("run returned %v, want nil", err)
+// orders is run with the test's hooks, for servicetest.Start.
+func orders(opts ...runOption) servicetest.Run {
+	return func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
+		return run(ctx, []string{"orders"}, getenv, stdout, stderr, append(slices.Clip(opts), withReady(ready))...)
 	}
-}
-
-// wait returns what run returned, waiting for it.
-func (s *service) wait() error {
-	s.waitOnce.Do(func() { s.err = <-s.done })
-	return s.err
 }
 
 // startWithIssuer starts an issuer and the service in production mode,
@@ -131,13 +89,7 @@ func startIssuer(t *testing.T) *authztest.Issuer {
 // tokens of iss, with env added to its environment.
 func startForIssuer(t *testing.T, iss *authztest.Issuer, env map[string]string, opts ...runOption) *service {
 	t.Helper()
-	all := map[string]string{
-		"ADDR":          "127.0.0.1:0",
-		"AUTH_ISSUER":   iss.URL(),
-		"AUTH_AUDIENCE": iss.Audience(),
-	}
-	maps.Copy(all, env)
-	return startService(t, all, opts...)
+	return startService(t, servicetest.IssuerEnv(iss, env), opts...)
 }
 
 // mapWith returns a copy of m with key set to value.
@@ -150,57 +102,11 @@ func mapWith(m map[string]string, key, value string) map[string]string {
 	return out
 }
 
-// newClient returns a client with its own connections, closed when the
-// test ends, so that no connection outlives the test (goleak).
-func newClient(t *testing.T) *http.Client {
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: time.Minute}
-}
-
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // do sends a request with token (none when empty) and body (none when
 // empty) and returns the whole response.
 func (s *service) do(t *testing.T, method, path, token, body string) response {
 	t.Helper()
-	return s.doWith(t, method, path, token, body, nil)
-}
-
-// doWith is do with more request headers.
-func (s *service) doWith(t *testing.T, method, path, token, body string, header http.Header) response {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, s.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return s.Do(t, method, path, token, body, nil)
 }
 
 // create places an order and returns it, failing the test unless it got 201.
@@ -208,29 +114,29 @@ func (s *service) create(t *testing.T, token, item string, quantity int) Order {
 	t.Helper()
 	body, _ := json.Marshal(NewOrder{Item: item, Quantity: quantity})
 	r := s.do(t, "POST", "/orders", token, string(body))
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /orders: status %d, body %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d, body %s", r.Status, r.Body)
 	}
-	return decodeOrder(t, r.body)
+	return decodeOrder(t, r.Body)
 }
 
 // list returns the orders of a list endpoint, failing unless it got 200.
 func (s *service) list(t *testing.T, path, token string) []Order {
 	t.Helper()
 	r := s.do(t, "GET", path, token, "")
-	if r.status != http.StatusOK {
-		t.Fatalf("GET %s: status %d, body %s", path, r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET %s: status %d, body %s", path, r.Status, r.Body)
 	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(r.body, &fields); err != nil {
-		t.Fatalf("GET %s: %v in %s", path, err, r.body)
+	if err := json.Unmarshal(r.Body, &fields); err != nil {
+		t.Fatalf("GET %s: %v in %s", path, err, r.Body)
 	}
 	if diff := cmp.Diff([]string{"orders"}, sortedKeys(fields)); diff != "" {
 		t.Fatalf("GET %s: fields (-want +got):\n%s", path, diff)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(fields["orders"], &raw); err != nil || raw == nil {
-		t.Fatalf("GET %s: orders is not an array: %s", path, r.body)
+		t.Fatalf("GET %s: orders is not an array: %s", path, r.Body)
 	}
 	out := []Order{}
 	for _, o := range raw {
@@ -283,36 +189,6 @@ func ids(orders []Order) []string {
 	return out
 }
 
-// problem is an RFC 9457 problem document as the service sends it.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-}
-
-// wantProblem checks that r is a problem document with the given status
-// and returns it.
-func wantProblem(t *testing.T, r response, status int) problem {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("Content-Type %q, want application/problem+json", ct)
-	}
-	var p problem
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("problem: %v in %s", err, r.body)
-	}
-	if p.Status != status || p.Title == "" || p.Type == "" {
-		t.Fatalf("problem %+v: want status %d, a title and a type", p, status)
-	}
-	return p
-}
-
 var orderID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func TestCreateListGet(t *testing.T) {
@@ -326,17 +202,17 @@ func testCreateListGet(t *testing.T, env map[string]string) {
 
 	before := time.Now().UTC()
 	r := svc.do(t, "POST", "/orders", alice, `{"item":"anvil","quantity":2}`)
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /orders: status %d, body %s", r.status, r.body)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d, body %s", r.Status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
-	created := decodeOrder(t, r.body)
+	created := decodeOrder(t, r.Body)
 	if !orderID.MatchString(created.ID) {
 		t.Errorf("id %q is not 16 hex characters", created.ID)
 	}
-	if loc := r.header.Get("Location"); loc != "/orders/"+created.ID {
+	if loc := r.Header.Get("Location"); loc != "/orders/"+created.ID {
 		t.Errorf("Location %q, want /orders/%s", loc, created.ID)
 	}
 	if created.CreatedAt.Before(before.Add(-time.Second)) || created.CreatedAt.After(time.Now().Add(time.Second)) {
@@ -359,10 +235,10 @@ func testCreateListGet(t *testing.T, env map[string]string) {
 	}
 
 	got := svc.do(t, "GET", "/orders/"+created.ID, alice, "")
-	if got.status != http.StatusOK {
-		t.Fatalf("GET /orders/%s: status %d, body %s", created.ID, got.status, got.body)
+	if got.Status != http.StatusOK {
+		t.Fatalf("GET /orders/%s: status %d, body %s", created.ID, got.Status, got.Body)
 	}
-	if diff := cmp.Diff(created, decodeOrder(t, got.body)); diff != "" {
+	if diff := cmp.Diff(created, decodeOrder(t, got.Body)); diff != "" {
 		t.Errorf("GET /orders/{id} (-want +got):\n%s", diff)
 	}
 }
@@ -377,8 +253,8 @@ func testEmptyListIsAnEmptyArray(t *testing.T, env map[string]string) {
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	for _, path := range []string{"/orders", "/users/alice/orders"} {
 		r := svc.do(t, "GET", path, tok, "")
-		if got := strings.TrimSpace(string(r.body)); r.status != http.StatusOK || got != `{"orders":[]}` {
-			t.Errorf("GET %s: %d %s, want 200 {\"orders\":[]}", path, r.status, got)
+		if got := strings.TrimSpace(string(r.Body)); r.Status != http.StatusOK || got != `{"orders":[]}` {
+			t.Errorf("GET %s: %d %s, want 200 {\"orders\":[]}", path, r.Status, got)
 		}
 	}
 }
@@ -437,9 +313,9 @@ func testTenantsNeverSeeEachOther(t *testing.T, env map[string]string) {
 		} {
 			for _, o := range c.orders {
 				r := svc.do(t, "GET", "/orders/"+o.ID, c.token, "")
-				p := wantProblem(t, r, http.StatusNotFound)
-				if strings.Contains(string(r.body), o.Item) || strings.Contains(string(r.body), o.TenantID) {
-					t.Errorf("%s order %s: the 404 tells about the order: %s", c.name, o.ID, r.body)
+				p := servicetest.WantProblem(t, r, http.StatusNotFound)
+				if strings.Contains(string(r.Body), o.Item) || strings.Contains(string(r.Body), o.TenantID) {
+					t.Errorf("%s order %s: the 404 tells about the order: %s", c.name, o.ID, r.Body)
 				}
 				if p.Detail != "No order with this ID." {
 					t.Errorf("%s order %s: detail %q", c.name, o.ID, p.Detail)
@@ -486,11 +362,11 @@ func testEveCannotReadAlicesOrders(t *testing.T, env map[string]string) {
 	}
 
 	r := svc.do(t, "GET", "/users/alice/orders", eve, "")
-	if r.status != http.StatusOK {
-		t.Fatalf("eve's GET /users/alice/orders: status %d, body %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("eve's GET /users/alice/orders: status %d, body %s", r.Status, r.Body)
 	}
-	if bytes.Contains(r.body, []byte(placed.ID)) || bytes.Contains(r.body, []byte("acme")) {
-		t.Errorf("eve sees acme's data: %s", r.body)
+	if bytes.Contains(r.Body, []byte(placed.ID)) || bytes.Contains(r.Body, []byte("acme")) {
+		t.Errorf("eve sees acme's data: %s", r.Body)
 	}
 	if got := svc.list(t, "/users/alice/orders", eve); len(got) != 0 {
 		t.Errorf("eve sees %d of alice's orders: %v", len(got), ids(got))
@@ -509,7 +385,7 @@ func TestTenantAndUserComeFromTheToken(t *testing.T) {
 		`{"item":"anvil","quantity":1,"user_id":"alice"}`,
 		`{"item":"anvil","quantity":1,"tenant_id":"acme","user_id":"alice"}`,
 	} {
-		p := wantProblem(t, svc.do(t, "POST", "/orders", eve, body), http.StatusBadRequest)
+		p := servicetest.WantProblem(t, svc.do(t, "POST", "/orders", eve, body), http.StatusBadRequest)
 		if p.Detail != "The body may only hold the fields item and quantity." {
 			t.Errorf("%s: detail %q", body, p.Detail)
 		}
@@ -526,11 +402,11 @@ func TestHealthzNeedsNoToken(t *testing.T) {
 	svc, _ := startWithIssuer(t)
 	for _, method := range []string{"GET", "HEAD"} {
 		r := svc.do(t, method, "/healthz", "", "")
-		if r.status != http.StatusOK {
-			t.Errorf("%s /healthz: status %d, want 200", method, r.status)
+		if r.Status != http.StatusOK {
+			t.Errorf("%s /healthz: status %d, want 200", method, r.Status)
 		}
-		if method == "GET" && strings.TrimSpace(string(r.body)) != `{"status":"ok"}` {
-			t.Errorf("GET /healthz: body %s", r.body)
+		if method == "GET" && strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
+			t.Errorf("GET /healthz: body %s", r.Body)
 		}
 	}
 }
@@ -555,12 +431,12 @@ func TestUnauthorized(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := svc.do(t, c.method, c.path, c.token, c.body)
-			wantProblem(t, r, http.StatusUnauthorized)
-			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-				t.Errorf("WWW-Authenticate %q, want a Bearer challenge", r.header.Get("WWW-Authenticate"))
+			servicetest.WantProblem(t, r, http.StatusUnauthorized)
+			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("WWW-Authenticate %q, want a Bearer challenge", r.Header.Get("WWW-Authenticate"))
 			}
-			if c.token != "" && bytes.Contains(r.body, []byte(c.token)) {
-				t.Errorf("the token is echoed: %s", r.body)
+			if c.token != "" && bytes.Contains(r.Body, []byte(c.token)) {
+				t.Errorf("the token is echoed: %s", r.Body)
 			}
 		})
 	}
@@ -606,7 +482,7 @@ func TestInvalidBodies(t *testing.T) {
 		{"white space over 64 KiB", `{"item":"anvil","quantity":1}` + strings.Repeat(" ", 64<<10), "The body is larger than 64 KiB."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := wantProblem(t, svc.do(t, "POST", "/orders", tok, c.body), http.StatusBadRequest)
+			p := servicetest.WantProblem(t, svc.do(t, "POST", "/orders", tok, c.body), http.StatusBadRequest)
 			if p.Detail != c.detail {
 				t.Errorf("detail %q, want %q", p.Detail, c.detail)
 			}
@@ -630,7 +506,7 @@ func testUnknownOrder(t *testing.T, env map[string]string) {
 	svc := startForIssuer(t, iss, env)
 	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 	for _, id := range []string{"0123456789abcdef", "nope", "%2e%2e"} {
-		p := wantProblem(t, svc.do(t, "GET", "/orders/"+id, tok, ""), http.StatusNotFound)
+		p := servicetest.WantProblem(t, svc.do(t, "GET", "/orders/"+id, tok, ""), http.StatusNotFound)
 		if p.Detail != "No order with this ID." {
 			t.Errorf("%s: detail %q", id, p.Detail)
 		}
@@ -668,10 +544,10 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	held := make(chan result, 1)
 	go func() {
-		req, _ := http.NewRequest("POST", svc.url+"/orders", strings.NewReader(`{"item":"anvil","quantity":1}`))
+		req, _ := http.NewRequest("POST", svc.URL+"/orders", strings.NewReader(`{"item":"anvil","quantity":1}`))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("X-Test-Hold", "1")
-		resp, err := svc.client.Do(req)
+		resp, err := svc.Client.Do(req)
 		if err != nil {
 			held <- result{err: err}
 			return
@@ -682,15 +558,15 @@ func TestGracefulShutdown(t *testing.T) {
 	}()
 
 	<-entered
-	svc.cancel()
+	svc.Cancel()
 	<-shuttingDown // the listener is closed; Shutdown waits for the request
 
 	select {
-	case err := <-svc.done:
-		t.Fatalf("run returned %v while a request was in flight", err)
+	case <-svc.Done():
+		t.Fatalf("run returned %v while a request was in flight", svc.Wait())
 	default:
 	}
-	if _, err := newClient(t).Get(svc.url + "/healthz"); err == nil {
+	if _, err := servicetest.NewClient(t).Get(svc.URL + "/healthz"); err == nil {
 		t.Error("a new connection was served during shutdown")
 	}
 
@@ -705,11 +581,11 @@ func TestGracefulShutdown(t *testing.T) {
 	if o := decodeOrder(t, res.body); o.TenantID != "acme" || o.UserID != "alice" {
 		t.Errorf("the in-flight request stored %+v", o)
 	}
-	if err := svc.wait(); err != nil {
+	if err := svc.Wait(); err != nil {
 		t.Fatalf("run returned %v, want nil", err)
 	}
-	if !strings.Contains(svc.stdout.String(), `"msg":"orders service stopped"`) {
-		t.Errorf("no stop log line in:\n%s", svc.stdout)
+	if !strings.Contains(svc.Stdout.String(), `"msg":"orders service stopped"`) {
+		t.Errorf("no stop log line in:\n%s", svc.Stdout)
 	}
 	created := sumUsage(readUsage(t, meterFile), meterOrdersCreated, "")
 	if diff := cmp.Diff(map[string]float64{"acme": 1}, created); diff != "" {
@@ -723,11 +599,11 @@ var exportLine = regexp.MustCompile(`(?m)^export (ACME_TOKEN|GLOBEX_TOKEN)=(\S+)
 // `go run ./examples/orders` does, and uses the tokens it prints.
 func TestDevelopmentMode(t *testing.T) {
 	svc := startService(t, map[string]string{"ADDR": "127.0.0.1:0"})
-	out := svc.stderr.String()
+	out := svc.Stderr.String()
 
 	for _, want := range []string{
 		"DEVELOPMENT MODE — tokens are minted by an in-process issuer; never use in production",
-		"listening on " + svc.url + "\n",
+		"listening on " + svc.URL + "\n",
 		"/users/alice/orders -H \"Authorization: Bearer $GLOBEX_TOKEN\"",
 		"\nlogs         JSON lines on stdout, level info (LOG_LEVEL)\n",
 		"\nmeters       usage records as CloudWatch EMF lines on stdout, namespace Tenancy/Orders (METER_FILE for a file)\n",
@@ -758,16 +634,16 @@ func TestDevelopmentMode(t *testing.T) {
 	if got := svc.list(t, "/users/alice/orders", tokens["GLOBEX_TOKEN"]); len(got) != 0 {
 		t.Errorf("eve reads alice's orders: %v", ids(got))
 	}
-	wantProblem(t, svc.do(t, "GET", "/orders/"+placed.ID, tokens["GLOBEX_TOKEN"], ""), http.StatusNotFound)
+	servicetest.WantProblem(t, svc.do(t, "GET", "/orders/"+placed.ID, tokens["GLOBEX_TOKEN"], ""), http.StatusNotFound)
 
-	first, _, _ := strings.Cut(svc.stdout.String(), "\n")
+	first, _, _ := strings.Cut(svc.Stdout.String(), "\n")
 	var started struct {
 		Msg, Mode, Addr string
 	}
 	if err := json.Unmarshal([]byte(first), &started); err != nil {
 		t.Fatalf("stdout does not start with a JSON log line: %v\n%s", err, first)
 	}
-	if started.Msg != "orders service started" || started.Mode != "development" || "http://"+started.Addr != svc.url {
+	if started.Msg != "orders service started" || started.Mode != "development" || "http://"+started.Addr != svc.URL {
 		t.Errorf("start log line %s", first)
 	}
 }
@@ -776,11 +652,11 @@ func TestDevelopmentMode(t *testing.T) {
 // service prints its address and nothing a client could use.
 func TestProductionModePrintsNoTokens(t *testing.T) {
 	svc, _ := startWithIssuer(t)
-	if got, want := svc.stderr.String(), "listening on "+svc.url+"\n"; got != want {
+	if got, want := svc.Stderr.String(), "listening on "+svc.URL+"\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
-	if strings.Contains(svc.stdout.String(), "DEVELOPMENT") {
-		t.Errorf("stdout mentions development mode:\n%s", svc.stdout)
+	if strings.Contains(svc.Stdout.String(), "DEVELOPMENT") {
+		t.Errorf("stdout mentions development mode:\n%s", svc.Stdout)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 )
 
@@ -42,11 +43,11 @@ func (s *service) spend(t *testing.T, token string, i int) response {
 // requests left of a burst of burst.
 func wantAdmitted(t *testing.T, who string, r response, burst, remaining int) {
 	t.Helper()
-	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		t.Fatalf("%s: status %d, want 201 or 200; body %s", who, r.status, r.body)
+	if r.Status != http.StatusCreated && r.Status != http.StatusOK {
+		t.Fatalf("%s: status %d, want 201 or 200; body %s", who, r.Status, r.Body)
 	}
 	wantPolicy(t, who, r, burst)
-	if got, want := r.header.Get("RateLimit"), fmt.Sprintf(`"rate";r=%d;`, remaining); !strings.HasPrefix(got, want) {
+	if got, want := r.Header.Get("RateLimit"), fmt.Sprintf(`"rate";r=%d;`, remaining); !strings.HasPrefix(got, want) {
 		t.Errorf("%s: RateLimit %q, want it to start with %q", who, got, want)
 	}
 }
@@ -55,14 +56,14 @@ func wantAdmitted(t *testing.T, who string, r response, burst, remaining int) {
 // burst requests, refilled over burst×1000 s.
 func wantPolicy(t *testing.T, who string, r response, burst int) {
 	t.Helper()
-	if got, want := r.header.Get("RateLimit-Policy"), fmt.Sprintf(`"rate";q=%d;w=%d`, burst, burst*1000); got != want {
+	if got, want := r.Header.Get("RateLimit-Policy"), fmt.Sprintf(`"rate";q=%d;w=%d`, burst, burst*1000); got != want {
 		t.Errorf("%s: RateLimit-Policy %q, want %q", who, got, want)
 	}
 }
 
 // throttled is the problem document of a 429.
 type throttled struct {
-	problem
+	servicetest.Problem
 	RetryAfter int `json:"retry_after"`
 }
 
@@ -70,32 +71,32 @@ type throttled struct {
 // headers and problem document a client needs to back off.
 func wantRateLimited(t *testing.T, who string, r response, burst int) {
 	t.Helper()
-	if r.status != http.StatusTooManyRequests {
-		t.Fatalf("%s: status %d, want 429; body %s", who, r.status, r.body)
+	if r.Status != http.StatusTooManyRequests {
+		t.Fatalf("%s: status %d, want 429; body %s", who, r.Status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("%s: Content-Type %q, want application/problem+json", who, ct)
 	}
 	var p throttled
-	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("%s: problem: %v in %s", who, err, r.body)
+		t.Fatalf("%s: problem: %v in %s", who, err, r.Body)
 	}
 	if !strings.HasSuffix(p.Type, "#rate-limited") || p.Status != http.StatusTooManyRequests || p.Title == "" || p.Detail == "" {
 		t.Errorf("%s: problem %+v, want type …#rate-limited, status 429, a title and a detail", who, p)
 	}
-	retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || retry < 1 || retry > 1000 {
-		t.Errorf("%s: Retry-After %q, want 1 to 1000 seconds (one request comes back every 1000 s)", who, r.header.Get("Retry-After"))
+		t.Errorf("%s: Retry-After %q, want 1 to 1000 seconds (one request comes back every 1000 s)", who, r.Header.Get("Retry-After"))
 	}
 	if p.RetryAfter != retry {
 		t.Errorf("%s: retry_after %d in the body, Retry-After %d in the header", who, p.RetryAfter, retry)
 	}
 	wantPolicy(t, who, r, burst)
-	m := rateLimitRemaining.FindStringSubmatch(r.header.Get("RateLimit"))
+	m := rateLimitRemaining.FindStringSubmatch(r.Header.Get("RateLimit"))
 	if m == nil || m[1] != "0" {
-		t.Errorf("%s: RateLimit %q, want r=0", who, r.header.Get("RateLimit"))
+		t.Errorf("%s: RateLimit %q, want r=0", who, r.Header.Get("RateLimit"))
 	}
 }
 
@@ -128,8 +129,8 @@ func TestBasicTenantIsThrottled(t *testing.T) {
 	// Neither /healthz nor a request without a token spends or reports
 	// any budget: the throttle sits behind authz, on the orders routes.
 	for _, r := range []response{svc.do(t, "GET", "/healthz", "", ""), svc.do(t, "GET", "/orders", "", "")} {
-		if r.status == http.StatusTooManyRequests || r.header.Get("RateLimit-Policy") != "" {
-			t.Errorf("status %d, RateLimit-Policy %q: want no throttling", r.status, r.header.Get("RateLimit-Policy"))
+		if r.Status == http.StatusTooManyRequests || r.Header.Get("RateLimit-Policy") != "" {
+			t.Errorf("status %d, RateLimit-Policy %q: want no throttling", r.Status, r.Header.Get("RateLimit-Policy"))
 		}
 	}
 }
@@ -200,7 +201,7 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 	}
 
 	for i, svc := range replicas {
-		out := svc.stdout.String()
+		out := svc.Stdout.String()
 		if !strings.Contains(out, `"limits_store":"redis"`) {
 			t.Errorf("replica %d does not log that its limits are in Redis:\n%s", i+1, out)
 		}
@@ -215,11 +216,11 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 // its burst and then 429s.
 func TestDevelopmentModeThrottlesBasicTenant(t *testing.T) {
 	svc := startService(t, map[string]string{"ADDR": "127.0.0.1:0"})
-	out := svc.stderr.String()
+	out := svc.Stderr.String()
 	for _, want := range []string{
 		"# tenant acme, tier premium, user alice\n#   limits: 500 requests/s, burst 1000\n",
 		"# tenant globex, tier basic, user eve\n#   limits: 5 requests/s, burst 10\n",
-		`for i in $(seq 15); do curl -s -o /dev/null -w '%{http_code} ' ` + svc.url + `/orders -H "Authorization: Bearer $GLOBEX_TOKEN"; done; echo` + "\n",
+		`for i in $(seq 15); do curl -s -o /dev/null -w '%{http_code} ' ` + svc.URL + `/orders -H "Authorization: Bearer $GLOBEX_TOKEN"; done; echo` + "\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner lacks %q:\n%s", want, out)
@@ -241,8 +242,8 @@ func TestDevelopmentModeThrottlesBasicTenant(t *testing.T) {
 	var statuses []int
 	for range 40 {
 		r := svc.do(t, "GET", "/orders", eve, "")
-		statuses = append(statuses, r.status)
-		if r.status == http.StatusTooManyRequests {
+		statuses = append(statuses, r.Status)
+		if r.Status == http.StatusTooManyRequests {
 			break
 		}
 	}

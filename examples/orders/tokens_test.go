@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 )
 
 // TestTokenContract holds orders to its documented contract: with
@@ -29,8 +30,8 @@ func TestTokenContract(t *testing.T) {
 				"Cognito access token":  cognito(),
 				"RFC 9068 access token": iss.MustMint("acme", "premium", authztest.WithHeader("typ", "at+jwt")),
 			} {
-				if r := svc.do(t, "GET", "/orders", token, ""); r.status != http.StatusOK {
-					t.Errorf("%s: status %d, want 200; body %s", name, r.status, r.body)
+				if r := svc.do(t, "GET", "/orders", token, ""); r.Status != http.StatusOK {
+					t.Errorf("%s: status %d, want 200; body %s", name, r.Status, r.Body)
 				}
 			}
 			for name, token := range map[string]string{
@@ -38,10 +39,10 @@ func TestTokenContract(t *testing.T) {
 				"access token of another app client": cognito(authztest.WithClaim("client_id", "another-client")),
 				"client_id without token_use":        cognito(authztest.WithClaim("token_use", nil)),
 			} {
-				if r := svc.do(t, "GET", "/orders", token, ""); r.status != http.StatusUnauthorized {
-					t.Errorf("%s: status %d, want 401", name, r.status)
+				if r := svc.do(t, "GET", "/orders", token, ""); r.Status != http.StatusUnauthorized {
+					t.Errorf("%s: status %d, want 401", name, r.Status)
 				} else {
-					wantProblem(t, r, http.StatusUnauthorized)
+					servicetest.WantProblem(t, r, http.StatusUnauthorized)
 				}
 			}
 		})

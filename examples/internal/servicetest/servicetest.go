@@ -1,0 +1,188 @@
+// Package servicetest runs an example service inside a test and reaches
+// it over real HTTP: it starts the service's run function with an
+// environment of the test's, waits until it listens, sends requests with a
+// client of the test's own, reads its stdout as JSON lines, and stops it
+// as SIGTERM would, checking that run returned nil.
+//
+// Only the examples' _test.go files import it.
+package servicetest
+
+import (
+	"context"
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/syncbuf"
+)
+
+// Run starts a service: its run function, with the test's hooks bound,
+// given the environment through getenv, its output, and ready, which it
+// calls with the bound address once it accepts connections. It returns
+// what run returns.
+type Run func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(addr string)) error
+
+// Service is a service running in the test's process. Its methods may be
+// called from the test's goroutines.
+type Service struct {
+	URL    string          // http://host:port
+	Stdout *syncbuf.Buffer // what the service wrote on stdout
+	Stderr *syncbuf.Buffer // what the service wrote on stderr
+	Client *http.Client    // a client of the test's own, closed when it ends
+
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run has returned err
+	err    error
+}
+
+// Option changes how [Start] runs a service.
+type Option func(*config)
+
+type config struct {
+	stdout func(io.Writer) io.Writer
+}
+
+// WithStdout puts the writer f returns between the service and
+// [Service.Stdout], which f is given: a writer that blocks, for a test of
+// a stopped stdout. Default: the service writes to Stdout itself.
+func WithStdout(f func(stdout io.Writer) io.Writer) Option {
+	return func(c *config) { c.stdout = f }
+}
+
+// Start runs the service with env as its environment until the test
+// ends, and checks then that run returned nil. It fails the test if run
+// returns before it serves.
+func Start(t testing.TB, env map[string]string, run Run, opts ...Option) *Service {
+	t.Helper()
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		Stdout: new(syncbuf.Buffer),
+		Stderr: new(syncbuf.Buffer),
+		Client: NewClient(t),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	var stdout io.Writer = s.Stdout
+	if c.stdout != nil {
+		stdout = c.stdout(s.Stdout)
+	}
+	ready := make(chan string, 1)
+	getenv := func(name string) string { return env[name] }
+	go func() {
+		defer close(s.done)
+		s.err = run(ctx, getenv, stdout, s.Stderr, func(addr string) { ready <- addr })
+	}()
+	select {
+	case addr := <-ready:
+		s.URL = "http://" + addr
+	case <-s.done:
+		cancel()
+		t.Fatalf("run returned before serving: %v\nstderr:\n%s", s.err, s.Stderr)
+	}
+	t.Cleanup(func() {
+		s.Cancel()
+		if err := s.Wait(); err != nil {
+			t.Errorf("run returned %v, want nil", err)
+		}
+	})
+	return s
+}
+
+// Cancel ends run's context, as SIGTERM does: the service stops accepting
+// connections and drains the requests in flight.
+func (s *Service) Cancel() { s.cancel() }
+
+// Done is closed once run has returned.
+func (s *Service) Done() <-chan struct{} { return s.done }
+
+// Wait waits for run to return and returns what it returned.
+func (s *Service) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// Stop ends the service as SIGTERM does, and fails the test unless run
+// returns nil. Every line the service wrote is in Stdout afterwards.
+func (s *Service) Stop(t testing.TB) {
+	t.Helper()
+	s.Cancel()
+	if err := s.Wait(); err != nil {
+		t.Fatalf("run returned %v, want nil", err)
+	}
+}
+
+// IssuerEnv returns env with the variables that make a service verify the
+// tokens of iss and listen on a free loopback port; env's own values win.
+func IssuerEnv(iss *authztest.Issuer, env map[string]string) map[string]string {
+	all := map[string]string{
+		"ADDR":          "127.0.0.1:0",
+		"AUTH_ISSUER":   iss.URL(),
+		"AUTH_AUDIENCE": iss.Audience(),
+	}
+	maps.Copy(all, env)
+	return all
+}
+
+// NewClient returns a client with its own connections, closed when the
+// test ends, so that no connection outlives the test (goleak).
+func NewClient(t testing.TB) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: time.Minute}
+}
+
+// Response is a whole response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends method path to the service with token (none when empty), body
+// as JSON (none when empty) and the headers of header, and returns the
+// whole response.
+func (s *Service) Do(t testing.TB, method, path, token, body string, header http.Header) Response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	maps.Copy(req.Header, header)
+	return Send(t, s.Client, req)
+}
+
+// Send sends req with c and returns the whole response, failing the test
+// if there is none.
+func Send(t testing.TB, c *http.Client, req *http.Request) Response {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL.Path, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
