@@ -1,7 +1,6 @@
 package tenancy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,7 +14,8 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
-	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
@@ -54,39 +54,28 @@ func TestNewRefusesMistakes(t *testing.T) {
 type fixture struct {
 	issuer  *authztest.Issuer
 	handler http.Handler
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	usage   *meter.Recorder
 	records *[]meter.Record
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+// jsonLines decodes every line of out.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		m := map[string]any{}
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		out = append(out, m)
+		lines = append(lines, m)
 	}
-	return out
+	return lines
 }
 
 func newFixture(t *testing.T, resolver tenant.Resolver) *fixture {
 	t.Helper()
-	f := &fixture{issuer: authztest.Start(t), logs: &lockedBuffer{}, records: new([]meter.Record)}
+	f := &fixture{issuer: authztest.Start(t), logs: &syncbuf.Buffer{}, records: new([]meter.Record)}
 	v := f.issuer.Verifier(t)
 	limits := map[string]throttle.Limits{}
 	for _, name := range tenant.DefaultTiers.Names() {
@@ -162,7 +151,7 @@ func TestStackSeesEveryDecision(t *testing.T) {
 			t.Fatalf("GET %s: %d, want %d", w.path, got, w.status)
 		}
 	}
-	lines := f.logs.lines(t)
+	lines := jsonLines(t, f.logs.String())
 	if len(lines) != len(want) {
 		t.Fatalf("%d access lines for %d requests", len(lines), len(want))
 	}
@@ -222,16 +211,7 @@ func TestHandWiredOrderChecked(t *testing.T) {
 // router between them that no construction check sees through, refuses
 // every request; the first refusal is reported once, naming the fix.
 func TestThrottleOutsideAuthzReported(t *testing.T) {
-	var mu sync.Mutex
-	var reports []string
-	prev := request.Report
-	request.ForgetReports()
-	request.Report = func(msg string) {
-		mu.Lock()
-		reports = append(reports, msg)
-		mu.Unlock()
-	}
-	t.Cleanup(func() { request.Report = prev })
+	reported := requesttest.CaptureReports(t)
 
 	iss := authztest.Start(t)
 	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
@@ -255,9 +235,7 @@ func TestThrottleOutsideAuthzReported(t *testing.T) {
 			t.Fatalf("status %d: the misordered throttle was expected to refuse", w.Code)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reports) != 1 || !strings.Contains(reports[0], "throttle") || !strings.Contains(reports[0], "tenancy.New") {
+	if reports := reported(); len(reports) != 1 || !strings.Contains(reports[0], "throttle") || !strings.Contains(reports[0], "tenancy.New") {
 		t.Errorf("reports = %q, want one naming the throttle and the fix", reports)
 	}
 }

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 )
 
 type otherKey struct{}
@@ -170,16 +170,7 @@ func TestWrongOrderAtConstruction(t *testing.T) {
 // found at the first request and reported once per pair, however many
 // requests follow.
 func TestWrongOrderAtRunTime(t *testing.T) {
-	var mu sync.Mutex
-	var reports []string
-	prev := request.Report
-	request.ForgetReports()
-	request.Report = func(msg string) {
-		mu.Lock()
-		reports = append(reports, msg)
-		mu.Unlock()
-	}
-	t.Cleanup(func() { request.Report = prev })
+	reported := requesttest.CaptureReports(t)
 
 	noop := func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 		next.ServeHTTP(w, r)
@@ -191,9 +182,7 @@ func TestWrongOrderAtRunTime(t *testing.T) {
 	for range 5 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(reports) != 1 || !strings.Contains(reports[0], "logging.AccessLog runs inside authz.Middleware") {
+	if reports := reported(); len(reports) != 1 || !strings.Contains(reports[0], "logging.AccessLog runs inside authz.Middleware") {
 		t.Errorf("reports = %q, want one naming the access log inside authz", reports)
 	}
 }

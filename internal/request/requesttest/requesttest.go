@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"testing"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
@@ -72,5 +73,26 @@ func Routed(route string, next http.Handler) http.Handler {
 func SetTenant(ctx context.Context, tn tenant.Tenant) {
 	if st := request.FromContext(ctx); st != nil {
 		st.SetTenant(&tn, "")
+	}
+}
+
+// CaptureReports makes the wiring reports of request.Report go to the
+// returned function's result until the test ends, starting from none
+// reported, so that a test can count them.
+func CaptureReports(t testing.TB) func() []string {
+	var mu sync.Mutex
+	var reports []string
+	prev := request.Report
+	request.ForgetReports()
+	request.Report = func(msg string) {
+		mu.Lock()
+		reports = append(reports, msg)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { request.Report = prev })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), reports...)
 	}
 }
