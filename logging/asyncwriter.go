@@ -57,14 +57,11 @@ type asyncConfig struct {
 	name    string
 }
 
-// Defaults of the AsyncWriter options.
-const (
-	DefaultAsyncBufferSize = 1 << 20
-)
+// defaultAsyncBufferSize is the buffer of an AsyncWriter, 1 MiB.
+const defaultAsyncBufferSize = 1 << 20
 
 // WithBufferSize sets how many bytes of lines wait for the destination
-// before new lines are dropped. Default [DefaultAsyncBufferSize] (1 MiB);
-// 0 means the default.
+// before new lines are dropped. Default (and 0) 1 MiB.
 func WithBufferSize(n int) AsyncOption { return func(c *asyncConfig) { c.size = n } }
 
 // WithMaxWait makes a Write that finds the buffer full wait up to d for
@@ -107,7 +104,7 @@ func NewAsyncWriter(w io.Writer, opts ...AsyncOption) (*AsyncWriter, error) {
 	case c.size < 0:
 		return nil, fmt.Errorf("logging: WithBufferSize: %d is negative", c.size)
 	case c.size == 0:
-		c.size = DefaultAsyncBufferSize
+		c.size = defaultAsyncBufferSize
 	}
 	if c.maxWait < 0 {
 		return nil, fmt.Errorf("logging: WithMaxWait: %v is negative", c.maxWait)

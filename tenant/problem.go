@@ -6,9 +6,9 @@ import (
 	"strconv"
 )
 
-// ProblemTypeBase prefixes the type URI of every problem this module writes.
-// Each type is documented under its anchor in docs/problems.md.
-const ProblemTypeBase = "https://github.com/tenancykit/tenancy/blob/main/docs/problems.md#"
+// problemTypeBase prefixes the type URI of every problem this module
+// writes. Each type is documented under its anchor in docs/problems.md.
+const problemTypeBase = "https://github.com/tenancykit/tenancy/blob/main/docs/problems.md#"
 
 // Problem is an RFC 9457 problem document. Detail is for the client: it must
 // never carry Go error text, a token or a secret.
@@ -31,7 +31,7 @@ type Problem struct {
 
 // ProblemType returns the type URI of the module's problem named slug, such
 // as "tenant-required": its anchor in docs/problems.md.
-func ProblemType(slug string) string { return ProblemTypeBase + slug }
+func ProblemType(slug string) string { return problemTypeBase + slug }
 
 // Error makes a Problem usable as an error, for code that returns one up to
 // a handler that writes it.
