@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 )
@@ -26,10 +26,10 @@ type product struct {
 	TenantID       string `json:"tenant_id"`
 }
 
-// newHandler routes /healthz without a token or an access log line (load
-// balancers ask it every few seconds), and everything else through the
-// tenancy stack: the access log, outermost, then authz with v. audit
-// receives the audit events of refused tokens.
+// newHandler answers /healthz without a token or an access log line (see
+// kit.WithHealthz), and everything else through the tenancy stack: the
+// access log, outermost, then authz with v. audit receives the audit
+// events of refused tokens.
 func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *logging.Auditor) (http.Handler, error) {
 	a := &api{prices: prices, log: log}
 	products := http.NewServeMux()
@@ -45,14 +45,7 @@ func newHandler(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *l
 	if err != nil {
 		return nil, err
 	}
-	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", stack.Wrap(products))
-	return root, nil
-}
-
-func healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return kit.WithHealthz(stack.Wrap(products)), nil
 }
 
 // getProduct quotes the unit price of {item} for the caller's tenant.
@@ -73,24 +66,10 @@ func (a *api) getProduct(w http.ResponseWriter, r *http.Request) {
 	// tenant_id, tenant_tier, user_id, request_id and the trace come
 	// from the context; the handler only says what it did.
 	a.log.InfoContext(ctx, "price quoted", "item", item, "unit_price_cents", price)
-	writeJSON(w, http.StatusOK, product{Item: item, UnitPriceCents: price, TenantID: t.ID})
+	// Prices differ by tenant: kit.WriteJSON says no-store.
+	kit.WriteJSON(w, http.StatusOK, product{Item: item, UnitPriceCents: price, TenantID: t.ID})
 }
 
 func notFound(w http.ResponseWriter, _ *http.Request) {
 	tenant.WriteProblem(w, tenant.Problem{Status: http.StatusNotFound, Detail: "No such resource."})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // unreachable: only strings and integers
-		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError})
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	// Prices differ by tenant: no shared cache may keep one.
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
 }

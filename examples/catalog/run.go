@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 )
@@ -81,17 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// log_type=audit, whatever LOG_LEVEL says.
 	audit := logging.NewAuditor(lh)
 
-	vopts := []authz.Option{
-		authz.WithAudience(cfg.audience),
-		authz.WithClaimMapping(cfg.mapping),
-		authz.WithRefreshErrorHandler(func(err error) {
-			log.Warn("JWK Set refresh failed; keeping the keys fetched before", "error", err)
-		}),
-	}
-	if cfg.jwksURL != "" {
-		vopts = append(vopts, authz.WithJWKSURL(cfg.jwksURL))
-	}
-	v, err := authz.NewVerifier(ctx, cfg.issuer, vopts...)
+	auth := kit.Auth{Issuer: cfg.issuer, JWKSURL: cfg.jwksURL, Audience: cfg.audience, Mapping: cfg.mapping}
+	v, err := auth.NewVerifier(ctx, log)
 	if err != nil {
 		return fmt.Errorf("token verifier for AUTH_ISSUER %s: %w", cfg.issuer, err)
 	}

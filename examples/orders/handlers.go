@@ -13,6 +13,7 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/awscreds"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
@@ -51,8 +52,8 @@ type stack struct {
 }
 
 // newHandler builds the service: GET /healthz without a token, a limit,
-// metering or an access line (load balancers ask it every few seconds),
-// and the orders routes inside the tenancy stack, outermost first:
+// metering or an access line (see kit.WithHealthz), and the orders routes
+// inside the tenancy stack, outermost first:
 //
 //	access log   request ID, trace context, one access line per request
 //	meter        usage per tenant and route, denied requests included
@@ -83,14 +84,7 @@ func newHandler(s stack) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", healthz)
-	root.Handle("/", stack.Wrap(orders))
-	return root, nil
-}
-
-func healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return kit.WithHealthz(stack.Wrap(orders)), nil
 }
 
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +118,7 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	// the context.
 	a.log.InfoContext(ctx, "order created", "order_id", o.ID, "quantity", o.Quantity)
 	w.Header().Set("Location", "/orders/"+o.ID)
-	writeJSON(w, http.StatusCreated, o)
+	kit.WriteJSON(w, http.StatusCreated, o)
 }
 
 func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +128,7 @@ func (a *api) listOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.DebugContext(r.Context(), "orders listed", "count", len(list))
-	writeJSON(w, http.StatusOK, orderList{Orders: list})
+	kit.WriteJSON(w, http.StatusOK, orderList{Orders: list})
 }
 
 func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +138,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.DebugContext(r.Context(), "order read", "order_id", o.ID)
-	writeJSON(w, http.StatusOK, o)
+	kit.WriteJSON(w, http.StatusOK, o)
 }
 
 // listUserOrders lists the orders of the user named in the path.
@@ -161,7 +155,7 @@ func (a *api) listUserOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.DebugContext(r.Context(), "orders of a user listed", "count", len(list))
-	writeJSON(w, http.StatusOK, orderList{Orders: list})
+	kit.WriteJSON(w, http.StatusOK, orderList{Orders: list})
 }
 
 type orderList struct {
@@ -233,18 +227,4 @@ func orNull(raw json.RawMessage) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return raw
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil { // unreachable: only strings, ints and times
-		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError})
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
 }

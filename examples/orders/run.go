@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 
-	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
@@ -173,17 +172,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// The development issuer is verified exactly like a real one: OIDC
 	// discovery, JWKS over HTTP, audience and claim mapping.
-	vopts := []authz.Option{
-		authz.WithAudience(audience),
-		authz.WithClaimMapping(cfg.mapping),
-		authz.WithRefreshErrorHandler(func(err error) {
-			log.Warn("JWK Set refresh failed; keeping the keys fetched before", "error", err)
-		}),
-	}
-	if cfg.jwksURL != "" {
-		vopts = append(vopts, authz.WithJWKSURL(cfg.jwksURL))
-	}
-	v, err := authz.NewVerifier(ctx, issuer, vopts...)
+	auth := kit.Auth{Issuer: issuer, JWKSURL: cfg.jwksURL, Audience: audience, Mapping: cfg.mapping}
+	v, err := auth.NewVerifier(ctx, log)
 	if err != nil {
 		if dev != nil {
 			return fmt.Errorf("token verifier for the development issuer: %w", err)

@@ -1,7 +1,8 @@
 // Package kit is the plumbing the example services share, so that
 // each example shows only what is particular to it: reading settings from
-// the environment with every mistake named, and serving until the context
-// ends, then draining in-flight requests.
+// the environment with every mistake named, the token verifier they
+// configure alike, /healthz and JSON answers, and serving until the
+// context ends, then draining in-flight requests.
 package kit
 
 import (
@@ -81,6 +82,24 @@ func (e *Env) Auth() Auth {
 	a.Mapping.Tier = e.Get("AUTH_TIER_CLAIM", authz.Cognito().Tier)
 	a.Mapping.Roles = e.Get("AUTH_ROLES_CLAIM", authz.Cognito().Roles)
 	return a
+}
+
+// NewVerifier returns the verifier of the tokens a.Issuer signs for
+// a.Audience, with a.Mapping, its keys from a.JWKSURL or found by OIDC
+// discovery. A failed refresh of the keys is logged on log as a warning;
+// the keys fetched before stay in use.
+func (a Auth) NewVerifier(ctx context.Context, log *slog.Logger) (*authz.Verifier, error) {
+	opts := []authz.Option{
+		authz.WithAudience(a.Audience),
+		authz.WithClaimMapping(a.Mapping),
+		authz.WithRefreshErrorHandler(func(err error) {
+			log.Warn("JWK Set refresh failed; keeping the keys fetched before", "error", err)
+		}),
+	}
+	if a.JWKSURL != "" {
+		opts = append(opts, authz.WithJWKSURL(a.JWKSURL))
+	}
+	return authz.NewVerifier(ctx, a.Issuer, opts...)
 }
 
 // CheckHostPort reports whether addr is a host:port to listen on.

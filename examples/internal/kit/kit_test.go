@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -78,4 +79,33 @@ func TestServeDrains(t *testing.T) {
 		t.Fatalf("Serve = %v, want nil after a clean drain", err)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// WithHealthz answers GET /healthz itself, with a JSON body no cache may
+// keep, and hands every other request to the stack.
+func TestWithHealthz(t *testing.T) {
+	stack := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kit.WriteJSON(w, http.StatusTeapot, map[string]string{"path": r.URL.Path})
+	})
+	h := kit.WithHealthz(stack)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/healthz", http.StatusOK, `{"status":"ok"}` + "\n"},
+		{"GET", "/orders", http.StatusTeapot, `{"path":"/orders"}` + "\n"},
+		{"POST", "/healthz", http.StatusTeapot, `{"path":"/healthz"}` + "\n"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		if rec.Code != c.status || rec.Body.String() != c.body {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, rec.Code, rec.Body, c.status, c.body)
+		}
+		for k, v := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+			if got := rec.Header().Get(k); got != v {
+				t.Errorf("%s %s: %s %q, want %q", c.method, c.path, k, got, v)
+			}
+		}
+	}
 }
