@@ -130,23 +130,7 @@ func TestDynamoGuardRefusesCrossTenantKeys(t *testing.T) {
 func TestDynamoStoreNeedsATenant(t *testing.T) {
 	dyn, audit := openTestDynamo(t, "orders_no_tenant")
 	s := dyn.store
-	for name, ctx := range map[string]context.Context{
-		"no tenant":   context.Background(),
-		"zero tenant": tenant.NewContext(context.Background(), tenant.Tenant{}),
-	} {
-		if _, err := s.Create(ctx, NewOrder{Item: "anvil", Quantity: 1}); !errors.Is(err, ErrNoTenant) {
-			t.Errorf("%s: Create: %v, want ErrNoTenant", name, err)
-		}
-		if _, err := s.Get(ctx, "x"); !errors.Is(err, ErrNoTenant) {
-			t.Errorf("%s: Get: %v, want ErrNoTenant", name, err)
-		}
-		if _, err := s.List(ctx); !errors.Is(err, ErrNoTenant) {
-			t.Errorf("%s: List: %v, want ErrNoTenant", name, err)
-		}
-		if _, err := s.ListByUser(ctx, "alice"); !errors.Is(err, ErrNoTenant) {
-			t.Errorf("%s: ListByUser: %v, want ErrNoTenant", name, err)
-		}
-	}
+	wantNoTenantRefused(t, s)
 	// And the guard would have stopped a request without a tenant.
 	_, err := s.client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: orderKey("acme", "x")})
 	if !errors.Is(err, tenant.ErrNoTenant) {

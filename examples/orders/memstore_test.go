@@ -22,6 +22,16 @@ func tenantCtx(t *testing.T, id, user string) context.Context {
 
 func TestMemoryStoreNeedsATenant(t *testing.T) {
 	s := newMemoryStore()
+	wantNoTenantRefused(t, s)
+	if len(s.partitions) != 0 {
+		t.Errorf("a partition was made without a tenant: %v", s.partitions)
+	}
+}
+
+// wantNoTenantRefused checks that every method of s refuses a context
+// without a tenant, or with the zero one, with ErrNoTenant.
+func wantNoTenantRefused(t *testing.T, s Store) {
+	t.Helper()
 	for name, ctx := range map[string]context.Context{
 		"no tenant":   context.Background(),
 		"zero tenant": tenant.NewContext(context.Background(), tenant.Tenant{}),
@@ -38,9 +48,6 @@ func TestMemoryStoreNeedsATenant(t *testing.T) {
 		if _, err := s.ListByUser(ctx, "alice"); !errors.Is(err, ErrNoTenant) {
 			t.Errorf("%s: ListByUser: %v, want ErrNoTenant", name, err)
 		}
-	}
-	if len(s.partitions) != 0 {
-		t.Errorf("a partition was made without a tenant: %v", s.partitions)
 	}
 }
 
