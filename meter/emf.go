@@ -20,7 +20,7 @@ import (
 // describes, far below EMF's limit of 100 metrics per event.
 type EMF struct {
 	mu        sync.Mutex
-	w         io.Writer
+	lw        lineWriter
 	namespace string
 }
 
@@ -29,7 +29,7 @@ func NewEMF(w io.Writer, namespace string) (*EMF, error) {
 	if namespace == "" {
 		return nil, fmt.Errorf("meter: NewEMF needs a CloudWatch namespace")
 	}
-	return &EMF{w: w, namespace: namespace}, nil
+	return &EMF{lw: lineWriter{w: w}, namespace: namespace}, nil
 }
 
 var emfUnits = map[string]bool{
@@ -45,7 +45,7 @@ var emfUnits = map[string]bool{
 func (s *EMF) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := writeLines(s.w, records, func(r *Record) any { return s.event(r) }); err != nil {
+	if err := s.lw.write(records, func(r *Record) any { return s.event(r) }); err != nil {
 		return fmt.Errorf("meter: EMF: %w", err)
 	}
 	return nil

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +135,114 @@ func TestSinksWriteWholeLines(t *testing.T) {
 	}
 	if lw.lines != 400 {
 		t.Fatalf("%d writes, want one per record", lw.lines)
+	}
+}
+
+var jsonLinesSink = lineSink{
+	onWriter: func(_ *testing.T, w io.Writer) meter.Sink { return meter.NewJSONLines(w) },
+	onFile: func(t *testing.T, path string) (meter.Sink, func() error) {
+		s, err := meter.OpenJSONLines(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, s.Close
+	},
+	decode: func(line []byte) (rec meter.Record, err error) {
+		err = json.Unmarshal(line, &rec)
+		return rec, err
+	},
+}
+
+// The file a collector ships holds whole lines only, however full the disk
+// gets, and every record once it has room again.
+func TestJSONLinesOnAFullDisk(t *testing.T) {
+	testFullDisk(t, jsonLinesSink)
+}
+
+// brokenTruncate is a diskFile whose Truncate fails.
+type brokenTruncate struct{ *diskFile }
+
+func (brokenTruncate) Truncate(int64) error { return syscall.EIO }
+
+// A line cut short by a full disk is truncated away where the writer
+// allows it, and ended by the next Write where it does not; the records
+// written before it are delivered, the others reported.
+func TestLineCutShort(t *testing.T) {
+	sinks := []struct {
+		name string
+		new  func(io.Writer) meter.Sink
+	}{
+		{"JSONLines", func(w io.Writer) meter.Sink { return meter.NewJSONLines(w) }},
+		{"EMF", func(w io.Writer) meter.Sink {
+			s, err := meter.NewEMF(w, "Test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	}
+	writers := []struct {
+		name     string
+		wrap     func(*diskFile) io.Writer
+		truncate bool // whether the cut line is taken back
+	}{
+		{"file", func(f *diskFile) io.Writer { return f }, true},
+		{"pipe", func(f *diskFile) io.Writer { return pipe{f} }, false},
+		{"file failing to truncate", func(f *diskFile) io.Writer { return brokenTruncate{f} }, false},
+	}
+	for _, s := range sinks {
+		for _, w := range writers {
+			t.Run(s.name+" to a "+w.name, func(t *testing.T) {
+				ctx := context.Background()
+				recs := sampleRecords(5, 0)
+				var room bytes.Buffer
+				if err := s.new(&room).Write(ctx, recs); err != nil {
+					t.Fatal(err)
+				}
+				lines := slices.Collect(bytes.Lines(room.Bytes()))
+				half := lines[2][:len(lines[2])/2]
+				d := &disk{free: len(lines[0]) + len(lines[1]) + len(half)}
+				f := &diskFile{disk: d}
+				sink := s.new(w.wrap(f))
+				join := func(parts ...[]byte) string { return string(bytes.Join(parts, nil)) }
+
+				err := sink.Write(ctx, recs)
+				var de *meter.DeliveryError
+				if !errors.As(err, &de) || !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("Write = %v, want a DeliveryError wrapping ENOSPC", err)
+				}
+				if diff := cmp.Diff([]int{2, 3, 4}, de.Failed); diff != "" {
+					t.Errorf("Failed (-want +got):\n%s", diff)
+				}
+				want := join(lines[0], lines[1])
+				if !w.truncate {
+					want = join(lines[0], lines[1], half)
+				}
+				if diff := cmp.Diff(want, string(f.Bytes())); diff != "" {
+					t.Errorf("after the cut (-want +got):\n%s", diff)
+				}
+
+				// Still full: nothing written, and the whole batch failed.
+				err = sink.Write(ctx, recs[2:])
+				if !errors.Is(err, syscall.ENOSPC) || errors.As(err, &de) {
+					t.Errorf("Write on a full disk = %v, want ENOSPC and no DeliveryError", err)
+				}
+				if diff := cmp.Diff(want, string(f.Bytes())); diff != "" {
+					t.Errorf("after a failed retry (-want +got):\n%s", diff)
+				}
+
+				d.Free(1 << 20)
+				if err := sink.Write(ctx, recs[2:]); err != nil {
+					t.Fatalf("Write with room again: %v", err)
+				}
+				want = join(lines...)
+				if !w.truncate {
+					want = join(lines[0], lines[1], half, []byte("\n"), lines[2], lines[3], lines[4])
+				}
+				if diff := cmp.Diff(want, string(f.Bytes())); diff != "" {
+					t.Errorf("after the retry (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
