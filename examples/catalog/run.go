@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 
+	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 )
@@ -46,16 +46,22 @@ func withHandlerWrap(f func(http.Handler) http.Handler) runOption {
 	return func(h *runHooks) { h.wrap = f }
 }
 
+// newRunHooks applies opts; nil ones are ignored.
+func newRunHooks(opts []runOption) runHooks {
+	var h runHooks
+	for _, o := range opts {
+		if o != nil {
+			o(&h)
+		}
+	}
+	return h
+}
+
 // run builds the service from the environment, serves until ctx is done,
 // then drains in-flight requests and returns nil. The listen address goes
 // to stderr; stdout carries only JSON log lines.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
-	var hooks runHooks
-	for _, o := range opts {
-		if o != nil {
-			o(&hooks)
-		}
-	}
+	hooks := newRunHooks(opts)
 	if done, err := kit.Args("catalog", args, stdout, usage); done {
 		return err
 	}
@@ -68,18 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("the embedded prices.json: %w", err)
 	}
 
-	// The JSON handler writes whatever logging.Handler lets through: the
-	// level is decided there, per tenant if need be.
-	jsonLines := slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
-	lh := logging.NewHandler(jsonLines,
-		logging.WithLevels(logging.NewLevels(cfg.logLevel)),
-		logging.WithAttrs(slog.String("service", "catalog")),
-	)
-	log := slog.New(lh)
-	// Audit events (refused tokens) go to the same stream, marked
-	// log_type=audit, whatever LOG_LEVEL says.
-	audit := logging.NewAuditor(lh)
-
+	log, audit := newLogging(stdout, cfg.logLevel)
 	auth := kit.Auth{Issuer: cfg.issuer, JWKSURL: cfg.jwksURL, Audience: cfg.audience, Mapping: cfg.mapping}
 	v, err := auth.NewVerifier(ctx, log)
 	if err != nil {
@@ -87,17 +82,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer v.Close()
 
-	handler, err := newHandler(prices, v, log, audit)
+	srv, err := newServer(prices, v, log, audit, hooks)
 	if err != nil {
 		return err
 	}
-	if hooks.wrap != nil {
-		handler = hooks.wrap(handler)
-	}
-	srv := kit.NewServer(handler, lh)
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := kit.Listen(cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
+		return err
 	}
 	addr := ln.Addr().String()
 	if _, err := fmt.Fprintf(stderr, "listening on http://%s\n", addr); err != nil {
@@ -105,10 +96,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log.Info("catalog service started", "addr", addr, "issuer", cfg.issuer, "items", len(prices.base))
-
 	if err := kit.Serve(ctx, srv, ln, log, "catalog", hooks.ready); err != nil {
 		return err
 	}
 	log.Info("catalog service stopped")
 	return nil
+}
+
+// newLogging returns the service's logger, JSON lines on out at level and
+// above, each naming the service, and its auditor.
+func newLogging(out io.Writer, level slog.Level) (*slog.Logger, *logging.Auditor) {
+	// The JSON handler writes whatever logging.Handler lets through: the
+	// level is decided there, per tenant if need be.
+	jsonLines := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
+	lh := logging.NewHandler(jsonLines,
+		logging.WithLevels(logging.NewLevels(level)),
+		logging.WithAttrs(slog.String("service", "catalog")),
+	)
+	// Audit events (refused tokens) go to the same stream, marked
+	// log_type=audit, whatever LOG_LEVEL says.
+	return slog.New(lh), logging.NewAuditor(lh)
+}
+
+// newServer returns the server of the catalog, with the test hooks.
+func newServer(prices *priceList, v *authz.Verifier, log *slog.Logger, audit *logging.Auditor, hooks runHooks) (*http.Server, error) {
+	handler, err := newHandler(prices, v, log, audit)
+	if err != nil {
+		return nil, err
+	}
+	if hooks.wrap != nil {
+		handler = hooks.wrap(handler)
+	}
+	return kit.NewServer(handler, log.Handler()), nil
 }

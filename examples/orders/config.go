@@ -96,31 +96,53 @@ var devOnly = []string{"DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"}
 // Every problem is reported, each naming its variable.
 func loadConfig(getenv func(string) string) (config, error) {
 	env := kit.NewEnv(getenv)
-	get, fail := env.Get, env.Fail
+	c := readConfig(env)
+	c.loadLimits(env)
+	c.checkStore(env)
+	c.checkCatalog(env)
+	if err := kit.CheckHostPort(c.addr); err != nil {
+		env.Fail("ADDR %q: %v", c.addr, err)
+	}
+	if c.devMode() {
+		c.readDevConfig(env)
+	} else {
+		c.checkIssuer(env)
+	}
+	return c, env.Err()
+}
+
+// readConfig reads every variable but those of development mode, as it
+// is: the checks follow.
+func readConfig(env *kit.Env) config {
 	auth := env.Auth()
 	c := config{
-		addr:     get("ADDR", defaultAddr),
-		issuer:   auth.Issuer,
-		jwksURL:  auth.JWKSURL,
-		audience: auth.Audience,
-		mapping:  auth.Mapping,
+		addr:           env.Get("ADDR", defaultAddr),
+		issuer:         auth.Issuer,
+		jwksURL:        auth.JWKSURL,
+		audience:       auth.Audience,
+		mapping:        auth.Mapping,
+		tiersFile:      env.Get("TIERS_FILE", ""),
+		overridesFile:  env.Get("TENANT_OVERRIDES_FILE", ""),
+		redisURL:       env.Get("REDIS_URL", ""),
+		dynamoEndpoint: env.Get("DYNAMODB_ENDPOINT", ""),
+		ordersTable:    env.Get("ORDERS_TABLE", ""),
+		tenantRoleARN:  env.Get("AWS_TENANT_ROLE_ARN", ""),
+		catalogURL:     env.Get("CATALOG_URL", ""),
+		meterFile:      env.Get("METER_FILE", ""),
 	}
-	c.tiersFile = get("TIERS_FILE", "")
-	c.overridesFile = get("TENANT_OVERRIDES_FILE", "")
-	c.redisURL = get("REDIS_URL", "")
-	c.dynamoEndpoint = get("DYNAMODB_ENDPOINT", "")
-	c.ordersTable = get("ORDERS_TABLE", "")
-	c.tenantRoleARN = get("AWS_TENANT_ROLE_ARN", "")
-	c.catalogURL = get("CATALOG_URL", "")
-	c.meterFile = get("METER_FILE", "")
-	if s := get("LOG_LEVEL", ""); s != "" {
+	if s := env.Get("LOG_LEVEL", ""); s != "" {
 		l, ok := logLevels[strings.ToLower(s)]
 		if !ok {
-			fail("LOG_LEVEL %q: want debug, info, warn or error", s)
+			env.Fail("LOG_LEVEL %q: want debug, info, warn or error", s)
 		}
 		c.logLevel = l
 	}
+	return c
+}
 
+// loadLimits reads the limits per tier (TIERS_FILE, else the embedded
+// ones) and per tenant (TENANT_OVERRIDES_FILE), and checks REDIS_URL.
+func (c *config) loadLimits(env *kit.Env) {
 	c.tierLimits = defaultTierLimits()
 	if c.tiersFile != "" {
 		lim, err := readLimitsFile("TIERS_FILE", c.tiersFile)
@@ -136,7 +158,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		for _, id := range sortedNames(lim) {
 			if err := tenant.ValidateID(id); err != nil {
-				fail("TENANT_OVERRIDES_FILE %s: %q: %v", c.overridesFile, id, err)
+				env.Fail("TENANT_OVERRIDES_FILE %s: %q: %v", c.overridesFile, id, err)
 			}
 		}
 		c.overrides = lim
@@ -146,81 +168,91 @@ func loadConfig(getenv func(string) string) (config, error) {
 			env.Add(err)
 		}
 	}
+}
 
+// checkStore checks where the orders are kept: DYNAMODB_ENDPOINT,
+// ORDERS_TABLE (defaulted with an endpoint) and AWS_TENANT_ROLE_ARN.
+func (c *config) checkStore(env *kit.Env) {
 	if c.dynamoEndpoint != "" {
 		if err := kit.CheckURL(c.dynamoEndpoint); err != nil {
-			fail("DYNAMODB_ENDPOINT %q: %v", c.dynamoEndpoint, err)
+			env.Fail("DYNAMODB_ENDPOINT %q: %v", c.dynamoEndpoint, err)
 		}
 		if c.ordersTable == "" {
 			c.ordersTable = defaultOrdersTable
 		}
 	}
 	if c.ordersTable != "" && !tableName.MatchString(c.ordersTable) {
-		fail("ORDERS_TABLE %q: a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.'", c.ordersTable)
+		env.Fail("ORDERS_TABLE %q: a DynamoDB table name is 3 to 255 letters, digits, '_', '-' or '.'", c.ordersTable)
 	}
 	if c.tenantRoleARN != "" {
 		if c.ordersTable == "" {
-			fail("AWS_TENANT_ROLE_ARN is set but the orders are kept in memory: set ORDERS_TABLE (or DYNAMODB_ENDPOINT) too")
+			env.Fail("AWS_TENANT_ROLE_ARN is set but the orders are kept in memory: set ORDERS_TABLE (or DYNAMODB_ENDPOINT) too")
 		}
 		if !roleARN.MatchString(c.tenantRoleARN) {
-			fail("AWS_TENANT_ROLE_ARN %q: want a role ARN, such as arn:aws:iam::123456789012:role/orders-tenant", c.tenantRoleARN)
+			env.Fail("AWS_TENANT_ROLE_ARN %q: want a role ARN, such as arn:aws:iam::123456789012:role/orders-tenant", c.tenantRoleARN)
 		}
 	}
-	if c.catalogURL != "" {
-		if err := kit.CheckURL(c.catalogURL); err != nil {
-			fail("CATALOG_URL %q: %v", c.catalogURL, err)
-		} else if u, _ := url.Parse(c.catalogURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			fail("CATALOG_URL %q: want the service's base URL, without user, query or fragment", u.Redacted())
-		}
-		c.catalogURL = strings.TrimRight(c.catalogURL, "/")
-	}
+}
 
-	if err := kit.CheckHostPort(c.addr); err != nil {
-		fail("ADDR %q: %v", c.addr, err)
+// checkCatalog checks CATALOG_URL, a base URL, and drops its trailing
+// slash.
+func (c *config) checkCatalog(env *kit.Env) {
+	if c.catalogURL == "" {
+		return
 	}
-	if c.issuer != "" {
-		if err := kit.CheckURL(c.issuer); err != nil {
-			fail("AUTH_ISSUER %q: %v", c.issuer, err)
-		}
-		if c.audience == "" {
-			fail("AUTH_AUDIENCE is required when AUTH_ISSUER is set: set it to your API identifier or app client ID")
-		}
-		if c.jwksURL != "" {
-			if err := kit.CheckURL(c.jwksURL); err != nil {
-				fail("AUTH_JWKS_URL %q: %v", c.jwksURL, err)
-			}
-		}
-		for _, name := range devOnly {
-			if env.Raw(name) != "" {
-				fail("%s is a development-mode setting and cannot be combined with AUTH_ISSUER", name)
-			}
-		}
-		return c, env.Err()
+	if err := kit.CheckURL(c.catalogURL); err != nil {
+		env.Fail("CATALOG_URL %q: %v", c.catalogURL, err)
+	} else if u, _ := url.Parse(c.catalogURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		env.Fail("CATALOG_URL %q: want the service's base URL, without user, query or fragment", u.Redacted())
 	}
+	c.catalogURL = strings.TrimRight(c.catalogURL, "/")
+}
 
-	// Development mode. Variables that configure a real issuer are refused
-	// rather than ignored: a deployment that forgot AUTH_ISSUER must not
-	// start with an issuer anyone reading its output can use.
+// checkIssuer checks the settings of a real issuer, and refuses those of
+// development mode beside them.
+func (c *config) checkIssuer(env *kit.Env) {
+	if err := kit.CheckURL(c.issuer); err != nil {
+		env.Fail("AUTH_ISSUER %q: %v", c.issuer, err)
+	}
+	if c.audience == "" {
+		env.Fail("AUTH_AUDIENCE is required when AUTH_ISSUER is set: set it to your API identifier or app client ID")
+	}
+	if c.jwksURL != "" {
+		if err := kit.CheckURL(c.jwksURL); err != nil {
+			env.Fail("AUTH_JWKS_URL %q: %v", c.jwksURL, err)
+		}
+	}
+	for _, name := range devOnly {
+		if env.Raw(name) != "" {
+			env.Fail("%s is a development-mode setting and cannot be combined with AUTH_ISSUER", name)
+		}
+	}
+}
+
+// readDevConfig reads the settings of development mode. Variables that
+// configure a real issuer are refused rather than ignored: a deployment
+// that forgot AUTH_ISSUER must not start with an issuer anyone reading its
+// output can use.
+func (c *config) readDevConfig(env *kit.Env) {
 	for _, name := range []string{"AUTH_AUDIENCE", "AUTH_JWKS_URL"} {
 		if env.Raw(name) != "" {
-			fail("%s is set but AUTH_ISSUER is not: set AUTH_ISSUER too (without it the service runs in development mode with its own issuer)", name)
+			env.Fail("%s is set but AUTH_ISSUER is not: set AUTH_ISSUER too (without it the service runs in development mode with its own issuer)", name)
 		}
 	}
 	c.dev = devConfig{
-		issuerAddr:    get("DEV_ISSUER_ADDR", defaultDevIssuerAddr),
+		issuerAddr:    env.Get("DEV_ISSUER_ADDR", defaultDevIssuerAddr),
 		tokenLifetime: defaultDevTokenLife,
 	}
 	if err := kit.CheckHostPort(c.dev.issuerAddr); err != nil {
-		fail("DEV_ISSUER_ADDR %q: %v", c.dev.issuerAddr, err)
+		env.Fail("DEV_ISSUER_ADDR %q: %v", c.dev.issuerAddr, err)
 	}
-	if s := get("DEV_TOKEN_LIFETIME", ""); s != "" {
+	if s := env.Get("DEV_TOKEN_LIFETIME", ""); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < time.Minute || d > maxDevTokenLife {
-			fail("DEV_TOKEN_LIFETIME %q: want a duration from 1m to %v, such as 8h", s, maxDevTokenLife)
+			env.Fail("DEV_TOKEN_LIFETIME %q: want a duration from 1m to %v, such as 8h", s, maxDevTokenLife)
 		}
 		c.dev.tokenLifetime = d
 	}
-	return c, env.Err()
 }
 
 // logLevels are the values of LOG_LEVEL.

@@ -102,12 +102,30 @@ func printDevBanner(w io.Writer, addr string, iss *authztest.Issuer, dev devConf
 	return err
 }
 
-// stackInfo is what the service runs on, for the banner.
+// stackInfo is what the service runs on, for the banner and the start
+// line.
 type stackInfo struct {
 	cfg    config
 	limits string // "memory" or "redis"
 	meters string // "emf" or "file"
 	store  string // "memory" or "dynamodb"
+	// tenantCreds says whether DynamoDB is called with tenant
+	// credentials (AWS_TENANT_ROLE_ARN).
+	tenantCreds bool
+}
+
+// newStackInfo describes what run builds from cfg; meters is the sink of
+// the usage records, tenantCreds whether DynamoDB is called with tenant
+// credentials.
+func newStackInfo(cfg config, meters string, tenantCreds bool) stackInfo {
+	info := stackInfo{cfg: cfg, limits: "memory", meters: meters, store: "memory", tenantCreds: tenantCreds}
+	if cfg.redisURL != "" { // newLimiter's Redis store
+		info.limits = "redis"
+	}
+	if cfg.dynamo() {
+		info.store = "dynamodb"
+	}
+	return info
 }
 
 // describe says where logs, usage records, orders and limits go, one

@@ -5,22 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"time"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 
+	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
-)
-
-// Shutdown limits; the server's are examples/internal/kit's.
-const (
-	// meterShutdownTimeout bounds the delivery of usage records at
-	// shutdown; what is not delivered by then goes to the spool file.
-	meterShutdownTimeout = 5 * time.Second
+	"github.com/tenancykit/tenancy/throttle"
 )
 
 const usage = `orders: a multi-tenant orders service (see examples/orders/README.md)
@@ -82,18 +76,30 @@ func withShuttingDown(f func()) runOption { return func(h *runHooks) { h.shuttin
 // the STS client of the AWS configuration.
 func withSTS(c stscreds.AssumeRoleAPIClient) runOption { return func(h *runHooks) { h.sts = c } }
 
+// newRunHooks applies opts; nil ones are ignored.
+func newRunHooks(opts []runOption) runHooks {
+	var h runHooks
+	for _, o := range opts {
+		if o != nil {
+			o(&h)
+		}
+	}
+	return h
+}
+
 // run builds the service from the environment, serves until ctx is done,
 // then drains in-flight requests, delivers the usage they recorded and
 // returns nil. Human-facing text (the listen address, the development
 // banner) goes to stderr; stdout carries only JSON lines: logs, and the
 // usage records in CloudWatch EMF unless METER_FILE is set.
+//
+// The parts are built in the order they depend on each other, and closed
+// in reverse: the limiter before anything that contacts another server, so
+// that a mistake in its files is reported at once; the meter before the
+// handler that records into it; and the usage delivered only once the
+// server has drained.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
-	var hooks runHooks
-	for _, o := range opts {
-		if o != nil {
-			o(&hooks)
-		}
-	}
+	hooks := newRunHooks(opts)
 	if done, err := kit.Args("orders", args, stdout, usage); done {
 		return err
 	}
@@ -104,145 +110,193 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Logs and EMF lines share stdout, a whole line at a time.
 	out := newLineOutput(stdout)
-	log := newLogger(out, cfg.logLevel)
-	// On ECS or Fargate every line also names the cluster, task and
-	// container; elsewhere this adds nothing.
-	if ecs := logging.ECSMetadata(ctx, logging.WithECSWarnings(log)); len(ecs) > 0 {
-		log = newLogger(out, cfg.logLevel, ecs...)
-	}
-	// Audit events (authz refusals, DynamoDB guard refusals) go to the
-	// same stream, told apart by log_type "audit", whatever LOG_LEVEL.
-	auditor := logging.NewAuditor(log.Handler())
+	log, auditor := newLogging(ctx, out, cfg.logLevel)
 	prevLog := slog.Default()
 	slog.SetDefault(log)
 	defer slog.SetDefault(prevLog)
 
-	// The limiter is built before anything that contacts another server, so
-	// that a mistake in its files is reported at once.
 	limiter, rdb, err := newLimiter(cfg, log)
 	if err != nil {
 		return err
 	}
-	limitsStore := "memory"
 	if rdb != nil {
 		defer rdb.Close() // after the server has drained
-		limitsStore = "redis"
 	}
 
-	rec, closeSink, meterSink, err := newRecorder(cfg, out, log)
+	recorder, err := newRecorder(cfg, out, log)
 	if err != nil {
 		return err
 	}
-	// Delivers what was recorded, on every way out: after the server has
-	// drained on the normal one.
-	recDone := false
-	shutdownMeters := func() error {
-		recDone = true
-		mctx, cancel := context.WithTimeout(context.Background(), meterShutdownTimeout)
-		defer cancel()
-		err := rec.Shutdown(mctx)
-		if cerr := closeSink(); err == nil && cerr != nil {
-			err = fmt.Errorf("METER_FILE %s: %w", cfg.meterFile, cerr)
-		}
+	defer recorder.shutdownOnError(log)
+
+	id, err := newIdentity(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		if !recDone {
-			if merr := shutdownMeters(); merr != nil {
-				log.Error("usage records lost", "error", merr)
-			}
-		}
-	}()
+	defer id.close()
 
-	issuer, audience, mode := cfg.issuer, cfg.audience, "production"
-	var dev *authztest.Issuer
+	s := stack{verifier: id.verifier, limiter: limiter, recorder: recorder.rec, log: log, auditor: auditor}
+	closeStore, err := openStore(ctx, cfg, getenv, hooks.sts, &s)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	srv, err := newServer(s, hooks)
+	if err != nil {
+		return err
+	}
+	ln, err := kit.Listen(cfg.addr)
+	if err != nil {
+		return err
+	}
+	info := newStackInfo(cfg, recorder.sink, s.creds != nil)
+	if err := announce(stderr, log, ln.Addr().String(), id, limiter, info); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := kit.Serve(ctx, srv, ln, log, "orders", hooks.ready); err != nil {
+		return err
+	}
+	// Only now: the requests that were in flight have recorded their usage.
+	if err := recorder.shutdown(); err != nil {
+		return fmt.Errorf("usage records: %w", err)
+	}
+	log.Info("orders service stopped")
+	return nil
+}
+
+// newLogging returns the service's logger, JSON lines on out at level and
+// above, and its auditor.
+func newLogging(ctx context.Context, out io.Writer, level slog.Level) (*slog.Logger, *logging.Auditor) {
+	log := newLogger(out, level)
+	// On ECS or Fargate every line also names the cluster, task and
+	// container; elsewhere this adds nothing.
+	if ecs := logging.ECSMetadata(ctx, logging.WithECSWarnings(log)); len(ecs) > 0 {
+		log = newLogger(out, level, ecs...)
+	}
+	// Audit events (authz refusals, DynamoDB guard refusals) go to the
+	// same stream, told apart by log_type "audit", whatever LOG_LEVEL.
+	return log, logging.NewAuditor(log.Handler())
+}
+
+// identity is whom the service trusts: the issuer of the tokens it
+// accepts and their audience, and the verifier of those tokens. In
+// development mode it runs that issuer itself.
+type identity struct {
+	issuer, audience string
+	mode             string            // "production" or "development"
+	dev              *authztest.Issuer // nil in production
+	verifier         *authz.Verifier
+}
+
+// newIdentity starts the development issuer in development mode, and
+// builds the verifier.
+func newIdentity(ctx context.Context, cfg config, log *slog.Logger) (*identity, error) {
+	id := &identity{issuer: cfg.issuer, audience: cfg.audience, mode: "production"}
 	if cfg.devMode() {
-		dev, err = authztest.NewIssuer(
+		dev, err := authztest.NewIssuer(
 			authztest.WithAudience(devAudience),
 			authztest.WithClaimMapping(cfg.mapping),
 			authztest.WithAddr(cfg.dev.issuerAddr),
 			authztest.WithLifetime(cfg.dev.tokenLifetime),
 		)
 		if err != nil {
-			return fmt.Errorf("development issuer (DEV_ISSUER_ADDR %s): %w", cfg.dev.issuerAddr, err)
+			return nil, fmt.Errorf("development issuer (DEV_ISSUER_ADDR %s): %w", cfg.dev.issuerAddr, err)
 		}
-		defer dev.Close()
-		issuer, audience, mode = dev.URL(), dev.Audience(), "development"
+		id.dev, id.issuer, id.audience, id.mode = dev, dev.URL(), dev.Audience(), "development"
 	}
-
 	// The development issuer is verified exactly like a real one: OIDC
 	// discovery, JWKS over HTTP, audience and claim mapping.
-	auth := kit.Auth{Issuer: issuer, JWKSURL: cfg.jwksURL, Audience: audience, Mapping: cfg.mapping}
+	auth := kit.Auth{Issuer: id.issuer, JWKSURL: cfg.jwksURL, Audience: id.audience, Mapping: cfg.mapping}
 	v, err := auth.NewVerifier(ctx, log)
 	if err != nil {
-		if dev != nil {
-			return fmt.Errorf("token verifier for the development issuer: %w", err)
+		id.close()
+		if id.dev != nil {
+			return nil, fmt.Errorf("token verifier for the development issuer: %w", err)
 		}
-		return fmt.Errorf("token verifier for AUTH_ISSUER %s: %w", issuer, err)
+		return nil, fmt.Errorf("token verifier for AUTH_ISSUER %s: %w", id.issuer, err)
 	}
-	defer v.Close()
+	id.verifier = v
+	return id, nil
+}
 
-	s := stack{verifier: v, limiter: limiter, recorder: rec, log: log, auditor: auditor}
-	storeKind := "memory"
+// close stops the verifier's refreshes and the development issuer.
+func (id *identity) close() {
+	if id.verifier != nil {
+		id.verifier.Close()
+	}
+	if id.dev != nil {
+		id.dev.Close()
+	}
+}
+
+// openStore sets s's order store: DynamoDB, with tenant credentials when
+// AWS_TENANT_ROLE_ARN is set, or memory; and the catalog client with
+// CATALOG_URL. sts, when not nil, replaces the STS client (tests). close
+// releases their connections.
+func openStore(ctx context.Context, cfg config, getenv func(string) string, sts stscreds.AssumeRoleAPIClient, s *stack) (close func(), _ error) {
+	var closers []func()
 	if cfg.dynamo() {
-		d, err := openDynamo(ctx, cfg, getenv, auditor, hooks.sts)
+		d, err := openDynamo(ctx, cfg, getenv, s.auditor, sts)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer d.close()
-		s.store, s.creds, storeKind = d.store, d.creds, "dynamodb"
+		closers = append(closers, d.close)
+		s.store, s.creds = d.store, d.creds
 	} else {
 		s.store = newMemoryStore()
 	}
 	if cfg.catalogURL != "" {
 		s.catalog = newCatalog(cfg.catalogURL)
-		defer s.catalog.close()
+		closers = append(closers, s.catalog.close)
 	}
+	return func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}, nil
+}
 
+// newServer returns the server of the service built from s, with the
+// test hooks.
+func newServer(s stack, hooks runHooks) (*http.Server, error) {
 	handler, err := newHandler(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if hooks.wrap != nil {
 		handler = hooks.wrap(handler)
 	}
-	srv := kit.NewServer(handler, log.Handler())
+	srv := kit.NewServer(handler, s.log.Handler())
 	if hooks.shuttingDown != nil {
 		srv.RegisterOnShutdown(hooks.shuttingDown)
 	}
+	return srv, nil
+}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on ADDR %s: %w", cfg.addr, err)
-	}
-	addr := ln.Addr().String()
-	st := stackInfo{cfg: cfg, limits: limitsStore, meters: meterSink, store: storeKind}
-	if dev != nil {
-		err = printDevBanner(stderr, addr, dev, cfg.dev, limiter, st)
+// announce says that the service listens on addr: the development
+// banner, or the address, on stderr, and the start line, with what the
+// service runs on, in the log.
+func announce(stderr io.Writer, log *slog.Logger, addr string, id *identity, limiter *throttle.Limiter, info stackInfo) error {
+	var err error
+	if id.dev != nil {
+		err = printDevBanner(stderr, addr, id.dev, info.cfg.dev, limiter, info)
 	} else {
 		_, err = fmt.Fprintf(stderr, "listening on http://%s\n", addr)
 	}
 	if err != nil {
-		ln.Close()
 		return err
 	}
-	attrs := []any{"addr", addr, "mode", mode, "issuer", issuer, "limits_store", limitsStore,
-		"store", storeKind, "meter_sink", meterSink, "log_level", cfg.logLevel.String()}
+	cfg := info.cfg
+	attrs := []any{"addr", addr, "mode", id.mode, "issuer", id.issuer, "limits_store", info.limits,
+		"store", info.store, "meter_sink", info.meters, "log_level", cfg.logLevel.String()}
 	if cfg.dynamo() {
-		attrs = append(attrs, "orders_table", cfg.ordersTable, "tenant_credentials", s.creds != nil)
+		attrs = append(attrs, "orders_table", cfg.ordersTable, "tenant_credentials", info.tenantCreds)
 	}
 	if cfg.catalogURL != "" {
 		attrs = append(attrs, "catalog", cfg.catalogURL)
 	}
 	log.Info("orders service started", attrs...)
-
-	if err := kit.Serve(ctx, srv, ln, log, "orders", hooks.ready); err != nil {
-		return err
-	}
-	// Only now: the requests that were in flight have recorded their usage.
-	if err := shutdownMeters(); err != nil {
-		return fmt.Errorf("usage records: %w", err)
-	}
-	log.Info("orders service stopped")
 	return nil
 }

@@ -148,6 +148,15 @@ func NewServer(h http.Handler, errLog slog.Handler) *http.Server {
 	}
 }
 
+// Listen listens on addr, the service's ADDR.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on ADDR %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
 // Serve serves srv on ln until ctx ends, then stops accepting connections
 // and waits up to ShutdownTimeout for the requests in flight. ready, when
 // not nil, hears the bound address once serving has started. It returns
