@@ -127,9 +127,14 @@ func (r *Recorder) send(ctx context.Context, now time.Time) error {
 }
 
 // Shutdown stops the delivery goroutine, closes every window, open ones
-// included, and delivers all records before ctx is done. What cannot be
-// delivered is written to the spool file; without one, Shutdown returns an
-// error wrapping [ErrUndelivered]. Adds after Shutdown are counted as Late.
+// included, and writes every undelivered record to the spool file
+// ([WithSpool]) before it gives the sink any time: from then on, the
+// process may exit at any moment (a second SIGTERM, a deadline) without
+// losing usage. It then delivers from the spool until ctx is done; what is
+// not delivered stays in the spool for the next start. Without a spool,
+// Shutdown delivers until ctx is done and returns an error wrapping
+// [ErrUndelivered] for what is left. Adds after Shutdown are counted as
+// Late.
 func (r *Recorder) Shutdown(ctx context.Context) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return errors.New("meter: Shutdown called twice")
@@ -148,6 +153,14 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	r.cancelLoop()
 	// Every window, open ones included.
 	until := r.windowOf(r.clock.nanos()) + 2*int64(r.cfg.window)
+	r.flushMu.Lock()
+	r.pending = append(r.pending, r.collect(until)...)
+	var spoolErr error
+	if r.cfg.spool != "" {
+		spoolErr = r.spoolPending()
+	}
+	r.flushMu.Unlock()
+
 	var err error
 	for {
 		err = r.flush(ctx, until, r.clock.now())
@@ -174,22 +187,46 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	if r.cfg.spool == "" {
 		return fmt.Errorf("%w: %d records, and no spool file (WithSpool): %v", ErrUndelivered, len(r.pending), err)
 	}
-	// The file keeps what it holds beyond the head already loaded into
-	// pending; pending goes in front of it.
+	if spoolErr != nil {
+		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.pending), spoolErr, err)
+	}
+	// Everything undelivered is in the file already; drop from it what
+	// was delivered since, so the next start does not send it again.
+	file, rerr := readSpool(r.cfg.spool)
+	if rerr == nil {
+		rerr = writeSpool(r.cfg.spool, append(slices.Clone(r.pending), file[min(r.fromSpool, len(file)):]...))
+	}
+	if rerr != nil {
+		// The file still holds every undelivered record, and some
+		// delivered ones, sent again with their IDs at the next start.
+		r.cfg.logger.Warn("meter: cannot drop the delivered records from the spool", "spool", r.cfg.spool, "error", rerr.Error())
+	}
+	r.cfg.logger.Warn("meter: records spooled for the next start", "records", r.spoolCount-r.fromSpool+len(r.pending), "spool", r.cfg.spool, "error", errString(err))
+	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, false, 0
+	return nil
+}
+
+// spoolPending writes pending, in front of what the spool file holds
+// beyond the head already loaded, to the file, so that every undelivered
+// record is on disk; pending is then loaded back from it. flushMu is
+// held.
+func (r *Recorder) spoolPending() error {
+	if len(r.pending) == r.fromSpool {
+		return nil // pending came from the file
+	}
 	all := r.pending
 	if r.spoolHas {
-		file, rerr := readSpool(r.cfg.spool)
-		if rerr != nil {
-			return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.pending), rerr, err)
+		file, err := readSpool(r.cfg.spool)
+		if err != nil {
+			return err
 		}
 		all = append(slices.Clone(r.pending), file[min(r.fromSpool, len(file)):]...)
 	}
-	if werr := writeSpool(r.cfg.spool, all); werr != nil {
-		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(all), werr, err)
+	if err := writeSpool(r.cfg.spool, all); err != nil {
+		return err
 	}
-	r.stats.spooled.Add(int64(len(all)))
-	r.cfg.logger.Warn("meter: records spooled for the next start", "records", len(all), "spool", r.cfg.spool, "error", errString(err))
-	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, false, 0
+	r.stats.spooled.Add(int64(len(r.pending) - r.fromSpool))
+	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, true, len(all)
 	return nil
 }
 

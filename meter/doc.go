@@ -8,8 +8,9 @@
 // deduplicated downstream. Usage is never dropped: usage with no tenant
 // goes to an explicit unattributed bucket; a failing [Sink] keeps records
 // pending and retried with backoff, in memory up to [WithMaxPending] and in
-// the spool file beyond it; and what [Recorder.Shutdown] cannot deliver
-// before its deadline is spooled ([WithSpool]) and delivered at the next
+// the spool file beyond it; and [Recorder.Shutdown] writes every
+// undelivered record to the spool ([WithSpool]) before it tries the sink,
+// so what it cannot deliver before its deadline is delivered at the next
 // start. Records come back from the spool only once delivered, so a crash
 // can send one twice (with its ID), never lose it.
 //
