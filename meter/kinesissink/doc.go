@@ -20,6 +20,13 @@
 // delivered are sent again; the id lets consumers drop the rare duplicate
 // (a call whose answer was lost).
 //
+// A record Kinesis can never take holds up no other: one larger than
+// [MaxRecordBytes] is never sent (Kinesis would refuse the whole call), and
+// one refused with an error code that names the record, not the stream's
+// state, is not sent again within the Write. Each is reported with an
+// error naming the record and why ([ErrRecordTooLarge],
+// [ErrRecordRejected]).
+//
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	...
 //	sink, err := kinesissink.New(kinesis.NewFromConfig(cfg), "metering")

@@ -3,8 +3,10 @@ package kinesissink_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -218,5 +220,64 @@ func TestKinesaliteByARN(t *testing.T) {
 	}
 	if diff := cmp.Diff(recordIDs(recs), read); diff != "" {
 		t.Errorf("records read back (-written +read):\n%s", diff)
+	}
+}
+
+// TestKinesaliteOversizeRecord writes 10 records and one larger than
+// Kinesis takes in one Write: the 10 are stored, the one is reported, and
+// no call carries it (Kinesis refuses a whole call that does).
+func TestKinesaliteOversizeRecord(t *testing.T) {
+	srv := testservers.Kinesalite(t)
+	client := kinesisClient(t, srv.Endpoint)
+	const stream = "metering-oversize"
+	createStream(t, client, stream, 1)
+
+	recs := records(11)
+	recs[4] = padded(t, recs[4], kinesissink.MaxRecordBytes*3/2)
+
+	// What the sink keeps from happening: the record fails the whole call.
+	big, err := json.Marshal(recs[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.PutRecords(t.Context(), &kinesis.PutRecordsInput{
+		StreamName: aws.String(stream),
+		Records: []types.PutRecordsRequestEntry{
+			{Data: []byte(`{}`), PartitionKey: aws.String("tenant-0")},
+			{Data: big, PartitionKey: aws.String(kinesissink.PartitionKey(&recs[4]))},
+		},
+	})
+	if err == nil {
+		t.Fatal("kinesalite took a record of 1.5 MiB: the test proves nothing")
+	}
+	if got := readStream(t, client, stream); len(got) != 0 {
+		t.Fatalf("the refused call stored records: %v", got)
+	}
+
+	sink, err := kinesissink.New(client, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sink.Write(t.Context(), recs)
+	var de *meter.DeliveryError
+	if !errors.As(err, &de) || !errors.Is(err, kinesissink.ErrRecordTooLarge) {
+		t.Fatalf("Write = %v, want a DeliveryError wrapping ErrRecordTooLarge", err)
+	}
+	if diff := cmp.Diff([]int{4}, de.Failed); diff != "" {
+		t.Errorf("Failed (-want +got):\n%s", diff)
+	}
+	var stored []string
+	for _, rs := range readStream(t, client, stream) {
+		for _, r := range rs {
+			var m meter.Record
+			if err := json.Unmarshal(r.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, m.ID)
+		}
+	}
+	want := recordIDs(append(slices.Clone(recs[:4]), recs[5:]...))
+	if diff := cmp.Diff(want, stored); diff != "" {
+		t.Errorf("records stored (-want +got):\n%s", diff)
 	}
 }

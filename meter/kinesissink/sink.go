@@ -51,12 +51,18 @@ const maxKeyChars = 256
 var (
 	// ErrRecordTooLarge is wrapped by the error reported for a record whose
 	// JSON and partition key exceed [MaxRecordBytes]. Such a record is
-	// never sent; it is reported failed at every Write.
+	// never sent: Kinesis would refuse the whole call holding it.
 	ErrRecordTooLarge = errors.New("kinesissink: record larger than Kinesis accepts")
-	// ErrRejected is wrapped by the error reported for records Kinesis
-	// refused in a PutRecords answer (throttling on a shard, an internal
-	// failure) after every attempt.
-	ErrRejected = errors.New("kinesissink: records rejected by Kinesis")
+	// ErrRecordRejected is wrapped by the error reported for a record that
+	// Kinesis refused in a PutRecords answer with an error code that no
+	// retry cures (any but those of [ErrRefused]). It is not sent again
+	// within the Write.
+	ErrRecordRejected = errors.New("kinesissink: record rejected by Kinesis")
+	// ErrRefused is wrapped by the error reported for records Kinesis
+	// refused in a PutRecords answer for a reason that passes (a throttled
+	// shard, an internal failure, the state of the stream's KMS key) after
+	// every attempt.
+	ErrRefused = errors.New("kinesissink: records refused by Kinesis")
 )
 
 // Sink writes [meter.Record]s to a Kinesis data stream, one Kinesis record
@@ -107,38 +113,45 @@ func New(client PutRecordsAPI, stream string, opts ...Option) (*Sink, error) {
 // entry is a record ready to send.
 type entry struct {
 	index int // in the slice given to Write
+	id    string
 	data  []byte
 	key   string
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.key) }
 
+// rejection is a record never to be sent again, and why.
+type rejection struct {
+	index int
+	err   error
+}
+
 // Write implements [meter.Sink]. It sends the records in PutRecords calls of
 // at most [MaxBatchRecords] records and [MaxBatchBytes], and sends again,
-// after a short backoff, only the records that failed: those Kinesis
-// refused in its answer (a throttled shard, an internal failure) and those
-// of calls that failed as a whole. Records still undelivered after the
-// last attempt are reported in a [*meter.DeliveryError], or, when no record
-// was delivered, in the error returned. A call that fails for a reason
-// retrying cannot cure (no such stream, access denied) ends the retries at
-// once, and so does the end of ctx.
+// after a short backoff, only the records that failed for a reason that
+// passes: those Kinesis refused in its answer as throttled or for an
+// internal failure, and those of calls that failed as a whole. Records
+// still undelivered after the last attempt are reported in a
+// [*meter.DeliveryError], or, when no record was delivered, in the error
+// returned. A call that fails for a reason retrying cannot cure (no such
+// stream, access denied) ends the retries at once, and so does the end of
+// ctx.
 //
-// A record too large for Kinesis is never sent and is reported failed,
-// with an error wrapping [ErrRecordTooLarge] that names it.
+// A record Kinesis can never take holds up no other: one too large
+// ([ErrRecordTooLarge]) is never sent, and one Kinesis refused with an
+// error code that names the record itself ([ErrRecordRejected]) is not
+// sent again within the Write. Both are reported failed, with an error
+// naming the record and why.
 func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
-	var (
-		failed []int   // indexes not delivered
-		errs   []error // why
-	)
+	var rejected []rejection
 	pending := make([]entry, 0, len(records))
 	for i := range records {
 		e, err := encode(i, &records[i])
 		if err != nil {
-			failed = append(failed, i)
-			errs = append(errs, err)
+			rejected = append(rejected, rejection{i, err})
 			continue
 		}
 		pending = append(pending, e)
@@ -159,8 +172,9 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 				again = append(again, batch...)
 				continue
 			}
-			f, err := s.put(ctx, batch)
+			f, rej, err := s.put(ctx, batch)
 			again = append(again, f...)
+			rejected = append(rejected, rej...)
 			if err != nil {
 				lastErr = err
 				stop = !retryable(ctx, err)
@@ -171,28 +185,43 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 			break
 		}
 	}
-	for _, e := range pending {
-		failed = append(failed, e.index)
-	}
-	if len(failed) == 0 {
+	return report(ctx, len(records), pending, rejected, lastErr)
+}
+
+// report returns the error of a Write of n records that left pending
+// undelivered, after lastErr, and rejected.
+func report(ctx context.Context, n int, pending []entry, rejected []rejection, lastErr error) error {
+	if len(pending) == 0 && len(rejected) == 0 {
 		return nil
 	}
+	var (
+		failed = make([]int, 0, len(pending)+len(rejected))
+		errs   []error
+	)
+	for _, r := range rejected {
+		failed = append(failed, r.index)
+		errs = append(errs, r.err)
+	}
 	if len(pending) > 0 {
+		for _, e := range pending {
+			failed = append(failed, e.index)
+		}
 		errs = append(errs, lastErr)
 		if ctx.Err() != nil && !errors.Is(lastErr, ctx.Err()) {
 			errs = append(errs, fmt.Errorf("kinesissink: retry abandoned: %w", ctx.Err()))
 		}
 	}
 	err := errors.Join(errs...)
-	if len(failed) == len(records) {
+	if len(failed) == n {
 		return err
 	}
 	slices.Sort(failed)
 	return &meter.DeliveryError{Failed: failed, Err: err}
 }
 
-// put sends one batch and returns the entries that were not delivered.
-func (s *Sink) put(ctx context.Context, batch []entry) ([]entry, error) {
+// put sends one batch. It returns the entries to send again, those Kinesis
+// rejected for good, and why the batch was not delivered whole.
+func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected []rejection, err error) {
 	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(batch))}
 	if s.stream != "" {
 		in.StreamName = aws.String(s.stream)
@@ -205,31 +234,49 @@ func (s *Sink) put(ctx context.Context, batch []entry) ([]entry, error) {
 	}
 	out, err := s.client.PutRecords(ctx, in)
 	if err != nil {
-		return batch, fmt.Errorf("kinesissink: PutRecords: %w", err)
+		return batch, nil, fmt.Errorf("kinesissink: PutRecords: %w", err)
 	}
 	if aws.ToInt32(out.FailedRecordCount) == 0 && !anyFailed(out.Records) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if len(out.Records) != len(batch) {
 		// Kinesis answers one entry per record, in order; without that
 		// there is no telling which failed.
-		return batch, fmt.Errorf("%w: %d of %d records failed, and the answer has %d entries for them",
-			ErrRejected, aws.ToInt32(out.FailedRecordCount), len(batch), len(out.Records))
+		return batch, nil, fmt.Errorf("%w: %d of %d records failed, and the answer has %d entries for them",
+			ErrRefused, aws.ToInt32(out.FailedRecordCount), len(batch), len(out.Records))
 	}
-	var (
-		failed     []entry
-		code, text string
-	)
+	var code, text string // of the first record to send again
 	for i, r := range out.Records {
-		if aws.ToString(r.ErrorCode) == "" {
-			continue
-		}
-		failed = append(failed, batch[i])
-		if code == "" {
-			code, text = aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage)
+		c := aws.ToString(r.ErrorCode)
+		switch {
+		case c == "":
+		case refusedForNow(c):
+			again = append(again, batch[i])
+			if code == "" {
+				code, text = c, aws.ToString(r.ErrorMessage)
+			}
+		default:
+			rejected = append(rejected, rejection{batch[i].index,
+				fmt.Errorf("%w: record %s: %s: %s", ErrRecordRejected, batch[i].id, c, aws.ToString(r.ErrorMessage))})
 		}
 	}
-	return failed, fmt.Errorf("%w: %d of %d records, first %s: %s", ErrRejected, len(failed), len(batch), code, text)
+	if len(again) == 0 {
+		return nil, rejected, nil
+	}
+	return again, rejected, fmt.Errorf("%w: %d of %d records, first %s: %s", ErrRefused, len(again), len(batch), code, text)
+}
+
+// refusedForNow reports whether the error code of a record in a PutRecords
+// answer is one that passes: a throttled shard, an internal failure, or a
+// state of the stream's KMS key (disabled, not found, access denied), which
+// is the stream's and not the record's, and fixing it delivers every
+// record. Any other code names a fault of the record.
+func refusedForNow(code string) bool {
+	switch code {
+	case "ProvisionedThroughputExceededException", "InternalFailure", "ThrottlingException", "LimitExceededException":
+		return true
+	}
+	return strings.HasPrefix(code, "KMS")
 }
 
 func anyFailed(rs []types.PutRecordsResultEntry) bool {
@@ -298,7 +345,7 @@ func encode(i int, r *meter.Record) (entry, error) {
 	if err != nil {
 		return entry{}, fmt.Errorf("kinesissink: record %s: %w", r.ID, err)
 	}
-	e := entry{index: i, data: data, key: PartitionKey(r)}
+	e := entry{index: i, id: r.ID, data: data, key: PartitionKey(r)}
 	if e.size() > MaxRecordBytes {
 		return entry{}, fmt.Errorf("%w: record %s (tenant %q, meter %q) is %d bytes with its partition key, at most %d",
 			ErrRecordTooLarge, r.ID, r.TenantID, r.Meter, e.size(), MaxRecordBytes)
@@ -308,14 +355,15 @@ func encode(i int, r *meter.Record) (entry, error) {
 
 // PartitionKey returns the partition key of r: its tenant ID, so that a
 // tenant's records go to one shard in order, or [UnattributedKey]. An ID
-// longer than Kinesis accepts (256 characters; tenant IDs that passed
-// tenant.ValidateID are shorter) is replaced by "sha256:" and the hex of
-// its hash, which keeps it on one shard.
+// Kinesis would not take as a key (longer than 256 characters, or not
+// valid UTF-8; tenant IDs that passed tenant.ValidateID are neither) is
+// replaced by "sha256:" and the hex of its hash, which keeps it on one
+// shard. The key is always one Kinesis takes.
 func PartitionKey(r *meter.Record) string {
 	if r.Unattributed || r.TenantID == "" {
 		return UnattributedKey
 	}
-	if utf8.RuneCountInString(r.TenantID) > maxKeyChars {
+	if !utf8.ValidString(r.TenantID) || utf8.RuneCountInString(r.TenantID) > maxKeyChars {
 		sum := sha256.Sum256([]byte(r.TenantID))
 		return "sha256:" + hex.EncodeToString(sum[:])
 	}

@@ -123,6 +123,7 @@ func TestWriteSendsRecordsAsJSONKeyedByTenant(t *testing.T) {
 func TestPartitionKey(t *testing.T) {
 	long := strings.Repeat("é", 257)
 	sum := sha256.Sum256([]byte(long))
+	badSum := sha256.Sum256([]byte("bad \xff utf-8"))
 	tests := []struct {
 		r    meter.Record
 		want string
@@ -133,6 +134,7 @@ func TestPartitionKey(t *testing.T) {
 		{meter.Record{}, kinesissink.UnattributedKey},
 		{meter.Record{TenantID: strings.Repeat("é", 256)}, strings.Repeat("é", 256)},
 		{meter.Record{TenantID: long}, "sha256:" + hex.EncodeToString(sum[:])},
+		{meter.Record{TenantID: "bad \xff utf-8"}, "sha256:" + hex.EncodeToString(badSum[:])},
 	}
 	for _, tt := range tests {
 		if got := kinesissink.PartitionKey(&tt.r); got != tt.want {
@@ -284,7 +286,9 @@ func TestWriteRetriesOnlyFailedEntries(t *testing.T) {
 	}
 }
 
-func TestWritePermanentEntryFailure(t *testing.T) {
+// A record throttled at every attempt is reported failed, for the
+// Recorder to send again later.
+func TestWriteEntryThrottledAtEveryAttempt(t *testing.T) {
 	client := &fakeKinesis{answer: func(_ int, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
 		return refuse(in, func(_ int, r meter.Record) string {
 			if r.TenantID == "tenant-3" {
@@ -303,8 +307,9 @@ func TestWritePermanentEntryFailure(t *testing.T) {
 	if diff := cmp.Diff([]int{3, 10, 17}, de.Failed); diff != "" {
 		t.Errorf("Failed (-want +got):\n%s", diff)
 	}
-	if !errors.Is(err, kinesissink.ErrRejected) || !strings.Contains(err.Error(), "ProvisionedThroughputExceededException") {
-		t.Errorf("Write = %v, want ErrRejected naming the error code", err)
+	if !errors.Is(err, kinesissink.ErrRefused) || errors.Is(err, kinesissink.ErrRecordRejected) ||
+		!strings.Contains(err.Error(), "ProvisionedThroughputExceededException") {
+		t.Errorf("Write = %v, want ErrRefused naming the error code", err)
 	}
 	calls := client.Calls()
 	if len(calls) != kinesissink.DefaultAttempts {
@@ -318,6 +323,45 @@ func TestWritePermanentEntryFailure(t *testing.T) {
 	d := waits.all()
 	if len(d) != 2 || d[0] < 50*time.Millisecond || d[0] > 100*time.Millisecond || d[1] < 100*time.Millisecond || d[1] > 200*time.Millisecond {
 		t.Errorf("waits %v, want 50-100ms then 100-200ms", d)
+	}
+}
+
+// A record Kinesis refuses with a code that names the record is not sent
+// again; records refused for a reason that passes are, and a KMS key's
+// state is such a reason.
+func TestWriteRejectsEntriesForGood(t *testing.T) {
+	first := map[string]string{
+		"r0002": "InvalidArgumentException",
+		"r0005": "ProvisionedThroughputExceededException",
+		"r0007": "KMSAccessDeniedException",
+		"r0008": "InternalFailure",
+	}
+	client := &fakeKinesis{answer: func(call int, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
+		return refuse(in, func(_ int, r meter.Record) string {
+			if call == 0 || r.ID == "r0002" {
+				return first[r.ID]
+			}
+			return ""
+		}), nil
+	}}
+	err := newSink(t, client, noSleep).Write(t.Context(), records(10))
+	var de *meter.DeliveryError
+	if !errors.As(err, &de) {
+		t.Fatalf("Write = %v, want a *meter.DeliveryError", err)
+	}
+	if diff := cmp.Diff([]int{2}, de.Failed); diff != "" {
+		t.Errorf("Failed (-want +got):\n%s", diff)
+	}
+	if !errors.Is(err, kinesissink.ErrRecordRejected) || errors.Is(err, kinesissink.ErrRefused) ||
+		!strings.Contains(err.Error(), "r0002") || !strings.Contains(err.Error(), "InvalidArgumentException") {
+		t.Errorf("Write = %v, want ErrRecordRejected naming r0002 and the code", err)
+	}
+	calls := client.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d calls, want 2", len(calls))
+	}
+	if diff := cmp.Diff([]string{"r0005", "r0007", "r0008"}, ids(t, calls[1])); diff != "" {
+		t.Errorf("second call (-want +got):\n%s", diff)
 	}
 }
 
