@@ -33,9 +33,14 @@ type (
 // ends, and checks then that it stopped cleanly.
 func startService(t *testing.T, env map[string]string, opts ...runOption) *service {
 	t.Helper()
-	return &service{servicetest.Start(t, env, func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
+	return &service{servicetest.Start(t, env, catalog(opts...))}
+}
+
+// catalog is run with the test's hooks, for servicetest.Start.
+func catalog(opts ...runOption) servicetest.Run {
+	return func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
 		return run(ctx, []string{"catalog"}, getenv, stdout, stderr, append(slices.Clip(opts), withReady(ready))...)
-	})}
+	}
 }
 
 // startIssuer starts an issuer of tokens for the audience catalog-test.

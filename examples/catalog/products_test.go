@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,8 @@ func TestTokenRequired(t *testing.T) {
 
 	// Each refusal has an access line at WARN naming authz, and an audit
 	// event.
-	lines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String()))
+	svc.Stop(t)
+	lines := servicetest.RequestLines(svc.Lines(t))
 	var access, audits int
 	for _, l := range lines {
 		switch {
@@ -117,7 +119,8 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("GET /healthz: %d %s", r.Status, r.Body)
 	}
 	// Load balancers ask every few seconds: no access line.
-	if lines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String())); len(lines) != 0 {
+	svc.Stop(t)
+	if lines := servicetest.RequestLines(svc.Lines(t)); len(lines) != 0 {
 		t.Errorf("GET /healthz logged %v", lines)
 	}
 }
@@ -140,6 +143,7 @@ func TestForgedBaggageIsIgnored(t *testing.T) {
 		t.Errorf("product (-want +got):\n%s", diff)
 	}
 
+	svc.Stop(t)
 	out := svc.Stdout.String()
 	lines := servicetest.RequestLines(servicetest.ParseLines(t, out))
 	if len(lines) != 2 {
@@ -161,17 +165,62 @@ func TestLogLevel(t *testing.T) {
 	tok := iss.MustMint("acme", "premium")
 
 	decodeProduct(t, svc.get(t, "/products/anvil", tok, nil))
-	if out := svc.Stdout.String(); out != "" {
-		t.Fatalf("LOG_LEVEL=warn logged an answered request:\n%s", out)
-	}
 	servicetest.WantProblem(t, svc.get(t, "/products/anvil", "", nil), http.StatusUnauthorized)
+	svc.Stop(t)
 	var msgs []string
-	for _, l := range servicetest.ParseLines(t, svc.Stdout.String()) {
+	for _, l := range svc.Lines(t) {
 		msgs = append(msgs, l.Str("level")+" "+l.Str("msg"))
 	}
-	// A refusal is a WARN access line; its audit event is written
-	// whatever the level.
-	if diff := cmp.Diff([]string{"WARN request", "INFO audit"}, msgs); diff != "" {
+	// The answered request logged nothing, nor did the start and the
+	// stop. A refusal is a WARN access line; its audit event is written
+	// whatever the level. They come on two streams, in either order.
+	slices.Sort(msgs)
+	if diff := cmp.Diff([]string{"INFO audit", "WARN request"}, msgs); diff != "" {
 		t.Errorf("lines with LOG_LEVEL=warn (-want +got):\n%s", diff)
+	}
+}
+
+// TestStoppedStdoutHoldsNoRequest runs the catalog with a stdout nobody
+// reads: /healthz and price quotes still answer, their log lines waiting
+// in the log stream, and a refused token's audit event in the audit
+// stream. Once stdout reads again, every line arrives whole, and the
+// catalog stops cleanly.
+func TestStoppedStdoutHoldsNoRequest(t *testing.T) {
+	iss := startIssuer(t)
+	st, stalled := servicetest.StartStalled(t, servicetest.IssuerEnv(iss, nil), catalog())
+	svc := &service{st}
+	// A request held by stdout fails the test instead of waiting a minute.
+	svc.Client.Timeout = 10 * time.Second
+	tok := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	if r := svc.get(t, "/healthz", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("GET /healthz: status %d", r.Status)
+	}
+	const quotes = 5
+	for range quotes {
+		decodeProduct(t, svc.get(t, "/products/anvil", tok, nil))
+	}
+	servicetest.WantProblem(t, svc.get(t, "/products/anvil", "", nil), http.StatusUnauthorized)
+	if out := svc.Stdout.String(); out != "" {
+		t.Fatalf("stdout is stalled, yet it received:\n%s", out)
+	}
+
+	stalled.Resume()
+	svc.Stop(t)
+	lines := svc.Lines(t) // whole JSON objects, every one
+	for _, c := range []struct {
+		line logLine
+		want int
+	}{
+		{logLine{"msg": "catalog service started"}, 1},
+		{logLine{"msg": "price quoted"}, quotes},
+		{logLine{"msg": "request", "status": 200.0}, quotes},
+		{logLine{"msg": "request", "status": 401.0}, 1},
+		{logLine{"msg": "audit", "status": 401.0}, 1},
+		{logLine{"msg": "catalog service stopped"}, 1},
+	} {
+		if got := len(servicetest.LinesWhere(lines, c.line)); got != c.want {
+			t.Errorf("%d lines with %v, want %d", got, c.line, c.want)
+		}
 	}
 }

@@ -131,8 +131,9 @@ func TestPropagation(t *testing.T) {
 
 	// The caller's lines: both handler lines and the access line, one
 	// trace and one span.
+	svc.Stop(t) // every line the catalog logged is on its stdout
 	callerLines := servicetest.RequestLines(servicetest.ParseLines(t, up.stdout.String()))
-	catalogLines := servicetest.RequestLines(servicetest.ParseLines(t, svc.Stdout.String()))
+	catalogLines := servicetest.RequestLines(svc.Lines(t))
 	if len(callerLines) != 3 || len(catalogLines) != 2 {
 		t.Fatalf("%d caller and %d catalog request lines, want 3 and 2:\ncaller:\n%s\ncatalog:\n%s",
 			len(callerLines), len(catalogLines), up.stdout, svc.Stdout)

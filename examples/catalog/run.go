@@ -74,7 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("the embedded prices.json: %w", err)
 	}
 
-	log, audit := newLogging(stdout, cfg.logLevel)
+	// Log lines and audit events never make a request wait for stdout.
+	out, err := kit.NewStdout(stdout)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // on the early ways out; the normal one reports
+	log, audit := newLogging(out, cfg.logLevel)
 	auth := kit.Auth{Issuer: cfg.issuer, JWKSURL: cfg.jwksURL, Audience: cfg.audience, Mapping: cfg.mapping}
 	v, err := auth.NewVerifier(ctx, log)
 	if err != nil {
@@ -100,22 +106,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log.Info("catalog service stopped")
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("log lines: %w", err)
+	}
 	return nil
 }
 
-// newLogging returns the service's logger, JSON lines on out at level and
-// above, each naming the service, and its auditor.
-func newLogging(out io.Writer, level slog.Level) (*slog.Logger, *logging.Auditor) {
-	// The JSON handler writes whatever logging.Handler lets through: the
-	// level is decided there, per tenant if need be.
-	jsonLines := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
-	lh := logging.NewHandler(jsonLines,
-		logging.WithLevels(logging.NewLevels(level)),
-		logging.WithAttrs(slog.String("service", "catalog")),
-	)
-	// Audit events (refused tokens) go to the same stream, marked
-	// log_type=audit, whatever LOG_LEVEL says.
-	return slog.New(lh), logging.NewAuditor(lh)
+// newLogging returns the service's logger, JSON lines on out's log stream
+// at level and above, each naming the service, and its auditor, on out's
+// audit stream: refused tokens, marked log_type=audit, whatever LOG_LEVEL
+// says.
+func newLogging(out *kit.Stdout, level slog.Level) (*slog.Logger, *logging.Auditor) {
+	handler := func(w io.Writer) *logging.Handler {
+		// The JSON handler writes whatever logging.Handler lets through:
+		// the level is decided there, per tenant if need be.
+		jsonLines := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		return logging.NewHandler(jsonLines,
+			logging.WithLevels(logging.NewLevels(level)),
+			logging.WithAttrs(slog.String("service", "catalog")),
+		)
+	}
+	return slog.New(handler(out.Log)), logging.NewAuditor(handler(out.Audit))
 }
 
 // newServer returns the server of the catalog, with the test hooks.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/examples/internal/servicetest"
+	"github.com/tenancykit/tenancy/logging"
 )
 
 var (
@@ -228,5 +229,56 @@ func TestTokensNeverLogged(t *testing.T) {
 	}
 	if n := strings.Count(out, "\n"); n < 20 {
 		t.Errorf("only %d lines of output: the test logged less than it means to", n)
+	}
+}
+
+// TestStoppedStdoutHoldsNoRequest runs the service with a stdout nobody
+// reads: /healthz and authenticated requests still answer, while their
+// log lines wait in a log stream of 2 KiB, and those that do not fit are
+// dropped and counted. Once stdout reads again, the kept lines arrive
+// whole, with a line that reports how many were dropped; the audit event
+// of a refused request is not dropped; and the service stops cleanly.
+func TestStoppedStdoutHoldsNoRequest(t *testing.T) {
+	iss := startIssuer(t)
+	st, stalled := servicetest.StartStalled(t, servicetest.IssuerEnv(iss, nil),
+		orders(withStdoutOptions(logging.WithBufferSize(2<<10))))
+	svc := &service{st}
+	// A request held by stdout fails the test instead of waiting a minute.
+	svc.Client.Timeout = 10 * time.Second
+	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
+
+	if r := svc.do(t, "GET", "/healthz", "", ""); r.Status != http.StatusOK {
+		t.Fatalf("GET /healthz: status %d", r.Status)
+	}
+	const answered = 20
+	for range answered {
+		svc.list(t, "/orders", alice)
+	}
+	servicetest.WantProblem(t, svc.do(t, "GET", "/orders", "", ""), http.StatusUnauthorized)
+	if out := svc.Stdout.String(); out != "" {
+		t.Fatalf("stdout is stalled, yet it received:\n%s", out)
+	}
+
+	stalled.Resume()
+	svc.Stop(t)
+	lines := svc.Lines(t) // whole JSON objects, every one
+	servicetest.OneLine(t, lines, logLine{"msg": "orders service started"})
+	servicetest.OneLine(t, lines, logLine{"msg": "audit", "status": 401.0})
+	// The stream held the start line and then what fitted of the 21
+	// access lines; the lines of the shutdown may have found it still
+	// full, too. Each of them is either on stdout or counted in a report.
+	logged := len(servicetest.LinesWhere(lines, logLine{"msg": "request"}))
+	for _, msg := range []string{"orders service stopping: draining in-flight requests", "orders service stopped"} {
+		logged += len(servicetest.LinesWhere(lines, logLine{"msg": msg}))
+	}
+	dropped := 0
+	for _, r := range servicetest.LinesWhere(lines, logLine{"msg": "logging: log lines dropped while the output was not keeping up"}) {
+		servicetest.WantFields(t, "drop report", r, logLine{"level": "WARN", "stream": "log"})
+		n, _ := r["dropped"].(float64)
+		dropped += int(n)
+	}
+	if dropped == 0 || logged+dropped != answered+1+2 {
+		t.Errorf("%d access and stop lines on stdout and %d reported dropped; want some dropped, and %d in all",
+			logged, dropped, answered+1+2)
 	}
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/kit"
+	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/meter"
 )
 
@@ -164,17 +166,22 @@ func TestUsageRecordsAsEMF(t *testing.T) {
 	}
 }
 
-// TestLineOutputKeepsLinesWhole writes batches of EMF events far larger
-// than 4 KiB while log lines are written from other goroutines: every line
-// of the shared output is one whole JSON object.
-func TestLineOutputKeepsLinesWhole(t *testing.T) {
+// TestStdoutKeepsLinesWhole writes batches of EMF events far larger than
+// 4 KiB on stdout while log lines are written from other goroutines
+// through a log stream whose 4 KiB buffer wraps many times (its writers
+// wait for room rather than drop): every line of stdout is one whole JSON
+// object, and none is lost.
+func TestStdoutKeepsLinesWhole(t *testing.T) {
 	var buf syncBuffer
-	out := newLineOutput(&buf)
+	out, err := kit.NewStdout(&buf, logging.WithBufferSize(4<<10), logging.WithMaxWait(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
 	emf, err := meter.NewEMF(out, emfNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := newLogger(out, slog.LevelInfo)
+	log := newLogger(out.Log, slog.LevelInfo)
 	records := make([]meter.Record, 300)
 	for i := range records {
 		records[i] = meter.Record{
@@ -199,6 +206,12 @@ func TestLineOutputKeepsLinesWhole(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := out.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Log.Dropped(); n != 0 {
+		t.Fatalf("%d log lines dropped", n)
+	}
 
 	lines, events := 0, 0
 	sc := bufio.NewScanner(strings.NewReader(buf.String()))

@@ -636,6 +636,7 @@ func TestDevelopmentMode(t *testing.T) {
 	}
 	servicetest.WantProblem(t, svc.do(t, "GET", "/orders/"+placed.ID, tokens["GLOBEX_TOKEN"], ""), http.StatusNotFound)
 
+	svc.Stop(t) // every line logged is on stdout
 	first, _, _ := strings.Cut(svc.Stdout.String(), "\n")
 	var started struct {
 		Msg, Mode, Addr string
@@ -655,6 +656,7 @@ func TestProductionModePrintsNoTokens(t *testing.T) {
 	if got, want := svc.Stderr.String(), "listening on "+svc.URL+"\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
+	svc.Stop(t) // every line logged is on stdout
 	if strings.Contains(svc.Stdout.String(), "DEVELOPMENT") {
 		t.Errorf("stdout mentions development mode:\n%s", svc.Stdout)
 	}

@@ -1,30 +1,27 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
-	"sync"
 
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
 )
 
-// lineOutput is stdout shared by the log and the EMF meter sink, which
-// both hand over one whole JSON line per Write (slog.JSONHandler per
-// record, meter's sinks per record): CloudWatch Logs (and any collector)
-// needs every line whole, so Writes are serialised. It is safe for
-// concurrent use.
-type lineOutput struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func newLineOutput(w io.Writer) *lineOutput { return &lineOutput{w: w} }
-
-// Write writes p, which must end with a whole line, in one piece.
-func (o *lineOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.w.Write(p)
+// newLogging returns the service's logger, JSON lines on out's log stream
+// at level and above, and its auditor, on out's audit stream. Audit events
+// (authz refusals, DynamoDB guard refusals) are told apart by log_type
+// "audit", and written whatever LOG_LEVEL.
+func newLogging(ctx context.Context, out *kit.Stdout, level slog.Level) (*slog.Logger, *logging.Auditor) {
+	log := newLogger(out.Log, level)
+	// On ECS or Fargate every line also names the cluster, task and
+	// container; elsewhere this adds nothing.
+	ecs := logging.ECSMetadata(ctx, logging.WithECSWarnings(log))
+	if len(ecs) > 0 {
+		log = newLogger(out.Log, level, ecs...)
+	}
+	return log, logging.NewAuditor(newLogger(out.Audit, level, ecs...).Handler())
 }
 
 // newLogger returns the service's logger: JSON lines on out, with the

@@ -57,6 +57,7 @@ type runHooks struct {
 	wrap         func(http.Handler) http.Handler // wraps the whole service
 	shuttingDown func()                          // Shutdown has closed the listener
 	sts          stscreds.AssumeRoleAPIClient    // replaces STS for AWS_TENANT_ROLE_ARN
+	stdout       []logging.AsyncOption           // options of the log streams
 }
 
 // withReady calls f with the bound address once the service accepts
@@ -76,6 +77,12 @@ func withShuttingDown(f func()) runOption { return func(h *runHooks) { h.shuttin
 // the STS client of the AWS configuration.
 func withSTS(c stscreds.AssumeRoleAPIClient) runOption { return func(h *runHooks) { h.sts = c } }
 
+// withStdoutOptions sets options of both log streams on stdout, such as
+// a smaller buffer.
+func withStdoutOptions(opts ...logging.AsyncOption) runOption {
+	return func(h *runHooks) { h.stdout = opts }
+}
+
 // newRunHooks applies opts; nil ones are ignored.
 func newRunHooks(opts []runOption) runHooks {
 	var h runHooks
@@ -94,10 +101,11 @@ func newRunHooks(opts []runOption) runHooks {
 // usage records in CloudWatch EMF unless METER_FILE is set.
 //
 // The parts are built in the order they depend on each other, and closed
-// in reverse: the limiter before anything that contacts another server, so
-// that a mistake in its files is reported at once; the meter before the
-// handler that records into it; and the usage delivered only once the
-// server has drained.
+// in reverse: stdout first, so that every part can log; the limiter before
+// anything that contacts another server, so that a mistake in its files is
+// reported at once; the meter before the handler that records into it;
+// and, once the server has drained, the usage delivered, then the log
+// lines written out.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, opts ...runOption) error {
 	hooks := newRunHooks(opts)
 	if done, err := kit.Args("orders", args, stdout, usage); done {
@@ -108,8 +116,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	// Logs and EMF lines share stdout, a whole line at a time.
-	out := newLineOutput(stdout)
+	// Logs, audit events and EMF lines share stdout, a whole line at a
+	// time; logs never make a request wait for it.
+	out, err := kit.NewStdout(stdout, hooks.stdout...)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // on the early ways out; the normal one reports
 	log, auditor := newLogging(ctx, out, cfg.logLevel)
 	prevLog := slog.Default()
 	slog.SetDefault(log)
@@ -158,26 +171,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := kit.Serve(ctx, srv, ln, log, "orders", hooks.ready); err != nil {
 		return err
 	}
-	// Only now: the requests that were in flight have recorded their usage.
+	return shutDown(recorder, out, log)
+}
+
+// shutDown, once the server has drained, delivers the usage the requests
+// recorded, then writes out the log lines still buffered, the meter's own
+// among them.
+func shutDown(recorder *usageRecorder, out *kit.Stdout, log *slog.Logger) error {
 	if err := recorder.shutdown(); err != nil {
 		return fmt.Errorf("usage records: %w", err)
 	}
 	log.Info("orders service stopped")
-	return nil
-}
-
-// newLogging returns the service's logger, JSON lines on out at level and
-// above, and its auditor.
-func newLogging(ctx context.Context, out io.Writer, level slog.Level) (*slog.Logger, *logging.Auditor) {
-	log := newLogger(out, level)
-	// On ECS or Fargate every line also names the cluster, task and
-	// container; elsewhere this adds nothing.
-	if ecs := logging.ECSMetadata(ctx, logging.WithECSWarnings(log)); len(ecs) > 0 {
-		log = newLogger(out, level, ecs...)
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("log lines: %w", err)
 	}
-	// Audit events (authz refusals, DynamoDB guard refusals) go to the
-	// same stream, told apart by log_type "audit", whatever LOG_LEVEL.
-	return log, logging.NewAuditor(log.Handler())
+	return nil
 }
 
 // identity is whom the service trusts: the issuer of the tokens it

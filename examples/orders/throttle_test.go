@@ -201,6 +201,7 @@ func TestLimitsSharedThroughRedis(t *testing.T) {
 	}
 
 	for i, svc := range replicas {
+		svc.Stop(t) // every line logged is on stdout
 		out := svc.Stdout.String()
 		if !strings.Contains(out, `"limits_store":"redis"`) {
 			t.Errorf("replica %d does not log that its limits are in Redis:\n%s", i+1, out)

@@ -39,31 +39,36 @@ type Service struct {
 	err    error
 }
 
-// Option changes how [Start] runs a service.
-type Option func(*config)
-
-type config struct {
-	stdout func(io.Writer) io.Writer
-}
-
-// WithStdout puts the writer f returns between the service and
-// [Service.Stdout], which f is given: a writer that blocks, for a test of
-// a stopped stdout. Default: the service writes to Stdout itself.
-func WithStdout(f func(stdout io.Writer) io.Writer) Option {
-	return func(c *config) { c.stdout = f }
-}
+// startTimeout bounds the wait for a service to serve: a failure bound,
+// far above what a start takes.
+const startTimeout = time.Minute
 
 // Start runs the service with env as its environment until the test
 // ends, and checks then that run returned nil. It fails the test if run
-// returns before it serves.
-func Start(t testing.TB, env map[string]string, run Run, opts ...Option) *Service {
+// returns before it serves, or does not serve within a minute.
+func Start(t testing.TB, env map[string]string, run Run) *Service {
 	t.Helper()
-	var c config
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	return start(t, env, run, nil)
+}
+
+// StartStalled is Start with a stdout that reads nothing until the
+// returned writer's Resume: a collector that stopped reading. Resume runs
+// when the test ends, at the latest, before the service is stopped.
+func StartStalled(t testing.TB, env map[string]string, run Run) (*Service, *StalledWriter) {
+	t.Helper()
+	var stalled *StalledWriter
+	s := start(t, env, run, func(stdout io.Writer) io.Writer {
+		stalled = Stall(stdout)
+		return stalled
+	})
+	t.Cleanup(stalled.Resume) // registered after Start's, so it runs first
+	return s, stalled
+}
+
+// start is Start with the service's stdout put in front of Stdout by
+// wrap, when not nil.
+func start(t testing.TB, env map[string]string, run Run, wrap func(io.Writer) io.Writer) *Service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		Stdout: new(syncbuf.Buffer),
@@ -73,8 +78,8 @@ func Start(t testing.TB, env map[string]string, run Run, opts ...Option) *Servic
 		done:   make(chan struct{}),
 	}
 	var stdout io.Writer = s.Stdout
-	if c.stdout != nil {
-		stdout = c.stdout(s.Stdout)
+	if wrap != nil {
+		stdout = wrap(s.Stdout)
 	}
 	ready := make(chan string, 1)
 	getenv := func(name string) string { return env[name] }
@@ -88,6 +93,9 @@ func Start(t testing.TB, env map[string]string, run Run, opts ...Option) *Servic
 	case <-s.done:
 		cancel()
 		t.Fatalf("run returned before serving: %v\nstderr:\n%s", s.err, s.Stderr)
+	case <-time.After(startTimeout):
+		cancel()
+		t.Fatalf("run did not serve within %v\nstderr:\n%s", startTimeout, s.Stderr)
 	}
 	t.Cleanup(func() {
 		s.Cancel()
