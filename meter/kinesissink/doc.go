@@ -20,6 +20,13 @@
 // delivered are sent again; the id lets consumers drop the rare duplicate
 // (a call whose answer was lost).
 //
+// A Write while Kinesis does not answer (down, unreachable, a hung host)
+// fails after at most [WithAttempts] calls that each time out
+// ([WithTimeout], [DefaultTimeout]): once a call fails as a whole, the
+// calls left wait for the next attempt instead of timing out in turn. The
+// records stay with the Recorder for later; a call whose answer was lost
+// may have been stored, and is the duplicate consumers drop by id.
+//
 // A record Kinesis can never take holds up no other: one larger than
 // [MaxRecordBytes] is never sent (Kinesis would refuse the whole call), and
 // one refused with an error code that names the record, not the stream's

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +30,23 @@ import (
 // endpoint, whose connections are closed at the test's end.
 func kinesisClient(t *testing.T, endpoint string) *kinesis.Client {
 	t.Helper()
+	return kinesisClientVia(t, endpoint, nil)
+}
+
+// kinesisClientVia is kinesisClient with the HTTP transport wrapped by wrap,
+// unless wrap is nil.
+func kinesisClientVia(t *testing.T, endpoint string, wrap func(http.RoundTripper) http.RoundTripper) *kinesis.Client {
+	t.Helper()
 	transport := &http.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
+	var rt http.RoundTripper = transport
+	if wrap != nil {
+		rt = wrap(transport)
+	}
 	cfg := aws.Config{
 		Region:      testservers.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
+		HTTPClient:  &http.Client{Transport: rt, Timeout: 30 * time.Second},
 	}
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
@@ -280,4 +294,185 @@ func TestKinesaliteOversizeRecord(t *testing.T) {
 	if diff := cmp.Diff(want, stored); diff != "" {
 		t.Errorf("records stored (-want +got):\n%s", diff)
 	}
+}
+
+// TestKinesaliteOutage stops kinesalite (SIGSTOP) in the middle of a
+// delivery, just after it stored a call whose answer is then lost, and
+// continues it later. While it is stopped each Write fails within the
+// sink's timeouts; once it answers again every record is in the stream,
+// duplicated only under its own ID, and the totals are exact.
+func TestKinesaliteOutage(t *testing.T) {
+	srv := testservers.Kinesalite(t)
+	const stream = "metering-outage"
+	admin := kinesisClient(t, srv.Endpoint)
+	createStream(t, admin, stream, 2)
+
+	// The sink's client loses the answer of the third PutRecords, after
+	// kinesalite stored its records, and kinesalite stops at that moment.
+	var resume func()
+	lose := &loseAnswer{call: 3, after: func() { resume = pause(t, srv) }}
+	client := kinesisClientVia(t, srv.Endpoint, func(rt http.RoundTripper) http.RoundTripper { lose.base = rt; return lose })
+	const (
+		timeout  = 500 * time.Millisecond
+		attempts = 2
+		// A Write while kinesalite is stopped: each attempt waits for one
+		// call, and a little backoff; the rest is slack for -race.
+		writeBound = attempts*timeout + 3*time.Second
+	)
+	sink, err := kinesissink.New(client, stream, kinesissink.WithTimeout(timeout), kinesissink.WithAttempts(attempts),
+		kinesissink.WithBackoff(10*time.Millisecond, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		written = map[string]meter.Record{} // every record given to the sink
+		now     atomic.Int64                // the Recorder's clock
+	)
+	now.Store(window.UnixNano())
+	recording := meter.SinkFunc(func(ctx context.Context, recs []meter.Record) error {
+		mu.Lock()
+		for _, r := range recs {
+			written[r.ID] = r
+		}
+		mu.Unlock()
+		return sink.Write(ctx, recs)
+	})
+	rec, err := meter.New("orders", recording,
+		meter.WithMeters(
+			meter.Meter{Name: "api.calls", Unit: meter.UnitCount, Dimensions: []string{"route"}},
+			meter.Meter{Name: "storage.bytes", Unit: meter.UnitBytes},
+			meter.Meter{Name: "compute.time", Unit: meter.UnitMilliseconds},
+		),
+		meter.WithoutLoop(), meter.WithClock(func() time.Time { return time.Unix(0, now.Load()) }), meter.WithInstance("task-1"),
+		// One Write of everything: 3,000 records in 6 calls.
+		meter.WithBatchSize(5000), meter.WithBackoff(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ tenant, meter string }
+	want := map[key]float64{}
+	basic := tenant.DefaultTiers.MustLookup("basic")
+	for i := range 1000 {
+		id := fmt.Sprintf("tenant-%04d", i)
+		ctx := tenant.NewContext(t.Context(), tenant.Tenant{ID: id, Tier: basic})
+		rec.Add(ctx, "api.calls", float64(i+1), "GET /orders")
+		rec.Add(ctx, "storage.bytes", float64(1000*i+1))
+		rec.Add(ctx, "compute.time", 0.25*float64(i+1))
+		want[key{id, "api.calls"}] = float64(i + 1)
+		want[key{id, "storage.bytes"}] = float64(1000*i + 1)
+		want[key{id, "compute.time"}] = 0.25 * float64(i+1)
+	}
+
+	flush := func(what string) error {
+		t.Helper()
+		start := time.Now()
+		err := rec.Flush(t.Context())
+		if took := time.Since(start); took > writeBound {
+			t.Errorf("%s took %v, more than %v", what, took, writeBound)
+		}
+		return err
+	}
+	// The window closes: the next Flush delivers it.
+	now.Store(window.Add(time.Hour).UnixNano())
+	if err := flush("the first delivery"); err == nil {
+		t.Fatal("the delivery in which kinesalite stopped succeeded")
+	}
+	if resume == nil {
+		t.Fatal("kinesalite was never stopped: fewer than 3 calls")
+	}
+	if st := rec.Stats(); st.Delivered != 1000 || st.Pending != 2000 {
+		t.Errorf("after the first delivery: %d delivered, %d pending; want the 2 calls before the stop, 1000, and 2000", st.Delivered, st.Pending)
+	}
+	if err := flush("a delivery with kinesalite stopped"); err == nil {
+		t.Fatal("a delivery with kinesalite stopped succeeded")
+	}
+	resume()
+	var last error
+	for range 10 {
+		if last = flush("a delivery after kinesalite continued"); last == nil {
+			break
+		}
+	}
+	if last != nil {
+		t.Fatalf("deliveries after kinesalite continued: %v", last)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := rec.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if st := rec.Stats(); st.Delivered != 3000 || st.Pending != 0 {
+		t.Errorf("Stats = %+v, want 3000 delivered and none pending", st)
+	}
+
+	stored := map[string][]meter.Record{}
+	for _, recs := range readStream(t, admin, stream) {
+		for _, kr := range recs {
+			var r meter.Record
+			if err := json.Unmarshal(kr.Data, &r); err != nil {
+				t.Fatalf("record data %q: %v", kr.Data, err)
+			}
+			stored[r.ID] = append(stored[r.ID], r)
+		}
+	}
+	values := map[key]float64{}
+	dups := 0
+	for id, copies := range stored {
+		for _, c := range copies[1:] {
+			if diff := cmp.Diff(copies[0], c); diff != "" {
+				t.Errorf("record %s stored twice with different contents:\n%s", id, diff)
+			}
+		}
+		dups += len(copies) - 1
+		values[key{copies[0].TenantID, copies[0].Meter}] += copies[0].Value
+	}
+	if len(stored) != len(written) || len(written) != 3000 {
+		t.Errorf("%d distinct records stored, %d written, want 3000", len(stored), len(written))
+	}
+	for id := range written {
+		if _, ok := stored[id]; !ok {
+			t.Errorf("record %s written and never stored", id)
+		}
+	}
+	if diff := cmp.Diff(want, values); diff != "" {
+		t.Errorf("totals stored, each ID once (-added +stored):\n%s", diff)
+	}
+	// The call whose answer was lost was stored, and sent again.
+	if dups < 500 {
+		t.Errorf("%d duplicates, want at least the 500 of the call whose answer was lost", dups)
+	}
+	t.Logf("%d records stored twice or more, each under its own ID", dups)
+}
+
+// loseAnswer is an HTTP transport that loses the answer of one PutRecords
+// call, as a network failing after the request arrived does: the records
+// are stored, and the client gets an error.
+type loseAnswer struct {
+	base  http.RoundTripper
+	call  int    // which PutRecords, from 1
+	after func() // runs when the answer is lost
+
+	mu sync.Mutex
+	n  int
+}
+
+func (l *loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if !strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".PutRecords") {
+		return resp, err
+	}
+	l.mu.Lock()
+	l.n++
+	lost := l.n == l.call
+	l.mu.Unlock()
+	if !lost {
+		return resp, err
+	}
+	if err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	l.after()
+	return nil, errors.New("connection reset by the test, after kinesalite stored the records")
 }

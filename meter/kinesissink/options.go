@@ -14,6 +14,7 @@ type config struct {
 	attempts   int
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	timeout    time.Duration
 	sleep      func(context.Context, time.Duration) error
 }
 
@@ -24,6 +25,9 @@ const (
 	DefaultAttempts   = 3
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = time.Second
+	// DefaultTimeout bounds one PutRecords call: 5 MiB sent and answered,
+	// with the SDK's own retries.
+	DefaultTimeout = 10 * time.Second
 )
 
 func newConfig(opts []Option) config {
@@ -41,6 +45,9 @@ func newConfig(opts []Option) config {
 	if c.minBackoff == 0 && c.maxBackoff == 0 {
 		c.minBackoff, c.maxBackoff = DefaultMinBackoff, DefaultMaxBackoff
 	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
 	if c.sleep == nil {
 		c.sleep = sleep
 	}
@@ -53,6 +60,8 @@ func (c *config) validate() error {
 		return errors.New("kinesissink: WithAttempts needs at least 1")
 	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
 		return errors.New("kinesissink: WithBackoff needs 0 < min <= max")
+	case c.timeout < 0:
+		return errors.New("kinesissink: WithTimeout needs a positive duration")
 	}
 	return nil
 }
@@ -78,6 +87,14 @@ func WithAttempts(n int) Option { return func(c *config) { c.attempts = n } }
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) { c.minBackoff, c.maxBackoff = min, max }
 }
+
+// WithTimeout bounds each PutRecords call, the SDK's retries of it
+// included: a call Kinesis has not answered by then fails, and its records
+// are sent again at the next attempt. Without it, a Write to an endpoint
+// that accepts connections and never answers (a hung host, a network that
+// drops packets) would wait as long as ctx lets it, since the SDK's HTTP
+// client sets no overall timeout. Default (also for 0) [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithSleep replaces how the sink waits before a retry: sleep must wait d,
 // or less, and return ctx's error should ctx be done first. Tests pass one

@@ -133,7 +133,9 @@ type rejection struct {
 // internal failure, and those of calls that failed as a whole. Records
 // still undelivered after the last attempt are reported in a
 // [*meter.DeliveryError], or, when no record was delivered, in the error
-// returned. A call that fails for a reason retrying cannot cure (no such
+// returned. After a call that fails as a whole (no answer within
+// [WithTimeout], a throttled stream), the calls left wait for the next
+// attempt. A call that fails for a reason retrying cannot cure (no such
 // stream, access denied) ends the retries at once, and so does the end of
 // ctx.
 //
@@ -165,19 +167,26 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 				break
 			}
 		}
-		var again []entry
-		stop := false
+		var (
+			again []entry
+			wait  bool // the calls left wait for the next attempt
+			stop  bool // and there is none
+		)
 		for _, batch := range batches(pending) {
-			if stop {
+			if wait {
 				again = append(again, batch...)
 				continue
 			}
-			f, rej, err := s.put(ctx, batch)
+			f, rej, whole, err := s.put(ctx, batch)
 			again = append(again, f...)
 			rejected = append(rejected, rej...)
 			if err != nil {
 				lastErr = err
-				stop = !retryable(ctx, err)
+			}
+			if whole {
+				// Kinesis is down, unreachable or throttling the
+				// stream: the other calls would fare no better now.
+				wait, stop = true, !retryable(ctx, err)
 			}
 		}
 		pending = again
@@ -220,8 +229,9 @@ func report(ctx context.Context, n int, pending []entry, rejected []rejection, l
 }
 
 // put sends one batch. It returns the entries to send again, those Kinesis
-// rejected for good, and why the batch was not delivered whole.
-func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected []rejection, err error) {
+// rejected for good, whether the call failed as a whole, and why the batch
+// was not delivered whole.
+func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected []rejection, whole bool, err error) {
 	in := &kinesis.PutRecordsInput{Records: make([]types.PutRecordsRequestEntry, len(batch))}
 	if s.stream != "" {
 		in.StreamName = aws.String(s.stream)
@@ -232,17 +242,22 @@ func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected 
 	for i := range batch {
 		in.Records[i] = types.PutRecordsRequestEntry{Data: batch[i].data, PartitionKey: aws.String(batch[i].key)}
 	}
-	out, err := s.client.PutRecords(ctx, in)
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	out, err := s.client.PutRecords(callCtx, in)
 	if err != nil {
-		return batch, nil, fmt.Errorf("kinesissink: PutRecords: %w", err)
+		if ctx.Err() == nil && callCtx.Err() != nil {
+			return batch, nil, true, fmt.Errorf("kinesissink: PutRecords: no answer within %v (WithTimeout): %w", s.cfg.timeout, err)
+		}
+		return batch, nil, true, fmt.Errorf("kinesissink: PutRecords: %w", err)
 	}
 	if aws.ToInt32(out.FailedRecordCount) == 0 && !anyFailed(out.Records) {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	if len(out.Records) != len(batch) {
 		// Kinesis answers one entry per record, in order; without that
 		// there is no telling which failed.
-		return batch, nil, fmt.Errorf("%w: %d of %d records failed, and the answer has %d entries for them",
+		return batch, nil, false, fmt.Errorf("%w: %d of %d records failed, and the answer has %d entries for them",
 			ErrRefused, aws.ToInt32(out.FailedRecordCount), len(batch), len(out.Records))
 	}
 	var code, text string // of the first record to send again
@@ -261,9 +276,9 @@ func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected 
 		}
 	}
 	if len(again) == 0 {
-		return nil, rejected, nil
+		return nil, rejected, false, nil
 	}
-	return again, rejected, fmt.Errorf("%w: %d of %d records, first %s: %s", ErrRefused, len(again), len(batch), code, text)
+	return again, rejected, false, fmt.Errorf("%w: %d of %d records, first %s: %s", ErrRefused, len(again), len(batch), code, text)
 }
 
 // refusedForNow reports whether the error code of a record in a PutRecords
@@ -292,7 +307,9 @@ func anyFailed(rs []types.PutRecordsResultEntry) bool {
 // throttling and server errors may pass later, a missing stream or a
 // refused permission will not.
 func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if ctx.Err() != nil {
+		// A call's own timeout (WithTimeout) is retried; the end of the
+		// Write's context is not.
 		return false
 	}
 	var ae smithy.APIError

@@ -38,6 +38,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		{"negative attempts", client, "metering", []kinesissink.Option{kinesissink.WithAttempts(-1)}},
 		{"min above max", client, "metering", []kinesissink.Option{kinesissink.WithBackoff(time.Second, time.Millisecond)}},
 		{"no min", client, "metering", []kinesissink.Option{kinesissink.WithBackoff(0, time.Second)}},
+		{"negative timeout", client, "metering", []kinesissink.Option{kinesissink.WithTimeout(-time.Second)}},
 		{"not an ARN", client, "", []kinesissink.Option{kinesissink.WithStreamARN("metering")}},
 		{"ARN of another service", client, "", []kinesissink.Option{kinesissink.WithStreamARN("arn:aws:sqs:eu-west-1:123456789012:metering")}},
 		{"ARN of another stream", client, "billing", []kinesissink.Option{kinesissink.WithStreamARN(arn)}},
@@ -55,7 +56,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 	}
 	for _, opts := range [][]kinesissink.Option{
 		nil,
-		{nil, kinesissink.WithAttempts(0), kinesissink.WithBackoff(0, 0), kinesissink.WithSleep(nil)},
+		{nil, kinesissink.WithAttempts(0), kinesissink.WithBackoff(0, 0), kinesissink.WithTimeout(0), kinesissink.WithSleep(nil)},
 		{kinesissink.WithStreamARN(arn)},
 	} {
 		if _, err := kinesissink.New(client, "metering", opts...); err != nil {
@@ -427,38 +428,54 @@ func TestWriteWholeCallErrors(t *testing.T) {
 	}
 }
 
+// A call that fails as a whole holds the calls after it until the next
+// attempt: with Kinesis down, a Write waits for one call, not for each.
 func TestWriteOneBatchFailing(t *testing.T) {
-	// 600 records: a call of 500 that fails whole, one of 100 accepted.
-	failFirst := func(attempts int) *fakeKinesis {
-		return &fakeKinesis{answer: func(call int, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
-			if call < attempts && len(in.Records) == 500 {
+	// 1,200 records: calls of 500, 500 and 200; the second fails whole
+	// the first times it is made.
+	failSecond := func(times int) *fakeKinesis {
+		failed := 0
+		return &fakeKinesis{answer: func(_ int, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
+			if ids(t, in)[0] == "r0500" && failed < times {
+				failed++
 				return nil, errors.New("connection reset")
 			}
 			return accept(in), nil
 		}}
 	}
+	firstIDs := func(calls []*kinesis.PutRecordsInput) []string {
+		var out []string
+		for _, in := range calls {
+			out = append(out, fmt.Sprintf("%s+%d", ids(t, in)[0], len(in.Records)))
+		}
+		return out
+	}
 	t.Run("retried", func(t *testing.T) {
-		client := failFirst(1)
-		if err := newSink(t, client, noSleep).Write(t.Context(), records(600)); err != nil {
+		client := failSecond(1)
+		if err := newSink(t, client, noSleep).Write(t.Context(), records(1200)); err != nil {
 			t.Fatal(err)
 		}
-		calls := client.Calls()
-		if len(calls) != 3 || len(calls[2].Records) != 500 {
-			t.Errorf("%d calls, want 3 with the failed 500 sent again", len(calls))
+		want := []string{"r0000+500", "r0500+500", "r0500+500", "r1000+200"}
+		if diff := cmp.Diff(want, firstIDs(client.Calls())); diff != "" {
+			t.Errorf("calls, by first record and size (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("given up", func(t *testing.T) {
-		err := newSink(t, failFirst(10), noSleep, kinesissink.WithAttempts(1)).Write(t.Context(), records(600))
+		client := failSecond(10)
+		err := newSink(t, client, noSleep, kinesissink.WithAttempts(1)).Write(t.Context(), records(1200))
 		var de *meter.DeliveryError
 		if !errors.As(err, &de) {
 			t.Fatalf("Write = %v, want a *meter.DeliveryError", err)
 		}
-		want := make([]int, 500)
-		for i := range want {
-			want[i] = i
+		var want []int
+		for i := 500; i < 1200; i++ {
+			want = append(want, i)
 		}
 		if diff := cmp.Diff(want, de.Failed); diff != "" {
 			t.Errorf("Failed (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"r0000+500", "r0500+500"}, firstIDs(client.Calls())); diff != "" {
+			t.Errorf("calls, by first record and size (-want +got):\n%s", diff)
 		}
 	})
 }
@@ -482,6 +499,45 @@ func TestWriteStopsWhenContextEnds(t *testing.T) {
 	if n := len(client.Calls()); n != 1 {
 		t.Errorf("%d calls, want 1", n)
 	}
+}
+
+// A call Kinesis never answers fails at WithTimeout, and is retried: the
+// Write's own context has not ended.
+func TestWriteTimeout(t *testing.T) {
+	client := &hangingClient{}
+	const timeout = 50 * time.Millisecond
+	start := time.Now()
+	err := newSink(t, client, noSleep, kinesissink.WithTimeout(timeout), kinesissink.WithAttempts(2)).Write(t.Context(), records(3))
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "WithTimeout") {
+		t.Errorf("Write = %v, want a timeout naming WithTimeout", err)
+	}
+	if n := client.Calls(); n != 2 {
+		t.Errorf("%d calls, want 2: a call's timeout is retried", n)
+	}
+	if took < 2*timeout || took > 2*timeout+5*time.Second {
+		t.Errorf("Write took %v, want about %v", took, 2*timeout)
+	}
+}
+
+// hangingClient answers no call: each returns when its context ends.
+type hangingClient struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (c *hangingClient) PutRecords(ctx context.Context, _ *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (c *hangingClient) Calls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
 }
 
 func TestWriteEmpty(t *testing.T) {
