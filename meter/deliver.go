@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 )
+
+// errShutDown is returned by Flush after Shutdown.
+var errShutDown = errors.New("meter: Flush after Shutdown")
 
 // Flush delivers every window that has closed, and retries what is pending
 // from earlier failures, now. It returns the sink's error when records
@@ -19,112 +23,184 @@ func (r *Recorder) Flush(ctx context.Context) error {
 func (r *Recorder) flush(ctx context.Context, until int64, now time.Time) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.pending = append(r.pending, r.collect(until)...)
-	err := r.deliver(ctx, now)
-	if err != nil {
-		r.spill()
+	if r.shut {
+		return errShutDown
 	}
-	return err
+	r.mem = append(r.mem, r.collect(until)...)
+	return r.deliver(ctx, now)
 }
 
-// spill moves the newest pending records past the cap to the spool file,
-// so memory stays bounded however long the sink is down. The head of
-// pending may have come from the spool and is left alone. flushMu is held.
-func (r *Recorder) spill() {
-	keep := r.fromSpool + r.cfg.maxPending
-	if r.cfg.spool == "" || len(r.pending) <= keep {
-		return
-	}
-	tail := r.pending[keep:]
-	file, err := readSpool(r.cfg.spool)
-	if err == nil {
-		err = writeSpool(r.cfg.spool, append(file, tail...))
-	}
-	if err != nil {
-		r.cfg.logger.Warn("meter: cannot spill pending records to the spool; keeping them in memory", "records", len(tail), "error", err.Error())
-		return
-	}
-	r.stats.spooled.Add(int64(len(tail)))
-	r.pending = r.pending[:keep:keep]
-	r.spoolHas, r.spoolCount = true, len(file)+len(tail)
-}
-
-// deliver sends the pending records in batches; on failure it keeps the
-// undelivered ones and sets the next retry. flushMu is held.
+// deliver runs one round of delivery: the records in memory, then those of
+// the spool file that were there when it began. The round ends at the
+// first batch the sink did not take whole; the records it did not take
+// go to the back of the queue, so that one the sink keeps failing never
+// holds up the others, and are tried again in the next round, after the
+// backoff. With a spool, what stays in memory after a failure is written
+// to it. flushMu is held.
 func (r *Recorder) deliver(ctx context.Context, now time.Time) error {
+	defer r.notePending()
+	var failed error
+	r.mem, failed = r.deliverMem(ctx)
+	if r.spool != nil {
+		if failed == nil {
+			failed = r.deliverSpool(ctx)
+		}
+		if len(r.mem) > 0 {
+			r.spill()
+		}
+	}
+	r.boundMem()
+	if failed == nil {
+		r.backoff = 0
+		return nil
+	}
+	r.stats.retried.Add(1)
+	r.backoff = min(max(r.backoff*2, r.cfg.minBackoff), r.cfg.maxBackoff)
+	r.retryAt = now.Add(r.backoff)
+	return fmt.Errorf("meter: delivery failed, %d records pending: %w", r.pendingLocked(), failed)
+}
+
+// deliverMem delivers the records in memory in batches and returns those
+// left: the ones not tried, then the ones the sink did not take.
+func (r *Recorder) deliverMem(ctx context.Context) ([]Record, error) {
+	var (
+		retry  []Record
+		failed error
+		i      int
+	)
+	for i < len(r.mem) && failed == nil {
+		n := min(len(r.mem)-i, r.cfg.batch)
+		var again []Record
+		again, failed = r.write(ctx, r.mem[i:i+n])
+		retry = append(retry, again...)
+		i += n
+	}
+	if i == len(r.mem) && len(retry) == 0 {
+		return nil, failed
+	}
+	// A new slice, so that the delivered ones are not kept alive.
+	return append(slices.Clone(r.mem[i:]), retry...), failed
+}
+
+// deliverSpool delivers the records of the spool file in batches, from
+// its head to the end it had when the round began. The records of a batch
+// the sink took in part are appended again to the file (or kept in memory
+// if that fails), so the head moves on; a batch it refused whole stays
+// where it is.
+func (r *Recorder) deliverSpool(ctx context.Context) error {
+	until := r.spool.size
 	for {
-		if err := r.send(ctx, now); err != nil {
+		batch, err := r.spool.next(r.cfg.batch, until)
+		if err != nil {
+			r.cfg.logger.Error("meter: cannot read the spool", "spool", r.cfg.spool, "error", err.Error())
 			return err
 		}
-		if !r.spoolHas {
-			r.backoff = 0
+		if len(batch) == 0 {
 			return nil
 		}
-		if err := r.nextFromSpool(); err != nil {
-			return err
+		recs := make([]Record, len(batch))
+		for i := range batch {
+			recs[i] = batch[i].rec
 		}
-		if len(r.pending) == 0 {
-			r.backoff = 0
-			return nil
+		again, failed := r.write(ctx, recs)
+		if isDown(failed) {
+			return failed
 		}
-	}
-}
-
-// nextFromSpool drops the delivered head of the spool file and loads the
-// next records from it. pending is empty. flushMu is held.
-func (r *Recorder) nextFromSpool() error {
-	recs, err := readSpool(r.cfg.spool)
-	if err != nil {
-		return err
-	}
-	recs = recs[min(r.fromSpool, len(recs)):]
-	r.fromSpool = 0
-	r.spoolCount = len(recs)
-	if len(recs) == 0 {
-		r.spoolHas = false
-		return removeSpool(r.cfg.spool)
-	}
-	if err := writeSpool(r.cfg.spool, recs); err != nil {
-		return fmt.Errorf("meter: spool: %w", err)
-	}
-	n := min(len(recs), r.cfg.maxPending)
-	r.pending = append(r.pending[:0], recs[:n]...)
-	r.fromSpool = n
-	return nil
-}
-
-// send delivers pending in batches until it is empty or the sink fails.
-func (r *Recorder) send(ctx context.Context, now time.Time) error {
-	for len(r.pending) > 0 {
-		n := min(len(r.pending), r.cfg.batch)
-		batch := r.pending[:n]
-		err := r.cfg.sink.Write(ctx, slices.Clone(batch))
-		if err == nil {
-			r.stats.delivered.Add(int64(n))
-			r.pending = r.pending[n:]
-			continue
-		}
-		r.stats.retried.Add(1)
-		var de *DeliveryError
-		if errors.As(err, &de) {
-			failed := make([]Record, 0, len(de.Failed))
-			seen := make(map[int]bool, len(de.Failed))
-			for _, i := range de.Failed {
-				if i >= 0 && i < n && !seen[i] {
-					seen[i] = true
-					failed = append(failed, batch[i])
-				}
+		if len(again) > 0 {
+			if err := r.spool.push(again); err != nil {
+				r.cfg.logger.Warn("meter: cannot write records the sink refused back to the spool; keeping them in memory", "records", len(again), "error", err.Error())
+				r.mem = append(r.mem, again...)
+			} else {
+				r.stats.spooled.Add(int64(len(again)))
 			}
-			r.stats.delivered.Add(int64(n - len(failed)))
-			r.pending = append(failed, r.pending[n:]...)
 		}
-		r.backoff = min(max(r.backoff*2, r.cfg.minBackoff), r.cfg.maxBackoff)
-		r.retryAt = now.Add(r.backoff)
-		return fmt.Errorf("meter: delivery failed, %d records pending: %w", len(r.pending), err)
+		if err := r.spool.done(len(batch)); err != nil {
+			r.cfg.logger.Warn("meter: cannot note delivered records in the spool; they may be sent again, with their IDs", "error", err.Error())
+		}
+		if failed != nil {
+			return failed
+		}
 	}
-	r.pending = nil
-	return nil
 }
+
+// sinkDown marks the error of a sink that failed as a whole.
+type sinkDown struct{ err error }
+
+func (e sinkDown) Error() string { return e.err.Error() }
+func (e sinkDown) Unwrap() error { return e.err }
+
+func isDown(err error) bool {
+	var d sinkDown
+	return errors.As(err, &d)
+}
+
+// write gives batch to the sink and returns the records to try again. Its
+// error is not nil when the round must end: the sink's error, wrapped in
+// sinkDown when it failed as a whole (then every record is to be tried
+// again).
+func (r *Recorder) write(ctx context.Context, batch []Record) ([]Record, error) {
+	err := r.cfg.sink.Write(ctx, slices.Clone(batch))
+	if err == nil {
+		r.stats.delivered.Add(int64(len(batch)))
+		return nil, nil
+	}
+	var de *DeliveryError
+	if !errors.As(err, &de) {
+		return batch, sinkDown{err}
+	}
+	failed := make([]Record, 0, len(de.Failed))
+	seen := make(map[int]bool, len(de.Failed))
+	for _, i := range de.Failed {
+		if i >= 0 && i < len(batch) && !seen[i] {
+			seen[i] = true
+			failed = append(failed, batch[i])
+		}
+	}
+	r.stats.delivered.Add(int64(len(batch) - len(failed)))
+	if len(failed) == 0 {
+		return nil, nil
+	}
+	return failed, err
+}
+
+// spill writes the records in memory to the spool file, so that they are
+// on disk while the sink is down, and memory holds no more than the
+// records read back from the file. flushMu is held.
+func (r *Recorder) spill() {
+	if err := r.spool.push(r.mem); err != nil {
+		r.cfg.logger.Warn("meter: cannot write pending records to the spool; keeping them in memory", "records", len(r.mem), "error", err.Error())
+		return
+	}
+	r.stats.spooled.Add(int64(len(r.mem)))
+	r.mem = nil
+}
+
+// boundMem drops the oldest records in memory past WithMaxPending: the
+// sink is down and there is no spool to hold them (or it cannot be
+// written). flushMu is held.
+func (r *Recorder) boundMem() {
+	over := len(r.mem) - r.cfg.maxPending
+	if over <= 0 {
+		return
+	}
+	r.stats.dropped.Add(int64(over))
+	r.cfg.logger.Error("meter: too many undelivered records; the oldest are dropped",
+		"records", over, "max_pending", r.cfg.maxPending, "spool", r.cfg.spool)
+	r.mem = slices.Clone(r.mem[over:])
+}
+
+// pendingLocked counts the undelivered records. flushMu is held.
+func (r *Recorder) pendingLocked() int {
+	n := len(r.mem)
+	if r.spool != nil {
+		n += r.spool.count
+	}
+	return n
+}
+
+// notePending publishes the count of undelivered records for Stats, which
+// must not wait for a delivery. flushMu is held.
+func (r *Recorder) notePending() { r.pendingN.Store(int64(r.pendingLocked())) }
 
 // Shutdown stops the delivery goroutine, closes every window, open ones
 // included, and writes every undelivered record to the spool file
@@ -151,83 +227,56 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		<-r.loopDone
 	}
 	r.cancelLoop()
-	// Every window, open ones included.
-	until := r.windowOf(r.clock.nanos()) + 2*int64(r.cfg.window)
+
 	r.flushMu.Lock()
-	r.pending = append(r.pending, r.collect(until)...)
+	// Every window, open ones included: no add lands after closed.
+	r.mem = append(r.mem, r.collect(math.MaxInt64)...)
 	var spoolErr error
-	if r.cfg.spool != "" {
-		spoolErr = r.spoolPending()
+	if r.spool != nil && len(r.mem) > 0 {
+		if spoolErr = r.spool.push(r.mem); spoolErr == nil {
+			r.stats.spooled.Add(int64(len(r.mem)))
+			r.mem = nil
+		}
 	}
+	r.notePending()
 	r.flushMu.Unlock()
 
 	var err error
 	for {
-		err = r.flush(ctx, until, r.clock.now())
+		r.flushMu.Lock()
+		err = r.deliver(ctx, r.clock.now())
+		wait := r.backoff
+		r.flushMu.Unlock()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
 		// Retry until the deadline, with the usual backoff.
-		r.flushMu.Lock()
-		wait := r.backoff
-		r.flushMu.Unlock()
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
 	}
+
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	if len(r.pending) == 0 && !r.spoolHas {
-		if r.cfg.spool != "" {
-			return removeSpool(r.cfg.spool)
+	r.shut = true
+	spooled := 0
+	if r.spool != nil {
+		spooled = r.spool.count
+		if cerr := r.spool.close(); cerr != nil && spoolErr == nil {
+			spoolErr = cerr
 		}
-		return nil
 	}
-	if r.cfg.spool == "" {
-		return fmt.Errorf("%w: %d records, and no spool file (WithSpool): %v", ErrUndelivered, len(r.pending), err)
-	}
-	if spoolErr != nil {
-		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.pending), spoolErr, err)
-	}
-	// Everything undelivered is in the file already; drop from it what
-	// was delivered since, so the next start does not send it again.
-	file, rerr := readSpool(r.cfg.spool)
-	if rerr == nil {
-		rerr = writeSpool(r.cfg.spool, append(slices.Clone(r.pending), file[min(r.fromSpool, len(file)):]...))
-	}
-	if rerr != nil {
-		// The file still holds every undelivered record, and some
-		// delivered ones, sent again with their IDs at the next start.
-		r.cfg.logger.Warn("meter: cannot drop the delivered records from the spool", "spool", r.cfg.spool, "error", rerr.Error())
-	}
-	r.cfg.logger.Warn("meter: records spooled for the next start", "records", r.spoolCount-r.fromSpool+len(r.pending), "spool", r.cfg.spool, "error", errString(err))
-	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, false, 0
-	return nil
-}
-
-// spoolPending writes pending, in front of what the spool file holds
-// beyond the head already loaded, to the file, so that every undelivered
-// record is on disk; pending is then loaded back from it. flushMu is
-// held.
-func (r *Recorder) spoolPending() error {
-	if len(r.pending) == r.fromSpool {
-		return nil // pending came from the file
-	}
-	all := r.pending
-	if r.spoolHas {
-		file, err := readSpool(r.cfg.spool)
-		if err != nil {
-			return err
+	if len(r.mem) > 0 {
+		if r.spool == nil {
+			return fmt.Errorf("%w: %d records, and no spool file (WithSpool): %v", ErrUndelivered, len(r.mem), err)
 		}
-		all = append(slices.Clone(r.pending), file[min(r.fromSpool, len(file)):]...)
+		return fmt.Errorf("%w: %d records: spool: %v (delivery: %v)", ErrUndelivered, len(r.mem), spoolErr, err)
 	}
-	if err := writeSpool(r.cfg.spool, all); err != nil {
-		return err
+	if spooled > 0 {
+		r.cfg.logger.Warn("meter: records spooled for the next start", "records", spooled, "spool", r.cfg.spool, "error", errString(err))
 	}
-	r.stats.spooled.Add(int64(len(r.pending) - r.fromSpool))
-	r.pending, r.fromSpool, r.spoolHas, r.spoolCount = nil, 0, true, len(all)
-	return nil
+	return spoolErr
 }
 
 func errString(err error) string {
@@ -262,7 +311,7 @@ func (r *Recorder) untilNext() time.Duration {
 	now := r.clock.now()
 	next := time.Unix(0, r.windowOf(now.UnixNano())+int64(r.cfg.window)).Sub(now)
 	r.flushMu.Lock()
-	if len(r.pending) > 0 {
+	if r.pendingLocked() > 0 {
 		next = min(next, max(r.retryAt.Sub(now), 0))
 	}
 	r.flushMu.Unlock()

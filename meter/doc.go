@@ -5,14 +5,15 @@
 //
 // Records carry a deterministic ID (a hash of service, instance, tenant,
 // meter, dimensions and window), so a record delivered twice is
-// deduplicated downstream. Usage is never dropped: usage with no tenant
-// goes to an explicit unattributed bucket; a failing [Sink] keeps records
-// pending and retried with backoff, in memory up to [WithMaxPending] and in
-// the spool file beyond it; and [Recorder.Shutdown] writes every
-// undelivered record to the spool ([WithSpool]) before it tries the sink,
-// so what it cannot deliver before its deadline is delivered at the next
-// start. Records come back from the spool only once delivered, so a crash
-// can send one twice (with its ID), never lose it.
+// deduplicated downstream. Usage with no tenant goes to an explicit
+// unattributed bucket. A failing [Sink] keeps records pending, retried
+// with backoff: with a spool file ([WithSpool]) they are written to it as
+// soon as a delivery fails, and [Recorder.Shutdown] writes every
+// undelivered record to it before it tries the sink, so what it cannot
+// deliver before its deadline is delivered at the next start. Records
+// leave the spool only once delivered, so a crash can send one twice
+// (with its ID). Without a spool, at most [WithMaxPending] records wait in
+// memory, and the oldest past it are dropped and counted.
 //
 // Sinks here need no dependency: [JSONLines] and the CloudWatch Embedded
 // Metric Format ([EMF]). meter/otelsink and meter/kinesissink hold the

@@ -201,6 +201,16 @@ func readLines(t testing.TB, path string) []meter.Record {
 	return out
 }
 
+// readSpool returns the undelivered records of the spool file at path.
+func readSpool(t testing.TB, path string) []meter.Record {
+	t.Helper()
+	recs, err := meter.ReadSpool(path)
+	if err != nil {
+		t.Fatalf("reading the spool %s: %v", path, err)
+	}
+	return recs
+}
+
 // logCapture is a slog.Handler keeping every record, for WithLogger.
 type logCapture struct {
 	mu      sync.Mutex

@@ -103,11 +103,20 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // lifetime. Default (also for "") the host name and a random suffix.
 func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
 
-// WithSpool names the file where records that Shutdown could not deliver
-// are written, and from which New loads them again; New fails when its
-// directory does not exist. Default (also for "") none: then
-// Shutdown reports undelivered records as an error wrapping
-// [ErrUndelivered].
+// WithSpool names the file that holds undelivered records: those the
+// sink did not take, written as soon as a delivery fails, and everything
+// Shutdown has not delivered, written before it tries the sink. New reads
+// it, and its records are delivered first. The file is a queue of
+// versioned JSON lines, only ever appended to while the process runs; a
+// line New cannot read is moved to path+".bad", with a warning, and the
+// others are kept. While a Recorder uses it, path+".lock" is locked
+// (flock), so a second Recorder, in this process or another, gets an
+// error from New; on platforms without flock (Windows, Plan 9, js and
+// wasip1) nothing is locked, and each process needs a path of its own.
+// New fails when the directory does not exist. Default (also for "")
+// none: undelivered records are kept in memory only (see
+// [WithMaxPending]), and Shutdown reports those it could not deliver as an
+// error wrapping [ErrUndelivered].
 func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
@@ -115,10 +124,11 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 // [DefaultMaxTuples].
 func WithMaxDimensionValues(n int) Option { return func(c *config) { c.maxTuples = n } }
 
-// WithMaxPending bounds the undelivered records kept in memory while the
-// sink fails; beyond it, the newest are spilled to the spool file and
-// loaded back once the sink has caught up. Without a spool they stay in
-// memory. Default (also for 0) [DefaultMaxPending].
+// WithMaxPending bounds the undelivered records held in memory while the
+// sink fails. With a spool, they are on disk and read back at most n at a
+// time. Without one (or when it cannot be written, a full disk), past n
+// the oldest are dropped, counted in [Stats].Dropped and logged at error
+// level. Default (also for 0) [DefaultMaxPending].
 func WithMaxPending(n int) Option { return func(c *config) { c.maxPending = n } }
 
 // WithBatchSize bounds the records given to one Sink.Write. Default (also

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,10 +64,10 @@ type meterInfo struct {
 }
 
 // Recorder aggregates usage per tenant, meter, dimensions and window, and
-// delivers the closed windows to its sink. Usage is never dropped: a sink
-// that fails keeps the records pending, retried with backoff, and what
-// [Recorder.Shutdown] cannot deliver is spooled to a file and sent at the
-// next start. A Recorder is safe for concurrent use.
+// delivers the closed windows to its sink. A sink that fails keeps the
+// records pending, retried with backoff, in the spool file when there is
+// one ([WithSpool]); what [Recorder.Shutdown] cannot deliver stays there
+// for the next start. A Recorder is safe for concurrent use.
 type Recorder struct {
 	cfg     config
 	meters  map[string]*meterInfo
@@ -86,8 +85,13 @@ type Recorder struct {
 	undeclared   map[string]*meterInfo
 	byIndexMu    sync.Mutex // guards appends to byIndex after New
 
-	flushMu  sync.Mutex // one delivery at a time
-	pending  []Record
+	flushMu sync.Mutex // one delivery at a time
+	// mem holds the closed windows' records that are in no file, oldest
+	// first: at most WithMaxPending after a delivery round.
+	mem      []Record
+	spool    *spool // nil without WithSpool
+	shut     bool   // Shutdown has finished: the spool is closed
+	pendingN atomic.Int64
 	backoff  time.Duration
 	retryAt  time.Time
 	stats    stats
@@ -97,14 +101,6 @@ type Recorder struct {
 	// its own deadline passes first, so that a hung sink cannot hold it.
 	loopCtx    context.Context
 	cancelLoop context.CancelFunc
-	// The spool file holds undelivered records: what Shutdown spooled, and
-	// what was spilled past WithMaxPending while the sink was down. When
-	// pending drains, the file's head is loaded; the first fromSpool
-	// records of pending came from it, and the file keeps them until they
-	// are delivered, so a crash can only send them twice, never lose them.
-	spoolHas   bool
-	fromSpool  int
-	spoolCount int // records in the spool file
 }
 
 const numShards = 64
@@ -138,17 +134,20 @@ func (c *cell) add(v float64) {
 }
 
 type stats struct {
-	delivered, retried, spooled, late, invalid atomic.Int64
+	delivered, retried, spooled, dropped, late, invalid atomic.Int64
 }
 
 // Stats counts what a Recorder has done.
 type Stats struct {
 	Delivered int64 // records the sink accepted
-	Retried   int64 // deliveries that failed and will be tried again
+	Retried   int64 // delivery rounds that failed and will be tried again
 	Spooled   int64 // records written to the spool file
-	Pending   int   // records waiting for delivery now
-	Late      int64 // adds after Shutdown, which no record holds
-	Invalid   int64 // adds of NaN or infinite values, ignored
+	Pending   int   // records waiting for delivery now, in memory or spooled
+	// Dropped counts the records lost because memory held WithMaxPending
+	// undelivered records and no spool could take more.
+	Dropped int64
+	Late    int64 // adds after Shutdown, which no record holds
+	Invalid int64 // adds of NaN or infinite values, ignored
 }
 
 // New returns a Recorder for service that delivers to sink. Meters are
@@ -204,15 +203,14 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 	}
 	r.openFrom.Store(r.windowOf(r.clock.nanos()))
 	if c.spool != "" {
-		// Found now rather than when Shutdown needs the spool.
-		if fi, err := os.Stat(filepath.Dir(c.spool)); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("meter: WithSpool: the directory of %s does not exist", c.spool)
-		}
-		recs, err := readSpool(c.spool)
+		// Opened now rather than when Shutdown needs it: a missing
+		// directory or a spool in use is a configuration mistake.
+		sp, err := openSpool(c.spool, c.maxPending, c.logger, nil)
 		if err != nil {
 			return nil, err
 		}
-		r.spoolHas, r.spoolCount = len(recs) > 0, len(recs)
+		r.spool = sp
+		r.notePending()
 	}
 	if c.loop {
 		go r.run()
@@ -506,15 +504,12 @@ func (r *Recorder) undeclaredMeter(name string) *meterInfo {
 
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() Stats {
-	r.flushMu.Lock()
-	// Pending counts the records in the spool file that are not loaded.
-	pending := len(r.pending) + r.spoolCount - r.fromSpool
-	r.flushMu.Unlock()
 	return Stats{
 		Delivered: r.stats.delivered.Load(),
 		Retried:   r.stats.retried.Load(),
 		Spooled:   r.stats.spooled.Load(),
-		Pending:   pending,
+		Pending:   int(r.pendingN.Load()),
+		Dropped:   r.stats.dropped.Load(),
 		Late:      r.stats.late.Load(),
 		Invalid:   r.stats.invalid.Load(),
 	}

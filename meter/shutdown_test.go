@@ -57,7 +57,7 @@ func TestShutdownDoesNotWaitForAHungDelivery(t *testing.T) {
 	if st := r.Stats(); st.Spooled != 1 {
 		t.Errorf("Stats = %+v, want Spooled 1", st)
 	}
-	recs := readLines(t, spool)
+	recs := readSpool(t, spool)
 	if len(recs) != 1 || recs[0].TenantID != "acme" || recs[0].Value != 3 {
 		t.Errorf("spool holds %+v, want the record of 3 for acme", recs)
 	}
@@ -90,7 +90,7 @@ func TestFlushDuringShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if recs := readLines(t, spool); len(recs) != 1 {
+	if recs := readSpool(t, spool); len(recs) != 1 {
 		t.Errorf("spool holds %d records, want 1", len(recs))
 	}
 }
@@ -121,7 +121,7 @@ func (s *spoolCheckingSink) Write(ctx context.Context, _ []meter.Record) error {
 	}
 	s.calls++
 	if s.calls == 1 {
-		s.onDisk = readLines(s.t, s.spool)
+		s.onDisk = readSpool(s.t, s.spool)
 	}
 	return errDown
 }
@@ -168,7 +168,7 @@ func TestShutdownSpoolsBeforeItTriesTheSink(t *testing.T) {
 		t.Errorf("spool when the sink was first called (-want +got):\n%s", diff)
 	}
 	checkOncePerID(t, onDisk)
-	if diff := cmp.Diff(want, totals(readLines(t, spool))); diff != "" {
+	if diff := cmp.Diff(want, totals(readSpool(t, spool))); diff != "" {
 		t.Errorf("spool after Shutdown (-want +got):\n%s", diff)
 	}
 }
