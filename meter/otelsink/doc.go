@@ -3,11 +3,17 @@
 // alerts on per-tenant usage in whatever backend the service already
 // exports its metrics to.
 //
-// Each meter gets one Float64Counter, made at its first record and named
-// by [InstrumentName]: [InstrumentPrefix] and the meter's name, such as
+// Each meter gets one instrument, made at its first record and named by
+// [InstrumentName]: [InstrumentPrefix] and the meter's name, such as
 // "tenancy.usage.orders.created" (or as [WithInstrumentName] says). Its unit
-// is the meter's, in UCUM ([Unit]): "{count}", "By", "ms", "s". Each record
-// adds its value to the counter, with the attributes
+// is the meter's, in UCUM ([Unit]): "{count}", "By", "ms", "s". A meter of
+// time (milliseconds, seconds, microseconds), such as meter.MeterDuration,
+// gets a Float64Histogram, in which each record is one measurement; any
+// other meter, a Float64Counter, to which each record adds its value. A
+// record is a tenant's total in one window, so the histogram's sum is the
+// tenant's time, its count the windows, and its buckets the spread of the
+// time per window (5 ms to 1 h, as advice a View may replace), not the
+// latency of single requests. Each measurement has the attributes
 //
 //   - tenant.id: the tenant, "unattributed" for usage without one, and
 //     "__overflow__" ([Overflow]) for every tenant after the first

@@ -44,8 +44,9 @@ func (c *config) validate() error {
 func WithMaxTenants(n int) Option { return func(c *config) { c.maxTenants = n } }
 
 // WithInstrumentName sets how a meter's name becomes the name of its
-// counter. Default (also for nil) [InstrumentName]. Names OpenTelemetry does not accept
-// (see [InstrumentName]) are reported to the OpenTelemetry error handler.
+// instrument. Default (also for nil) [InstrumentName]. Names OpenTelemetry
+// does not accept (see [InstrumentName]) are reported to the OpenTelemetry
+// error handler.
 func WithInstrumentName(name func(meter string) string) Option {
 	return func(c *config) { c.name = name }
 }

@@ -18,7 +18,7 @@ import (
 // ScopeName is the instrumentation scope of the sink's meter.
 const ScopeName = "github.com/tenancykit/tenancy/meter/otelsink"
 
-// InstrumentPrefix starts the name of every counter of [InstrumentName],
+// InstrumentPrefix starts the name of every instrument of [InstrumentName],
 // so that usage metrics are found together and never collide with a
 // service's own instruments, such as otelhttp's.
 const InstrumentPrefix = "tenancy.usage."
@@ -46,9 +46,11 @@ const (
 var ErrProviderClosed = errors.New("otelsink: the MeterProvider is shut down")
 
 // Sink turns [meter.Record]s into OpenTelemetry metrics: each record adds
-// its value to the Float64Counter of its meter, with the attributes
-// tenant.id, tier, service and the record's dimensions. It is a
-// [meter.Sink]; a Sink is safe for concurrent use.
+// its value to the Float64Counter of its meter, or, for a meter of time
+// (milliseconds, seconds, microseconds), records it in the meter's
+// Float64Histogram, with the attributes tenant.id, tier, service and the
+// record's dimensions. It is a [meter.Sink]; a Sink is safe for concurrent
+// use.
 type Sink struct {
 	provider metric.MeterProvider
 	meter    metric.Meter
@@ -57,9 +59,9 @@ type Sink struct {
 	noopAtStart bool
 	cfg         config
 
-	mu       sync.Mutex
-	counters map[string]metric.Float64Counter // by meter name
-	tenants  map[string]struct{}              // with their own tenant.id
+	mu          sync.Mutex
+	instruments map[string]instrument // by meter name
+	tenants     map[string]struct{}   // with their own tenant.id
 }
 
 var _ meter.Sink = (*Sink)(nil)
@@ -82,14 +84,15 @@ func New(provider metric.MeterProvider, opts ...Option) (*Sink, error) {
 		meter:       m,
 		noopAtStart: noopAtStart,
 		cfg:         c,
-		counters:    make(map[string]metric.Float64Counter),
+		instruments: make(map[string]instrument),
 		tenants:     make(map[string]struct{}),
 	}, nil
 }
 
 // Write implements [meter.Sink]: it adds each record's value to its
-// meter's counter. It fails only when the provider was shut down (with
-// [ErrProviderClosed]), so that the [meter.Recorder] keeps the records.
+// meter's counter, or records it in its histogram. It fails only when the
+// provider was shut down (with [ErrProviderClosed]), so that the
+// [meter.Recorder] keeps the records.
 func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	if s.closed() {
 		return ErrProviderClosed
@@ -100,13 +103,13 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	)
 	for i := range records {
 		r := &records[i]
-		c, err := s.counter(r)
-		if c == nil {
+		in, err := s.instrument(r)
+		if err != nil && in == (instrument{}) {
 			failed = append(failed, i)
 			errs = append(errs, err)
 			continue
 		}
-		c.Add(ctx, r.Value, metric.WithAttributeSet(s.attributes(r)))
+		in.record(ctx, r.Value, s.attributes(r))
 	}
 	switch {
 	case len(failed) == 0:
@@ -128,31 +131,84 @@ func (s *Sink) closed() bool {
 	return isNoop
 }
 
-// counter returns the counter of r's meter, made at its first record with
-// the unit of that record. It is nil only when the meter refused to make
-// one; an instrument made with a warning (an invalid name) is used, and
-// the warning goes to the OpenTelemetry error handler.
-func (s *Sink) counter(r *meter.Record) (metric.Float64Counter, error) {
+// instrument records the values of one meter: a counter, or a histogram
+// for a meter of time.
+type instrument struct {
+	counter   metric.Float64Counter
+	histogram metric.Float64Histogram
+}
+
+func (in instrument) record(ctx context.Context, v float64, attrs attribute.Set) {
+	if in.histogram != nil {
+		in.histogram.Record(ctx, v, metric.WithAttributeSet(attrs))
+		return
+	}
+	in.counter.Add(ctx, v, metric.WithAttributeSet(attrs))
+}
+
+// instrument returns the instrument of r's meter, made at its first record
+// with the unit of that record. It is the zero instrument only when the
+// meter refused to make one; an instrument made with a warning (an invalid
+// name) is used, and the warning goes to the OpenTelemetry error handler.
+func (s *Sink) instrument(r *meter.Record) (instrument, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.counters[r.Meter]; ok {
-		return c, nil
+	if in, ok := s.instruments[r.Meter]; ok {
+		return in, nil
 	}
-	c, err := s.meter.Float64Counter(s.cfg.name(r.Meter),
-		metric.WithUnit(Unit(r.Unit)),
-		metric.WithDescription(fmt.Sprintf("Usage of %s per tenant, from github.com/tenancykit/tenancy/meter.", r.Meter)))
+	var (
+		in   instrument
+		err  error
+		kind = "counter"
+		name = s.cfg.name(r.Meter)
+		unit = metric.WithUnit(Unit(r.Unit))
+		desc = metric.WithDescription(fmt.Sprintf("Usage of %s per tenant, from github.com/tenancykit/tenancy/meter.", r.Meter))
+	)
+	if bounds, isTime := timeBuckets(r.Unit); isTime {
+		kind = "histogram"
+		desc = metric.WithDescription(fmt.Sprintf("Usage of %s per tenant and window, from github.com/tenancykit/tenancy/meter.", r.Meter))
+		in.histogram, err = s.meter.Float64Histogram(name, unit, desc, metric.WithExplicitBucketBoundaries(bounds...))
+	} else {
+		in.counter, err = s.meter.Float64Counter(name, unit, desc)
+	}
 	if err != nil {
-		err = fmt.Errorf("otelsink: counter of meter %q: %w", r.Meter, err)
+		err = fmt.Errorf("otelsink: %s of meter %q: %w", kind, r.Meter, err)
 		otel.Handle(err)
 	}
-	if c == nil {
+	if in.counter == nil && in.histogram == nil {
 		if err == nil {
-			err = fmt.Errorf("otelsink: counter of meter %q: the MeterProvider made none", r.Meter)
+			err = fmt.Errorf("otelsink: %s of meter %q: the MeterProvider made none", kind, r.Meter)
 		}
-		return nil, err
+		return instrument{}, err
 	}
-	s.counters[r.Meter] = c
-	return c, nil
+	s.instruments[r.Meter] = in
+	return in, nil
+}
+
+// msBuckets are the bucket boundaries of a histogram in milliseconds: a
+// record is a tenant's time on a meter in one window, from a few
+// milliseconds to hours of work done in parallel.
+var msBuckets = []float64{0, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000}
+
+// timeBuckets returns the bucket boundaries of a meter in unit u, and
+// whether u is a unit of time, whose meter is a histogram.
+func timeBuckets(u string) ([]float64, bool) {
+	var scale float64
+	switch u {
+	case meter.UnitMilliseconds:
+		scale = 1
+	case meter.UnitSeconds:
+		scale = 1e-3
+	case "Microseconds":
+		scale = 1e3
+	default:
+		return nil, false
+	}
+	b := make([]float64, len(msBuckets))
+	for i, ms := range msBuckets {
+		b[i] = ms * scale
+	}
+	return b, true
 }
 
 // attributes returns the attributes of r's data point.
@@ -188,7 +244,7 @@ func (s *Sink) tenantID(r *meter.Record) string {
 	return Overflow
 }
 
-// InstrumentName is the default name of a meter's counter: [InstrumentPrefix]
+// InstrumentName is the default name of a meter's instrument: [InstrumentPrefix]
 // and the meter's name, such as "tenancy.usage.http.requests", in the
 // characters OpenTelemetry accepts (letters, digits and _ . - /; others
 // become _) and at most its 255 characters.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,7 +332,105 @@ func TestRecorder(t *testing.T) {
 	if m := got["tenancy.usage.http.duration"]; m.Unit != "ms" {
 		t.Errorf("http.duration unit %q, want ms", m.Unit)
 	}
-	metricdatatest.AssertAggregationsEqual(t, sum(
-		point(12.5, otelsink.TenantIDKey.String("acme"), otelsink.TierKey.String("premium"), svc, route("GET /orders")),
+	metricdatatest.AssertAggregationsEqual(t, histogram(
+		histPoint(msBounds, []float64{12.5}, otelsink.TenantIDKey.String("acme"), otelsink.TierKey.String("premium"), svc, route("GET /orders")),
 	), got["tenancy.usage.http.duration"].Data, metricdatatest.IgnoreTimestamp())
+}
+
+// msBounds are the bucket boundaries the package documents for a
+// histogram in milliseconds: 5 ms to 1 h.
+var msBounds = []float64{0, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000}
+
+func scaled(bounds []float64, by float64) []float64 {
+	out := make([]float64, len(bounds))
+	for i, b := range bounds {
+		out[i] = b * by
+	}
+	return out
+}
+
+func histogram(points ...metricdata.HistogramDataPoint[float64]) metricdata.Histogram[float64] {
+	return metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: points}
+}
+
+// histPoint is the data point of values recorded in a histogram of bounds.
+func histPoint(bounds, values []float64, kvs ...attribute.KeyValue) metricdata.HistogramDataPoint[float64] {
+	p := metricdata.HistogramDataPoint[float64]{
+		Attributes:   attribute.NewSet(kvs...),
+		Bounds:       bounds,
+		BucketCounts: make([]uint64, len(bounds)+1),
+		Count:        uint64(len(values)),
+		Min:          metricdata.NewExtrema(slices.Min(values)),
+		Max:          metricdata.NewExtrema(slices.Max(values)),
+	}
+	for _, v := range values {
+		p.Sum += v
+		// A bucket holds the values up to its bound, that bound included.
+		i, _ := slices.BinarySearch(bounds, v)
+		p.BucketCounts[i]++
+	}
+	return p
+}
+
+// Meters of time are histograms, in their unit, with the tenant cap; other
+// meters stay counters.
+func TestTimeMetersAreHistograms(t *testing.T) {
+	provider, reader := newProvider(t)
+	s := newSink(t, provider, otelsink.WithMaxTenants(2))
+	ms := func(tenantID string, v float64) meter.Record {
+		r := record(tenantID, "basic", meter.MeterDuration, v, map[string]string{"route": "GET /orders"})
+		r.Unit = meter.UnitMilliseconds
+		return r
+	}
+	jobs := record("acme", "basic", "jobs.time", 1.5, nil)
+	jobs.Unit = meter.UnitSeconds
+	gc := record("acme", "basic", "gc.pause", 800, nil)
+	gc.Unit = "Microseconds"
+	recs := []meter.Record{
+		ms("acme", 12.5), ms("acme", 40), ms("beta", 7), ms("", 2),
+		// A third tenant is past the cap.
+		ms("gamma", 300), ms("delta", 4000000),
+		jobs, gc,
+		record("acme", "basic", "api.calls", 3, nil),
+	}
+	if err := s.Write(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, reader)
+
+	tenantID, basic := otelsink.TenantIDKey.String, otelsink.TierKey.String("basic")
+	svc := otelsink.ServiceKey.String("orders")
+	route := attribute.String("route", "GET /orders")
+	want := []metricdata.Metrics{{
+		Name:        "tenancy.usage.http.duration",
+		Description: "Usage of http.duration per tenant and window, from github.com/tenancykit/tenancy/meter.",
+		Unit:        "ms",
+		Data: histogram(
+			histPoint(msBounds, []float64{12.5, 40}, tenantID("acme"), basic, svc, route),
+			histPoint(msBounds, []float64{7}, tenantID("beta"), basic, svc, route),
+			histPoint(msBounds, []float64{2}, tenantID(otelsink.Unattributed), basic, svc, route),
+			histPoint(msBounds, []float64{300, 4000000}, tenantID(otelsink.Overflow), basic, svc, route),
+		),
+	}, {
+		Name:        "tenancy.usage.jobs.time",
+		Description: "Usage of jobs.time per tenant and window, from github.com/tenancykit/tenancy/meter.",
+		Unit:        "s",
+		Data:        histogram(histPoint(scaled(msBounds, 1e-3), []float64{1.5}, tenantID("acme"), basic, svc)),
+	}, {
+		Name:        "tenancy.usage.gc.pause",
+		Description: "Usage of gc.pause per tenant and window, from github.com/tenancykit/tenancy/meter.",
+		Unit:        "us",
+		Data:        histogram(histPoint(scaled(msBounds, 1e3), []float64{800}, tenantID("acme"), basic, svc)),
+	}, {
+		Name:        "tenancy.usage.api.calls",
+		Description: "Usage of api.calls per tenant, from github.com/tenancykit/tenancy/meter.",
+		Unit:        "{count}",
+		Data:        sum(point(3, tenantID("acme"), basic, svc)),
+	}}
+	if len(got) != len(want) {
+		t.Errorf("%d metrics, want %d", len(got), len(want))
+	}
+	for _, w := range want {
+		metricdatatest.AssertEqual(t, w, got[w.Name], metricdatatest.IgnoreTimestamp())
+	}
 }
