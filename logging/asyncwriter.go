@@ -194,48 +194,47 @@ func (a *AsyncWriter) drop() {
 	a.mu.Lock()
 	a.unrep++
 	a.mu.Unlock()
+	a.ready.Signal() // the report waits for the writer
 	a.counter.Add(context.Background(), 1, a.stream)
 }
 
-// run writes the buffered bytes out, one contiguous run of the ring at a
-// time, until shutdown has drained the buffer.
+// run writes the buffered lines out until shutdown has drained the
+// buffer. It copies what is buffered into a batch of its own and frees the
+// ring at once, then writes the batch in one Write: a batch is whole
+// lines, whatever the ring's wrap, so another writer of the same
+// destination (an os.File serialises each Write) never cuts a line, and a
+// drop report goes between lines, never inside one.
 func (a *AsyncWriter) run() {
 	defer close(a.done)
+	batch := make([]byte, 0, len(a.buf))
 	for {
 		a.mu.Lock()
-		for a.n == 0 && !a.closed {
+		for a.n == 0 && !a.closed && a.unrep == 0 {
 			a.ready.Wait()
 		}
-		if a.n == 0 {
-			unrep := a.unrep
-			a.unrep = 0
+		if a.n == 0 && a.closed && a.unrep == 0 {
 			a.mu.Unlock()
-			if unrep > 0 {
-				a.write(a.report(unrep))
-			}
 			return
 		}
 		end := min(a.head+a.n, len(a.buf))
-		chunk := a.buf[a.head:end] // producers do not touch it until it is consumed
+		batch = append(batch[:0], a.buf[a.head:end]...)
+		batch = append(batch, a.buf[:a.n-(end-a.head)]...)
+		a.head, a.n = 0, 0
 		unrep := a.unrep
 		a.unrep = 0
-		a.mu.Unlock()
-
-		a.write(chunk)
-		if unrep > 0 {
-			// Written after the lines that were queued before the
-			// drops, and before the ones that follow.
-			a.write(a.report(unrep))
-		}
-
-		a.mu.Lock()
-		a.head = (a.head + len(chunk)) % len(a.buf)
-		a.n -= len(chunk)
 		a.mu.Unlock()
 		select {
 		case a.space <- struct{}{}:
 		default:
 		}
+
+		if unrep > 0 {
+			// The drops came after these lines were buffered, or while
+			// the last batch was being written: reported before the
+			// lines that follow them.
+			batch = append(batch, a.report(unrep)...)
+		}
+		a.write(batch)
 	}
 }
 
