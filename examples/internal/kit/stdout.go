@@ -1,10 +1,8 @@
 package kit
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -35,8 +33,6 @@ type Stdout struct {
 	Log *logging.AsyncWriter
 	// Audit takes the audit events.
 	Audit *logging.AsyncWriter
-
-	log, audit *wholeLines
 }
 
 // NewStdout returns the Stdout of w (os.Stdout in main) and starts its
@@ -44,17 +40,15 @@ type Stdout struct {
 // streams after the defaults (tests set a small buffer).
 func NewStdout(w io.Writer, opts ...logging.AsyncOption) (*Stdout, error) {
 	s := &Stdout{w: lockedWriter{w: w}}
-	s.log = &wholeLines{w: &s.w, stream: "log"}
-	s.audit = &wholeLines{w: &s.w, stream: "audit"}
 	var err error
-	s.Log, err = logging.NewAsyncWriter(s.log, append([]logging.AsyncOption{
-		logging.WithStreamName("log"), logging.WithDropReport(s.log.dropped),
+	s.Log, err = logging.NewAsyncWriter(&s.w, append([]logging.AsyncOption{
+		logging.WithStreamName("log"),
 	}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
-	s.Audit, err = logging.NewAsyncWriter(s.audit, append([]logging.AsyncOption{
-		logging.WithStreamName("audit"), logging.WithDropReport(s.audit.dropped), logging.WithMaxWait(AuditMaxWait),
+	s.Audit, err = logging.NewAsyncWriter(&s.w, append([]logging.AsyncOption{
+		logging.WithStreamName("audit"), logging.WithMaxWait(AuditMaxWait),
 	}, opts...)...)
 	if err != nil {
 		s.Log.Shutdown(context.Background()) // nothing was written to it
@@ -77,13 +71,6 @@ func (s *Stdout) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 0 {
-		// Drained: the streams' last lines are whole, so nothing is left
-		// over but what a Write without a newline put there.
-		for _, l := range []*wholeLines{s.log, s.audit} {
-			l.flush()
-		}
-	}
 	return errors.Join(errs...)
 }
 
@@ -95,8 +82,9 @@ func (s *Stdout) Close() error {
 	return s.Shutdown(ctx)
 }
 
-// lockedWriter makes the Writes of several goroutines to w one at a time,
-// so that lines from different streams never mix.
+// lockedWriter makes the Writes of several goroutines to w one at a time:
+// each stream writes whole lines per Write, so lines from different
+// streams never mix.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -106,71 +94,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// wholeLines passes on only whole lines of what one AsyncWriter writes to
-// it: the AsyncWriter hands its buffer over in runs that end inside a line
-// where its ring wraps, and writes its report of dropped lines between two
-// runs. Here the rest of a line waits for its end, and the report for the
-// line in progress to end, so that neither cuts into a line of stdout.
-type wholeLines struct {
-	mu         sync.Mutex
-	w          io.Writer
-	stream     string
-	partial    []byte // the start of a line whose end has not come
-	unreported uint64 // lines dropped and not yet reported
-}
-
-func (l *wholeLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	end := bytes.LastIndexByte(p, '\n') + 1
-	var err error
-	switch {
-	case end == 0:
-		l.partial = append(l.partial, p...)
-		return len(p), nil
-	case len(l.partial) == 0:
-		_, err = l.w.Write(p[:end])
-	default:
-		_, err = l.w.Write(append(l.partial, p[:end]...))
-	}
-	// Between the lines just written and the start of the next: where a
-	// report may go.
-	l.partial = l.partial[:0]
-	l.reportLocked()
-	l.partial = append(l.partial, p[end:]...)
-	return len(p), err
-}
-
-// dropped is the AsyncWriter's WithDropReport: it keeps the count for the
-// next line boundary, and gives the AsyncWriter nothing to write itself.
-func (l *wholeLines) dropped(n uint64) []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.unreported += n
-	l.reportLocked()
-	return nil
-}
-
-// reportLocked writes the report of dropped lines if a line has just
-// ended; l.mu is held. The line is the logging package's default report.
-func (l *wholeLines) reportLocked() {
-	if l.unreported == 0 || len(l.partial) > 0 {
-		return
-	}
-	fmt.Fprintf(l.w, `{"level":"WARN","msg":"logging: log lines dropped while the output was not keeping up","dropped":%d,"stream":%q}`+"\n",
-		l.unreported, l.stream)
-	l.unreported = 0
-}
-
-// flush writes out a line left without its newline, ended.
-func (l *wholeLines) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.partial) > 0 {
-		l.w.Write(append(l.partial, '\n'))
-		l.partial = l.partial[:0]
-	}
-	l.reportLocked()
 }
