@@ -13,11 +13,13 @@
 //
 // [Middleware] verifies each request's token and puts the tenant in the
 // request context, where handlers read it with [tenant.FromContext] and
-// the access log and the meter outside find it too. [RequireRole], [RequireScope], [RequireTier] and
-// [Features.Require] go after it, around the routes that need them; they
+// the access log and the meter outside find it too. [RequireRole],
+// [RequireScope], [RequireTier] and [Features.Require] go after it, around
+// the routes that need them; they
 // see only a verified tenant, and answer a request whose tenant only the
 // request itself named ([tenant.SourceClaimed], a subdomain) as one
-// without a token.
+// without a tenant: 401 tenant-required, the one answer of the module
+// (tenant.Refuse).
 //
 // # Keys
 //

@@ -136,7 +136,7 @@ func require(ok func(tenant.Tenant) bool, reason, detail string) func(http.Handl
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t, has := verifiedTenant(r.Context())
 			if !has {
-				writeError(w, r, ErrNoToken, "")
+				tenant.Refuse(w, r, "authz", tenant.ErrNoTenant)
 				return
 			}
 			if !ok(t) {

@@ -56,7 +56,9 @@ func forbidden(reason string) *refusal {
 	return &refusal{http.StatusForbidden, reason, ""}
 }
 
-var noTenant = &refusal{http.StatusUnauthorized, "no_token", ""}
+// noTenant is the one answer of the module to a request without a
+// (verified) tenant: 401 tenant-required, a bare Bearer challenge.
+var noTenant = &refusal{http.StatusUnauthorized, "tenant_required", ""}
 
 func runRequireCases(t *testing.T, mw func(http.Handler) http.Handler, cases []requireCase) {
 	t.Helper()
