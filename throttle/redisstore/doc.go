@@ -1,23 +1,20 @@
 // Package redisstore is a [throttle.Store] kept in Redis, so that every
 // replica of a service spends from the same per-tenant budget.
 //
-// Rates use the generic cell rate algorithm of github.com/go-redis/redis_rate
-// (one EVALSHA, clocked by the Redis server, so replicas' clocks do not
-// matter); the limits travel with every call, so tiers and overrides need
-// nothing stored in advance. Quotas are counters per UTC period (INCRBY with
-// an expiry at the end of the period) updated by a small script only when
-// the rate allowed the request and every quota has room; a rate-only limit
-// is decided in exactly one round trip, one with quotas in two.
+// Each decision is one round trip: one script of the store's own decides
+// the rate (the generic cell rate algorithm) and every quota (counters per
+// UTC period) of a key kept in one hash, exactly as the in-process
+// throttle.MemoryStore does. A refused request spends nothing, a tenant
+// whose limits change keeps its debt in units, and the answers (reason,
+// Retry-After, the RateLimit fields) are those of the in-process store for
+// the same requests. Decisions use the time each Take is given, so
+// replicas' clocks should agree: one ahead by d gains at most rate·d
+// units, once. The limits travel with every call, so tiers and overrides
+// need nothing stored in advance.
 //
-// One difference from the in-process store: redis_rate keeps a bucket's
-// debt as a time, not in units, so a tenant that spent a slow tier's burst
-// and is then upgraded waits out that time at its new limits (the
-// in-process store converts the debt). Tiers whose burst refills in about
-// the same time, as the defaults do, do not notice.
-//
-// Keys are safe for Redis Cluster: every key of a tenant carries the same
-// hash tag, the base64url form of the tenant's key, so any tenant ID, braces
-// and all, maps to one slot.
+// Keys are safe for Redis Cluster: a tenant's one key carries a hash tag,
+// the base64url form of the tenant's key, so any tenant ID, braces and all,
+// maps to one slot.
 //
 // When Redis is unreachable or slower than the timeout (default 50ms), each
 // tier's [throttle.Limits.OnStoreFailure] decides: fail open, fail closed,

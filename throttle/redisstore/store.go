@@ -6,25 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy/throttle"
 )
 
 // Store is a [throttle.Store] in Redis. It is safe for concurrent use.
 //
-// Quota periods and the retry interval follow the time each [Store.Take]
-// is given, the clock of the throttle.Limiter (throttle.WithClock); rates
-// are clocked by the Redis server.
+// Rates, quota periods and the retry interval follow the time each
+// [Store.Take] is given, the clock of the throttle.Limiter
+// (throttle.WithClock).
 type Store struct {
 	rdb      redis.UniversalClient
-	rate     *redis_rate.Limiter
 	prefix   string
 	timeout  time.Duration
 	retry    time.Duration
@@ -72,8 +68,7 @@ func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retr
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 // WithPrefix sets the prefix of every key, to keep services that share one
-// Redis apart: quota keys start with it, rate keys with "rate:" (which
-// redis_rate adds) and then it. Default (also for "") [DefaultPrefix].
+// Redis apart. Default (also for "") [DefaultPrefix].
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // WithLogger sets where the switch to and from the fallback is logged.
@@ -141,7 +136,6 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	return &Store{
 		rdb:      rdb,
-		rate:     redis_rate.NewLimiter(rdb),
 		prefix:   c.prefix,
 		timeout:  c.timeout,
 		retry:    c.retry,
@@ -175,12 +169,7 @@ func (s *Store) Warm(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redisstore: warm: %w", err)
 	}
-	if err := quotaScript.Load(ctx, s.rdb).Err(); err != nil {
-		return fmt.Errorf("redisstore: warm: %w", err)
-	}
-	// redis_rate loads its script on first use: a decision of cost zero
-	// on a key of the store's own spends nothing.
-	if _, err := s.rate.AllowN(ctx, s.prefix+"warm", redis_rate.Limit{Rate: 1, Burst: 1, Period: time.Second}, 0); err != nil {
+	if err := decideScript.Load(ctx, s.rdb).Err(); err != nil {
 		return fmt.Errorf("redisstore: warm: %w", err)
 	}
 	return nil
@@ -276,120 +265,13 @@ func (s *Store) share(lim throttle.Limits) throttle.Limits {
 	return out
 }
 
-// tag returns the Cluster hash tag of key: every key of one tenant lands in
-// one slot, whatever characters its ID holds.
-func (s *Store) tag(key string) string {
-	return s.prefix + "{" + base64.RawURLEncoding.EncodeToString([]byte(key)) + "}"
+// encodeTag returns the Cluster hash tag of a key: its base64url form, so
+// that any tenant ID, braces and all, maps to one slot.
+func encodeTag(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
 func (s *Store) take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
-	tag := s.tag(key)
-	// One unit comes back every 1/Rate seconds: redis_rate's emission
-	// interval is Period/Rate, so any real rate fits with Rate 1.
-	r, err := s.rate.AllowN(ctx, tag, redis_rate.Limit{
-		Rate:   1,
-		Burst:  lim.Burst,
-		Period: time.Duration(math.Round(float64(time.Second) / lim.Rate)),
-	}, cost)
-	if err != nil {
-		return throttle.Result{}, err
-	}
-	res := throttle.Result{
-		Allowed:    r.Allowed > 0,
-		Remaining:  r.Remaining,
-		ResetAfter: max(r.ResetAfter, 0),
-	}
-	if !res.Allowed {
-		res.Reason, res.RetryAfter = throttle.ReasonRate, max(r.RetryAfter, 0)
-	}
-	if len(lim.Quotas) == 0 {
-		return res, nil
-	}
-	return s.takeQuotas(ctx, tag, lim, cost, now, res)
-}
-
-// quotaScript spends cost from every quota counter if all have room, and
-// reports the counters. KEYS are the counters; ARGV[1] is the cost, then
-// for each key its limit and how many seconds it must live (to the end of
-// its period and an hour more, counted from the caller's clock but
-// relative, so a replica's clock skew cannot expire a live counter).
-// Returns
-// {refused index or 0, used_1, used_2, ...}.
-var quotaScript = redis.NewScript(`
-local cost = tonumber(ARGV[1])
-local used = {}
-local refused = 0
-for i, key in ipairs(KEYS) do
-  used[i] = tonumber(redis.call('GET', key) or '0')
-  if refused == 0 and used[i] + cost > tonumber(ARGV[2 * i]) then
-    refused = i
-  end
-end
-if refused == 0 then
-  for i, key in ipairs(KEYS) do
-    used[i] = redis.call('INCRBY', key, cost)
-    if used[i] == cost then
-      redis.call('EXPIRE', key, tonumber(ARGV[2 * i + 1]))
-    end
-  end
-end
-local out = {refused}
-for i = 1, #used do out[i + 1] = used[i] end
-return out
-`)
-
-func (s *Store) takeQuotas(ctx context.Context, tag string, lim throttle.Limits, cost int, now time.Time, res throttle.Result) (throttle.Result, error) {
-	keys := make([]string, len(lim.Quotas))
-	args := make([]any, 1, 1+2*len(lim.Quotas))
-	ends := make([]time.Time, len(lim.Quotas))
-	spend := cost
-	if !res.Allowed {
-		spend = 0 // only read the counters
-	}
-	args[0] = spend
-	for i, q := range lim.Quotas {
-		w, end := window(q.Period, now)
-		keys[i] = tag + ":q:" + q.Period.String() + ":" + strconv.FormatInt(w, 10)
-		ends[i] = end
-		args = append(args, q.Limit, int64(end.Sub(now)/time.Second)+3600)
-	}
-	v, err := quotaScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return throttle.Result{}, err
-	}
-	if len(v) != len(keys)+1 {
-		return throttle.Result{}, fmt.Errorf("redisstore: quota script returned %d values for %d quotas", len(v), len(keys))
-	}
-	res.Quotas = make([]throttle.QuotaState, len(lim.Quotas))
-	for i, q := range lim.Quotas {
-		res.Quotas[i] = throttle.QuotaState{
-			Period:     q.Period,
-			Limit:      q.Limit,
-			Remaining:  max(0, q.Limit-v[i+1]),
-			ResetAfter: ends[i].Sub(now),
-		}
-	}
-	if refused := v[0]; refused > 0 && res.Allowed {
-		res.Allowed, res.Reason = false, throttle.ReasonQuota
-		res.RetryAfter = ends[refused-1].Sub(now)
-	}
-	return res, nil
-}
-
-// window numbers the UTC period of p that holds t and returns its end, the
-// same way the in-process store does.
-func window(p throttle.Period, t time.Time) (int64, time.Time) {
-	t = t.UTC()
-	switch p {
-	case throttle.Hour:
-		start := t.Truncate(time.Hour)
-		return start.Unix() / 3600, start.Add(time.Hour)
-	case throttle.Day:
-		y, m, d := t.Date()
-		start := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-		return start.Unix() / 86400, start.AddDate(0, 0, 1)
-	default:
-		y, m, _ := t.Date()
-		return int64(y)*12 + int64(m) - 1, time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
-	}
+	r, err := s.decide(ctx, key, lim, cost, now, &syncState{})
+	return r.Result, err
 }
