@@ -44,13 +44,26 @@
 // # Responses
 //
 // [Limiter.Middleware] reads the tenant with tenant.FromContext, so it goes
-// after authz. Every decided response carries the RateLimit-Policy and
+// after authz. Every response the limits decide (admitted, or refused for
+// the rate, a quota or concurrency) carries the RateLimit-Policy and
 // RateLimit fields of the IETF draft draft-ietf-httpapi-ratelimit-headers,
-// one member for the rate (named "rate") and one per quota (named after
-// its period):
+// one member for the rate (named "rate"), one per quota (named after its
+// period) and one for the concurrency cap (named "concurrency", in the
+// draft's "concurrent-requests" unit):
 //
-//	RateLimit-Policy: "rate";q=10;w=2, "day";q=1000;w=86400
-//	RateLimit: "rate";r=9;t=1, "day";r=999;t=43200
+//	RateLimit-Policy: "rate";q=10;w=2, "day";q=1000;w=86400, "concurrency";q=4;qu="concurrent-requests"
+//	RateLimit: "rate";r=9;t=1, "day";r=999;t=43200, "concurrency";r=3
+//
+// The draft's windows are whole seconds, so the "rate" member states the
+// sustained rate exactly as q units per w seconds: over the longest such
+// window whose q can be spent at once (q ≤ Burst), or, when the burst
+// refills faster, the shortest one: 5/s with a burst of 10 is q=10;w=2,
+// 3/s with a burst of 10 is q=9;w=3, 2000/s with a burst of 200 is
+// q=2000;w=1, 0.3/s with a burst of 1 is q=3;w=10. What can be spent now
+// is r. On a refusal for the rate, t is the Retry-After, so that the two
+// agree; a refusal for concurrency has only the "concurrency" member (the
+// rate was not asked), and a 503 because the store could not decide has
+// no fields at all.
 //
 // They never carry the tenant ID; [WithPartitionKey] adds an opaque pk, a
 // keyed hash of it. [WithLegacyHeaders] adds X-RateLimit-Limit, -Remaining

@@ -125,5 +125,5 @@ func ExampleLimiter_Middleware() {
 	//   RateLimit: "rate";r=0;t=4, "day";r=98;t=43200
 	// 429 Retry-After: 2
 	//   RateLimit-Policy: "rate";q=2;w=4, "day";q=100;w=86400
-	//   RateLimit: "rate";r=0;t=4, "day";r=98;t=43200
+	//   RateLimit: "rate";r=0;t=2, "day";r=98;t=43200
 }

@@ -37,7 +37,7 @@ type Limiter struct {
 	decisions metric.Int64Counter
 
 	policyMu     sync.Mutex
-	policyValues atomic.Pointer[map[policyKey][]string]
+	policyValues atomic.Pointer[map[policyKey]*policyEntry]
 }
 
 // policy is an immutable snapshot of the limits in force.
@@ -321,7 +321,7 @@ func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
 	if lim.MaxConcurrent == 0 {
 		return func() {}, true
 	}
-	e, ok := l.local.acquire(tenantKey(t.ID), lim.MaxConcurrent, l.now())
+	e, _, ok := l.local.acquire(tenantKey(t.ID), lim.MaxConcurrent, l.now())
 	if !ok {
 		return nil, false
 	}

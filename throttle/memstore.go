@@ -280,15 +280,16 @@ func (e *memEntry) take(lim Limits, cost int, now time.Time, cal *calendar) Resu
 	return res
 }
 
-// acquire takes one of max in-flight slots of key, returning false when
-// all are taken.
-func (s *MemoryStore) acquire(key string, maxInFlight int, now time.Time) (*memEntry, bool) {
+// acquire takes one of max in-flight slots of key and says how many are
+// left, or returns false when all are taken.
+func (s *MemoryStore) acquire(key string, maxInFlight int, now time.Time) (*memEntry, int, bool) {
 	e := s.entry(key, now.UnixNano())
-	if e.inflight.Add(1) > int32(maxInFlight) {
+	n := e.inflight.Add(1)
+	if n > int32(maxInFlight) {
 		e.inflight.Add(-1)
-		return nil, false
+		return nil, 0, false
 	}
-	return e, true
+	return e, maxInFlight - int(n), true
 }
 
 func (e *memEntry) release() { e.inflight.Add(-1) }

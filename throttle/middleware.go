@@ -113,14 +113,20 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	}
 
 	now := l.now() // one reading for the whole decision
+	f := fields{lim: b.lim, policy: l.policyFor(b.lim), pk: b.pk, free: -1}
 	if b.lim.MaxConcurrent > 0 {
-		e, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
+		e, free, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
 		if !ok {
 			l.count(ctx, b.tier, false, ReasonConcurrency)
+			// The rate and quotas were not asked: the fields say only
+			// that no slot is free.
+			f.free = 0
+			f.set(w.Header(), c.legacy, now, &st.RateLimit)
 			refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
 			return
 		}
 		defer e.release()
+		f.free = free
 	}
 
 	cost := 1
@@ -128,18 +134,16 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		cost = c.cost(r)
 	}
 	d, err := l.take(ctx, b.key, b.lim, cost, b.tier, now)
-	if err == nil || d.Allowed {
-		var policy []string
-		if b.pk == "" {
-			policy = l.policyValue(b.lim)
-		}
-		setHeaders(w.Header(), d, b.pk, policy, c.legacy, now, &st.RateLimit)
+	if err == nil && d.Reason != ReasonStore {
+		f.decided, f.d = true, d
+		f.set(w.Header(), c.legacy, now, &st.RateLimit)
 	}
 	switch {
 	case d.Allowed:
 		next.ServeHTTP(w, r)
 	case err != nil || d.Reason == ReasonStore:
-		refuse(w, r, ReasonStore, http.StatusServiceUnavailable, 1)
+		// No fields: the limits decided nothing.
+		refuse(w, r, ReasonStore, http.StatusServiceUnavailable, int(seconds(d.RetryAfter, 1)))
 	case d.Reason == ReasonQuota:
 		refuse(w, r, ReasonQuota, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	default:

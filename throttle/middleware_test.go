@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,6 +299,146 @@ func TestMiddlewareHeaders(t *testing.T) {
 				t.Errorf("X-RateLimit-Limit, -Remaining, -Reset = %q, want %q", legacy, tt.wantLegacy)
 			}
 		})
+	}
+}
+
+// policyOf returns the RateLimit-Policy field a tenant on lim is sent.
+func policyOf(t *testing.T, lim throttle.Limits) string {
+	t.Helper()
+	l, tn := soloLimiter(t, newClock(start), lim)
+	w, _ := serve(l.Middleware()(okHandler), &tn, get("/"))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d", w.Code)
+	}
+	return w.Header().Get("RateLimit-Policy")
+}
+
+// TestRateLimitPolicyAnyRate: the "rate" item states the sustained rate
+// exactly, as q units per w whole seconds (the draft has no sub-second
+// windows), over the longest window whose q can be spent at once, or the
+// shortest that states the rate when the burst refills faster than that.
+func TestRateLimitPolicyAnyRate(t *testing.T) {
+	tests := []struct {
+		rate  float64
+		burst int
+		want  string
+	}{
+		{5, 10, `"rate";q=10;w=2`},
+		{2000, 200, `"rate";q=2000;w=1`}, // was q=200;w=1: a tenth of the rate
+		{3, 10, `"rate";q=9;w=3`},        // was q=10;w=4: 2.5/s
+		{0.3, 1, `"rate";q=3;w=10`},
+		{7, 2, `"rate";q=7;w=1`},
+		{1.0 / 3, 4, `"rate";q=4;w=12`},
+		{0.4, 2, `"rate";q=2;w=5`},
+		{0.001, 10, `"rate";q=10;w=10000`},
+		{100, 1, `"rate";q=100;w=1`},
+		{2.5, 11, `"rate";q=10;w=4`},
+		{1e9, 1e9, `"rate";q=1000000000;w=1`},
+		{1e6, 1e9, `"rate";q=1000000000;w=1000`},
+		{math.Pi, 1, `"rate";q=355;w=113`}, // to one part in a million
+	}
+	for _, tt := range tests {
+		if got := policyOf(t, throttle.Limits{Rate: tt.rate, Burst: tt.burst}); got != tt.want {
+			t.Errorf("rate %v, burst %d: RateLimit-Policy %s, want %s", tt.rate, tt.burst, got, tt.want)
+		}
+	}
+
+	// Whatever the rate and burst: a valid field whose q/w is the rate to
+	// one part in a million, and whose q fits in the burst whenever w is
+	// no longer than the burst takes to refill.
+	rng := rand.New(rand.NewPCG(12, 0))
+	for range 2000 {
+		var lim throttle.Limits
+		switch rng.IntN(3) {
+		case 0: // whole rates
+			lim = throttle.Limits{Rate: float64(1 + rng.IntN(100_000)), Burst: 1 + rng.IntN(100_000)}
+		case 1: // tenths and hundredths, as written in files
+			lim = throttle.Limits{Rate: float64(1+rng.IntN(10_000)) / []float64{10, 100}[rng.IntN(2)], Burst: 1 + rng.IntN(1000)}
+		default: // anything
+			lim = throttle.Limits{Rate: math.Exp(rng.Float64()*20 - 8), Burst: 1 + rng.IntN(1_000_000)}
+		}
+		if lim.Validate() != nil {
+			continue
+		}
+		got := policyOf(t, lim)
+		items, err := parseSFList(got)
+		if err != nil || len(items) != 1 || len(items[0].Params) != 2 {
+			t.Fatalf("%+v: RateLimit-Policy %q: %v", lim, got, err)
+		}
+		q, w := items[0].Params[0].Value.(int64), items[0].Params[1].Value.(int64)
+		if q < 1 || w < 1 {
+			t.Fatalf("%+v: %s: q and w must be at least 1", lim, got)
+		}
+		if rate := float64(q) / float64(w); math.Abs(rate-lim.Rate) > 1e-6*lim.Rate {
+			t.Errorf("%+v: %s says %v/s", lim, got, rate)
+		}
+		if refill := float64(lim.Burst) / lim.Rate; float64(w) <= refill && q > int64(lim.Burst) {
+			t.Errorf("%+v: %s: q above the burst in a window of %ds, shorter than the %.3gs refill", lim, got, w, refill)
+		}
+	}
+}
+
+// TestConcurrencyFields: a tier that caps requests in flight says so in
+// both fields, on every response, refusals for concurrency included.
+func TestConcurrencyFields(t *testing.T) {
+	clk := newClock(start)
+	l, tn := soloLimiter(t, clk, throttle.Limits{Rate: 5, Burst: 10, MaxConcurrent: 2})
+	inside, hold := make(chan struct{}), make(chan struct{})
+	seen := make(chan string, 2) // what the held requests' handlers were told
+	h := l.Middleware(throttle.WithPartitionKey([]byte("0123456789abcdef")))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			seen <- w.Header().Get("RateLimit")
+			inside <- struct{}{}
+			<-hold
+		}
+	}))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(hold)
+	wg.Go(func() { serve(h, &tn, get("/slow")) })
+	<-inside // the first holds a slot
+	w, _ := serve(h, &tn, get("/"))
+	if w.Code != http.StatusOK {
+		t.Fatalf("second in flight: status %d", w.Code)
+	}
+	policy, state := w.Header().Get("RateLimit-Policy"), w.Header().Get("RateLimit")
+
+	pk := func(s string) string { // the pk, the same for every item
+		t.Helper()
+		items, err := parseSFList(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		last := items[len(items)-1].Params
+		return base64.StdEncoding.EncodeToString(last[len(last)-1].Value.([]byte))
+	}
+	p := pk(state)
+	wantPolicy := `"rate";q=10;w=2;pk=:` + p + `:, "concurrency";q=2;qu="concurrent-requests";pk=:` + p + `:`
+	if policy != wantPolicy {
+		t.Errorf("RateLimit-Policy = %s\nwant %s", policy, wantPolicy)
+	}
+	// Two in flight, this one included: none left.
+	if want := `"rate";r=8;t=1;pk=:` + p + `:, "concurrency";r=0;pk=:` + p + `:`; state != want {
+		t.Errorf("RateLimit = %s\nwant %s", state, want)
+	}
+	if got, want := <-seen, `"rate";r=9;t=1;pk=:`+p+`:, "concurrency";r=1;pk=:`+p+`:`; got != want {
+		t.Errorf("first request's RateLimit = %s\nwant %s", got, want)
+	}
+
+	// With a second held, the third in flight is refused: the rate was not
+	// asked, so the fields say only that no slot is free.
+	wg.Go(func() { serve(h, &tn, get("/slow")) })
+	<-inside
+	<-seen
+	w, _ = serve(h, &tn, get("/"))
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("third in flight: status %d, want 429", w.Code)
+	}
+	if got := w.Header().Get("RateLimit-Policy"); got != wantPolicy {
+		t.Errorf("refused: RateLimit-Policy = %s\nwant %s", got, wantPolicy)
+	}
+	if got, want := w.Header().Get("RateLimit"), `"concurrency";r=0;pk=:`+p+`:`; got != want {
+		t.Errorf("refused: RateLimit = %s, want %s", got, want)
 	}
 }
 
@@ -738,8 +881,10 @@ func TestMiddlewareCost(t *testing.T) {
 		{200, `"rate";r=6;t=1`, ""},
 		{200, `"rate";r=5;t=1`, ""},
 		{200, `"rate";r=1;t=2`, ""},
-		{200, `"rate";r=0;t=2`, ""},  // a cost below 1 is 1
-		{429, `"rate";r=0;t=2`, "1"}, // 4 more take 800ms
+		{200, `"rate";r=0;t=2`, ""}, // a cost below 1 is 1
+		// 4 more take 800ms: on a refusal t ends with Retry-After, as the
+		// draft asks (no Retry-After before the end of t).
+		{429, `"rate";r=0;t=1`, "1"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -753,11 +898,13 @@ func TestMiddlewareCost(t *testing.T) {
 
 func TestMiddlewareStoreError(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		store *fakeStore
+		name      string
+		store     *fakeStore
+		wantRetry string
 	}{
-		{"error", &fakeStore{err: errors.New("redis: dial tcp 10.1.2.3:6379: connection refused")}},
-		{"store refuses, failing closed", &fakeStore{res: throttle.Result{Reason: throttle.ReasonStore}}},
+		{"error", &fakeStore{err: errors.New("redis: dial tcp 10.1.2.3:6379: connection refused")}, "1"},
+		{"store refuses, failing closed", &fakeStore{res: throttle.Result{Reason: throttle.ReasonStore}}, "1"},
+		{"store refuses, retry in 2.5s", &fakeStore{res: throttle.Result{Reason: throttle.ReasonStore, RetryAfter: 2500 * time.Millisecond}}, "3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			l := newLimiter(t, newClock(start), nil, throttle.WithStore(tt.store))
@@ -775,14 +922,18 @@ func TestMiddlewareStoreError(t *testing.T) {
 			if p.Type != tenant.ProblemType("throttle-unavailable") || p.Status != 503 {
 				t.Errorf("problem %+v, want type throttle-unavailable, status 503", p)
 			}
-			if got := w.Header().Get("Retry-After"); got != "1" {
-				t.Errorf("Retry-After = %q, want 1", got)
+			if got := w.Header().Get("Retry-After"); got != tt.wantRetry {
+				t.Errorf("Retry-After = %q, want %q", got, tt.wantRetry)
 			}
 			if strings.Contains(w.Body.String(), "redis") || strings.Contains(w.Body.String(), "10.1.2.3") {
 				t.Errorf("body %q carries the store's error", w.Body)
 			}
-			if tt.store.err != nil && w.Header().Get("RateLimit") != "" {
-				t.Errorf("RateLimit %q sent without a decision", w.Header().Get("RateLimit"))
+			// The limits decided nothing: no fields that would say they did.
+			if got := w.Header().Values("RateLimit"); got != nil {
+				t.Errorf("RateLimit %q sent without a decision", got)
+			}
+			if got := w.Header().Values("RateLimit-Policy"); got != nil {
+				t.Errorf("RateLimit-Policy %q sent without a decision", got)
 			}
 			want := tenant.Rejection{By: "throttle", Reason: "store_unavailable", Status: 503}
 			if diff := cmp.Diff(want, rec.Rejection()); diff != "" {
