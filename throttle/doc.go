@@ -41,6 +41,13 @@
 // share one budget use throttle/redisstore. Concurrency is always counted
 // in process.
 //
+// A store that fails with an error is reported once when the errors start
+// and once when it answers again ([WithLogger]); the requests refused with
+// 503 meanwhile are counted in tenancy.throttle.decisions, never logged
+// one by one. A store with failure policies of its own (redisstore's
+// [FailLocal], [FailOpen], [FailClosed]) decides without an error and
+// reports its own switches.
+//
 // # Responses
 //
 // [Limiter.Middleware] reads the tenant with tenant.FromContext, so it goes

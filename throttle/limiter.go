@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/netip"
 	"sort"
@@ -36,6 +37,13 @@ type Limiter struct {
 
 	decisions metric.Int64Counter
 
+	// A store that returns errors is reported once when it starts and
+	// once when it stops, never per request.
+	logger      *slog.Logger // nil: slog.Default() at the time
+	storeDown   atomic.Bool
+	downSince   atomic.Int64 // unix nanoseconds
+	refusedDown atomic.Int64
+
 	policyMu     sync.Mutex
 	policyValues atomic.Pointer[map[policyKey]*policyEntry]
 }
@@ -59,6 +67,7 @@ type config struct {
 	trustedProxies []netip.Prefix
 	meterProvider  metric.MeterProvider
 	claimed        bool
+	logger         *slog.Logger
 }
 
 // WithStore keeps rate and quota state in s, such as a redisstore shared by
@@ -95,6 +104,15 @@ func WithAnonymousLimits(lim Limits, trustedProxies ...netip.Prefix) Option {
 // so that an anonymous flood aimed at a victim's subdomain never drains
 // the victim's budget.
 func WithClaimedTenants() Option { return func(c *config) { c.claimed = true } }
+
+// WithLogger sets where the limiter reports a store that fails with an
+// error: once when the errors start, with the first one, and once when the
+// store answers again, with how many requests were refused meanwhile.
+// Requests refused in between are counted in tenancy.throttle.decisions
+// (reason "store_unavailable"), never logged one by one. A store that
+// decides by its failure policy instead (throttle/redisstore) reports its
+// own switches. Default (also for nil) slog.Default() at the time.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithMeterProvider sets where the decision counter is reported. Default
 // (also for nil) the global otel.GetMeterProvider().
@@ -157,6 +175,7 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 		claimed:   c.claimed,
 		clients:   clientip.New(c.trustedProxies),
 		decisions: decisions,
+		logger:    c.logger,
 	}
 	p, err := newPolicy(tiers, limits, c.overrides)
 	if err != nil {
@@ -307,6 +326,11 @@ func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, ti
 	d := Decision{Result: res, Limits: lim, Cost: cost}
 	if err != nil {
 		d.Allowed, d.Reason = false, ReasonStore
+		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
+			l.storeFailed(err, now)
+		}
+	} else if l.storeDown.Load() {
+		l.storeBack(now)
 	}
 	l.count(ctx, tier, d.Allowed, d.Reason)
 	return d, err
@@ -328,6 +352,33 @@ func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
 	// Calling release twice must not free two slots.
 	var once sync.Once
 	return func() { once.Do(e.release) }, true
+}
+
+// storeFailed counts a request the store could not decide, and reports
+// the first of a run.
+func (l *Limiter) storeFailed(err error, now time.Time) {
+	l.refusedDown.Add(1)
+	if l.storeDown.CompareAndSwap(false, true) {
+		l.downSince.Store(now.UnixNano())
+		l.log().Warn("throttle: the store failed; until it answers, each request it cannot decide is refused with 503 and counted in tenancy.throttle.decisions, not logged",
+			"error", err.Error())
+	}
+}
+
+// storeBack reports that the store answers again.
+func (l *Limiter) storeBack(now time.Time) {
+	if l.storeDown.CompareAndSwap(true, false) {
+		refused := l.refusedDown.Swap(0)
+		l.log().Info("throttle: the store answers again",
+			"refused", refused, "down_for", now.Sub(time.Unix(0, l.downSince.Load())).String())
+	}
+}
+
+func (l *Limiter) log() *slog.Logger {
+	if l.logger != nil {
+		return l.logger
+	}
+	return slog.Default()
 }
 
 func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason Reason) {

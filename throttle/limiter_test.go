@@ -2,7 +2,9 @@ package throttle_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -17,6 +19,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -575,5 +578,118 @@ func TestDecisionMetric(t *testing.T) {
 				t.Errorf("attribute %s=%q carries the tenant ID %q", kv.Key, kv.Value.String(), id)
 			}
 		}
+	}
+}
+
+// switchStore fails with err while it is set, and admits otherwise.
+type switchStore struct{ err atomic.Pointer[error] }
+
+func (s *switchStore) fail(err error) { s.err.Store(&err) }
+func (s *switchStore) heal()          { s.err.Store(nil) }
+
+func (s *switchStore) Take(context.Context, string, throttle.Limits, int, time.Time) (throttle.Result, error) {
+	if p := s.err.Load(); p != nil {
+		return throttle.Result{}, *p
+	}
+	return throttle.Result{Allowed: true, Remaining: 1}, nil
+}
+
+// TestStoreFailureLoggedOnce: a store failing with errors is logged once
+// when it starts, with the error, and once when it answers again, with how
+// many requests were refused meanwhile; every refusal is counted in the
+// decisions metric instead of logged.
+func TestStoreFailureLoggedOnce(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	var logs syncbuf.Buffer
+	store := new(switchStore)
+	clk := newClock(start)
+	l := newLimiter(t, clk, nil, throttle.WithStore(store), throttle.WithMeterProvider(mp),
+		throttle.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	h := l.Middleware()(okHandler)
+	tn := mustTenant(t, "acme", tiers.MustLookup("basic"))
+
+	lines := func() []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			delete(m, "time")
+			out = append(out, m)
+		}
+		return out
+	}
+	hammer := func(n int) {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range n / 8 {
+					serve(h, &tn, get("/"))
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	store.fail(errors.New("redis: i/o timeout"))
+	hammer(4000)
+	clk.Advance(3 * time.Second)
+	store.heal()
+	hammer(80)
+	store.fail(errors.New("redis: connection refused"))
+	hammer(8)
+
+	want := []map[string]any{
+		{"level": "WARN", "msg": "throttle: the store failed; until it answers, each request it cannot decide is refused with 503 and counted in tenancy.throttle.decisions, not logged", "error": "redis: i/o timeout"},
+		{"level": "INFO", "msg": "throttle: the store answers again", "refused": 4000.0, "down_for": "3s"},
+		{"level": "WARN", "msg": "throttle: the store failed; until it answers, each request it cannot decide is refused with 503 and counted in tenancy.throttle.decisions, not logged", "error": "redis: connection refused"},
+	}
+	if diff := cmp.Diff(want, lines()); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var refused int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "tenancy.throttle.decisions" {
+				for _, dp := range sum.DataPoints {
+					if r, _ := dp.Attributes.Value("reason"); r.AsString() == "store_unavailable" {
+						refused += dp.Value
+					}
+				}
+			}
+		}
+	}
+	if refused != 4008 {
+		t.Errorf("decisions refused for the store: %d, want 4008", refused)
+	}
+}
+
+// TestStoreFailureCallerGone: a request whose client went away is not a
+// store failure, and is not reported as one.
+func TestStoreFailureCallerGone(t *testing.T) {
+	var logs syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	store := new(switchStore)
+	store.fail(ctx.Err())
+	l := newLimiter(t, newClock(start), nil, throttle.WithStore(store),
+		throttle.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	if d, _ := l.Allow(ctx, mustTenant(t, "acme", tiers.MustLookup("basic")), 1); d.Allowed {
+		t.Error("allowed without a decision")
+	}
+	if logs.String() != "" {
+		t.Errorf("logged %s", logs.String())
 	}
 }
