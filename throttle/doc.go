@@ -15,7 +15,15 @@
 // nanoseconds; over any span T a tenant that asks without pause is
 // admitted exactly Burst + floor(T/interval) times, however many goroutines
 // ask at once, and a request refused with RetryAfter d is admitted at
-// exactly now+d. Unlike golang.org/x/time/rate, whose Limiter can be
+// exactly now+d. Asking without pause means at least once every
+// Burst-1 intervals: the bucket keeps the units a client was late for, up
+// to the burst. A burst of 1 keeps none, so each unit a client does not
+// ask for at the instant it is due is lost: at 100/s, a client whose
+// requests arrive 0.75 ms late on average gets one per 10.75 ms (930 in
+// 10 s, not 1,001). That is the meaning of a burst of 1 — never two
+// requests closer than the interval — so tiers whose clients pace
+// themselves at the rate, and so arrive a little late, need a burst of 2
+// or more. Unlike golang.org/x/time/rate, whose Limiter can be
 // credited twice for the same time when callers read the clock out of
 // order (golang/go#65508), the state only moves forward: a late caller can
 // be refused, never over-admitted.

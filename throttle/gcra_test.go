@@ -3,6 +3,7 @@ package throttle_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,91 @@ func TestAdmitsExactly(t *testing.T) {
 			}
 			if admitted != tt.want {
 				t.Errorf("admitted %d in %v, want exactly %d", admitted, tt.duration, tt.want)
+			}
+		})
+	}
+}
+
+// TestAdmitsExactlyLateClient: a client that asks at times of its own,
+// never at the instant a unit is due, is still admitted exactly
+// burst + floor(elapsed/interval) times, at every instant, as long as it
+// asks at least once every (burst-1) intervals: the bucket holds the units
+// it was late for. A burst of 1 holds none, so every unit the client was
+// late for is lost for good: at 100/s a client asking every 0.75 ms comes
+// 0.5 ms late for each unit and gets one per 10.5 ms, 953 in 10 s rather
+// than 1,001. That, not rounding (10 ms is a whole number of nanoseconds),
+// is why a burst of 1 at 100/s admitted 929 in 10 s over HTTP: each
+// admission waited for the client's next request. Tiers whose clients pace
+// themselves at the rate need a burst of 2 or more.
+func TestAdmitsExactlyLateClient(t *testing.T) {
+	const duration = 10 * time.Second
+	tests := []struct {
+		name    string
+		rate    float64
+		burst   int
+		step    func(rng *rand.Rand, iv time.Duration) time.Duration // until the client asks again
+		want    int                                                  // over duration; 0: burst + floor(duration/interval)
+		lateOK  bool                                                 // burst 1: the count is not burst + elapsed/interval
+		wantGap time.Duration                                        // burst 1: between admissions
+	}{
+		{name: "burst 1, every 0.75ms", rate: 100, burst: 1,
+			step: func(*rand.Rand, time.Duration) time.Duration { return 750 * time.Microsecond },
+			want: 1 + int(duration/(10500*time.Microsecond)), lateOK: true, wantGap: 10500 * time.Microsecond},
+		{name: "burst 2, every 0.75ms", rate: 100, burst: 2,
+			step: func(*rand.Rand, time.Duration) time.Duration { return 750 * time.Microsecond }},
+		{name: "burst 2, jitter up to an interval", rate: 100, burst: 2,
+			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(iv))) }},
+		{name: "burst 3 at 7/s, jitter up to two intervals", rate: 7, burst: 3,
+			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(2*iv))) }},
+		{name: "burst 10 at 5000/s, every 0.37ms", rate: 5000, burst: 10,
+			step: func(*rand.Rand, time.Duration) time.Duration { return 370 * time.Microsecond }},
+		{name: "burst 2 at 0.5/s, every 1.3s", rate: 0.5, burst: 2,
+			step: func(*rand.Rand, time.Duration) time.Duration { return 1300 * time.Millisecond }},
+		{name: "burst 100 at 50/s, jitter up to 99 intervals", rate: 50, burst: 100,
+			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(99*iv))) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			iv := interval(tt.rate)
+			rng := rand.New(rand.NewPCG(1001, 929))
+			clk := newClock(start)
+			lim, tn := soloLimiter(t, clk, throttle.Limits{Rate: tt.rate, Burst: tt.burst})
+			ctx := context.Background()
+			admitted := 0
+			var last time.Duration
+			// The client asks at 0, then after each step, and last at
+			// exactly duration.
+			next := func(elapsed time.Duration) time.Duration {
+				if elapsed == duration {
+					return duration + 1
+				}
+				return min(elapsed+tt.step(rng, iv), duration)
+			}
+			for elapsed := time.Duration(0); elapsed <= duration; elapsed = next(elapsed) {
+				clk.Set(start.Add(elapsed))
+				for {
+					d, err := lim.Allow(ctx, tn, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !d.Allowed {
+						break
+					}
+					if admitted > 0 && tt.wantGap != 0 && elapsed-last != tt.wantGap {
+						t.Fatalf("admitted at %v, %v after the last, want %v", elapsed, elapsed-last, tt.wantGap)
+					}
+					admitted, last = admitted+1, elapsed
+				}
+				if want := tt.burst + int(elapsed/iv); !tt.lateOK && admitted != want {
+					t.Fatalf("after %v: %d admitted, want exactly %d", elapsed, admitted, want)
+				}
+			}
+			want := tt.want
+			if want == 0 {
+				want = tt.burst + int(duration/iv)
+			}
+			if admitted != want {
+				t.Errorf("admitted %d in %v, want exactly %d", admitted, duration, want)
 			}
 		})
 	}

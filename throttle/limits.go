@@ -16,7 +16,10 @@ type Limits struct {
 	// Required, greater than zero.
 	Rate float64 `json:"rate"`
 	// Burst is how many requests may arrive at once after a quiet period.
-	// Required, at least 1.
+	// It is also the slack for a client that paces itself at the rate:
+	// units it is late for are kept up to the burst, so with a burst of 1
+	// every late request loses the time it was late (see the package
+	// documentation). Required, at least 1.
 	Burst int `json:"burst"`
 	// Quotas cap the total spent per calendar period, in UTC. At most one
 	// quota per period.
