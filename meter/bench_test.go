@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -16,7 +17,9 @@ import (
 // BenchmarkAdd measures the hot path in steady state: every cell exists,
 // as after the first minute of traffic. The clock is the system clock and
 // the window a day, so that no window closes during the run (which would
-// create cells and measure the first add of a window instead).
+// create cells and measure the first add of a window instead). The
+// ...Checkpoint cases run with WithCheckpoint, its goroutine writing the
+// 20,000 aggregates every 500 ms meanwhile.
 func BenchmarkAdd(b *testing.B) {
 	const tenants = 10_000
 	routes := []string{"/orders", "/orders/{id}", "/invoices", "/users", "/health"}
@@ -25,15 +28,23 @@ func BenchmarkAdd(b *testing.B) {
 		ctxs[i] = tenantCtx(b, "tenant-"+strconv.Itoa(i))
 	}
 	for _, bc := range []struct {
-		name string
-		dims bool
-	}{{"NoDimensions", false}, {"OneDimension", true}} {
+		name             string
+		dims, checkpoint bool
+	}{
+		{"NoDimensions", false, false}, {"OneDimension", true, false},
+		{"NoDimensionsCheckpoint", false, true}, {"OneDimensionCheckpoint", true, true},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, err := meter.New("orders", &sink{}, meter.WithoutLoop(), meter.WithWindow(24*time.Hour),
-				meter.WithLogger(discard), meter.WithMeters(
-					meter.Meter{Name: "api.calls"},
-					meter.Meter{Name: "api.routes", Dimensions: []string{"route"}},
-				))
+			opts := []meter.Option{meter.WithWindow(24 * time.Hour), meter.WithLogger(discard), meter.WithMeters(
+				meter.Meter{Name: "api.calls"},
+				meter.Meter{Name: "api.routes", Dimensions: []string{"route"}},
+			)}
+			if bc.checkpoint {
+				opts = append(opts, meter.WithSpool(filepath.Join(b.TempDir(), "spool")), meter.WithCheckpoint(0))
+			} else {
+				opts = append(opts, meter.WithoutLoop())
+			}
+			r, err := meter.New("orders", &sink{}, opts...)
 			if err != nil {
 				b.Fatal(err)
 			}

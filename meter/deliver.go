@@ -26,8 +26,46 @@ func (r *Recorder) flush(ctx context.Context, until int64, now time.Time) error 
 	if r.shut {
 		return errShutDown
 	}
-	r.mem = append(r.mem, r.collect(until)...)
+	r.closeWindows(until)
 	return r.deliver(ctx, now)
+}
+
+// closeWindows collects the windows that start before until. Without a
+// checkpoint, their records join those in memory. With one, they are
+// written to the spool, then a checkpoint without them, before anything
+// is delivered: a crash at any point finds them in one file or the other
+// (in both, the spool's are kept, with the same IDs). flushMu is held.
+func (r *Recorder) closeWindows(until int64) {
+	if !r.durable {
+		r.mem = append(r.mem, r.collect(until)...)
+		return
+	}
+	r.ckptMu.Lock()
+	defer r.ckptMu.Unlock()
+	recs := r.collect(until)
+	if !r.spoolDurably(recs) {
+		return
+	}
+	if err := r.checkpoint(len(recs) > 0); err != nil && len(recs) > 0 {
+		r.forgetCheckpoint()
+	}
+}
+
+// spoolDurably writes recs, just collected, to the spool. When it cannot
+// (a full disk), they are kept in memory and the checkpoint is removed,
+// for it holds their usage, and would bring it back after they are
+// delivered; until a checkpoint is written again, a crash loses the open
+// windows. flushMu and ckptMu are held.
+func (r *Recorder) spoolDurably(recs []Record) bool {
+	if err := r.spool.push(recs); err != nil {
+		r.cfg.logger.Error("meter: cannot write closed windows to the spool; they are kept in memory, and a crash loses them and the open windows",
+			"records", len(recs), "spool", r.cfg.spool, "error", err.Error())
+		r.mem = append(r.mem, recs...)
+		r.forgetCheckpoint()
+		return false
+	}
+	r.stats.spooled.Add(int64(len(recs)))
+	return true
 }
 
 // deliver runs one round of delivery: the records in memory, then those of
@@ -227,9 +265,15 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		<-r.loopDone
 	}
 	r.cancelLoop()
+	if r.ckptDone != nil {
+		<-r.ckptDone
+	}
 
 	r.flushMu.Lock()
-	// Every window, open ones included: no add lands after closed.
+	// Every window, open ones included: no add lands after closed. A
+	// restart of this instance goes on after them (see recover).
+	after := max(r.openFrom.Load(), r.windowOf(r.clock.nanos())) + 1
+	r.ckptMu.Lock()
 	r.mem = append(r.mem, r.collect(math.MaxInt64)...)
 	var spoolErr error
 	if r.spool != nil && len(r.mem) > 0 {
@@ -238,6 +282,12 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 			r.mem = nil
 		}
 	}
+	if r.durable {
+		if spoolErr != nil || r.checkpointAt(true, after) != nil {
+			r.forgetCheckpoint()
+		}
+	}
+	r.ckptMu.Unlock()
 	r.notePending()
 	r.flushMu.Unlock()
 

@@ -96,3 +96,11 @@ func ReadSpool(path string) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// Checkpoint writes a checkpoint now, as the checkpoint goroutine does
+// every interval.
+func (r *Recorder) Checkpoint() error {
+	r.ckptMu.Lock()
+	defer r.ckptMu.Unlock()
+	return r.checkpoint(false)
+}

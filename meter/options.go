@@ -17,6 +17,7 @@ type config struct {
 	now        func() time.Time
 	instance   string
 	spool      string
+	checkpoint time.Duration // 0: none
 	maxTuples  int
 	batch      int
 	maxPending int
@@ -34,6 +35,8 @@ const (
 	DefaultMaxPending = 100_000
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
+
+	DefaultCheckpointInterval = 500 * time.Millisecond
 )
 
 // newConfig applies opts over the defaults: a zero or nil value inside an
@@ -81,6 +84,10 @@ func (c *config) validate() error {
 		return errors.New("meter: WithBatchSize needs at least 1")
 	case c.minBackoff <= 0 || c.maxBackoff < c.minBackoff:
 		return errors.New("meter: WithBackoff needs 0 < min <= max")
+	case c.checkpoint != 0 && c.spool == "":
+		return errors.New("meter: WithCheckpoint needs WithSpool: the checkpoint is written beside the spool file")
+	case c.checkpoint < 0 || (c.checkpoint > 0 && c.checkpoint < 10*time.Millisecond):
+		return errors.New("meter: WithCheckpoint needs an interval of at least 10ms, or 0 for the default")
 	}
 	return nil
 }
@@ -118,6 +125,44 @@ func WithInstance(id string) Option { return func(c *config) { c.instance = id }
 // [WithMaxPending]), and Shutdown reports those it could not deliver as an
 // error wrapping [ErrUndelivered].
 func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
+
+// WithCheckpoint makes usage survive a crash of the process (kill -9, an
+// out-of-memory kill, a panic), within a bound: every interval in which
+// usage was added, the open windows are written to path+".checkpoint"
+// beside the spool ([WithSpool], required), and every window that closes
+// is written to the spool before it is delivered. Both files are synced
+// (fsync) and replaced or appended to atomically. New with the same spool
+// recovers what a crashed process left: the records of its open windows,
+// with the IDs that process would have given them, delivered once; when
+// the instance ([WithInstance]) is the same, this process's records of
+// those windows get IDs of their own.
+//
+// The guarantee: a crash loses at most the usage added in the last
+// interval before it, plus the time one checkpoint takes to write (a few
+// milliseconds for 25,000 aggregates on a local SSD), so with the default
+// interval, nothing added more than about half a second before the kill.
+// A power loss loses the same, as far as the disk honours fsync. On a full
+// disk (or any write error) the bound does not hold: an error is logged,
+// closed windows stay in memory, the stale checkpoint is removed, and
+// until a write succeeds again a crash loses the open windows and the
+// records in memory; records already in the spool are never lost. Records
+// may be delivered twice, with the same ID, when a crash comes between a
+// delivery and its note in the spool.
+//
+// The cost is outside [Add]: a flag per shard, set once per interval; the
+// checkpoint goroutine reads the aggregates under each shard's read lock.
+// Without a loop ([WithoutLoop]), a checkpoint is written at each Flush
+// instead. Default (also for 0) [DefaultCheckpointInterval] once the
+// option is given; without it, no checkpoint, and a crash loses the open
+// windows and what is pending in memory.
+func WithCheckpoint(interval time.Duration) Option {
+	return func(c *config) {
+		if interval == 0 {
+			interval = DefaultCheckpointInterval
+		}
+		c.checkpoint = interval
+	}
+}
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
 // of each meter; beyond it, values become [Overflow]. Default (also for 0)

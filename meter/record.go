@@ -32,8 +32,10 @@ type Record struct {
 	Dimensions  map[string]string `json:"dimensions,omitempty"`
 }
 
-// recordID hashes what identifies a record.
-func recordID(service, instance, tenantID string, unattributed bool, meter string, dims map[string]string, start time.Time) string {
+// recordID hashes what identifies a record. part numbers the records of
+// one window closed early (see aggKey): 0, the usual case, adds nothing to
+// the hash, so that IDs stay those of the first release.
+func recordID(service, instance, tenantID string, unattributed bool, meter string, dims map[string]string, start time.Time, part int64) string {
 	h := sha256.New()
 	field := func(s string) {
 		var n [4]byte
@@ -60,6 +62,11 @@ func recordID(service, instance, tenantID string, unattributed bool, meter strin
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(start.UnixNano()))
 	h.Write(t[:])
+	if part != 0 {
+		field("\x00part")
+		binary.BigEndian.PutUint64(t[:], uint64(part))
+		h.Write(t[:])
+	}
 	sum := h.Sum(nil)
 	return hex.EncodeToString(sum[:16])
 }

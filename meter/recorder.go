@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,9 +89,19 @@ type Recorder struct {
 	flushMu sync.Mutex // one delivery at a time
 	// mem holds the closed windows' records that are in no file, oldest
 	// first: at most WithMaxPending after a delivery round.
-	mem      []Record
-	spool    *spool // nil without WithSpool
-	shut     bool   // Shutdown has finished: the spool is closed
+	mem   []Record
+	spool *spool // nil without WithSpool
+	shut  bool   // Shutdown has finished: the spool is closed
+
+	// With WithCheckpoint (durable), the open windows are written to the
+	// checkpoint file every interval, and closed windows go to the spool
+	// before they are delivered. ckptMu orders a checkpoint with the
+	// collection of windows (flushMu, when both are held, comes first).
+	durable  bool
+	ckptMu   sync.Mutex
+	ckpt     *checkpointer // nil without WithSpool
+	ckptDone chan struct{}
+
 	pendingN atomic.Int64
 	backoff  time.Duration
 	retryAt  time.Time
@@ -108,9 +119,17 @@ const numShards = 64
 type shard struct {
 	mu sync.RWMutex
 	m  map[aggKey]*cell
-	_  [32]byte
+	// dirty is set by adds since the last checkpoint (durable only).
+	dirty atomic.Bool
+	_     [28]byte
 }
 
+// aggKey identifies an aggregate. window is the start of its window, in
+// Unix nanoseconds, plus its part: a window closed before its end (by
+// FlushAll, or recovered from a checkpoint of this instance) goes on in
+// part 1, 2, ..., each a record of its own, with an ID of its own. Window
+// starts are multiples of at least a second, so a part never reaches the
+// next window.
 type aggKey struct {
 	tenant       string
 	window       int64
@@ -205,27 +224,79 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 	if c.spool != "" {
 		// Opened now rather than when Shutdown needs it: a missing
 		// directory or a spool in use is a configuration mistake.
-		sp, err := openSpool(c.spool, c.maxPending, c.logger, nil)
-		if err != nil {
+		if err := r.openFiles(); err != nil {
 			return nil, err
 		}
-		r.spool = sp
-		r.notePending()
 	}
 	if c.loop {
 		go r.run()
 	} else {
 		close(r.loopDone)
 	}
+	if r.durable && c.loop {
+		r.ckptDone = make(chan struct{})
+		go r.checkpointLoop()
+	}
 	return r, nil
+}
+
+// openFiles locks and reads the spool, and recovers the checkpoint a
+// previous process left, if any.
+func (r *Recorder) openFiles() error {
+	sp, err := lockSpool(r.cfg.spool, r.cfg.maxPending, r.cfg.logger)
+	if err != nil {
+		return err
+	}
+	r.spool = sp
+	r.ckpt = &checkpointer{path: checkpointPath(r.cfg.spool)}
+	r.durable = r.cfg.checkpoint > 0
+	fail := func(err error) error {
+		sp.close()
+		return err
+	}
+	rc, err := r.readCheckpoint(r.ckpt.path)
+	if err != nil {
+		return fail(err)
+	}
+	// The previous process may have put some of the checkpoint's
+	// aggregates in the spool already, closed: those are left out.
+	var inCheckpoint map[string]bool
+	if rc != nil {
+		inCheckpoint = make(map[string]bool, len(rc.records))
+		for _, rec := range rc.records {
+			inCheckpoint[rec.ID] = true
+		}
+	}
+	if err := sp.load(func(id string) { delete(inCheckpoint, id) }); err != nil {
+		return fail(err)
+	}
+	if rc != nil {
+		rc.records = slices.DeleteFunc(rc.records, func(rec Record) bool { return !inCheckpoint[rec.ID] })
+		if err := r.recover(rc); err != nil {
+			return fail(err)
+		}
+	}
+	// The recovered usage is in the spool: the checkpoint now holds this
+	// process's open windows (none yet), or is gone.
+	if r.durable {
+		err = r.checkpoint(true)
+	} else if rc != nil {
+		err = os.Remove(r.ckpt.path)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("meter: checkpoint: %w", err))
+	}
+	r.notePending()
+	return nil
 }
 
 // windowOf returns the start of the window holding the instant ns (Unix
 // nanoseconds).
-func (r *Recorder) windowOf(ns int64) int64 {
-	w := int64(r.cfg.window)
-	return ns - ((ns%w)+w)%w
-}
+func (r *Recorder) windowOf(ns int64) int64 { return alignWindow(ns, int64(r.cfg.window)) }
+
+// alignWindow returns the start of the window of w nanoseconds holding the
+// instant ns.
+func alignWindow(ns, w int64) int64 { return ns - ((ns%w)+w)%w }
 
 func newMeterInfo(m Meter, index int32) *meterInfo {
 	return &meterInfo{Meter: m, index: index, overflw: -1}
@@ -384,6 +455,9 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 	}
 	if c := s.m[k]; c != nil {
 		c.add(value)
+		if r.durable && !s.dirty.Load() {
+			s.dirty.Store(true)
+		}
 		s.mu.RUnlock()
 		return
 	}
@@ -402,6 +476,9 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 		s.m[k] = c
 	}
 	c.add(value)
+	if r.durable {
+		s.dirty.Store(true)
+	}
 	s.mu.Unlock()
 }
 
@@ -555,13 +632,14 @@ func (r *Recorder) record(k aggKey, c *cell) Record {
 	r.byIndexMu.Lock()
 	m := r.byIndex[k.meter]
 	r.byIndexMu.Unlock()
-	start := time.Unix(0, k.window).UTC()
+	startNs := r.windowOf(k.window)
+	start := time.Unix(0, startNs).UTC()
 	rec := Record{
 		TenantID:     k.tenant,
 		Unattributed: k.unattributed,
 		Tier:         c.tier,
 		Meter:        m.Name,
-		Value:        math.Float64frombits(c.bits.Load()),
+		Value:        finite(math.Float64frombits(c.bits.Load())),
 		Unit:         m.Unit,
 		WindowStart:  start,
 		WindowEnd:    start.Add(r.cfg.window),
@@ -575,7 +653,7 @@ func (r *Recorder) record(k aggKey, c *cell) Record {
 			rec.Dimensions[d] = tuple[i]
 		}
 	}
-	rec.ID = recordID(rec.Service, rec.Instance, rec.TenantID, rec.Unattributed, rec.Meter, rec.Dimensions, start)
+	rec.ID = recordID(rec.Service, rec.Instance, rec.TenantID, rec.Unattributed, rec.Meter, rec.Dimensions, start, k.window-startNs)
 	return rec
 }
 

@@ -45,6 +45,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"meter twice", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "a"}, meter.Meter{Name: "a"})}, `"a" declared twice`},
 		{"reserved meter name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "meter.undeclared"})}, "reserved"},
 		{"spool in a missing directory", "orders", ok, []meter.Option{meter.WithSpool(filepath.Join("missing-dir", "spool"))}, "WithSpool"},
+		{"checkpoint without a spool", "orders", ok, []meter.Option{meter.WithCheckpoint(time.Second)}, "WithCheckpoint needs WithSpool"},
+		{"checkpoint too often", "orders", ok, []meter.Option{meter.WithSpool(filepath.Join(t.TempDir(), "spool")), meter.WithCheckpoint(time.Millisecond)}, "WithCheckpoint"},
 		{"too many dimensions", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "a", Dimensions: []string{"1", "2", "3", "4", "5"}})}, "at most 4"},
 	}
 	for _, tt := range tests {

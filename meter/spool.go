@@ -64,11 +64,9 @@ type spool struct {
 	count int // undelivered records in the file
 }
 
-// openSpool locks the spool at path and reads what it holds, quarantining
-// the lines it cannot read. seen, when not nil, is called with the ID of
-// every record in the file, delivered or not. max bounds the records held
-// in memory.
-func openSpool(path string, max int, logger *slog.Logger, seen func(id string)) (*spool, error) {
+// lockSpool locks the spool at path, for load to read it. max bounds
+// the records held in memory.
+func lockSpool(path string, max int, logger *slog.Logger) (*spool, error) {
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("meter: WithSpool: the directory of %s does not exist", path)
 	}
@@ -83,12 +81,7 @@ func openSpool(path string, max int, logger *slog.Logger, seen func(id string)) 
 		}
 		return nil, fmt.Errorf("meter: WithSpool: locking %s: %w", lock.Name(), err)
 	}
-	s := &spool{path: path, logger: logger, lock: lock, max: max}
-	if err := s.load(seen); err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
+	return &spool{path: path, logger: logger, lock: lock, max: max}, nil
 }
 
 // badLine is a line of the spool that could not be read.
@@ -98,9 +91,11 @@ type badLine struct {
 	err  error
 }
 
-// load reads the file: the records after the last delivered_to, and the
-// lines to quarantine. Unless the file holds nothing but undelivered
-// records on whole lines, it is rewritten with them alone.
+// load reads the locked file: the records after the last delivered_to,
+// and the lines to quarantine. Unless the file holds nothing but
+// undelivered records on whole lines, it is rewritten with them alone.
+// seen, when not nil, is called with the ID of every record in the file,
+// delivered or not.
 func (s *spool) load(seen func(id string)) error {
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {

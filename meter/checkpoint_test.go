@@ -1,0 +1,207 @@
+package meter_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tenancykit/tenancy/meter"
+)
+
+// durableRecorder returns a Recorder like newRecorder's, of instance, with
+// a spool at spool and checkpoints.
+func durableRecorder(t testing.TB, clk *clock, s meter.Sink, spool, instance string, opts ...meter.Option) *meter.Recorder {
+	t.Helper()
+	base := []meter.Option{meter.WithoutLoop(), meter.WithClock(clk.Now), meter.WithInstance(instance), meter.WithLogger(discard),
+		testMeters, meter.WithSpool(spool), meter.WithCheckpoint(time.Second)}
+	r, err := meter.New("orders", s, append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("meter.New: %v", err)
+	}
+	return r
+}
+
+// addSome adds the usage most tests here recover: on api.calls, jobs.run
+// (with dimensions) and unattributed.
+func addSome(t testing.TB, r *meter.Recorder) {
+	r.Add(tenantCtx(t, "acme"), "api.calls", 3)
+	r.Add(tenantCtx(t, "globex"), "jobs.run", 5, "eu", "s")
+	r.Add(context.Background(), "api.calls", 2)
+}
+
+func TestCheckpointRecoversTheOpenWindows(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	at := start.Add(10 * time.Second)
+	r1 := durableRecorder(t, newClock(at), &sink{}, spool, "i-1")
+	addSome(t, r1)
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	r1.Add(tenantCtx(t, "acme"), "api.calls", 100) // after the last checkpoint: lost
+	r1.Abandon()
+
+	// What r1 would have delivered, had it lived: the same records, with
+	// the same IDs.
+	ref := &sink{}
+	r0 := newRecorder(t, newClock(at), ref, testMeters)
+	addSome(t, r0)
+	if err := r0.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	s := &sink{}
+	r2 := durableRecorder(t, newClock(at.Add(10*time.Second)), s, spool, "i-2")
+	if st := r2.Stats(); st.Pending != 3 {
+		t.Errorf("Stats after the restart = %+v, want the 3 recovered records pending", st)
+	}
+	r2.Add(tenantCtx(t, "acme"), "api.calls", 7) // the same window, another instance
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Records()
+	checkOncePerID(t, got)
+	var recovered []meter.Record
+	for _, rec := range got {
+		if rec.Instance == "i-1" {
+			recovered = append(recovered, rec)
+		}
+	}
+	if diff := cmp.Diff(ref.Records(), recovered, byID); diff != "" {
+		t.Errorf("recovered records (-as r1 would have delivered them +recovered):\n%s", diff)
+	}
+	want := map[string]float64{"acme|api.calls": 3 + 7, "globex|jobs.run|region=eu|size=s": 5, "(unattributed)|api.calls": 2}
+	if diff := cmp.Diff(want, totals(got)); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+	if _, err := os.Stat(spool + ".checkpoint"); err != nil {
+		t.Errorf("no checkpoint after Shutdown: %v", err)
+	}
+}
+
+// A process restarted with the same instance (a pod name) in the same
+// window gives its own records of that window IDs of their own, after a
+// crash and after a clean Shutdown.
+func TestCheckpointSameInstanceKeepsIDsApart(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	s := &sink{}
+	r1 := durableRecorder(t, newClock(start.Add(10*time.Second)), s, spool, "pod-0")
+	r1.Add(tenantCtx(t, "acme"), "api.calls", 3)
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	r1.Abandon()
+
+	r2 := durableRecorder(t, newClock(start.Add(20*time.Second)), s, spool, "pod-0")
+	r2.Add(tenantCtx(t, "acme"), "api.calls", 7)
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r3 := durableRecorder(t, newClock(start.Add(30*time.Second)), s, spool, "pod-0")
+	r3.Add(tenantCtx(t, "acme"), "api.calls", 11)
+	if err := r3.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	got := s.Records()
+	if len(got) != 3 {
+		t.Fatalf("%d records, want 3 (one per process)", len(got))
+	}
+	checkOncePerID(t, got)
+	checkWindows(t, got, meter.DefaultWindow)
+	for _, rec := range got {
+		if !rec.WindowStart.Equal(start) {
+			t.Errorf("record of %v starts at %v, want the window of noon", rec.Value, rec.WindowStart)
+		}
+	}
+	if diff := cmp.Diff(map[string]float64{"acme|api.calls": 21}, totals(got)); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+}
+
+// A crash after closed windows were written to the spool and before the
+// checkpoint was written without them: both files hold those windows, and
+// the next start delivers them once.
+func TestCheckpointAndSpoolHoldingOneWindow(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	clk := newClock(start.Add(10 * time.Second))
+	r1 := durableRecorder(t, clk, &sink{fail: func(int, []meter.Record) error { return errDown }}, spool, "i-1")
+	r1.Add(tenantCtx(t, "acme"), "api.calls", 3)
+	clk.Advance(time.Minute)
+	r1.Add(tenantCtx(t, "acme"), "api.calls", 4) // the next window, open
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(spool + ".checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first window closes: to the spool, then a checkpoint without it.
+	r1.Flush(context.Background())
+	if n := len(readSpool(t, spool)); n != 1 {
+		t.Fatalf("spool holds %d records, want the closed window's", n)
+	}
+	// The crash came before that checkpoint reached the disk.
+	if err := os.WriteFile(spool+".checkpoint", before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r1.Abandon()
+
+	s := &sink{}
+	r2 := durableRecorder(t, newClock(start.Add(2*time.Minute)), s, spool, "i-2")
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Records()
+	if len(got) != 2 {
+		t.Errorf("%d records, want 2", len(got))
+	}
+	checkOncePerID(t, got)
+	if diff := cmp.Diff(map[string]float64{"acme|api.calls": 7}, totals(got)); diff != "" {
+		t.Errorf("totals (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckpointItCannotReadIsMovedAside(t *testing.T) {
+	spool := filepath.Join(t.TempDir(), "spool")
+	r1 := durableRecorder(t, newClock(start), &sink{}, spool, "i-1")
+	r1.Add(tenantCtx(t, "acme"), "api.calls", 3)
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	r1.Abandon()
+	data, err := os.ReadFile(spool + ".checkpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut short, as no rename would leave it, but a disk might.
+	if err := os.WriteFile(spool+".checkpoint", data[:len(data)-5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logCapture{}
+	s := &sink{}
+	r2 := durableRecorder(t, newClock(start.Add(time.Hour)), s, spool, "i-2", meter.WithLogger(slog.New(logs)))
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Records()); n != 0 {
+		t.Errorf("%d records delivered from a checkpoint cut short, want none", n)
+	}
+	logged := false
+	for _, l := range logs.lines() {
+		if l["level"] == "ERROR" && l["moved_to"] == spool+".checkpoint.bad" && strings.Contains(l["error"], "cut short") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no error naming the file it was moved to; logged %v", logs.lines())
+	}
+	if got, err := os.ReadFile(spool + ".checkpoint.bad"); err != nil || len(got) != len(data)-5 {
+		t.Errorf("%s.checkpoint.bad: %d bytes, %v; want the checkpoint as it was", spool, len(got), err)
+	}
+}
