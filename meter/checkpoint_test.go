@@ -2,10 +2,13 @@ package meter_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -204,4 +207,110 @@ func TestCheckpointItCannotReadIsMovedAside(t *testing.T) {
 	if got, err := os.ReadFile(spool + ".checkpoint.bad"); err != nil || len(got) != len(data)-5 {
 		t.Errorf("%s.checkpoint.bad: %d bytes, %v; want the checkpoint as it was", spool, len(got), err)
 	}
+}
+
+// On a full disk (a tmpfs), closed windows stay in memory and errors are
+// logged; once there is room again, they reach the spool and a
+// checkpoint, and a crash then loses nothing.
+func TestCheckpointOnAFullDisk(t *testing.T) {
+	dir := mountTmpfs(t, 256<<10)
+	spool := filepath.Join(dir, "spool")
+	filler := filepath.Join(dir, "filler")
+	logs := &logCapture{}
+	clk := newClock(start)
+	down := &sink{fail: func(int, []meter.Record) error { return errDown }}
+	r1 := durableRecorder(t, clk, down, spool, "i-1", meter.WithLogger(slog.New(logs)))
+	want := map[string]float64{}
+	add := func(w int) {
+		for i := range 20 {
+			id := "tenant-" + strconv.Itoa(i)
+			r1.Add(tenantCtx(t, id), "api.calls", float64(w+1))
+			want[id+"|api.calls"] += float64(w + 1)
+		}
+	}
+	add(0)
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, filler)
+
+	clk.Advance(time.Minute)
+	add(1)
+	r1.Flush(context.Background()) // window 0 closes: no room for it
+	if st := r1.Stats(); st.Pending != 20 {
+		t.Errorf("Stats on a full disk = %+v, want window 0's 20 records pending, in memory", st)
+	}
+	if n := len(readSpool(t, spool)); n != 0 {
+		t.Errorf("the spool holds %d records on a full disk", n)
+	}
+	if !hasLog(logs, "ERROR", "cannot write closed windows to the spool") {
+		t.Errorf("no error logged for the spool; logged %v", logs.lines())
+	}
+	if _, err := os.Stat(spool + ".checkpoint"); !os.IsNotExist(err) {
+		t.Errorf("a stale checkpoint was left (Stat: %v): it holds window 0, which is in memory now", err)
+	}
+	fillDisk(t, filler+"2") // what removing the checkpoint freed
+	if err := r1.Checkpoint(); err == nil {
+		t.Error("a checkpoint was written on a full disk")
+	}
+	if !hasLog(logs, "ERROR", "cannot write the checkpoint") {
+		t.Errorf("no error logged for the checkpoint; logged %v", logs.lines())
+	}
+
+	for _, f := range []string{filler, filler + "2"} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Minute)
+	add(2)
+	r1.Flush(context.Background()) // room again: windows 0 and 1 to the spool
+	if err := r1.Checkpoint(); err != nil {
+		t.Fatalf("Checkpoint with room again: %v", err)
+	}
+	if !hasLog(logs, "WARN", "checkpoint written again") {
+		t.Errorf("no word that checkpoints are written again; logged %v", logs.lines())
+	}
+	r1.Abandon()
+
+	s := &sink{}
+	r2 := durableRecorder(t, newClock(start.Add(time.Hour)), s, spool, "i-2")
+	if err := r2.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Records()
+	checkOncePerID(t, got)
+	if diff := cmp.Diff(want, totals(got)); diff != "" {
+		t.Errorf("delivered after the crash (-want +got):\n%s", diff)
+	}
+}
+
+// fillDisk writes a file at path until the disk is full.
+func fillDisk(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// hasLog reports whether logs hold a line of level whose message holds
+// msg.
+func hasLog(logs *logCapture, level, msg string) bool {
+	for _, l := range logs.lines() {
+		if l["level"] == level && strings.Contains(l["msg"], msg) {
+			return true
+		}
+	}
+	return false
 }
