@@ -16,15 +16,40 @@
 // the base64url form of the tenant's key, so any tenant ID, braces and all,
 // maps to one slot.
 //
-// When Redis is unreachable or slower than the timeout (default 50ms), each
-// tier's [throttle.Limits.OnStoreFailure] decides: fail open, fail closed,
-// or (the default) limit locally with the limits divided by the replica
-// count. The switch is logged once, counted in [Store.Stats], and undone
-// automatically: after a failure, Redis is tried again once the retry
-// interval has passed, and the first success returns to shared limits.
+// # When Redis is away
 //
-//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
-//	store, err := redisstore.New(rdb, redisstore.WithReplicas(3))
+// A call to Redis that fails or takes longer than the timeout (default
+// 50ms) is decided alone by the tier's [throttle.Limits.OnStoreFailure]:
+// fail open, fail closed, or (the default) limit locally. The store
+// switches to these policies for every decision only after several calls
+// in a row have failed (default 3), logs the switch once, and tries Redis
+// again with one decision every retry interval (default 500ms); the first
+// that succeeds brings the limits back to Redis.
+//
+// Limiting locally, each replica admits its share: the limits divided by
+// the number of replicas, which the replicas count themselves with a
+// heartbeat in Redis (or [WithReplicas] sets). The share continues from
+// the state Redis last reported for the key, so a stall does not hand out
+// a full burst: a tenant whose bucket was empty stays empty, a quota used
+// up stays used up, and a tenant this replica never saw starts empty. What
+// a replica admits on its own is charged to Redis with the key's next
+// decision there, up to an empty bucket; should Redis come back without
+// the key (a restart without persistence), the replicas give it back what
+// they knew. Admissions by fail open are not charged. With load spread
+// evenly over the replicas, an outage of any length admits rate·t in all,
+// plus what each replica had not yet seen of the others' spending when
+// Redis went away (at most a burst of the rate); a call that timed out may
+// still be carried out by Redis later and then counts twice, which errs
+// towards refusing.
+//
+// # Wiring
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})
+//	store, err := redisstore.New(rdb)
 //	...
+//	defer store.Close()
+//	if err := store.Warm(ctx); err != nil {
+//		log.Warn("redis not ready; limits are local until it is", "error", err)
+//	}
 //	limiter, err := throttle.New(tiers, limits, throttle.WithStore(store))
 package redisstore

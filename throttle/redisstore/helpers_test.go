@@ -41,13 +41,14 @@ func newClient(t *testing.T, addr string) *redis.Client {
 
 // newStore returns a store with a timeout generous enough for a loaded
 // test machine under -race (tests of the timeout set their own), its
-// scripts already loaded.
+// scripts already loaded, closed at the test's end.
 func newStore(t *testing.T, rdb redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
 	s, err := redisstore.New(rdb, append([]redisstore.Option{redisstore.WithTimeout(2 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	if err := s.Warm(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,69 +17,104 @@ import (
 
 // Store is a [throttle.Store] in Redis. It is safe for concurrent use.
 //
-// Rates, quota periods and the retry interval follow the time each
-// [Store.Take] is given, the clock of the throttle.Limiter
+// Rates, quota periods, the retry interval and the heartbeat all follow
+// the time each [Store.Take] is given, the clock of the throttle.Limiter
 // (throttle.WithClock).
 type Store struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	timeout  time.Duration
-	retry    time.Duration
-	replicas int
-	local    *throttle.MemoryStore
-	logger   *slog.Logger
+	rdb           redis.UniversalClient
+	prefix        string
+	timeout       time.Duration
+	retry         time.Duration
+	threshold     int32
+	fixedReplicas int
+	logger        *slog.Logger
+	local         *localState
+	id            string // this replica in the set of live ones
 
-	mu       sync.Mutex
-	down     bool
-	retryAt  time.Time
-	failures atomic.Int64
-	switches atomic.Int64
-	fallback atomic.Int64
+	// The fallback: down while each tier's failure policy decides; fails
+	// counts consecutive failed calls while up; retryAt (unix ns) is
+	// when Redis is tried again while down, by one decision at a time.
+	down     atomic.Bool
+	fails    atomic.Int32
+	retryAt  atomic.Int64
+	probing  atomic.Bool
+	downAt   atomic.Int64
+	switchMu sync.Mutex // orders the switches and their log lines
+
+	failures  atomic.Int64
+	switches  atomic.Int64
+	fallbacks atomic.Int64
+
+	nextBeat  atomic.Int64 // unix ns
+	beats     sync.Mutex   // guards closed against new heartbeats
+	closed    bool
+	beating   sync.WaitGroup
+	countMu   sync.Mutex
+	live      int       // replicas counted at the last heartbeat
+	liveSince time.Time // when a count of at least live was last seen
 }
 
 // Option configures a [Store].
 type Option func(*config)
 
 type config struct {
-	timeout  time.Duration
-	retry    time.Duration
-	replicas int
-	prefix   string
-	logger   *slog.Logger
-	local    *throttle.MemoryStore
+	timeout   time.Duration
+	retry     time.Duration
+	threshold int
+	replicas  int
+	prefix    string
+	logger    *slog.Logger
+	maxKeys   int
 }
 
 // Defaults of the options.
 const (
-	DefaultTimeout       = 50 * time.Millisecond
-	DefaultRetryInterval = time.Second
-	DefaultPrefix        = "tenancy:"
+	DefaultTimeout          = 50 * time.Millisecond
+	DefaultRetryInterval    = 500 * time.Millisecond
+	DefaultFailureThreshold = 3
+	DefaultPrefix           = "tenancy:"
+	DefaultMaxKeys          = 1_000_000
 )
 
-// WithTimeout bounds each decision's wait for Redis; past it the tier's
-// failure policy decides. Default (also for 0) [DefaultTimeout].
+// idleTTL is how long a key may go unseen before this replica may forget
+// what it knows of it, once forgetting loses nothing.
+const idleTTL = 10 * time.Minute
+
+// WithTimeout bounds each decision's wait for Redis; past it the call has
+// failed, and the tier's failure policy decides the request. Default (also
+// for 0) [DefaultTimeout].
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithRetryInterval sets how long after a failure Redis is left alone
-// before it is tried again. Default (also for 0) [DefaultRetryInterval].
+// WithRetryInterval sets how often, while the store is on its fallback,
+// one decision tries Redis again; the first that succeeds brings the
+// limits back to Redis. Default (also for 0) [DefaultRetryInterval].
 func WithRetryInterval(d time.Duration) Option { return func(c *config) { c.retry = d } }
 
+// WithFailureThreshold sets how many calls to Redis in a row must fail for
+// the store to switch to its fallback. A failed call before that is
+// decided alone, by the tier's failure policy, and the next call goes to
+// Redis again. Default (also for 0) [DefaultFailureThreshold].
+func WithFailureThreshold(n int) Option { return func(c *config) { c.threshold = n } }
+
 // WithReplicas sets how many replicas share the limits, for the local
-// fallback: each then admits its share. Default (also for 0) 1.
+// fallback: each then admits its share. Default (also for 0): the replicas
+// count themselves in Redis (a heartbeat every few seconds), and each uses
+// the last count it saw.
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 // WithPrefix sets the prefix of every key, to keep services that share one
-// Redis apart. Default (also for "") [DefaultPrefix].
+// Redis apart. It may not hold braces, which would make it the Cluster
+// hash tag of every key. Default (also for "") [DefaultPrefix].
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
 // WithLogger sets where the switch to and from the fallback is logged.
 // Default (also for nil) slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithFallbackStore sets the in-process store that limits each replica to
-// its share while Redis is away ([throttle.FailLocal]). Default (also for
-// nil) a [throttle.MemoryStore] with default options.
-func WithFallbackStore(m *throttle.MemoryStore) Option { return func(c *config) { c.local = m } }
+// WithMaxKeys caps how many keys this replica remembers the state of, to
+// continue from it while Redis is away. A key forgotten, or never seen,
+// starts from an empty bucket then. Default (also for 0) [DefaultMaxKeys].
+func WithMaxKeys(n int) Option { return func(c *config) { c.maxKeys = n } }
 
 // newConfig applies opts over the defaults: a zero or nil value inside an
 // option means the default, a negative one is an error naming the option.
@@ -94,8 +130,14 @@ func newConfig(opts []Option) (config, error) {
 		return c, fmt.Errorf("redisstore: WithTimeout needs a positive duration, got %v", c.timeout)
 	case c.retry < 0:
 		return c, fmt.Errorf("redisstore: WithRetryInterval needs a positive duration, got %v", c.retry)
+	case c.threshold < 0:
+		return c, fmt.Errorf("redisstore: WithFailureThreshold needs at least 1, got %d", c.threshold)
 	case c.replicas < 0:
 		return c, fmt.Errorf("redisstore: WithReplicas needs at least 1, got %d", c.replicas)
+	case c.maxKeys < 0:
+		return c, fmt.Errorf("redisstore: WithMaxKeys needs a positive number of keys, got %d", c.maxKeys)
+	case strings.ContainsAny(c.prefix, "{}"):
+		return c, fmt.Errorf("redisstore: WithPrefix %q holds a brace, which would put every key in one Redis Cluster slot", c.prefix)
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
@@ -103,8 +145,8 @@ func newConfig(opts []Option) (config, error) {
 	if c.retry == 0 {
 		c.retry = DefaultRetryInterval
 	}
-	if c.replicas == 0 {
-		c.replicas = 1
+	if c.threshold == 0 {
+		c.threshold = DefaultFailureThreshold
 	}
 	if c.prefix == "" {
 		c.prefix = DefaultPrefix
@@ -112,17 +154,17 @@ func newConfig(opts []Option) (config, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	if c.local == nil {
-		// Without options a MemoryStore cannot fail.
-		c.local, _ = throttle.NewMemoryStore()
+	if c.maxKeys == 0 {
+		c.maxKeys = DefaultMaxKeys
 	}
 	return c, nil
 }
 
 // New returns a Store over rdb, whose options must have
 // ContextTimeoutEnabled set (go-redis otherwise waits out its own read
-// timeout, seconds, whatever the context says). New does not contact Redis:
-// an outage at start-up is handled like any other.
+// timeout, seconds, whatever the context says). New does not contact
+// Redis: an outage at start-up is handled like any other. Call
+// [Store.Close] when done with the store.
 func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: New needs a Redis client")
@@ -134,15 +176,18 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if !honoursDeadlines(rdb) {
 		return nil, errors.New("redisstore: the Redis client ignores context deadlines, so a slow Redis would hold every request past WithTimeout: set ContextTimeoutEnabled: true in its options")
 	}
-	return &Store{
-		rdb:      rdb,
-		prefix:   c.prefix,
-		timeout:  c.timeout,
-		retry:    c.retry,
-		replicas: c.replicas,
-		local:    c.local,
-		logger:   c.logger,
-	}, nil
+	s := &Store{
+		rdb:           rdb,
+		prefix:        c.prefix,
+		timeout:       c.timeout,
+		retry:         c.retry,
+		threshold:     int32(c.threshold),
+		fixedReplicas: c.replicas,
+		logger:        c.logger,
+		local:         newLocalState(c.maxKeys, idleTTL),
+		id:            newReplicaID(),
+	}
+	return s, nil
 }
 
 var _ throttle.Store = (*Store)(nil)
@@ -161,16 +206,39 @@ func honoursDeadlines(rdb redis.UniversalClient) bool {
 	return true
 }
 
-// Warm connects to Redis and loads the store's scripts, so that the first
-// decisions do not spend their timeout on a connection and a script load.
-// Call it at start-up; an error means Redis is unreachable now, which the
-// store handles like any outage, so a service may log it and go on.
+// Warm connects to Redis, loads the store's scripts and counts the live
+// replicas, so that the first decisions do not spend their timeout on a
+// connection and a script load. Call it at start-up; an error means Redis
+// is unreachable now, which the store handles like any outage, so a
+// service may log it and go on.
 func (s *Store) Warm(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redisstore: warm: %w", err)
 	}
-	if err := decideScript.Load(ctx, s.rdb).Err(); err != nil {
+	for _, sc := range []*redis.Script{decideScript, beatScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("redisstore: warm: %w", err)
+		}
+	}
+	if err := s.beat(ctx, time.Now()); err != nil {
 		return fmt.Errorf("redisstore: warm: %w", err)
+	}
+	return nil
+}
+
+// Close stops the heartbeat and takes this replica out of the count of
+// live ones, so that the others' shares grow at once instead of after the
+// heartbeat expires. It does not close the Redis client. The store still
+// decides after Close, as a replica whose heartbeat has expired.
+func (s *Store) Close() error {
+	s.beats.Lock()
+	s.closed = true
+	s.beats.Unlock()
+	s.beating.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if err := s.rdb.ZRem(ctx, s.replicasKey(), s.id).Err(); err != nil {
+		return fmt.Errorf("redisstore: close: %w", err)
 	}
 	return nil
 }
@@ -181,97 +249,116 @@ type Stats struct {
 	Switches  int64 // times the store switched to its fallback
 	Fallbacks int64 // decisions made by a failure policy
 	Down      bool  // whether the store is on its fallback now
+	Replicas  int   // how many replicas the limits are shared by now
+	Keys      int   // keys whose state this replica remembers
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	s.mu.Lock()
-	down := s.down
-	s.mu.Unlock()
-	return Stats{Failures: s.failures.Load(), Switches: s.switches.Load(), Fallbacks: s.fallback.Load(), Down: down}
+	return Stats{
+		Failures:  s.failures.Load(),
+		Switches:  s.switches.Load(),
+		Fallbacks: s.fallbacks.Load(),
+		Down:      s.down.Load(),
+		Replicas:  s.replicas(),
+		Keys:      s.local.len(),
+	}
 }
 
 // Take implements [throttle.Store].
+//
+// The decision is made in Redis, in one round trip, unless Redis has
+// failed WithFailureThreshold calls in a row: then, until a call succeeds
+// again (one decision tries every WithRetryInterval), each tier's
+// [throttle.Limits.OnStoreFailure] decides. A call that fails alone is
+// decided the same way, and the store stays on Redis.
 func (s *Store) Take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
-	if !s.available(now) {
-		return s.degraded(ctx, key, lim, cost, now)
+	e := s.local.entry(key, now.UnixNano())
+	if s.down.Load() {
+		at := s.retryAt.Load()
+		if now.UnixNano() < at || !s.probing.CompareAndSwap(false, true) {
+			return s.degraded(ctx, e, lim, cost, now), nil
+		}
+		defer s.probing.Store(false)
+	} else {
+		s.maybeBeat(now)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	res, err := s.take(ctx, key, lim, cost, now)
+	res, err := s.remote(ctx, e, key, lim, cost, now)
 	if err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
 			return throttle.Result{}, err // the caller gave up; not Redis's fault
 		}
-		s.failed(now, err)
-		return s.degraded(ctx, key, lim, cost, now)
+		s.failed(ctx, now, err)
+		return s.degraded(ctx, e, lim, cost, now), nil
 	}
-	s.recovered()
+	s.succeeded(ctx, now)
 	return res, nil
 }
 
-func (s *Store) available(now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.down || !now.Before(s.retryAt)
+// remote decides in Redis and remembers the state Redis reported.
+func (s *Store) remote(ctx context.Context, e *entry, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	sent := e.toSync(lim, now)
+	r, err := s.decide(ctx, key, lim, cost, now, &sent)
+	if err != nil {
+		return throttle.Result{}, err
+	}
+	e.learn(lim, now, &sent, &r)
+	return r.Result, nil
 }
 
-func (s *Store) failed(now time.Time, err error) {
+func (s *Store) failed(ctx context.Context, now time.Time, err error) {
 	s.failures.Add(1)
-	s.mu.Lock()
-	wasDown := s.down
-	s.down, s.retryAt = true, now.Add(s.retry)
-	s.mu.Unlock()
-	if !wasDown {
-		s.switches.Add(1)
-		s.logger.Warn("redisstore: Redis unavailable; each tier's failure policy decides until it is back",
-			"error", err.Error(), "retry_interval", s.retry.String())
+	if s.down.Load() {
+		s.retryAt.Store(now.Add(s.retry).UnixNano())
+		return
 	}
+	if s.fails.Add(1) < s.threshold {
+		return
+	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if s.down.Load() {
+		return
+	}
+	s.retryAt.Store(now.Add(s.retry).UnixNano())
+	s.downAt.Store(now.UnixNano())
+	s.down.Store(true)
+	s.switches.Add(1)
+	s.logger.Warn("redisstore: Redis unavailable; each tier's failure policy decides until it answers again",
+		"error", err.Error(), "failures_in_a_row", s.threshold, "retry_interval", s.retry.String())
 }
 
-func (s *Store) recovered() {
-	s.mu.Lock()
-	wasDown := s.down
-	s.down = false
-	s.mu.Unlock()
-	if wasDown {
-		s.logger.Info("redisstore: Redis is back; limits are shared again")
+func (s *Store) succeeded(ctx context.Context, now time.Time) {
+	s.fails.Store(0)
+	if !s.down.Load() {
+		return
 	}
+	s.switchMu.Lock()
+	defer s.switchMu.Unlock()
+	if !s.down.Load() {
+		return
+	}
+	s.down.Store(false)
+	s.logger.Info("redisstore: Redis answers again; limits are shared again",
+		"fallback_for", time.Duration(now.UnixNano()-s.downAt.Load()).String())
 }
 
 // degraded decides by the tier's failure policy.
-func (s *Store) degraded(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
-	s.fallback.Add(1)
+func (s *Store) degraded(ctx context.Context, e *entry, lim throttle.Limits, cost int, now time.Time) throttle.Result {
+	s.fallbacks.Add(1)
 	switch lim.OnStoreFailure {
 	case throttle.FailOpen:
-		return throttle.Result{Allowed: true, Remaining: lim.Burst}, nil
+		return throttle.Result{Allowed: true, Remaining: lim.Burst}
 	case throttle.FailClosed:
-		return throttle.Result{Reason: throttle.ReasonStore, RetryAfter: s.retry}, nil
+		return throttle.Result{Reason: throttle.ReasonStore, RetryAfter: s.retry}
 	}
-	share := s.share(lim)
-	return s.local.Take(ctx, key, share, min(cost, share.Burst), now)
-}
-
-// share is one replica's part of lim.
-func (s *Store) share(lim throttle.Limits) throttle.Limits {
-	n := s.replicas
-	out := lim
-	out.Rate = lim.Rate / float64(n)
-	out.Burst = max(1, lim.Burst/n)
-	out.Quotas = make([]throttle.Quota, len(lim.Quotas))
-	for i, q := range lim.Quotas {
-		out.Quotas[i] = throttle.Quota{Limit: max(1, q.Limit/int64(n)), Period: q.Period}
-	}
-	return out
+	return e.take(lim, cost, now, s.replicas())
 }
 
 // encodeTag returns the Cluster hash tag of a key: its base64url form, so
 // that any tenant ID, braces and all, maps to one slot.
 func encodeTag(key string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-func (s *Store) take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
-	r, err := s.decide(ctx, key, lim, cost, now, &syncState{})
-	return r.Result, err
 }

@@ -133,6 +133,10 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
 
+// TestRedisDownPoliciesAndRecovery: with Redis gone, each tier's policy
+// decides; the switch takes WithFailureThreshold failures, is logged once,
+// and is undone by the first call that succeeds once the retry interval
+// has passed.
 func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 	srv := testservers.Redis(t)
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -143,8 +147,10 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 		redisstore.WithLogger(slog.New(logs)),
 	)
 	ctx := context.Background()
-	shared := throttle.Limits{Rate: 10, Burst: 10}
-	if res, err := s.Take(ctx, "acme", shared, 1, clk.now()); err != nil || !res.Allowed {
+	local := throttle.Limits{Rate: 10, Burst: 10}
+	// Redis reports 9 of 10 left: each of the 2 replicas may spend 4 of
+	// them on its own.
+	if res, err := s.Take(ctx, "local-tenant", local, 1, clk.now()); err != nil || !res.Allowed || res.Remaining != 9 {
 		t.Fatalf("with Redis up: %+v, %v", res, err)
 	}
 
@@ -162,8 +168,6 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 	if err != nil || res.Allowed || res.Reason != throttle.ReasonStore {
 		t.Fatalf("fail closed: %+v, %v; want refused with reason %q", res, err, throttle.ReasonStore)
 	}
-	// Local fallback: each of the 2 replicas admits half the burst.
-	local := throttle.Limits{Rate: 10, Burst: 10}
 	admitted := 0
 	for range 20 {
 		res, err := s.Take(ctx, "local-tenant", local, 1, clk.now())
@@ -174,12 +178,17 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 			admitted++
 		}
 	}
-	if admitted != 5 {
-		t.Fatalf("local fallback admitted %d at one instant, want burst/replicas = 5", admitted)
+	if admitted != 4 {
+		t.Fatalf("local fallback admitted %d at one instant, want 4: half of the 9 Redis reported left", admitted)
+	}
+	// A tenant this replica never saw starts empty: its first unit comes
+	// after one interval of its share (1/5 s).
+	if res, _ := s.Take(ctx, "new-tenant", local, 1, clk.now()); res.Allowed || res.Reason != throttle.ReasonRate || res.RetryAfter != 200*time.Millisecond {
+		t.Fatalf("a tenant never seen, at once: %+v; want refused until one unit of its share is back", res)
 	}
 	st := s.Stats()
-	if !st.Down || st.Switches != 1 || st.Failures != 1 {
-		t.Fatalf("stats while down = %+v; want Down, one switch, one failed call (later calls skip Redis until the retry interval)", st)
+	if !st.Down || st.Switches != 1 || st.Failures != redisstore.DefaultFailureThreshold {
+		t.Fatalf("stats while down = %+v; want Down, one switch, DefaultFailureThreshold failed calls (later ones skip Redis until the retry interval)", st)
 	}
 	if logs.warns.Load() != 1 {
 		t.Fatalf("logged %d warnings, want the switch logged once", logs.warns.Load())
@@ -189,13 +198,14 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "acme", shared, 1, clk.now()); err != nil {
+	clk.add(5*time.Second - time.Nanosecond)
+	if _, err := s.Take(ctx, "local-tenant", local, 1, clk.now()); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); !st.Down {
 		t.Fatalf("stats = %+v; want still down within the retry interval", st)
 	}
-	clk.add(5 * time.Second)
+	clk.add(time.Nanosecond)
 	res, err = s.Take(ctx, "closed-tenant", closed, 1, clk.now())
 	if err != nil || !res.Allowed {
 		t.Fatalf("after recovery: %+v, %v; want shared limits again", res, err)
@@ -217,9 +227,12 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 	}
 }
 
-func TestSlowRedisFallsBack(t *testing.T) {
+// TestOneSlowCallIsDecidedAlone: a call slower than the timeout is decided
+// by the tier's policy within the timeout, and the store stays on Redis
+// until WithFailureThreshold calls in a row have failed.
+func TestOneSlowCallIsDecidedAlone(t *testing.T) {
 	srv := testservers.Redis(t)
-	s := newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(30*time.Millisecond))
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(30*time.Millisecond), redisstore.WithFailureThreshold(2))
 	ctx := context.Background()
 	lim := throttle.Limits{Rate: 10, Burst: 10, OnStoreFailure: throttle.FailOpen}
 	if _, err := s.Take(ctx, "warm", lim, 1, time.Now()); err != nil {
@@ -239,8 +252,12 @@ func TestSlowRedisFallsBack(t *testing.T) {
 	if took > time.Second {
 		t.Fatalf("decision took %v; the timeout is 30ms", took)
 	}
-	if st := s.Stats(); !st.Down || st.Failures != 1 {
-		t.Fatalf("stats = %+v", st)
+	if st := s.Stats(); st.Down || st.Failures != 1 || st.Fallbacks != 1 {
+		t.Fatalf("stats after one slow call = %+v; want it decided alone, the store still on Redis", st)
+	}
+	s.Take(ctx, "acme", lim, 1, time.Now())
+	if st := s.Stats(); !st.Down || st.Failures != 2 || st.Switches != 1 {
+		t.Fatalf("stats after two slow calls in a row = %+v; want the store on its fallback", st)
 	}
 }
 
@@ -297,6 +314,9 @@ func TestKeysAreClusterSafeForAnyTenantID(t *testing.T) {
 	}
 	tags := map[string]int{}
 	for key := range strings.FieldsSeq(raw) {
+		if key == redisstore.DefaultPrefix+"replicas" {
+			continue // the heartbeat's
+		}
 		open := strings.IndexByte(key, '{')
 		end := strings.IndexByte(key[open+1:], '}')
 		if open < 0 || end <= 0 {
@@ -337,9 +357,12 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	for name, opt := range map[string]redisstore.Option{
-		"timeout":  redisstore.WithTimeout(-time.Millisecond),
-		"retry":    redisstore.WithRetryInterval(-time.Second),
-		"replicas": redisstore.WithReplicas(-1),
+		"timeout":   redisstore.WithTimeout(-time.Millisecond),
+		"retry":     redisstore.WithRetryInterval(-time.Second),
+		"threshold": redisstore.WithFailureThreshold(-1),
+		"replicas":  redisstore.WithReplicas(-1),
+		"max keys":  redisstore.WithMaxKeys(-1),
+		"prefix":    redisstore.WithPrefix("svc{a}:"),
 	} {
 		if _, err := redisstore.New(rdb, opt); err == nil || !strings.HasPrefix(err.Error(), "redisstore: With") {
 			t.Errorf("%s: err = %v, want a redisstore: With... error", name, err)
@@ -360,11 +383,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 func TestZeroOptionsMeanDefaults(t *testing.T) {
 	srv := testservers.Redis(t)
 	s, err := redisstore.New(newClient(t, srv.Addr), nil,
-		redisstore.WithTimeout(0), redisstore.WithRetryInterval(0), redisstore.WithReplicas(0),
-		redisstore.WithPrefix(""), redisstore.WithLogger(nil), redisstore.WithFallbackStore(nil))
+		redisstore.WithTimeout(0), redisstore.WithRetryInterval(0), redisstore.WithFailureThreshold(0),
+		redisstore.WithReplicas(0), redisstore.WithPrefix(""), redisstore.WithLogger(nil),
+		redisstore.WithMaxKeys(0))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	if err := s.Warm(ctx); err != nil {
 		t.Fatal(err)
@@ -384,36 +409,49 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 			t.Errorf("key %q does not start with DefaultPrefix %q", key, redisstore.DefaultPrefix)
 		}
 	}
+	// Counted in Redis, not set: this store is the one replica.
+	if st := s.Stats(); st.Replicas != 1 {
+		t.Fatalf("stats %+v: want 1 replica counted", st)
+	}
 
-	// Redis answers nothing: the decision waits DefaultTimeout, then the
-	// tier's policy (local, one replica: the whole burst) decides.
-	if _, err := srv.Command("CLIENT", "PAUSE", "1000", "ALL"); err != nil {
+	// Redis answers nothing: each decision waits DefaultTimeout, then the
+	// tier's policy (local, one replica: what Redis said was left)
+	// decides, until DefaultFailureThreshold calls in a row have failed.
+	if _, err := srv.Command("CLIENT", "PAUSE", "3000", "ALL"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Command("CLIENT", "UNPAUSE") })
-	begin := time.Now()
-	res, err := s.Take(ctx, "globex", lim, 1, clk.now())
-	took := time.Since(begin)
-	if err != nil || !res.Allowed {
-		t.Fatalf("Redis paused: %+v, %v; want the local fallback to admit", res, err)
+	for i := range redisstore.DefaultFailureThreshold {
+		if st := s.Stats(); st.Down {
+			t.Fatalf("stats %+v after %d failed calls; want DefaultFailureThreshold (%d) to switch", st, i, redisstore.DefaultFailureThreshold)
+		}
+		begin := time.Now()
+		res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+		took := time.Since(begin)
+		if err != nil || !res.Allowed {
+			t.Fatalf("Redis paused: %+v, %v; want the local fallback to admit", res, err)
+		}
+		if took < redisstore.DefaultTimeout || took > time.Second {
+			t.Errorf("the decision took %v, want DefaultTimeout (%v) and a little", took, redisstore.DefaultTimeout)
+		}
 	}
-	if took < redisstore.DefaultTimeout || took > time.Second {
-		t.Errorf("the decision took %v, want DefaultTimeout (%v) and a little", took, redisstore.DefaultTimeout)
+	if st := s.Stats(); !st.Down {
+		t.Fatalf("stats %+v; want the store on its fallback", st)
 	}
-	admitted := 1
+	admitted := redisstore.DefaultFailureThreshold
 	for range 20 {
-		if res, _ := s.Take(ctx, "globex", lim, 1, clk.now()); res.Allowed {
+		if res, _ := s.Take(ctx, "acme", lim, 1, clk.now()); res.Allowed {
 			admitted++
 		}
 	}
-	if admitted != lim.Burst {
-		t.Errorf("local fallback admitted %d at one instant, want the whole burst %d of one replica", admitted, lim.Burst)
+	if admitted != lim.Burst-1 {
+		t.Errorf("local fallback admitted %d at one instant, want the %d Redis said were left", admitted, lim.Burst-1)
 	}
 	if _, err := srv.Command("CLIENT", "UNPAUSE"); err != nil {
 		t.Fatal(err)
 	}
 
-	// Redis is left alone for DefaultRetryInterval after the failure.
+	// Redis is left alone for DefaultRetryInterval after the switch.
 	clk.add(redisstore.DefaultRetryInterval - time.Millisecond)
 	s.Take(ctx, "acme", lim, 1, clk.now())
 	if st := s.Stats(); !st.Down {
@@ -421,8 +459,8 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	}
 	clk.add(time.Millisecond)
 	s.Take(ctx, "acme", lim, 1, clk.now())
-	if st := s.Stats(); st.Down || st.Failures != 1 {
-		t.Fatalf("stats %+v once the retry interval passed; want Redis back after one failure", st)
+	if st := s.Stats(); st.Down || st.Failures != redisstore.DefaultFailureThreshold {
+		t.Fatalf("stats %+v once the retry interval passed; want Redis back", st)
 	}
 }
 
@@ -456,56 +494,16 @@ func TestPrefix(t *testing.T) {
 	}
 	tag := "{" + base64.RawURLEncoding.EncodeToString([]byte("acme")) + "}"
 	found := map[string]int{}
-	for key := range strings.FieldsSeq(raw) {
-		prefix, _, ok := strings.Cut(key, tag)
-		if !ok {
-			t.Errorf("key %q is not acme's", key)
-			continue
-		}
-		found[prefix]++
+	for _, key := range strings.Fields(raw) {
+		found[key]++
 	}
-	// acme's one key, rate and quota together, once per prefix.
-	want := map[string]int{"svc-a:": 1, "svc-b:": 1}
+	// acme's one key and the replicas of each prefix.
+	want := map[string]int{"svc-a:" + tag: 1, "svc-b:" + tag: 1, "svc-a:replicas": 1, "svc-b:replicas": 1}
 	if diff := cmp.Diff(want, found); diff != "" {
-		t.Errorf("keys of acme by prefix (-want +got):\n%s\nkeys: %s", diff, raw)
+		t.Errorf("keys (-want +got):\n%s", diff)
 	}
-}
-
-// TestFallbackStore: while Redis is away, local decisions are made in the
-// store given, each replica's share of the limits.
-func TestFallbackStore(t *testing.T) {
-	srv := testservers.Redis(t)
-	fallback, err := throttle.NewMemoryStore()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStore(t, newClient(t, srv.Addr), redisstore.WithFallbackStore(fallback), redisstore.WithReplicas(2))
-	ctx := context.Background()
-	lim := throttle.Limits{Rate: 10, Burst: 10}
-	now := time.Now()
-	if res, err := s.Take(ctx, "acme", lim, 1, now); err != nil || !res.Allowed {
-		t.Fatalf("with Redis up: %+v, %v", res, err)
-	}
-	if n := fallback.Len(); n != 0 {
-		t.Fatalf("fallback holds %d keys while Redis is up, want 0", n)
-	}
-
-	srv.Stop()
-	admitted := 0
-	for range 20 {
-		if res, _ := s.Take(ctx, "acme", lim, 1, now); res.Allowed {
-			admitted++
-		}
-	}
-	if admitted != 5 {
-		t.Errorf("local fallback admitted %d at one instant, want burst/replicas = 5", admitted)
-	}
-	if n := fallback.Len(); n != 1 {
-		t.Fatalf("fallback holds %d keys, want acme's", n)
-	}
-	// acme's share is spent in the store given, whoever asks it.
-	share := throttle.Limits{Rate: 5, Burst: 5}
-	if res, err := fallback.Take(ctx, "acme", share, 1, now); err != nil || res.Allowed {
-		t.Errorf("fallback.Take = %+v, %v; want acme's share spent", res, err)
+	// Each counted itself when warmed: the second of svc-a saw the first.
+	if st := aReplica.Stats(); st.Replicas != 2 {
+		t.Errorf("svc-a's second replica: stats %+v, want 2 replicas", st)
 	}
 }
