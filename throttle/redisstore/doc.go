@@ -42,6 +42,20 @@
 // still be carried out by Redis later and then counts twice, which errs
 // towards refusing.
 //
+// # Metrics
+//
+// The store reports, without any tenant label:
+//
+//   - tenancy.throttle.store.decisions: decisions by mode: shared (in
+//     Redis), local, open or closed (by a failure policy), so that a fail-
+//     closed tier's refusals are counted, not logged one by one;
+//   - tenancy.throttle.store.errors: failed calls by error: timeout,
+//     unreachable or reply;
+//   - tenancy.throttle.store.switches: switches, by the state switched to;
+//   - tenancy.throttle.store.state: 1 for the state the store is in, shared
+//     or fallback, 0 for the other;
+//   - tenancy.throttle.store.replicas: the replicas the limits are shared by.
+//
 // # Wiring
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379", ContextTimeoutEnabled: true})

@@ -13,6 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy/throttle"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Store is a [throttle.Store] in Redis. It is safe for concurrent use.
@@ -29,6 +31,7 @@ type Store struct {
 	fixedReplicas int
 	logger        *slog.Logger
 	local         *localState
+	metrics       *metrics
 	id            string // this replica in the set of live ones
 
 	// The fallback: down while each tier's failure policy decides; fails
@@ -58,13 +61,14 @@ type Store struct {
 type Option func(*config)
 
 type config struct {
-	timeout   time.Duration
-	retry     time.Duration
-	threshold int
-	replicas  int
-	prefix    string
-	logger    *slog.Logger
-	maxKeys   int
+	timeout       time.Duration
+	retry         time.Duration
+	threshold     int
+	replicas      int
+	prefix        string
+	logger        *slog.Logger
+	maxKeys       int
+	meterProvider metric.MeterProvider
 }
 
 // Defaults of the options.
@@ -116,6 +120,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // starts from an empty bucket then. Default (also for 0) [DefaultMaxKeys].
 func WithMaxKeys(n int) Option { return func(c *config) { c.maxKeys = n } }
 
+// WithMeterProvider sets where the store's metrics are reported. Default
+// (also for nil) the global otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) { c.meterProvider = mp }
+}
+
 // newConfig applies opts over the defaults: a zero or nil value inside an
 // option means the default, a negative one is an error naming the option.
 func newConfig(opts []Option) (config, error) {
@@ -157,6 +167,9 @@ func newConfig(opts []Option) (config, error) {
 	if c.maxKeys == 0 {
 		c.maxKeys = DefaultMaxKeys
 	}
+	if c.meterProvider == nil {
+		c.meterProvider = otel.GetMeterProvider()
+	}
 	return c, nil
 }
 
@@ -186,6 +199,9 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		logger:        c.logger,
 		local:         newLocalState(c.maxKeys, idleTTL),
 		id:            newReplicaID(),
+	}
+	if s.metrics, err = newMetrics(c.meterProvider, s); err != nil {
+		return nil, fmt.Errorf("redisstore: metrics: %w", err)
 	}
 	return s, nil
 }
@@ -235,9 +251,13 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.beats.Unlock()
 	s.beating.Wait()
+	err := s.metrics.reg.Unregister()
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	if err := s.rdb.ZRem(ctx, s.replicasKey(), s.id).Err(); err != nil {
+	if zerr := s.rdb.ZRem(ctx, s.replicasKey(), s.id).Err(); zerr != nil {
+		err = errors.Join(err, zerr)
+	}
+	if err != nil {
 		return fmt.Errorf("redisstore: close: %w", err)
 	}
 	return nil
@@ -292,6 +312,7 @@ func (s *Store) Take(ctx context.Context, key string, lim throttle.Limits, cost 
 		return s.degraded(ctx, e, lim, cost, now), nil
 	}
 	s.succeeded(ctx, now)
+	s.metrics.decided(ctx, modeShared)
 	return res, nil
 }
 
@@ -310,6 +331,7 @@ func (s *Store) remote(ctx context.Context, e *entry, key string, lim throttle.L
 
 func (s *Store) failed(ctx context.Context, now time.Time, err error) {
 	s.failures.Add(1)
+	s.metrics.failed(ctx, err)
 	if s.down.Load() {
 		s.retryAt.Store(now.Add(s.retry).UnixNano())
 		return
@@ -326,6 +348,7 @@ func (s *Store) failed(ctx context.Context, now time.Time, err error) {
 	s.downAt.Store(now.UnixNano())
 	s.down.Store(true)
 	s.switches.Add(1)
+	s.metrics.switched(ctx, stateFallback)
 	s.logger.Warn("redisstore: Redis unavailable; each tier's failure policy decides until it answers again",
 		"error", err.Error(), "failures_in_a_row", s.threshold, "retry_interval", s.retry.String())
 }
@@ -341,6 +364,7 @@ func (s *Store) succeeded(ctx context.Context, now time.Time) {
 		return
 	}
 	s.down.Store(false)
+	s.metrics.switched(ctx, stateShared)
 	s.logger.Info("redisstore: Redis answers again; limits are shared again",
 		"fallback_for", time.Duration(now.UnixNano()-s.downAt.Load()).String())
 }
@@ -350,10 +374,13 @@ func (s *Store) degraded(ctx context.Context, e *entry, lim throttle.Limits, cos
 	s.fallbacks.Add(1)
 	switch lim.OnStoreFailure {
 	case throttle.FailOpen:
+		s.metrics.decided(ctx, modeOpen)
 		return throttle.Result{Allowed: true, Remaining: lim.Burst}
 	case throttle.FailClosed:
+		s.metrics.decided(ctx, modeClosed)
 		return throttle.Result{Reason: throttle.ReasonStore, RetryAfter: s.retry}
 	}
+	s.metrics.decided(ctx, modeLocal)
 	return e.take(lim, cost, now, s.replicas())
 }
 

@@ -385,7 +385,7 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	s, err := redisstore.New(newClient(t, srv.Addr), nil,
 		redisstore.WithTimeout(0), redisstore.WithRetryInterval(0), redisstore.WithFailureThreshold(0),
 		redisstore.WithReplicas(0), redisstore.WithPrefix(""), redisstore.WithLogger(nil),
-		redisstore.WithMaxKeys(0))
+		redisstore.WithMaxKeys(0), redisstore.WithMeterProvider(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
