@@ -78,16 +78,16 @@ func (r *Recorder) spoolDurably(recs []Record) bool {
 func (r *Recorder) deliver(ctx context.Context, now time.Time) error {
 	defer r.notePending()
 	var failed error
-	r.mem, failed = r.deliverMem(ctx)
+	r.mem, failed = r.deliverMem(ctx, now)
 	if r.spool != nil {
 		if failed == nil {
-			failed = r.deliverSpool(ctx)
+			failed = r.deliverSpool(ctx, now)
 		}
 		if len(r.mem) > 0 {
 			r.spill()
 		}
 	}
-	r.boundMem()
+	r.boundMem(now)
 	if failed == nil {
 		r.backoff = 0
 		return nil
@@ -100,7 +100,7 @@ func (r *Recorder) deliver(ctx context.Context, now time.Time) error {
 
 // deliverMem delivers the records in memory in batches and returns those
 // left: the ones not tried, then the ones the sink did not take.
-func (r *Recorder) deliverMem(ctx context.Context) ([]Record, error) {
+func (r *Recorder) deliverMem(ctx context.Context, now time.Time) ([]Record, error) {
 	var (
 		retry  []Record
 		failed error
@@ -109,7 +109,7 @@ func (r *Recorder) deliverMem(ctx context.Context) ([]Record, error) {
 	for i < len(r.mem) && failed == nil {
 		n := min(len(r.mem)-i, r.cfg.batch)
 		var again []Record
-		again, failed = r.write(ctx, r.mem[i:i+n])
+		again, failed = r.write(ctx, r.mem[i:i+n], now)
 		retry = append(retry, again...)
 		i += n
 	}
@@ -125,7 +125,7 @@ func (r *Recorder) deliverMem(ctx context.Context) ([]Record, error) {
 // the sink took in part are appended again to the file (or kept in memory
 // if that fails), so the head moves on; a batch it refused whole stays
 // where it is.
-func (r *Recorder) deliverSpool(ctx context.Context) error {
+func (r *Recorder) deliverSpool(ctx context.Context, now time.Time) error {
 	until := r.spool.size
 	for {
 		batch, err := r.spool.next(r.cfg.batch, until)
@@ -140,7 +140,7 @@ func (r *Recorder) deliverSpool(ctx context.Context) error {
 		for i := range batch {
 			recs[i] = batch[i].rec
 		}
-		again, failed := r.write(ctx, recs)
+		again, failed := r.write(ctx, recs, now)
 		if isDown(failed) {
 			return failed
 		}
@@ -175,26 +175,51 @@ func isDown(err error) bool {
 // write gives batch to the sink and returns the records to try again. Its
 // error is not nil when the round must end: the sink's error, wrapped in
 // sinkDown when it failed as a whole (then every record is to be tried
-// again).
-func (r *Recorder) write(ctx context.Context, batch []Record) ([]Record, error) {
-	err := r.cfg.sink.Write(ctx, slices.Clone(batch))
+// again). Records past WithMaxRecordAge, and those the sink rejects for
+// good, go to the dead-letter file and hold up nothing.
+func (r *Recorder) write(ctx context.Context, batch []Record, now time.Time) ([]Record, error) {
+	send := batch
+	if r.cfg.maxAge > 0 {
+		var old []deadLetter
+		send = make([]Record, 0, len(batch))
+		for _, rec := range batch {
+			if now.Sub(rec.WindowEnd) > r.cfg.maxAge {
+				old = append(old, deadLetter{rec, reasonTooOld})
+			} else {
+				send = append(send, rec)
+			}
+		}
+		r.deadLetter(old, now)
+		if len(send) == 0 {
+			return nil, nil
+		}
+	}
+	err := r.cfg.sink.Write(ctx, slices.Clone(send))
 	if err == nil {
-		r.stats.delivered.Add(int64(len(batch)))
+		r.stats.delivered.Add(int64(len(send)))
 		return nil, nil
 	}
 	var de *DeliveryError
 	if !errors.As(err, &de) {
-		return batch, sinkDown{err}
+		return send, sinkDown{err}
 	}
-	failed := make([]Record, 0, len(de.Failed))
-	seen := make(map[int]bool, len(de.Failed))
-	for _, i := range de.Failed {
-		if i >= 0 && i < len(batch) && !seen[i] {
-			seen[i] = true
-			failed = append(failed, batch[i])
+	seen := make(map[int]bool, len(de.Failed)+len(de.Rejected))
+	var rejected []deadLetter
+	for _, rj := range de.Rejected {
+		if rj.Index >= 0 && rj.Index < len(send) && !seen[rj.Index] {
+			seen[rj.Index] = true
+			rejected = append(rejected, deadLetter{send[rj.Index], "rejected by the sink: " + rj.Reason})
 		}
 	}
-	r.stats.delivered.Add(int64(len(batch) - len(failed)))
+	r.deadLetter(rejected, now)
+	var failed []Record
+	for _, i := range de.Failed {
+		if i >= 0 && i < len(send) && !seen[i] {
+			seen[i] = true
+			failed = append(failed, send[i])
+		}
+	}
+	r.stats.delivered.Add(int64(len(send) - len(seen)))
 	if len(failed) == 0 {
 		return nil, nil
 	}
@@ -213,17 +238,25 @@ func (r *Recorder) spill() {
 	r.mem = nil
 }
 
-// boundMem drops the oldest records in memory past WithMaxPending: the
-// sink is down and there is no spool to hold them (or it cannot be
-// written). flushMu is held.
-func (r *Recorder) boundMem() {
+// boundMem moves the oldest records in memory past WithMaxPending to the
+// dead-letter file, or drops them without one: the sink is down and there
+// is no spool to hold them (or it cannot be written). flushMu is held.
+func (r *Recorder) boundMem(now time.Time) {
 	over := len(r.mem) - r.cfg.maxPending
 	if over <= 0 {
 		return
 	}
-	r.stats.dropped.Add(int64(over))
-	r.cfg.logger.Error("meter: too many undelivered records; the oldest are dropped",
-		"records", over, "max_pending", r.cfg.maxPending, "spool", r.cfg.spool)
+	if r.dead != nil {
+		dl := make([]deadLetter, over)
+		for i := range dl {
+			dl[i] = deadLetter{r.mem[i], reasonPendingFull}
+		}
+		r.deadLetter(dl, now)
+	} else {
+		r.stats.dropped.Add(int64(over))
+		r.cfg.logger.Error("meter: too many undelivered records; the oldest are dropped",
+			"records", over, "max_pending", r.cfg.maxPending, "spool", r.cfg.spool)
+	}
 	r.mem = slices.Clone(r.mem[over:])
 }
 
@@ -316,6 +349,9 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 		if cerr := r.spool.close(); cerr != nil && spoolErr == nil {
 			spoolErr = cerr
 		}
+	}
+	if r.dead != nil {
+		r.dead.close()
 	}
 	if len(r.mem) > 0 {
 		if r.spool == nil {

@@ -7,7 +7,9 @@
 // meter, dimensions and window), so a record delivered twice is
 // deduplicated downstream. Usage with no tenant goes to an explicit
 // unattributed bucket. A failing [Sink] keeps records pending, retried
-// with backoff.
+// with backoff; a record it rejects for good (a [*DeliveryError] naming
+// it in Rejected), or one older than [WithMaxRecordAge], goes to the
+// dead-letter file ([WithDeadLetter]) and holds up no other.
 //
 // # What is lost, and when
 //

@@ -63,7 +63,8 @@ func tenantCtx(t testing.TB, id string) context.Context {
 
 // sink records what it accepted. Its fail hook, when set, is asked first
 // for every Write: a non-nil error is returned as is and, unless it is a
-// *meter.DeliveryError, nothing of the batch is accepted.
+// *meter.DeliveryError (then all but the records it names), nothing of
+// the batch is accepted.
 type sink struct {
 	mu       sync.Mutex
 	fail     func(call int, records []meter.Record) error
@@ -87,7 +88,8 @@ func (s *sink) Write(_ context.Context, records []meter.Record) error {
 		s.accepted = append(s.accepted, records...)
 	case errors.As(err, &de):
 		for i, rec := range records {
-			if !slices.Contains(de.Failed, i) {
+			rejected := slices.ContainsFunc(de.Rejected, func(r meter.RejectedRecord) bool { return r.Index == i })
+			if !slices.Contains(de.Failed, i) && !rejected {
 				s.accepted = append(s.accepted, rec)
 			}
 		}

@@ -18,6 +18,8 @@ type config struct {
 	instance   string
 	spool      string
 	checkpoint time.Duration // 0: none
+	deadLetter string
+	maxAge     time.Duration // 0: none
 	maxTuples  int
 	batch      int
 	maxPending int
@@ -86,6 +88,8 @@ func (c *config) validate() error {
 		return errors.New("meter: WithBackoff needs 0 < min <= max")
 	case c.checkpoint != 0 && c.spool == "":
 		return errors.New("meter: WithCheckpoint needs WithSpool: the checkpoint is written beside the spool file")
+	case c.maxAge < 0:
+		return errors.New("meter: WithMaxRecordAge needs a positive age, or 0 for none")
 	case c.checkpoint < 0 || (c.checkpoint > 0 && c.checkpoint < 10*time.Millisecond):
 		return errors.New("meter: WithCheckpoint needs an interval of at least 10ms, or 0 for the default")
 	}
@@ -163,6 +167,31 @@ func WithCheckpoint(interval time.Duration) Option {
 		c.checkpoint = interval
 	}
 }
+
+// WithDeadLetter names the file where records that will never be
+// delivered go: those the sink rejects for good ([RejectedRecord]), those
+// past [WithMaxRecordAge], and, without a spool, the oldest past
+// [WithMaxPending]. Each is a JSON line, appended and synced:
+//
+//	{"v":1,"reason":"too old","at":"2026-03-14T18:01:02Z","record":{"id":...}}
+//
+// where reason is "too old", "pending full", or "rejected by the sink: "
+// and the sink's reason; at is when it was written. New fails when its
+// directory does not exist.
+// Default (also for "") none: each such record is logged at error level
+// with its ID, tenant, meter, value and window. Either way they are
+// counted in [Stats].DeadLettered, and they hold up no other record.
+func WithDeadLetter(path string) Option { return func(c *config) { c.deadLetter = path } }
+
+// WithMaxRecordAge sets the age past which a record is not delivered but
+// sent to the dead-letter file ([WithDeadLetter]) with the reason "too
+// old": the time since its window ended, checked before each delivery.
+// Downstreams refuse old usage: AWS Marketplace's BatchMeterUsage takes
+// records up to 6 hours old, Stripe's meter events up to 35 days; set a
+// little less than your downstream's limit, so that a record it would
+// refuse is kept where it can be billed by hand instead of being retried
+// until it is. Default (also for 0) none: records are retried however old.
+func WithMaxRecordAge(d time.Duration) Option { return func(c *config) { c.maxAge = d } }
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
 // of each meter; beyond it, values become [Overflow]. Default (also for 0)

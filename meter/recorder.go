@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
@@ -20,6 +21,12 @@ import (
 
 // MaxDimensions is the most dimensions a meter can declare.
 const MaxDimensions = 4
+
+// MaxDimensionValueLen is the longest dimension value, in bytes: a longer
+// one is cut to at most this many bytes, at a UTF-8 character boundary
+// (so two values that differ only past it are one), and counted in
+// [Stats].Truncated. Downstreams limit them too (CloudWatch to 1024).
+const MaxDimensionValueLen = 256
 
 // Overflow replaces a meter's dimension values once it has seen its
 // maximum of distinct value combinations, so that a dimension fed with
@@ -90,8 +97,9 @@ type Recorder struct {
 	// mem holds the closed windows' records that are in no file, oldest
 	// first: at most WithMaxPending after a delivery round.
 	mem   []Record
-	spool *spool // nil without WithSpool
-	shut  bool   // Shutdown has finished: the spool is closed
+	spool *spool       // nil without WithSpool
+	dead  *deadLetters // nil without WithDeadLetter
+	shut  bool         // Shutdown has finished: the files are closed
 
 	// With WithCheckpoint (durable), the open windows are written to the
 	// checkpoint file every interval, and closed windows go to the spool
@@ -153,7 +161,7 @@ func (c *cell) add(v float64) {
 }
 
 type stats struct {
-	delivered, retried, spooled, dropped, late, invalid atomic.Int64
+	delivered, retried, spooled, dropped, deadLettered, late, invalid, truncated atomic.Int64
 }
 
 // Stats counts what a Recorder has done.
@@ -163,10 +171,19 @@ type Stats struct {
 	Spooled   int64 // records written to the spool file
 	Pending   int   // records waiting for delivery now, in memory or spooled
 	// Dropped counts the records lost because memory held WithMaxPending
-	// undelivered records and no spool could take more.
+	// undelivered records and neither a spool nor a dead-letter file
+	// could take more.
 	Dropped int64
-	Late    int64 // adds after Shutdown, which no record holds
-	Invalid int64 // adds of NaN or infinite values, ignored
+	// DeadLettered counts the records that will not be delivered: past
+	// WithMaxRecordAge, rejected by the sink, or past WithMaxPending; in
+	// the dead-letter file (WithDeadLetter), or else logged at error
+	// level.
+	DeadLettered int64
+	Late         int64 // adds after Shutdown, which no record holds
+	Invalid      int64 // adds of NaN or infinite values, ignored
+	// Truncated counts the dimension values cut to MaxDimensionValueLen,
+	// one per value per add.
+	Truncated int64
 }
 
 // New returns a Recorder for service that delivers to sink. Meters are
@@ -221,10 +238,20 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 		r.shards[i].m = make(map[aggKey]*cell)
 	}
 	r.openFrom.Store(r.windowOf(r.clock.nanos()))
+	if c.deadLetter != "" {
+		d, err := openDeadLetters(c.deadLetter)
+		if err != nil {
+			return nil, err
+		}
+		r.dead = d
+	}
 	if c.spool != "" {
 		// Opened now rather than when Shutdown needs it: a missing
 		// directory or a spool in use is a configuration mistake.
 		if err := r.openFiles(); err != nil {
+			if r.dead != nil {
+				r.dead.close()
+			}
 			return nil, err
 		}
 	}
@@ -440,7 +467,7 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 	}
 	k := aggKey{meter: m.index, tenant: p.tenant, unattributed: p.unattributed}
 	if len(m.Dimensions) > 0 {
-		k.tuple = m.tupleOf(dims, r.cfg.maxTuples)
+		k.tuple = m.tupleOf(dims, r.cfg.maxTuples, &r.stats.truncated)
 	}
 	s := p.shard
 	s.mu.RLock()
@@ -483,10 +510,17 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 }
 
 // tupleOf returns the number of the dimension values, interning them; past
-// max distinct tuples, the number of the overflow tuple.
-func (m *meterInfo) tupleOf(dims []string, max int) int32 {
+// max distinct tuples, the number of the overflow tuple. Values longer
+// than MaxDimensionValueLen are cut, and counted in truncated.
+func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int32 {
 	var t [MaxDimensions]string
 	copy(t[:len(m.Dimensions)], dims)
+	for i := range t {
+		if len(t[i]) > MaxDimensionValueLen {
+			t[i] = cutValue(t[i])
+			truncated.Add(1)
+		}
+	}
 	one := len(m.Dimensions) == 1
 	find := func() (int32, bool) {
 		if one {
@@ -521,6 +555,16 @@ func (m *meterInfo) tupleOf(dims []string, max int) int32 {
 		m.tuples = append(m.tuples, over)
 	}
 	return m.overflw
+}
+
+// cutValue returns the longest prefix of s of at most MaxDimensionValueLen
+// bytes that ends at a character boundary.
+func cutValue(s string) string {
+	n := MaxDimensionValueLen
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func lookup[K comparable](ids *atomic.Pointer[map[K]int32], k K) (int32, bool) {
@@ -582,13 +626,15 @@ func (r *Recorder) undeclaredMeter(name string) *meterInfo {
 // Stats returns the recorder's counters.
 func (r *Recorder) Stats() Stats {
 	return Stats{
-		Delivered: r.stats.delivered.Load(),
-		Retried:   r.stats.retried.Load(),
-		Spooled:   r.stats.spooled.Load(),
-		Pending:   int(r.pendingN.Load()),
-		Dropped:   r.stats.dropped.Load(),
-		Late:      r.stats.late.Load(),
-		Invalid:   r.stats.invalid.Load(),
+		Delivered:    r.stats.delivered.Load(),
+		Retried:      r.stats.retried.Load(),
+		Spooled:      r.stats.spooled.Load(),
+		Pending:      int(r.pendingN.Load()),
+		Dropped:      r.stats.dropped.Load(),
+		DeadLettered: r.stats.deadLettered.Load(),
+		Truncated:    r.stats.truncated.Load(),
+		Late:         r.stats.late.Load(),
+		Invalid:      r.stats.invalid.Load(),
 	}
 }
 
