@@ -26,6 +26,7 @@ func (r *Recorder) flush(ctx context.Context, until int64, now time.Time) error 
 	if r.shut {
 		return errShutDown
 	}
+	r.sawWindow(now.UnixNano())
 	r.closeWindows(until)
 	return r.deliver(ctx, now)
 }
@@ -305,7 +306,9 @@ func (r *Recorder) Shutdown(ctx context.Context) error {
 	r.flushMu.Lock()
 	// Every window, open ones included: no add lands after closed. A
 	// restart of this instance goes on after them (see recover).
-	after := max(r.openFrom.Load(), r.windowOf(r.clock.nanos())) + 1
+	now := r.clock.nanos()
+	r.sawWindow(now)
+	after := max(r.openFrom.Load(), r.windowOf(now)) + 1
 	r.ckptMu.Lock()
 	r.mem = append(r.mem, r.collect(math.MaxInt64)...)
 	var spoolErr error

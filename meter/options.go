@@ -20,6 +20,7 @@ type config struct {
 	checkpoint time.Duration // 0: none
 	deadLetter string
 	maxAge     time.Duration // 0: none
+	heartbeat  bool
 	maxTuples  int
 	batch      int
 	maxPending int
@@ -192,6 +193,16 @@ func WithDeadLetter(path string) Option { return func(c *config) { c.deadLetter 
 // refuse is kept where it can be billed by hand instead of being retried
 // until it is. Default (also for 0) none: records are retried however old.
 func WithMaxRecordAge(d time.Duration) Option { return func(c *config) { c.maxAge = d } }
+
+// WithHeartbeat makes the Recorder deliver, for every window it ran in, a
+// heartbeat record: meter [HeartbeatMeter], no tenant (TenantID "" and
+// Unattributed false), unit Count, its service and instance, and as value
+// the number of records it delivers for that window (0 when it had no
+// usage). A consumer can then tell a window an instance lost (a crash
+// before a checkpoint, a process frozen for the whole window) from one
+// without usage: the instance's heartbeats stop. A consumer that bills
+// must leave heartbeats out. Default off.
+func WithHeartbeat() Option { return func(c *config) { c.heartbeat = true } }
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
 // of each meter; beyond it, values become [Overflow]. Default (also for 0)

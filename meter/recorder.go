@@ -113,7 +113,14 @@ type Recorder struct {
 	pendingN atomic.Int64
 	backoff  time.Duration
 	retryAt  time.Time
+	// seen holds the windows the Recorder ran in that are not closed yet,
+	// lastBeat the latest window with a heartbeat (WithHeartbeat).
+	seen     map[int64]bool
+	lastBeat int64
 	stats    stats
+
+	totalsMu sync.Mutex
+	totals   map[string]map[string]float64 // tenant, meter: see TenantTotals
 	stop     chan struct{}
 	loopDone chan struct{}
 	// loopCtx is what the loop gives the sink; Shutdown cancels it when
@@ -209,15 +216,19 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 		undeclared: make(map[string]*meterInfo),
 		stop:       make(chan struct{}),
 		loopDone:   make(chan struct{}),
+		seen:       make(map[int64]bool),
+		lastBeat:   noBeat,
+		totals:     make(map[string]map[string]float64),
 	}
 	r.loopCtx, r.cancelLoop = context.WithCancel(context.Background())
 	for _, m := range c.meters {
 		if m.Name == "" {
 			return nil, errors.New("meter: WithMeters: a meter without a name")
 		}
-		if m.Name == undeclaredName {
-			// Its records would share IDs with those of the fold.
-			return nil, fmt.Errorf("meter: WithMeters: %q is reserved for usage on undeclared meters", m.Name)
+		if m.Name == undeclaredName || m.Name == HeartbeatMeter {
+			// Its records would be taken for the fold's or the
+			// heartbeats.
+			return nil, fmt.Errorf("meter: WithMeters: %q is reserved for the recorder's own records", m.Name)
 		}
 		if _, dup := r.meters[m.Name]; dup {
 			return nil, fmt.Errorf("meter: WithMeters: %q declared twice", m.Name)
@@ -238,6 +249,7 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 		r.shards[i].m = make(map[aggKey]*cell)
 	}
 	r.openFrom.Store(r.windowOf(r.clock.nanos()))
+	r.sawWindow(r.clock.nanos())
 	if c.deadLetter != "" {
 		d, err := openDeadLetters(c.deadLetter)
 		if err != nil {
@@ -601,13 +613,17 @@ const maxUndeclared = 16
 // undeclaredName collects usage on undeclared meters past maxUndeclared.
 const undeclaredName = "meter.undeclared"
 
+// HeartbeatMeter is the meter of the heartbeat records ([WithHeartbeat]).
+// It cannot be declared, and Add on it goes to meter.undeclared.
+const HeartbeatMeter = "meter.heartbeat"
+
 func (r *Recorder) undeclaredMeter(name string) *meterInfo {
 	r.undeclaredMu.Lock()
 	defer r.undeclaredMu.Unlock()
 	if m, ok := r.undeclared[name]; ok {
 		return m
 	}
-	if len(r.undeclared) >= maxUndeclared {
+	if len(r.undeclared) >= maxUndeclared || name == HeartbeatMeter {
 		name = undeclaredName
 		if m, ok := r.undeclared[name]; ok {
 			return m
@@ -639,11 +655,13 @@ func (r *Recorder) Stats() Stats {
 }
 
 // collect moves every window that starts before until out of the
-// aggregates and into records.
+// aggregates and into records, followed by their heartbeats
+// (WithHeartbeat). flushMu is held.
 func (r *Recorder) collect(until int64) []Record {
+	var from int64 // the first window (and part) it closes
 	for {
-		cur := r.openFrom.Load()
-		if until <= cur || r.openFrom.CompareAndSwap(cur, until) {
+		from = r.openFrom.Load()
+		if until <= from || r.openFrom.CompareAndSwap(from, until) {
 			break
 		}
 	}
@@ -670,6 +688,14 @@ func (r *Recorder) collect(until int64) []Record {
 	out := make([]Record, len(cells))
 	for i, cc := range cells {
 		out[i] = r.record(cc.k, cc.c)
+	}
+	r.addTotals(out)
+	if r.cfg.heartbeat {
+		perKey := make(map[int64]int)
+		for _, cc := range cells {
+			perKey[cc.k.window]++
+		}
+		out = append(out, r.heartbeats(perKey, from, until)...)
 	}
 	return out
 }

@@ -44,6 +44,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"meter without name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{})}, "without a name"},
 		{"meter twice", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "a"}, meter.Meter{Name: "a"})}, `"a" declared twice`},
 		{"reserved meter name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: "meter.undeclared"})}, "reserved"},
+		{"heartbeat meter name", "orders", ok, []meter.Option{meter.WithMeters(meter.Meter{Name: meter.HeartbeatMeter})}, "reserved"},
 		{"spool in a missing directory", "orders", ok, []meter.Option{meter.WithSpool(filepath.Join("missing-dir", "spool"))}, "WithSpool"},
 		{"checkpoint without a spool", "orders", ok, []meter.Option{meter.WithCheckpoint(time.Second)}, "WithCheckpoint needs WithSpool"},
 		{"checkpoint too often", "orders", ok, []meter.Option{meter.WithSpool(filepath.Join(t.TempDir(), "spool")), meter.WithCheckpoint(time.Millisecond)}, "WithCheckpoint"},
