@@ -446,7 +446,7 @@ func (f *fakeStore) Take(ctx context.Context, key string, lim throttle.Limits, c
 func TestAllowStoreError(t *testing.T) {
 	errDown := errors.New("redis: connection refused")
 	fs := &fakeStore{err: errDown, res: throttle.Result{Allowed: true}}
-	l := newLimiter(t, newClock(start), nil, throttle.WithStore(fs))
+	l := newLimiter(t, newClock(start), nil, throttle.WithStore(fs), throttle.WithLogger(slog.New(slog.DiscardHandler)))
 	d, err := l.Allow(context.Background(), mustTenant(t, "acme", tiers.MustLookup("basic")), 1)
 	if !errors.Is(err, errDown) {
 		t.Errorf("Allow error = %v, want the store's", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -907,7 +908,7 @@ func TestMiddlewareStoreError(t *testing.T) {
 		{"store refuses, retry in 2.5s", &fakeStore{res: throttle.Result{Reason: throttle.ReasonStore, RetryAfter: 2500 * time.Millisecond}}, "3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := newLimiter(t, newClock(start), nil, throttle.WithStore(tt.store))
+			l := newLimiter(t, newClock(start), nil, throttle.WithStore(tt.store), throttle.WithLogger(slog.New(slog.DiscardHandler)))
 			called := false
 			h := l.Middleware()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
 			tn := mustTenant(t, "acme", tiers.MustLookup("basic"))
