@@ -34,12 +34,25 @@
 //
 //	info, err := r.Command("INFO", "commandstats")
 //
+// A server can also hang without going away: Pause stops its processes
+// with SIGSTOP (connections are accepted, nothing answers) until Resume.
+//
+// RedisCluster starts a Redis Cluster of three masters (redis-server in
+// cluster mode, the slots spread by redis-cli --cluster create) and waits
+// until every node reports cluster_state:ok. Each node is a RedisServer
+// that can be stopped, started (it rejoins with its slots, empty) and
+// paused; NodeFor names the node that serves a key:
+//
+//	c := testservers.RedisCluster(t)
+//	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+//
 // # One server for a package
 //
-// StartRedis, StartDynalite and StartKinesalite start a server without a
-// test, for TestMain, and return a stop function that must be called (it is
-// never nil). Keep the error for the tests to Check, so that a missing server
-// skips them (or fails them, see below) instead of the whole package:
+// StartRedis, StartRedisCluster, StartDynalite and StartKinesalite start a
+// server without a test, for TestMain, and return a stop function that must
+// be called (it is never nil). Keep the error for the tests to Check, so
+// that a missing server skips them (or fails them, see below) instead of
+// the whole package:
 //
 //	var (
 //		redisServer *testservers.RedisServer
@@ -72,7 +85,8 @@
 // Where the programs are looked for:
 //
 //   - redis-server: PATH, then /usr/bin, /usr/sbin, /usr/local/bin and
-//     /usr/local/sbin.
+//     /usr/local/sbin; redis-cli (for a cluster): PATH, then /usr/bin and
+//     /usr/local/bin.
 //   - dynalite (kinesalite): the script named by TENANCY_DYNALITE
 //     (TENANCY_KINESALITE), run with node when it ends in .js; else
 //     .servers/node_modules/dynalite/cli.js under the folder holding go.mod,

@@ -25,6 +25,9 @@
 // in a row have failed (default 3), logs the switch once, and tries Redis
 // again with one decision every retry interval (default 500ms); the first
 // that succeeds brings the limits back to Redis.
+// On a Redis Cluster this is followed for each master: a master that
+// fails sends only the keys of its slots to the policies, and the others
+// stay shared.
 //
 // Limiting locally, each replica admits its share: the limits divided by
 // the number of replicas, which the replicas count themselves with a
@@ -52,8 +55,8 @@
 //   - tenancy.throttle.store.errors: failed calls by error: timeout,
 //     unreachable or reply;
 //   - tenancy.throttle.store.switches: switches, by the state switched to;
-//   - tenancy.throttle.store.state: 1 for the state the store is in, shared
-//     or fallback, 0 for the other;
+//   - tenancy.throttle.store.state: how many Redis are in each state, shared
+//     or fallback (1 and 0 for one server; on a Cluster, its masters);
 //   - tenancy.throttle.store.replicas: the replicas the limits are shared by.
 //
 // # Wiring

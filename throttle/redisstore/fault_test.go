@@ -2,10 +2,13 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/throttle"
 	"github.com/tenancykit/tenancy/throttle/redisstore"
@@ -37,10 +40,16 @@ type fleet struct {
 
 func newFleet(t *testing.T, srv *testservers.RedisServer, opts ...redisstore.Option) *fleet {
 	t.Helper()
+	return newFleetOf(t, func() redis.UniversalClient { return newClient(t, srv.Addr) }, opts...)
+}
+
+// newFleetOf is newFleet with clients from client.
+func newFleetOf(t *testing.T, client func() redis.UniversalClient, opts ...redisstore.Option) *fleet {
+	t.Helper()
 	f := &fleet{t: t, now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC), reasons: map[throttle.Reason]int{}}
-	opts = append([]redisstore.Option{redisstore.WithTimeout(50 * time.Millisecond), redisstore.WithPrefix(uniquePrefix(t))}, opts...)
+	opts = append([]redisstore.Option{redisstore.WithTimeout(50 * time.Millisecond)}, opts...)
 	for range 3 {
-		f.stores = append(f.stores, newStore(t, newClient(t, srv.Addr), opts...))
+		f.stores = append(f.stores, newStore(t, client(), opts...))
 	}
 	// Each counted itself and those before it when warmed; once more
 	// and each has counted all three.
@@ -58,11 +67,20 @@ func newFleet(t *testing.T, srv *testservers.RedisServer, opts ...redisstore.Opt
 }
 
 // round has every replica ask once for key at the current simulated
-// time, then moves the clock on by one tick.
-func (f *fleet) round(key string, lim throttle.Limits) {
+// time, then moves the clock on by one tick. It returns how many of the
+// three were admitted.
+func (f *fleet) round(key string, lim throttle.Limits) int {
+	n := f.ask(key, lim)
+	f.now = f.now.Add(tick)
+	return n
+}
+
+// ask has every replica ask once for key at the current simulated time.
+func (f *fleet) ask(key string, lim throttle.Limits) int {
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
+		n  int
 	)
 	for _, s := range f.stores {
 		wg.Go(func() {
@@ -74,14 +92,15 @@ func (f *fleet) round(key string, lim throttle.Limits) {
 				return
 			}
 			if res.Allowed {
-				f.admitted++
+				n++
 			} else {
 				f.reasons[res.Reason]++
 			}
 		})
 	}
 	wg.Wait()
-	f.now = f.now.Add(tick)
+	f.admitted += n
+	return n
 }
 
 func (f *fleet) down() int {
@@ -331,5 +350,92 @@ func TestLocalAdmissionsChargedOnReturn(t *testing.T) {
 	late := 100 - spent - 1 - int(res.Quotas[0].Remaining)
 	if (late != 0 && late != 1) || res.Remaining != 10-spent-1-late {
 		t.Fatalf("the other replica after the return: %+v; want %d left of the burst and %d of the quota (one less of each if Redis carried out the call that timed out)", res, 10-spent-1, 100-spent-1)
+	}
+}
+
+// TestClusterNodeDown: on a Redis Cluster, a master killed for 10s of 30
+// sends only the tenants of its slots to the failure policies: a tenant on
+// another master is decided in Redis throughout, exactly as one in-process
+// store would, while the tenant on the dead master gets its shares, and
+// both are back on Redis within a second of the master's return.
+func TestClusterNodeDown(t *testing.T) {
+	c := testservers.RedisCluster(t)
+	b := &backend{servers: c.Nodes, cluster: c}
+	prefix := uniquePrefix(t)
+	f := newFleetOf(t, func() redis.UniversalClient { return b.client(t) }, redisstore.WithPrefix(prefix))
+	// Two tenants whose keys are on different masters.
+	tenants := map[*testservers.RedisServer]string{}
+	for i := 0; len(tenants) < 2; i++ {
+		id := "tenant-" + strconv.Itoa(i)
+		n, err := c.NodeFor(prefix + "{" + base64.RawURLEncoding.EncodeToString([]byte(id)) + "}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tenants[n]; !ok {
+			tenants[n] = id
+		}
+	}
+	var (
+		dead, live string
+		deadNode   *testservers.RedisServer
+	)
+	for n, id := range tenants {
+		if deadNode == nil {
+			deadNode, dead = n, id
+		} else {
+			live = id
+		}
+	}
+	const (
+		rounds   = 3000
+		killAt   = 1000
+		returnAt = 2000
+	)
+	var (
+		admitted = map[string]int{}
+		outage   int
+		backAt   = -1
+	)
+	for i := range rounds {
+		switch i {
+		case killAt:
+			deadNode.Stop()
+			outage = admitted[dead]
+		case returnAt:
+			outage = admitted[dead] - outage
+			if err := deadNode.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			err := c.WaitOK(ctx)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		admitted[dead] += f.ask(dead, faultLimits)
+		admitted[live] += f.ask(live, faultLimits)
+		f.now = f.now.Add(tick)
+		if i == killAt+100 && f.down() != 3 {
+			t.Fatalf("a second after a master died, %d of 3 replicas have it on their fallback; stats %+v", f.down(), f.stats())
+		}
+		if i >= returnAt && backAt < 0 && f.down() == 0 {
+			backAt = i
+		}
+	}
+	want := ideal(t, rounds, faultLimits)
+	t.Logf("tenant on the live master: %d admitted (one in-process store: %d); on the dead one: %d, %d during the 10s outage (rate.t = 500), back %v after the master returned; stats %+v",
+		admitted[live], want, admitted[dead], outage, time.Duration(backAt-returnAt)*tick, f.stats())
+	if admitted[live] != want {
+		t.Errorf("the tenant on a live master was admitted %d times, want %d as in process: its decisions are Redis's throughout", admitted[live], want)
+	}
+	if got := float64(admitted[dead]); got > 1.15*configured(faultLimits, rounds*tick) || got < 0.85*configured(faultLimits, rounds*tick) {
+		t.Errorf("the tenant on the dead master was admitted %d times, want at most 1.15 × %.0f", admitted[dead], configured(faultLimits, rounds*tick))
+	}
+	if outage < 450 || outage > 550 {
+		t.Errorf("the tenant on the dead master was admitted %d times during the outage, want the rate's 500", outage)
+	}
+	if backAt < 0 || backAt-returnAt > 100 {
+		t.Errorf("back on Redis %d rounds after the master returned, want within a second (100 rounds)", backAt-returnAt)
 	}
 }

@@ -17,7 +17,84 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(testservers.AfterRun(m, func() {
+		if stopCluster != nil {
+			stopCluster()
+		}
+	}))
+}
+
+// The Redis Cluster the tests share, started by the first that needs it.
+var (
+	clusterOnce sync.Once
+	cluster     *testservers.RedisClusterServers
+	clusterErr  error
+	stopCluster func()
+)
+
+// backend is a Redis the store's tests run against: one server, or a
+// Cluster of three nodes.
+type backend struct {
+	servers []*testservers.RedisServer
+	cluster *testservers.RedisClusterServers // nil for one server
+}
+
+// forEachBackend runs f against a Redis server of its own and against the
+// shared Redis Cluster, whose tests keep apart by their keys' prefixes.
+func forEachBackend(t *testing.T, f func(t *testing.T, b *backend)) {
+	t.Run("single", func(t *testing.T) {
+		f(t, &backend{servers: []*testservers.RedisServer{testservers.Redis(t)}})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		clusterOnce.Do(func() { cluster, stopCluster, clusterErr = testservers.StartRedisCluster() })
+		testservers.Check(t, clusterErr)
+		if err := cluster.WaitOK(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f(t, &backend{servers: cluster.Nodes, cluster: cluster})
+	})
+}
+
+// client returns a new client of b, closed at the test's end.
+func (b *backend) client(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	if b.cluster == nil {
+		return newClient(t, b.servers[0].Addr)
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: b.cluster.Addrs, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// commands sums commands over b's servers.
+func (b *backend) commands(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, srv := range b.servers {
+		for name, n := range commands(t, srv) {
+			out[name] += n
+		}
+	}
+	return out
+}
+
+// keys lists the keys of b's servers that start with prefix, each with the
+// server that holds it.
+func (b *backend) keys(t *testing.T, prefix string) map[string]*testservers.RedisServer {
+	t.Helper()
+	out := map[string]*testservers.RedisServer{}
+	for _, srv := range b.servers {
+		raw, err := srv.Command("KEYS", prefix+"*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key := range strings.FieldsSeq(raw) {
+			out[key] = srv
+		}
+	}
+	return out
+}
 
 // clock is a settable time source.
 type clock struct {
@@ -40,11 +117,12 @@ func newClient(t *testing.T, addr string) *redis.Client {
 }
 
 // newStore returns a store with a timeout generous enough for a loaded
-// test machine under -race (tests of the timeout set their own), its
-// scripts already loaded, closed at the test's end.
+// test machine under -race (tests of the timeout set their own) and keys
+// of the test's own prefix, its scripts already loaded, closed at the
+// test's end.
 func newStore(t *testing.T, rdb redis.UniversalClient, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
-	s, err := redisstore.New(rdb, append([]redisstore.Option{redisstore.WithTimeout(2 * time.Second)}, opts...)...)
+	s, err := redisstore.New(rdb, append([]redisstore.Option{redisstore.WithTimeout(2 * time.Second), redisstore.WithPrefix(uniquePrefix(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

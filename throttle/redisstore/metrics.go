@@ -74,7 +74,7 @@ func newMetrics(mp metric.MeterProvider, s *Store) (*metrics, error) {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge(metricState,
-		metric.WithDescription("1 for the state the Redis store is in (shared or fallback), 0 for the other."),
+		metric.WithDescription("How many Redis (on a Cluster, how many masters the store has used) are in each state: shared, or fallback to the failure policies."),
 		metric.WithUnit("1"))
 	if err != nil {
 		return nil, err
@@ -98,11 +98,19 @@ func newMetrics(mp metric.MeterProvider, s *Store) (*metrics, error) {
 	shared := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", stateShared)))
 	fallback := metric.WithAttributeSet(attribute.NewSet(attribute.String("state", stateFallback)))
 	ms.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		down := int64(0)
-		if s.down.Load() {
-			down = 1
-		}
-		o.ObserveInt64(state, 1-down, shared)
+		var up, down int64
+		s.breakers(func(b *breaker) {
+			switch {
+			case b.down.Load():
+				down++
+			case b == &s.whole && s.clustered:
+				// A Cluster's own breaker stands for masters the client
+				// could not name: only counted when down.
+			default:
+				up++
+			}
+		})
+		o.ObserveInt64(state, up, shared)
 		o.ObserveInt64(state, down, fallback)
 		o.ObserveInt64(replicas, int64(s.replicas()))
 		return nil

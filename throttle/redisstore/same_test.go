@@ -8,9 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
-	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/throttle"
-	"github.com/tenancykit/tenancy/throttle/redisstore"
 )
 
 // step is one request of a script run through both stores: the clock
@@ -125,7 +123,8 @@ var scripts = map[string]struct {
 // TestSameAnswersAsMemory runs the in-process store and the Redis store
 // through the same requests and compares their Results field by field.
 func TestSameAnswersAsMemory(t *testing.T) {
-	forEachRedis(t, func(t *testing.T, rdb redis.UniversalClient) {
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		rdb := b.client(t)
 		for name, sc := range scripts {
 			t.Run(name, func(t *testing.T) {
 				start := sc.start
@@ -176,7 +175,7 @@ func compare(t *testing.T, rdb redis.UniversalClient, start time.Time, steps []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := newStore(t, rdb, redisstore.WithPrefix(uniquePrefix(t)))
+	rs := newStore(t, rdb)
 	ctx := context.Background()
 	now := start
 	n := 0
@@ -206,13 +205,4 @@ func compare(t *testing.T, rdb redis.UniversalClient, start time.Time, steps []s
 		t.Fatalf("stats %+v: a call to Redis failed, so some answers were not Redis's", st)
 	}
 	t.Logf("%d requests answered alike", n)
-}
-
-// forEachRedis runs f against a single Redis server and, when redis-cli
-// can build one, a Redis Cluster of three nodes.
-func forEachRedis(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient)) {
-	t.Run("single", func(t *testing.T) {
-		srv := testservers.Redis(t)
-		f(t, newClient(t, srv.Addr))
-	})
 }

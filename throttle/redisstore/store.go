@@ -34,15 +34,11 @@ type Store struct {
 	metrics       *metrics
 	id            string // this replica in the set of live ones
 
-	// The fallback: down while each tier's failure policy decides; fails
-	// counts consecutive failed calls while up; retryAt (unix ns) is
-	// when Redis is tried again while down, by one decision at a time.
-	down     atomic.Bool
-	fails    atomic.Int32
-	retryAt  atomic.Int64
-	probing  atomic.Bool
-	downAt   atomic.Int64
-	switchMu sync.Mutex // orders the switches and their log lines
+	// The fallback, for a single Redis (whole) or each master of a
+	// Cluster (nodes, by address).
+	whole     breaker
+	nodes     sync.Map
+	clustered bool
 
 	failures  atomic.Int64
 	switches  atomic.Int64
@@ -200,6 +196,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		local:         newLocalState(c.maxKeys, idleTTL),
 		id:            newReplicaID(),
 	}
+	_, s.clustered = rdb.(*redis.ClusterClient)
 	if s.metrics, err = newMetrics(c.meterProvider, s); err != nil {
 		return nil, fmt.Errorf("redisstore: metrics: %w", err)
 	}
@@ -279,7 +276,7 @@ func (s *Store) Stats() Stats {
 		Failures:  s.failures.Load(),
 		Switches:  s.switches.Load(),
 		Fallbacks: s.fallbacks.Load(),
-		Down:      s.down.Load(),
+		Down:      s.isDown(),
 		Replicas:  s.replicas(),
 		Keys:      s.local.len(),
 	}
@@ -294,12 +291,13 @@ func (s *Store) Stats() Stats {
 // decided the same way, and the store stays on Redis.
 func (s *Store) Take(ctx context.Context, key string, lim throttle.Limits, cost int, now time.Time) (throttle.Result, error) {
 	e := s.local.entry(key, now.UnixNano())
-	if s.down.Load() {
-		at := s.retryAt.Load()
-		if now.UnixNano() < at || !s.probing.CompareAndSwap(false, true) {
+	b := s.breakerFor(ctx, s.key(key))
+	if b.down.Load() {
+		at := b.retryAt.Load()
+		if now.UnixNano() < at || !b.probing.CompareAndSwap(false, true) {
 			return s.degraded(ctx, e, lim, cost, now), nil
 		}
-		defer s.probing.Store(false)
+		defer b.probing.Store(false)
 	} else {
 		s.maybeBeat(now)
 	}
@@ -308,10 +306,10 @@ func (s *Store) Take(ctx context.Context, key string, lim throttle.Limits, cost 
 		if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
 			return throttle.Result{}, err // the caller gave up; not Redis's fault
 		}
-		s.failed(ctx, now, err)
+		s.failed(ctx, b, now, err)
 		return s.degraded(ctx, e, lim, cost, now), nil
 	}
-	s.succeeded(ctx, now)
+	s.succeeded(ctx, b, now)
 	s.metrics.decided(ctx, modeShared)
 	return res, nil
 }
@@ -329,44 +327,60 @@ func (s *Store) remote(ctx context.Context, e *entry, key string, lim throttle.L
 	return r.Result, nil
 }
 
-func (s *Store) failed(ctx context.Context, now time.Time, err error) {
+// isDown reports whether some Redis (on a Cluster, some master) is on
+// its fallback.
+func (s *Store) isDown() bool {
+	down := false
+	s.breakers(func(b *breaker) { down = down || b.down.Load() })
+	return down
+}
+
+func (s *Store) failed(ctx context.Context, b *breaker, now time.Time, err error) {
 	s.failures.Add(1)
 	s.metrics.failed(ctx, err)
-	if s.down.Load() {
-		s.retryAt.Store(now.Add(s.retry).UnixNano())
+	if b.down.Load() {
+		b.retryAt.Store(now.Add(s.retry).UnixNano())
 		return
 	}
-	if s.fails.Add(1) < s.threshold {
+	if b.fails.Add(1) < s.threshold {
 		return
 	}
-	s.switchMu.Lock()
-	defer s.switchMu.Unlock()
-	if s.down.Load() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down.Load() {
 		return
 	}
-	s.retryAt.Store(now.Add(s.retry).UnixNano())
-	s.downAt.Store(now.UnixNano())
-	s.down.Store(true)
+	b.retryAt.Store(now.Add(s.retry).UnixNano())
+	b.downAt.Store(now.UnixNano())
+	b.down.Store(true)
 	s.switches.Add(1)
 	s.metrics.switched(ctx, stateFallback)
 	s.logger.Warn("redisstore: Redis unavailable; each tier's failure policy decides until it answers again",
-		"error", err.Error(), "failures_in_a_row", s.threshold, "retry_interval", s.retry.String())
+		s.nodeAttr(b), "error", err.Error(), "failures_in_a_row", s.threshold, "retry_interval", s.retry.String())
 }
 
-func (s *Store) succeeded(ctx context.Context, now time.Time) {
-	s.fails.Store(0)
-	if !s.down.Load() {
+func (s *Store) succeeded(ctx context.Context, b *breaker, now time.Time) {
+	b.fails.Store(0)
+	if !b.down.Load() {
 		return
 	}
-	s.switchMu.Lock()
-	defer s.switchMu.Unlock()
-	if !s.down.Load() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down.Load() {
 		return
 	}
-	s.down.Store(false)
+	b.down.Store(false)
 	s.metrics.switched(ctx, stateShared)
 	s.logger.Info("redisstore: Redis answers again; limits are shared again",
-		"fallback_for", time.Duration(now.UnixNano()-s.downAt.Load()).String())
+		s.nodeAttr(b), "fallback_for", time.Duration(now.UnixNano()-b.downAt.Load()).String())
+}
+
+// nodeAttr names the Cluster node of b in a log line, when there is one.
+func (s *Store) nodeAttr(b *breaker) slog.Attr {
+	if b.node == "" {
+		return slog.Attr{}
+	}
+	return slog.String("node", b.node)
 }
 
 // degraded decides by the tier's failure policy.

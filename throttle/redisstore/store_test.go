@@ -19,100 +19,101 @@ import (
 )
 
 // TestOneRoundTripPerDecision: a decision is one EVALSHA, whether the
-// limits have quotas or not, whether it is admitted or refused.
+// limits have quotas or not, whether it is admitted or refused, on one
+// Redis or a Cluster.
 func TestOneRoundTripPerDecision(t *testing.T) {
-	srv := testservers.Redis(t)
-	rdb := newClient(t, srv.Addr)
-	trips := &roundTrips{}
-	rdb.AddHook(trips)
-	s := newStore(t, rdb)
-	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	for _, lim := range []throttle.Limits{
-		{Rate: 1000, Burst: 1000},
-		{Rate: 10, Burst: 5, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Hour}, {Limit: 1000, Period: throttle.Day}, {Limit: 10000, Period: throttle.Month}}},
-		{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 3, Period: throttle.Day}}},
-	} {
-		before := commands(t, srv)
-		all, decisions := trips.all.Load(), trips.decisions.Load()
-		trips.reset()
-		const n = 50
-		allowed := 0
-		for i := range n {
-			res, err := s.Take(ctx, "tenant-"+strconv.Itoa(i%5), lim, 1, clk.now())
-			if err != nil {
-				t.Fatalf("Take %d = %+v, %v", i, res, err)
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		rdb := b.client(t)
+		trips := &roundTrips{}
+		rdb.AddHook(trips)
+		s := newStore(t, rdb)
+		ctx := context.Background()
+		clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		for _, lim := range []throttle.Limits{
+			{Rate: 1000, Burst: 1000},
+			{Rate: 10, Burst: 5, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Hour}, {Limit: 1000, Period: throttle.Day}, {Limit: 10000, Period: throttle.Month}}},
+			{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 3, Period: throttle.Day}}},
+		} {
+			before := b.commands(t)
+			all, decisions := trips.all.Load(), trips.decisions.Load()
+			trips.reset()
+			const n = 50
+			allowed := 0
+			for i := range n {
+				res, err := s.Take(ctx, "tenant-"+strconv.Itoa(i%5), lim, 1, clk.now())
+				if err != nil {
+					t.Fatalf("Take %d = %+v, %v", i, res, err)
+				}
+				if res.Allowed {
+					allowed++
+				}
 			}
-			if res.Allowed {
-				allowed++
+			after := b.commands(t)
+			sent, decided := trips.all.Load()-all, trips.decisions.Load()-decisions
+			// The client counts what it sent, Redis the commands a script
+			// runs too: one script run reads a key once. A heartbeat may
+			// run beside the decisions, on a key of no tenant.
+			eval, hmget := after["eval"]-before["eval"], after["hmget"]-before["hmget"]
+			if decided != n || hmget != n || eval != 0 || sent < n || trips.decisionCommands() != "evalsha" {
+				t.Fatalf("%+v: %d decisions (%d allowed): the client sent %d round trips naming a tenant (%s) and %d in all; Redis ran %d EVAL, %d HMGET; want one EVALSHA round trip per decision",
+					lim, n, allowed, decided, trips.decisionCommands(), sent, eval, hmget)
 			}
+			clk.add(time.Hour)
 		}
-		after := commands(t, srv)
-		sent, decided := trips.all.Load()-all, trips.decisions.Load()-decisions
-		// The client counts what it sent, Redis the commands a script
-		// runs too: one script run reads a key once. A heartbeat may run
-		// beside the decisions, on a key of no tenant.
-		eval, hmget := after["eval"]-before["eval"], after["hmget"]-before["hmget"]
-		if decided != n || hmget != n || eval != 0 || sent < n || trips.decisionCommands() != "evalsha" {
-			t.Fatalf("%+v: %d decisions (%d allowed): the client sent %d round trips naming a tenant (%s) and %d in all; Redis ran %d EVAL, %d HMGET; want one EVALSHA round trip per decision",
-				lim, n, allowed, decided, trips.decisionCommands(), sent, eval, hmget)
-		}
-		clk.add(time.Hour)
-	}
+	})
 }
 
 func TestReplicasShareOneLimit(t *testing.T) {
-	srv := testservers.Redis(t)
-	const (
-		// A burst of one second of rate: a test machine busy with other
-		// work may pause the workers for a while, and a pause longer than
-		// burst/rate would lose tokens nobody asked for. Unshared limits
-		// would admit three times as many.
-		rate     = 100.0
-		burst    = 100
-		replicas = 3
-		runFor   = 3 * time.Second
-	)
-	lim := throttle.Limits{Rate: rate, Burst: burst}
-	stores := make([]*redisstore.Store, replicas)
-	for i := range stores {
-		stores[i] = newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(time.Second))
-	}
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(runFor)
-	for _, s := range stores {
-		for range 4 { // four workers per replica
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(deadline) {
-					res, err := s.Take(context.Background(), "shared-tenant", lim, 1, time.Now())
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if res.Allowed {
-						admitted.Add(1)
-					}
-				}
-			}()
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		const (
+			// A burst of one second of rate: a test machine busy with
+			// other work may pause the workers for a while, and a pause
+			// longer than burst/rate would lose tokens nobody asked for.
+			// Unshared limits would admit three times as many.
+			rate     = 100.0
+			burst    = 100
+			replicas = 3
+			runFor   = 3 * time.Second
+		)
+		lim := throttle.Limits{Rate: rate, Burst: burst}
+		stores := make([]*redisstore.Store, replicas)
+		for i := range stores {
+			stores[i] = newStore(t, b.client(t), redisstore.WithTimeout(time.Second))
 		}
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	want := float64(burst) + rate*elapsed.Seconds()
-	got := float64(admitted.Load())
-	t.Logf("%d replicas admitted %.0f in %v; configured %.0f", replicas, got, elapsed, want)
-	if got < 0.9*want || got > 1.1*want {
-		t.Fatalf("admitted %.0f, want %.0f ± 10%%", got, want)
-	}
-	for _, s := range stores {
-		if st := s.Stats(); st.Failures != 0 {
-			t.Fatalf("stats %+v: no failure expected", st)
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		deadline := start.Add(runFor)
+		for _, s := range stores {
+			for range 4 { // four workers per replica
+				wg.Go(func() {
+					for time.Now().Before(deadline) {
+						res, err := s.Take(context.Background(), "shared-tenant", lim, 1, time.Now())
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if res.Allowed {
+							admitted.Add(1)
+						}
+					}
+				})
+			}
 		}
-	}
+		wg.Wait()
+		elapsed := time.Since(start)
+		want := float64(burst) + rate*elapsed.Seconds()
+		got := float64(admitted.Load())
+		t.Logf("%d replicas admitted %.0f in %v; configured %.0f", replicas, got, elapsed, want)
+		if got < 0.9*want || got > 1.1*want {
+			t.Fatalf("admitted %.0f, want %.0f ± 10%%", got, want)
+		}
+		for _, s := range stores {
+			if st := s.Stats(); st.Failures != 0 {
+				t.Fatalf("stats %+v: no failure expected", st)
+			}
+		}
+	})
 }
 
 // countingHandler counts log records by level.
@@ -262,95 +263,108 @@ func TestOneSlowCallIsDecidedAlone(t *testing.T) {
 }
 
 func TestQuotasInRedis(t *testing.T) {
-	srv := testservers.Redis(t)
-	clk := &clock{t: time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)}
-	s := newStore(t, newClient(t, srv.Addr))
-	ctx := context.Background()
-	lim := throttle.Limits{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 5, Period: throttle.Day}}}
-	for i := range 5 {
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		clk := &clock{t: time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)}
+		s := newStore(t, b.client(t))
+		ctx := context.Background()
+		lim := throttle.Limits{Rate: 1000, Burst: 1000, Quotas: []throttle.Quota{{Limit: 5, Period: throttle.Day}}}
+		for i := range 5 {
+			res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+			if err != nil || !res.Allowed {
+				t.Fatalf("request %d: %+v, %v", i, res, err)
+			}
+			if got := res.Quotas[0].Remaining; got != int64(4-i) {
+				t.Fatalf("request %d: quota remaining %d, want %d", i, got, 4-i)
+			}
+		}
 		res, err := s.Take(ctx, "acme", lim, 1, clk.now())
-		if err != nil || !res.Allowed {
-			t.Fatalf("request %d: %+v, %v", i, res, err)
+		if err != nil || res.Allowed || res.Reason != throttle.ReasonQuota {
+			t.Fatalf("sixth request: %+v, %v; want refused by quota", res, err)
 		}
-		if got := res.Quotas[0].Remaining; got != int64(4-i) {
-			t.Fatalf("request %d: quota remaining %d, want %d", i, got, 4-i)
+		if res.RetryAfter != time.Hour {
+			t.Fatalf("RetryAfter = %v, want 1h until midnight UTC", res.RetryAfter)
 		}
-	}
-	res, err := s.Take(ctx, "acme", lim, 1, clk.now())
-	if err != nil || res.Allowed || res.Reason != throttle.ReasonQuota {
-		t.Fatalf("sixth request: %+v, %v; want refused by quota", res, err)
-	}
-	if res.RetryAfter != time.Hour {
-		t.Fatalf("RetryAfter = %v, want 1h until midnight UTC", res.RetryAfter)
-	}
-	// A refusal by rate spends no quota.
-	tight := throttle.Limits{Rate: 1, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Month}}}
-	first, _ := s.Take(ctx, "globex", tight, 1, clk.now())
-	second, _ := s.Take(ctx, "globex", tight, 1, clk.now())
-	if !first.Allowed || second.Allowed || second.Reason != throttle.ReasonRate || second.Quotas[0].Remaining != 99 {
-		t.Fatalf("first %+v, second %+v; want the rate refusal to leave 99 of the quota", first, second)
-	}
-	// A new day: the quota is fresh.
-	clk.add(time.Hour)
-	if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed || res.Quotas[0].Remaining != 4 {
-		t.Fatalf("next day: %+v, %v", res, err)
-	}
+		// A refusal by rate spends no quota.
+		tight := throttle.Limits{Rate: 1, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Month}}}
+		first, _ := s.Take(ctx, "globex", tight, 1, clk.now())
+		second, _ := s.Take(ctx, "globex", tight, 1, clk.now())
+		if !first.Allowed || second.Allowed || second.Reason != throttle.ReasonRate || second.Quotas[0].Remaining != 99 {
+			t.Fatalf("first %+v, second %+v; want the rate refusal to leave 99 of the quota", first, second)
+		}
+		// A new day: the quota is fresh.
+		clk.add(time.Hour)
+		if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed || res.Quotas[0].Remaining != 4 {
+			t.Fatalf("next day: %+v, %v", res, err)
+		}
+	})
 }
 
+// TestKeysAreClusterSafeForAnyTenantID: whatever its ID, a tenant's rate
+// and quotas live in one key, so that the script touches one slot; on a
+// Cluster the keys spread over the nodes and each is where its slot is.
 func TestKeysAreClusterSafeForAnyTenantID(t *testing.T) {
-	srv := testservers.Redis(t)
-	s := newStore(t, newClient(t, srv.Addr))
-	ctx := context.Background()
-	lim := throttle.Limits{Rate: 10, Burst: 10, Quotas: []throttle.Quota{{Limit: 10, Period: throttle.Day}, {Limit: 100, Period: throttle.Month}}}
-	ids := []string{"acme", "a{b}c", "}{", "tenant:with:colons", "ünïcode", "{}"}
-	for _, id := range ids {
-		if res, err := s.Take(ctx, id, lim, 1, time.Now()); err != nil || !res.Allowed {
-			t.Fatalf("%q: %+v, %v", id, res, err)
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		s := newStore(t, b.client(t))
+		prefix := uniquePrefix(t)
+		ctx := context.Background()
+		lim := throttle.Limits{Rate: 10, Burst: 10, Quotas: []throttle.Quota{{Limit: 10, Period: throttle.Day}, {Limit: 100, Period: throttle.Month}}}
+		ids := []string{"acme", "a{b}c", "}{", "tenant:with:colons", "ünïcode", "{}", "globex", "initech", "umbrella", "hooli"}
+		for _, id := range ids {
+			if res, err := s.Take(ctx, id, lim, 1, time.Now()); err != nil || !res.Allowed {
+				t.Fatalf("%q: %+v, %v", id, res, err)
+			}
 		}
-	}
-	raw, err := srv.Command("KEYS", "*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tags := map[string]int{}
-	for key := range strings.FieldsSeq(raw) {
-		if key == redisstore.DefaultPrefix+"replicas" {
-			continue // the heartbeat's
+		tags := map[string]int{}
+		nodes := map[*testservers.RedisServer]bool{}
+		for key, srv := range b.keys(t, prefix) {
+			if key == prefix+"replicas" {
+				continue // the heartbeat's
+			}
+			open := strings.IndexByte(key, '{')
+			end := strings.IndexByte(key[open+1:], '}')
+			if open < 0 || end <= 0 {
+				t.Fatalf("key %q has no hash tag", key)
+			}
+			tags[key[open+1:open+1+end]]++
+			nodes[srv] = true
+			if b.cluster != nil {
+				if want, err := b.cluster.NodeFor(key); err != nil || want != srv {
+					t.Errorf("key %q is on %s, its slot on %v (%v)", key, srv.Addr, want, err)
+				}
+			}
 		}
-		open := strings.IndexByte(key, '{')
-		end := strings.IndexByte(key[open+1:], '}')
-		if open < 0 || end <= 0 {
-			t.Fatalf("key %q has no hash tag", key)
+		for _, id := range ids {
+			tag := base64.RawURLEncoding.EncodeToString([]byte(id))
+			if tags[tag] != 1 {
+				t.Errorf("tenant %q: %d keys with hash tag %q, want its one key, rate and quotas together (tags %v)", id, tags[tag], tag, tags)
+			}
 		}
-		tags[key[open+1:open+1+end]]++
-	}
-	for _, id := range ids {
-		tag := base64.RawURLEncoding.EncodeToString([]byte(id))
-		if tags[tag] != 1 {
-			t.Errorf("tenant %q: %d keys with hash tag %q, want its one key, rate and quotas together (tags %v)", id, tags[tag], tag, tags)
+		if b.cluster != nil && len(nodes) < 2 {
+			t.Errorf("%d tenants' keys on %d node of 3; want them spread", len(ids), len(nodes))
 		}
-	}
+	})
 }
 
 func TestLimitsTravelWithEachCall(t *testing.T) {
-	srv := testservers.Redis(t)
-	s := newStore(t, newClient(t, srv.Addr))
-	ctx := context.Background()
-	small := throttle.Limits{Rate: 1, Burst: 2}
-	big := throttle.Limits{Rate: 1, Burst: 50}
-	n := 0
-	for range 10 {
-		if res, _ := s.Take(ctx, "acme", small, 1, time.Now()); res.Allowed {
-			n++
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		s := newStore(t, b.client(t))
+		ctx := context.Background()
+		small := throttle.Limits{Rate: 1, Burst: 2}
+		big := throttle.Limits{Rate: 1, Burst: 50}
+		n := 0
+		for range 10 {
+			if res, _ := s.Take(ctx, "acme", small, 1, time.Now()); res.Allowed {
+				n++
+			}
 		}
-	}
-	if n != 2 {
-		t.Fatalf("burst 2 admitted %d", n)
-	}
-	// An upgrade applies to the very next request.
-	if res, err := s.Take(ctx, "acme", big, 1, time.Now()); err != nil || !res.Allowed {
-		t.Fatalf("after upgrade: %+v, %v", res, err)
-	}
+		if n != 2 {
+			t.Fatalf("burst 2 admitted %d", n)
+		}
+		// An upgrade applies to the very next request.
+		if res, err := s.Take(ctx, "acme", big, 1, time.Now()); err != nil || !res.Allowed {
+			t.Fatalf("after upgrade: %+v, %v", res, err)
+		}
+	})
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -467,43 +481,41 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 // TestPrefix: stores with one prefix share budgets; stores with another
 // keep theirs apart, every key under its store's prefix.
 func TestPrefix(t *testing.T) {
-	srv := testservers.Redis(t)
-	a := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-a:"))
-	aReplica := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-a:"))
-	b := newStore(t, newClient(t, srv.Addr), redisstore.WithPrefix("svc-b:"))
-	ctx := context.Background()
-	lim := throttle.Limits{Rate: 0.01, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
-	now := time.Now()
-	for _, step := range []struct {
-		name  string
-		s     *redisstore.Store
-		allow bool
-	}{
-		{"svc-a", a, true},
-		{"another replica of svc-a", aReplica, false},
-		{"svc-b", b, true},
-	} {
-		res, err := step.s.Take(ctx, "acme", lim, 1, now)
-		if err != nil || res.Allowed != step.allow {
-			t.Errorf("%s: %+v, %v; want allowed %v", step.name, res, err, step.allow)
+	forEachBackend(t, func(t *testing.T, b *backend) {
+		p := uniquePrefix(t)
+		a := newStore(t, b.client(t), redisstore.WithPrefix(p+"svc-a:"))
+		aReplica := newStore(t, b.client(t), redisstore.WithPrefix(p+"svc-a:"))
+		other := newStore(t, b.client(t), redisstore.WithPrefix(p+"svc-b:"))
+		ctx := context.Background()
+		lim := throttle.Limits{Rate: 0.01, Burst: 1, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
+		now := time.Now()
+		for _, step := range []struct {
+			name  string
+			s     *redisstore.Store
+			allow bool
+		}{
+			{"svc-a", a, true},
+			{"another replica of svc-a", aReplica, false},
+			{"svc-b", other, true},
+		} {
+			res, err := step.s.Take(ctx, "acme", lim, 1, now)
+			if err != nil || res.Allowed != step.allow {
+				t.Errorf("%s: %+v, %v; want allowed %v", step.name, res, err, step.allow)
+			}
 		}
-	}
-	raw, err := srv.Command("KEYS", "*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := "{" + base64.RawURLEncoding.EncodeToString([]byte("acme")) + "}"
-	found := map[string]int{}
-	for _, key := range strings.Fields(raw) {
-		found[key]++
-	}
-	// acme's one key and the replicas of each prefix.
-	want := map[string]int{"svc-a:" + tag: 1, "svc-b:" + tag: 1, "svc-a:replicas": 1, "svc-b:replicas": 1}
-	if diff := cmp.Diff(want, found); diff != "" {
-		t.Errorf("keys (-want +got):\n%s", diff)
-	}
-	// Each counted itself when warmed: the second of svc-a saw the first.
-	if st := aReplica.Stats(); st.Replicas != 2 {
-		t.Errorf("svc-a's second replica: stats %+v, want 2 replicas", st)
-	}
+		tag := "{" + base64.RawURLEncoding.EncodeToString([]byte("acme")) + "}"
+		found := map[string]int{}
+		for key := range b.keys(t, p) {
+			found[strings.TrimPrefix(key, p)]++
+		}
+		// acme's one key and the replicas of each prefix.
+		want := map[string]int{"svc-a:" + tag: 1, "svc-b:" + tag: 1, "svc-a:replicas": 1, "svc-b:replicas": 1}
+		if diff := cmp.Diff(want, found); diff != "" {
+			t.Errorf("keys (-want +got):\n%s", diff)
+		}
+		// Each counted itself when warmed: the second of svc-a saw the first.
+		if st := aReplica.Stats(); st.Replicas != 2 {
+			t.Errorf("svc-a's second replica: stats %+v, want 2 replicas", st)
+		}
+	})
 }
