@@ -20,6 +20,20 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	return r.flush(ctx, r.windowOf(now.UnixNano()), now)
 }
 
+// FlushAll closes every window, the open one included, and delivers as
+// Flush does: for a function that may be frozen or ended once it returns
+// (AWS Lambda) to call before it does. Usage added afterwards in the
+// window it closed goes on in a new part of that window: a record of its
+// own, with the same window and an ID of its own, delivered when the
+// window ends or at the next FlushAll. Nothing is counted twice; a
+// consumer sums the records of a tenant, meter and window.
+func (r *Recorder) FlushAll(ctx context.Context) error {
+	now := r.clock.now()
+	// Past the part of the current window now open.
+	until := max(r.windowOf(now.UnixNano()), r.openFrom.Load()) + 1
+	return r.flush(ctx, until, now)
+}
+
 func (r *Recorder) flush(ctx context.Context, until int64, now time.Time) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()

@@ -200,8 +200,9 @@ func WithMaxRecordAge(d time.Duration) Option { return func(c *config) { c.maxAg
 // the number of records it delivers for that window (0 when it had no
 // usage). A consumer can then tell a window an instance lost (a crash
 // before a checkpoint, a process frozen for the whole window) from one
-// without usage: the instance's heartbeats stop. A consumer that bills
-// must leave heartbeats out. Default off.
+// without usage: the instance's heartbeats stop. A window closed in parts
+// ([Recorder.FlushAll]) has a heartbeat for each part with records. A
+// consumer that bills must leave heartbeats out. Default off.
 func WithHeartbeat() Option { return func(c *config) { c.heartbeat = true } }
 
 // WithMaxDimensionValues bounds the distinct dimension value combinations
@@ -228,8 +229,9 @@ func WithBackoff(min, max time.Duration) Option {
 }
 
 // WithoutLoop starts no goroutine: windows are delivered only when
-// [Recorder.Flush] or [Recorder.Shutdown] is called. For tests and for
-// Lambda, where the function flushes before it returns.
+// [Recorder.Flush], [Recorder.FlushAll] or [Recorder.Shutdown] is called.
+// For tests, and for Lambda, where the function calls FlushAll before it
+// returns.
 func WithoutLoop() Option { return func(c *config) { c.loop = false } }
 
 // WithLogger sets where delivery trouble is logged. Default (also for nil)
