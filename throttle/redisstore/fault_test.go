@@ -439,3 +439,63 @@ func TestClusterNodeDown(t *testing.T) {
 		t.Errorf("back on Redis %d rounds after the master returned, want within a second (100 rounds)", backAt-returnAt)
 	}
 }
+
+// TestLocalAdmissionsChargedOnce: decisions in Redis made at once for a key
+// with admissions of its own to charge charge them once between them.
+func TestLocalAdmissionsChargedOnce(t *testing.T) {
+	srv := testservers.Redis(t)
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithReplicas(1), redisstore.WithFailureThreshold(1), redisstore.WithTimeout(50*time.Millisecond))
+	lim := throttle.Limits{Rate: 100_000, Burst: 100_000, Quotas: []throttle.Quota{{Limit: 10_000, Period: throttle.Day}}}
+	admitted := 0
+	take := func() {
+		res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+		if err != nil {
+			t.Error(err)
+		}
+		if res.Allowed {
+			admitted++
+		}
+	}
+	concurrently := func(n int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				if res.Allowed {
+					admitted++
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+	}
+	take()
+	resume := pause(t, srv, 0)
+	for range 20 {
+		take()
+	}
+	if !s.Stats().Down {
+		t.Fatalf("stats %+v; want the store on its fallback", s.Stats())
+	}
+	resume()
+	clk.add(redisstore.DefaultRetryInterval)
+	concurrently(50) // one tries Redis, the others decide here meanwhile
+	concurrently(50) // all in Redis, with what was admitted here to charge
+	res, err := s.Take(ctx, "acme", lim, 1, clk.now())
+	if err != nil || !res.Allowed || s.Stats().Down {
+		t.Fatalf("last request: %+v, %v, stats %+v", res, err, s.Stats())
+	}
+	admitted++
+	// The call that timed out may have been carried out by Redis too.
+	used := lim.Quotas[0].Limit - res.Quotas[0].Remaining
+	if used != int64(admitted) && used != int64(admitted)+1 {
+		t.Fatalf("Redis counts %d of the day's quota used for %d admitted; want each counted once (and the call that timed out perhaps twice)", used, admitted)
+	}
+}

@@ -44,7 +44,8 @@ type entry struct {
 	// advanced by what was admitted here since, in this replica's share.
 	tat      int64
 	interval int64 // the emission interval (ns) tat was computed with
-	pending  int64 // units admitted here that Redis has not been told of
+	pending  int64 // units admitted here that Redis has not acknowledged
+	sending  int64 // the part of pending a call to Redis carries now
 	quotas   [numPeriods + 1]quotaView
 	seen     atomic.Int64 // unix ns
 }
@@ -53,7 +54,8 @@ type entry struct {
 type quotaView struct {
 	window   int64 // the period the counts belong to
 	reported int64 // the count Redis last reported for it
-	pending  int64 // counted here and not yet told to Redis
+	pending  int64 // counted here and not acknowledged by Redis
+	sending  int64 // the part of pending a call to Redis carries now
 }
 
 func newLocalState(maxKeys int, idleTTL time.Duration) *localState {
@@ -169,7 +171,10 @@ func (e *entry) convert(iv, now int64) {
 	}
 }
 
-// toSync returns what the next decision in Redis must carry for e.
+// toSync returns what the next decision in Redis must carry for e, and
+// claims what it charges: a decision made meanwhile does not charge it
+// again. The caller hands it back to learn, or to unclaim if the call
+// failed.
 func (e *entry) toSync(lim throttle.Limits, now time.Time) syncState {
 	nowNs := now.UnixNano()
 	e.mu.Lock()
@@ -185,12 +190,31 @@ func (e *entry) toSync(lim throttle.Limits, now time.Time) syncState {
 	if tat > 0 {
 		sy.seed = tat
 	}
-	sy.prepaid = e.pending
-	for p := throttle.Hour; p <= throttle.Month; p++ {
-		q := e.quotas[p]
-		sy.quotas[p] = quotaSync{window: q.window, seed: q.reported + q.pending, prepaid: q.pending}
+	sy.prepaid = e.pending - e.sending
+	e.sending = e.pending
+	for _, lq := range lim.Quotas {
+		q := &e.quotas[lq.Period]
+		if w, _ := window(lq.Period, now); w != q.window {
+			continue // what is known is of another period
+		}
+		sy.quotas[lq.Period] = quotaSync{set: true, window: q.window, seed: q.reported + q.pending, prepaid: q.pending - q.sending}
+		q.sending = q.pending
 	}
 	return sy
+}
+
+// unclaim hands back what a failed call carried, for the next to charge.
+// Redis may still carry the call out later, and so count it twice, which
+// errs towards refusing.
+func (e *entry) unclaim(sent *syncState) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sending = max(0, e.sending-sent.prepaid)
+	for p := throttle.Hour; p <= throttle.Month; p++ {
+		if q, qs := &e.quotas[p], sent.quotas[p]; qs.set && q.window == qs.window {
+			q.sending = max(0, q.sending-qs.prepaid)
+		}
+	}
 }
 
 // learn records what Redis answered to a decision that carried sent.
@@ -207,6 +231,7 @@ func (e *entry) learn(lim throttle.Limits, now time.Time, sent *syncState, r *re
 	}
 	e.interval, e.known = iv, true
 	e.pending = max(0, e.pending-sent.prepaid)
+	e.sending = max(0, e.sending-sent.prepaid)
 	for _, q := range lim.Quotas {
 		w, _ := window(q.Period, now)
 		v := &e.quotas[q.Period]
@@ -215,8 +240,9 @@ func (e *entry) learn(lim throttle.Limits, now time.Time, sent *syncState, r *re
 			*v = quotaView{window: w, reported: r.counts[q.Period]}
 		case w == v.window:
 			v.reported = max(v.reported, r.counts[q.Period])
-			if sent.quotas[q.Period].window == w {
-				v.pending = max(0, v.pending-sent.quotas[q.Period].prepaid)
+			if qs := sent.quotas[q.Period]; qs.set && qs.window == w {
+				v.pending = max(0, v.pending-qs.prepaid)
+				v.sending = max(0, v.sending-qs.prepaid)
 			}
 		}
 	}

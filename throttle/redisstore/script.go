@@ -187,6 +187,7 @@ type syncState struct {
 }
 
 type quotaSync struct {
+	set                   bool // whether this replica knows of the period
 	window, seed, prepaid int64
 }
 
@@ -215,7 +216,7 @@ func (s *Store) decide(ctx context.Context, key string, lim throttle.Limits, cos
 		life := (end.Sub(now) + time.Hour + time.Millisecond - 1) / time.Millisecond
 		qs := sy.quotas[q.Period]
 		seed, prepaid := int64(0), int64(0)
-		if qs.window == w {
+		if qs.set && qs.window == w {
 			seed, prepaid = qs.seed, qs.prepaid
 		}
 		args = append(args, int(q.Period), w, q.Limit, int64(life), seed, prepaid)

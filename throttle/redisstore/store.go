@@ -321,6 +321,7 @@ func (s *Store) remote(ctx context.Context, e *entry, key string, lim throttle.L
 	sent := e.toSync(lim, now)
 	r, err := s.decide(ctx, key, lim, cost, now, &sent)
 	if err != nil {
+		e.unclaim(&sent)
 		return throttle.Result{}, err
 	}
 	e.learn(lim, now, &sent, &r)
