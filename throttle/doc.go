@@ -2,9 +2,26 @@
 // tier, so that one tenant's flood cannot take another's capacity.
 //
 // A [Limiter] holds [Limits] per tier name and, optionally, per tenant ID
-// (overrides). Each tenant has buckets of its own: the key is always the
-// tenant, never its tier, so two basic tenants each get the full basic
-// burst. A tenant whose tier is unknown gets the lowest tier's limits.
+// (overrides). Each tenant has a budget of its own (a bucket, quota
+// counters, a count of requests in flight): the key is always the tenant,
+// never its tier, so two basic tenants each get the full basic burst. A
+// tenant whose tier is unknown gets the lowest tier's limits.
+//
+// # What a budget covers
+//
+// By default one budget per tenant. The middleware's [ByUser], [ByRoute],
+// [ByHeader] (an API key) and [ByKey] (a function of the request) split it
+// into one budget per user, route, key or value of the service's own, each
+// under the tenant's limits; they add up (ByUser with ByRoute: per user and
+// route). A budget never spans two tenants.
+//
+// A limiter for one route, beside the service's (a stricter one for an
+// export), is named with [WithName]: limiters with different names never
+// share a budget, even in one store; limiters with the same name do, as
+// replicas should. Its RateLimit items are named after it ("export.rate").
+// Unnamed limiters keep the store keys of earlier releases (the tenant ID),
+// so a shared store's budgets survive an upgrade, and two unnamed limiters
+// on one store share their budgets.
 //
 // # Limits
 //
@@ -32,7 +49,7 @@
 // (from midnight UTC) and the month (from the first, 00:00 UTC). A request
 // is admitted only when the rate and every quota allow it, and then it
 // spends from all of them; a refused request spends nothing. MaxConcurrent
-// caps the requests of one tenant in flight at once in this process.
+// caps the requests of one budget in flight at once in this process.
 //
 // Limits can change while the service runs: [Limiter.SetTierLimits],
 // [Limiter.SetOverride] and [Limiter.DeleteOverride] take effect from each

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/tenancykit/tenancy/tenant"
@@ -126,4 +127,108 @@ func ExampleLimiter_Middleware() {
 	// 429 Retry-After: 2
 	//   RateLimit-Policy: "rate";q=2;w=4, "day";q=100;w=86400
 	//   RateLimit: "rate";r=0;t=2, "day";r=98;t=43200
+}
+
+// Each user of a tenant gets a budget of its own, under the tenant's
+// limits.
+func ExampleByUser() {
+	now := time.Date(2026, time.March, 14, 12, 0, 0, 0, time.UTC)
+	tiers := tenant.MustTiers("basic")
+	limiter, err := throttle.New(tiers, map[string]throttle.Limits{
+		"basic": {Rate: 1, Burst: 2},
+	}, throttle.WithClock(func() time.Time { return now }))
+	if err != nil {
+		panic(err)
+	}
+	handler := limiter.Middleware(throttle.ByUser())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+
+	for _, user := range []string{"alice", "alice", "alice", "bob"} {
+		// In a service authz puts the tenant, and its user, in the context.
+		acme := tenant.Tenant{ID: "acme", Tier: tiers.MustLookup("basic"), Subject: user}
+		r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), acme)))
+		fmt.Println(user, w.Code)
+	}
+	// Output:
+	// alice 200
+	// alice 200
+	// alice 429
+	// bob 200
+}
+
+// Each route of a tenant gets a budget of its own: the route the router
+// matched, so that /orders/1 and /orders/2 share one.
+func ExampleByRoute() {
+	now := time.Date(2026, time.March, 14, 12, 0, 0, 0, time.UTC)
+	tiers := tenant.MustTiers("basic")
+	limiter, err := throttle.New(tiers, map[string]throttle.Limits{
+		"basic": {Rate: 1, Burst: 2},
+	}, throttle.WithClock(func() time.Time { return now }))
+	if err != nil {
+		panic(err)
+	}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	perRoute := limiter.Middleware(throttle.ByRoute())
+	mux := http.NewServeMux()
+	mux.Handle("GET /orders/{id}", perRoute(ok))
+	mux.Handle("POST /export", perRoute(ok))
+	// In front of the router (tenancy.New wires the throttle there), the
+	// stack's route lookup finds the route instead.
+
+	acme := tenant.Tenant{ID: "acme", Tier: tiers.MustLookup("basic")}
+	for _, req := range []string{"POST /export", "POST /export", "POST /export", "GET /orders/1", "GET /orders/2", "GET /orders/3"} {
+		method, path, _ := strings.Cut(req, " ")
+		r := httptest.NewRequest(method, path, nil)
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), acme)))
+		fmt.Println(req, w.Code)
+	}
+	// Output:
+	// POST /export 200
+	// POST /export 200
+	// POST /export 429
+	// GET /orders/1 200
+	// GET /orders/2 200
+	// GET /orders/3 429
+}
+
+// A stricter limiter for one route, beside the service's, on one store:
+// named apart, their budgets are apart.
+func ExampleWithName() {
+	now := time.Date(2026, time.March, 14, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	tiers := tenant.MustTiers("basic")
+	store, err := throttle.NewMemoryStore() // a redisstore, shared by replicas, in production
+	if err != nil {
+		panic(err)
+	}
+	service, err := throttle.New(tiers, map[string]throttle.Limits{"basic": {Rate: 100, Burst: 100}},
+		throttle.WithStore(store), throttle.WithClock(clock))
+	if err != nil {
+		panic(err)
+	}
+	export, err := throttle.New(tiers, map[string]throttle.Limits{"basic": {Rate: 0.1, Burst: 1}},
+		throttle.WithStore(store), throttle.WithClock(clock), throttle.WithName("export"))
+	if err != nil {
+		panic(err)
+	}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	mux := http.NewServeMux()
+	mux.Handle("POST /export", export.Middleware()(ok))
+	mux.Handle("GET /orders", ok)
+	handler := service.Middleware()(mux)
+
+	acme := tenant.Tenant{ID: "acme", Tier: tiers.MustLookup("basic")}
+	for _, req := range []string{"POST /export", "POST /export", "GET /orders"} {
+		method, path, _ := strings.Cut(req, " ")
+		r := httptest.NewRequest(method, path, nil)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), acme)))
+		fmt.Println(req, w.Code, w.Header().Values("RateLimit"))
+	}
+	// Output:
+	// POST /export 200 ["rate";r=99;t=1 "export.rate";r=0;t=10]
+	// POST /export 429 ["rate";r=98;t=1 "export.rate";r=0;t=10]
+	// GET /orders 200 ["rate";r=97;t=1]
 }

@@ -111,13 +111,17 @@ func TestAdmitsExactlyLateClient(t *testing.T) {
 		{name: "burst 2, jitter up to an interval", rate: 100, burst: 2,
 			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(iv))) }},
 		{name: "burst 3 at 7/s, jitter up to two intervals", rate: 7, burst: 3,
-			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(2*iv))) }},
+			step: func(rng *rand.Rand, iv time.Duration) time.Duration {
+				return 1 + time.Duration(rng.Int64N(int64(2*iv)))
+			}},
 		{name: "burst 10 at 5000/s, every 0.37ms", rate: 5000, burst: 10,
 			step: func(*rand.Rand, time.Duration) time.Duration { return 370 * time.Microsecond }},
 		{name: "burst 2 at 0.5/s, every 1.3s", rate: 0.5, burst: 2,
 			step: func(*rand.Rand, time.Duration) time.Duration { return 1300 * time.Millisecond }},
 		{name: "burst 100 at 50/s, jitter up to 99 intervals", rate: 50, burst: 100,
-			step: func(rng *rand.Rand, iv time.Duration) time.Duration { return 1 + time.Duration(rng.Int64N(int64(99*iv))) }},
+			step: func(rng *rand.Rand, iv time.Duration) time.Duration {
+				return 1 + time.Duration(rng.Int64N(int64(99*iv)))
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

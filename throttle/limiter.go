@@ -34,6 +34,8 @@ type Limiter struct {
 	anon    *Limits
 	claimed bool // WithClaimedTenants
 	clients clientip.Resolver
+	name    string // WithName
+	prefix  string // of its header items: the name and a dot, or ""
 
 	decisions metric.Int64Counter
 
@@ -68,6 +70,7 @@ type config struct {
 	meterProvider  metric.MeterProvider
 	claimed        bool
 	logger         *slog.Logger
+	name           string
 }
 
 // WithStore keeps rate and quota state in s, such as a redisstore shared by
@@ -104,6 +107,18 @@ func WithAnonymousLimits(lim Limits, trustedProxies ...netip.Prefix) Option {
 // so that an anonymous flood aimed at a victim's subdomain never drains
 // the victim's budget.
 func WithClaimedTenants() Option { return func(c *config) { c.claimed = true } }
+
+// WithName names the limiter's budgets: limiters with different names
+// never share a budget, even in one store (one limiter for the whole
+// service and another, stricter, for an export route); limiters with the
+// same name do, which is what the replicas of a service want. The name is
+// part of every store key and prefixes the names of its RateLimit items
+// ("export.rate"). It is 1 to 64 lower-case letters, digits, '-', '_' and
+// '.'. Default (also for ""): no name, and store keys that are the tenant
+// IDs themselves, as in earlier releases, so that budgets kept in a shared
+// store survive an upgrade; two unnamed limiters on one store share their
+// budgets.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithLogger sets where the limiter reports a store that fails with an
 // error: once when the errors start, with the first one, and once when the
@@ -149,6 +164,9 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 	if c.store == nil {
 		c.store = c.local
 	}
+	if c.name != "" && !validName(c.name) {
+		return nil, fmt.Errorf("throttle: WithName: %q is not a name: use 1 to 64 lower-case letters, digits, '-', '_' and '.'", c.name)
+	}
 	if c.anon != nil {
 		if err := c.anon.Validate(); err != nil {
 			return nil, fmt.Errorf("throttle: WithAnonymousLimits: %w", err)
@@ -176,6 +194,10 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 		clients:   clientip.New(c.trustedProxies),
 		decisions: decisions,
 		logger:    c.logger,
+		name:      c.name,
+	}
+	if c.name != "" {
+		l.prefix = c.name + "."
 	}
 	p, err := newPolicy(tiers, limits, c.overrides)
 	if err != nil {
@@ -313,7 +335,7 @@ type Decision struct {
 // see [Limiter.Acquire].
 func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decision, error) {
 	lim := l.LimitsFor(t)
-	return l.take(ctx, tenantKey(t.ID), lim, cost, t.Tier.String(), l.now())
+	return l.take(ctx, budgetKey(l.name, tenantKey(t.ID), nil, nil, nil), lim, cost, t.Tier.String(), l.now())
 }
 
 func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string, now time.Time) (Decision, error) {
@@ -345,7 +367,7 @@ func (l *Limiter) Acquire(t tenant.Tenant) (release func(), ok bool) {
 	if lim.MaxConcurrent == 0 {
 		return func() {}, true
 	}
-	e, _, ok := l.local.acquire(tenantKey(t.ID), lim.MaxConcurrent, l.now())
+	e, _, ok := l.local.acquire(budgetKey(l.name, tenantKey(t.ID), nil, nil, nil), lim.MaxConcurrent, l.now())
 	if !ok {
 		return nil, false
 	}
@@ -401,9 +423,3 @@ func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason R
 		attribute.String("reason", string(reason)),
 	))
 }
-
-// Keys of the store. Tenant IDs cannot contain control characters, so the
-// prefixes keep tenants and client addresses apart.
-func tenantKey(id string) string { return id }
-
-func clientKey(a netip.Addr) string { return "\x01ip:" + a.String() }

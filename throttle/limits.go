@@ -24,8 +24,9 @@ type Limits struct {
 	// Quotas cap the total spent per calendar period, in UTC. At most one
 	// quota per period.
 	Quotas []Quota `json:"quotas,omitempty"`
-	// MaxConcurrent caps the requests of one tenant in flight at once in
-	// this process. Zero means no cap.
+	// MaxConcurrent caps the requests of one budget (a tenant, unless the
+	// middleware's By… options split it) in flight at once in this
+	// process. Zero means no cap.
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
 	// OnStoreFailure says what a shared store does for this tier when it
 	// cannot reach its backend in time. Default [FailLocal]. The in-process

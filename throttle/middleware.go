@@ -11,6 +11,7 @@ import (
 type MiddlewareOption func(*middlewareConfig)
 
 type middlewareConfig struct {
+	parts             []part // By… options, in order
 	cost              func(*http.Request) int
 	legacy            bool
 	concurrencyStatus int
@@ -44,12 +45,16 @@ func WithPartitionKey(secret []byte) MiddlewareOption {
 }
 
 // Middleware returns middleware that admits or refuses each request by its
-// tenant's limits (tenant.FromContext, so it goes after authz). Refusals are
-// RFC 9457 problems: 429 with Retry-After for rate, quota (until the period
-// resets) and concurrency, 503 when the store cannot decide and its policy
-// is to fail closed. Every response carries the RateLimit-Policy and
-// RateLimit fields. A refusal is recorded with tenant.Reject for the
-// access log and the meter outside.
+// tenant's limits (tenant.FromContext, so it goes after authz). Each tenant
+// has one budget by default; [ByUser], [ByRoute], [ByHeader] and [ByKey]
+// give each user, route, API key or key of the service's own a budget of
+// its own under the same limits. Refusals are RFC 9457 problems: 429 with
+// Retry-After for rate, quota (until the period resets) and concurrency,
+// 503 when the store cannot decide and its policy is to fail closed. Every
+// response the limits decide carries the RateLimit-Policy and RateLimit
+// fields; a second limiter on the same request adds its items to them. A
+// refusal is recorded with tenant.Reject for the access log and the meter
+// outside.
 //
 // It belongs inside authz.Middleware (tenancy.New wires that order). Having
 // no error to return, it panics with a "throttle: " message naming the
@@ -78,7 +83,8 @@ func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 	}
 }
 
-// charge is what a request is limited by: its tenant's or its client's.
+// charge is what a request is limited by: a budget of its tenant's or its
+// client's.
 type charge struct {
 	key, tier, pk string
 	lim           Limits
@@ -86,23 +92,46 @@ type charge struct {
 
 // chargeOf finds what r is limited by; false when it has no tenant the
 // throttle may charge and no anonymous limits apply.
-func (l *Limiter) chargeOf(r *http.Request, c *middlewareConfig) (charge, bool) {
-	if t, ok := tenant.FromContext(r.Context()); ok && (l.claimed || t.Source.Verified()) {
-		b := charge{key: tenantKey(t.ID), tier: t.Tier.String(), lim: l.LimitsFor(t)}
-		if c.pkSecret != nil {
-			b.pk = partitionKey(c.pkSecret, t.ID)
+func (l *Limiter) chargeOf(r *http.Request, st *request.State, c *middlewareConfig) (charge, bool) {
+	var (
+		b         charge
+		t         tenant.Tenant
+		principal string
+	)
+	isTenant := false
+	if tn, ok := tenant.FromContext(r.Context()); ok && (l.claimed || tn.Source.Verified()) {
+		t, principal, isTenant = tn, tenantKey(tn.ID), true
+		b.tier, b.lim = tn.Tier.String(), l.LimitsFor(tn)
+	} else if l.anon != nil {
+		principal = clientKey(l.clients.ClientIP(r))
+		b.tier, b.lim = "anonymous", *l.anon
+	} else {
+		return charge{}, false
+	}
+	if len(c.parts) == 0 {
+		b.key = budgetKey(l.name, principal, nil, nil, nil)
+	} else {
+		var (
+			kinds  [4]byte
+			values [4]string
+			ok     [4]bool
+		)
+		ks, vs, oks := kinds[:0], values[:0], ok[:0]
+		for _, p := range c.parts {
+			v, has := p.value(r, t, st)
+			ks, vs, oks = append(ks, p.kind), append(vs, v), append(oks, has)
 		}
-		return b, true
+		b.key = budgetKey(l.name, principal, ks, vs, oks)
 	}
-	if l.anon != nil {
-		return charge{key: clientKey(l.clients.ClientIP(r)), tier: "anonymous", lim: *l.anon}, true
+	if c.pkSecret != nil && isTenant {
+		b.pk = partitionKey(c.pkSecret, b.key)
 	}
-	return charge{}, false
+	return b, true
 }
 
 func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler, c *middlewareConfig) {
 	ctx := r.Context()
-	b, ok := l.chargeOf(r, c)
+	b, ok := l.chargeOf(r, st, c)
 	if !ok {
 		if !st.Entered(request.Authz) && request.Built(request.Authz) {
 			request.ReportOnce(noTenantReport{}, "throttle: a request reached the throttle without a tenant and authz.Middleware, built in this process, had not run for it: if the throttle is outside authz, every request is refused with 401. Wire them "+request.Order+", or build the stack with tenancy.New")
@@ -113,7 +142,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	}
 
 	now := l.now() // one reading for the whole decision
-	f := fields{lim: b.lim, policy: l.policyFor(b.lim), pk: b.pk, free: -1}
+	f := fields{lim: b.lim, policy: l.policyFor(b.lim), pk: b.pk, prefix: l.prefix, free: -1}
 	if b.lim.MaxConcurrent > 0 {
 		e, free, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
 		if !ok {
