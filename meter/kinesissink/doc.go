@@ -30,9 +30,9 @@
 // A record Kinesis can never take holds up no other: one larger than
 // [MaxRecordBytes] is never sent (Kinesis would refuse the whole call), and
 // one refused with an error code that names the record, not the stream's
-// state, is not sent again within the Write. Each is reported with an
-// error naming the record and why ([ErrRecordTooLarge],
-// [ErrRecordRejected]).
+// state, is not sent again. Each is reported in the DeliveryError's
+// Rejected with its reason, and the Recorder writes it to its dead-letter
+// file (meter.WithDeadLetter) instead of sending it again.
 //
 //	cfg, err := config.LoadDefaultConfig(ctx)
 //	...

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -237,63 +240,139 @@ func TestKinesaliteByARN(t *testing.T) {
 	}
 }
 
-// TestKinesaliteOversizeRecord writes 10 records and one larger than
-// Kinesis takes in one Write: the 10 are stored, the one is reported, and
-// no call carries it (Kinesis refuses a whole call that does).
+// TestKinesaliteOversizeRecord delivers 10 records and one larger than
+// Kinesis takes in one round: the 10 are stored, the one is rejected with
+// its reason, and no call carries it (Kinesis refuses a whole call that
+// does). Through a Recorder, the one goes to the dead-letter file.
 func TestKinesaliteOversizeRecord(t *testing.T) {
 	srv := testservers.Kinesalite(t)
 	client := kinesisClient(t, srv.Endpoint)
-	const stream = "metering-oversize"
-	createStream(t, client, stream, 1)
 
-	recs := records(11)
-	recs[4] = padded(t, recs[4], kinesissink.MaxRecordBytes*3/2)
-
-	// What the sink keeps from happening: the record fails the whole call.
-	big, err := json.Marshal(recs[4])
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = client.PutRecords(t.Context(), &kinesis.PutRecordsInput{
-		StreamName: aws.String(stream),
-		Records: []types.PutRecordsRequestEntry{
-			{Data: []byte(`{}`), PartitionKey: aws.String("tenant-0")},
-			{Data: big, PartitionKey: aws.String(kinesissink.PartitionKey(&recs[4]))},
-		},
-	})
-	if err == nil {
-		t.Fatal("kinesalite took a record of 1.5 MiB: the test proves nothing")
-	}
-	if got := readStream(t, client, stream); len(got) != 0 {
-		t.Fatalf("the refused call stored records: %v", got)
-	}
-
-	sink, err := kinesissink.New(client, stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = sink.Write(t.Context(), recs)
-	var de *meter.DeliveryError
-	if !errors.As(err, &de) || !errors.Is(err, kinesissink.ErrRecordTooLarge) {
-		t.Fatalf("Write = %v, want a DeliveryError wrapping ErrRecordTooLarge", err)
-	}
-	if diff := cmp.Diff([]int{4}, de.Failed); diff != "" {
-		t.Errorf("Failed (-want +got):\n%s", diff)
-	}
-	var stored []string
-	for _, rs := range readStream(t, client, stream) {
-		for _, r := range rs {
-			var m meter.Record
-			if err := json.Unmarshal(r.Data, &m); err != nil {
-				t.Fatal(err)
+	// storedIDs returns the IDs of the records in a stream.
+	storedIDs := func(stream string) []string {
+		var out []string
+		for _, rs := range readStream(t, client, stream) {
+			for _, r := range rs {
+				var m meter.Record
+				if err := json.Unmarshal(r.Data, &m); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, m.ID)
 			}
-			stored = append(stored, m.ID)
 		}
+		slices.Sort(out)
+		return out
 	}
-	want := recordIDs(append(slices.Clone(recs[:4]), recs[5:]...))
-	if diff := cmp.Diff(want, stored); diff != "" {
-		t.Errorf("records stored (-want +got):\n%s", diff)
-	}
+	// oversize makes r larger than Kinesis takes, as an old spool's
+	// record may be.
+	oversize := func(r meter.Record) meter.Record { return padded(t, r, kinesissink.MaxRecordBytes*3/2) }
+
+	t.Run("Write", func(t *testing.T) {
+		const stream = "metering-oversize"
+		createStream(t, client, stream, 1)
+		recs := records(11)
+		recs[4] = oversize(recs[4])
+
+		// What the sink keeps from happening: the record fails the
+		// whole call.
+		big, err := json.Marshal(recs[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.PutRecords(t.Context(), &kinesis.PutRecordsInput{
+			StreamName: aws.String(stream),
+			Records: []types.PutRecordsRequestEntry{
+				{Data: []byte(`{}`), PartitionKey: aws.String("tenant-0")},
+				{Data: big, PartitionKey: aws.String(kinesissink.PartitionKey(&recs[4]))},
+			},
+		})
+		if err == nil {
+			t.Fatal("kinesalite took a record of 1.5 MiB: the test proves nothing")
+		}
+		if got := storedIDs(stream); len(got) != 0 {
+			t.Fatalf("the refused call stored records: %v", got)
+		}
+
+		sink, err := kinesissink.New(client, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sink.Write(t.Context(), recs)
+		var de *meter.DeliveryError
+		if !errors.As(err, &de) || !errors.Is(err, kinesissink.ErrRecordTooLarge) {
+			t.Fatalf("Write = %v, want a DeliveryError wrapping ErrRecordTooLarge", err)
+		}
+		if len(de.Failed) != 0 || len(de.Rejected) != 1 || de.Rejected[0].Index != 4 {
+			t.Errorf("Failed %v, Rejected %+v; want record 4 rejected, none failed", de.Failed, de.Rejected)
+		}
+		want := recordIDs(append(slices.Clone(recs[:4]), recs[5:]...))
+		if diff := cmp.Diff(want, storedIDs(stream)); diff != "" {
+			t.Errorf("records stored (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("Recorder", func(t *testing.T) {
+		const stream = "metering-oversize-recorder"
+		createStream(t, client, stream, 1)
+		sink, err := kinesissink.New(client, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var written []string
+		inflating := meter.SinkFunc(func(ctx context.Context, recs []meter.Record) error {
+			recs[4] = oversize(recs[4])
+			for _, r := range recs {
+				written = append(written, r.ID)
+			}
+			return sink.Write(ctx, recs)
+		})
+		deadLetter := filepath.Join(t.TempDir(), "dead.jsonl")
+		now := window
+		rec, err := meter.New("orders", inflating,
+			meter.WithMeters(meter.Meter{Name: "api.calls", Unit: meter.UnitCount}),
+			meter.WithoutLoop(), meter.WithClock(func() time.Time { return now }), meter.WithDeadLetter(deadLetter),
+			meter.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		basic := tenant.DefaultTiers.MustLookup("basic")
+		for i := range 11 {
+			ctx := tenant.NewContext(t.Context(), tenant.Tenant{ID: fmt.Sprintf("tenant-%02d", i), Tier: basic})
+			rec.Add(ctx, "api.calls", 1)
+		}
+		now = now.Add(time.Hour)
+		if err := rec.Flush(t.Context()); err != nil {
+			t.Fatalf("Flush = %v, want the round to end well", err)
+		}
+		if st := rec.Stats(); st.Delivered != 10 || st.DeadLettered != 1 || st.Pending != 0 {
+			t.Errorf("Stats = %+v, want 10 delivered, 1 dead-lettered, none pending", st)
+		}
+		if len(written) != 11 {
+			t.Fatalf("%d records written, want 11 in one Write", len(written))
+		}
+		want := append(slices.Clone(written[:4]), written[5:]...)
+		slices.Sort(want)
+		if diff := cmp.Diff(want, storedIDs(stream)); diff != "" {
+			t.Errorf("records stored (-want +got):\n%s", diff)
+		}
+		data, err := os.ReadFile(deadLetter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var line struct {
+			Reason string
+			Record meter.Record
+		}
+		if err := json.Unmarshal(data, &line); err != nil {
+			t.Fatalf("dead-letter file %q: %v", data, err)
+		}
+		if line.Record.ID != written[4] || !strings.Contains(line.Reason, "larger than a Kinesis record can be") {
+			t.Errorf("dead letter %s: %q, want %s as too large", line.Record.ID, line.Reason, written[4])
+		}
+		if err := rec.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestKinesaliteOutage stops kinesalite (SIGSTOP) in the middle of a

@@ -51,12 +51,13 @@ const maxKeyChars = 256
 var (
 	// ErrRecordTooLarge is wrapped by the error reported for a record whose
 	// JSON and partition key exceed [MaxRecordBytes]. Such a record is
-	// never sent: Kinesis would refuse the whole call holding it.
+	// never sent (Kinesis would refuse the whole call holding it) and is
+	// reported rejected.
 	ErrRecordTooLarge = errors.New("kinesissink: record larger than Kinesis accepts")
 	// ErrRecordRejected is wrapped by the error reported for a record that
 	// Kinesis refused in a PutRecords answer with an error code that no
-	// retry cures (any but those of [ErrRefused]). It is not sent again
-	// within the Write.
+	// retry cures (any but those of [ErrRefused]). It is not sent again,
+	// and is reported rejected.
 	ErrRecordRejected = errors.New("kinesissink: record rejected by Kinesis")
 	// ErrRefused is wrapped by the error reported for records Kinesis
 	// refused in a PutRecords answer for a reason that passes (a throttled
@@ -120,10 +121,12 @@ type entry struct {
 
 func (e *entry) size() int { return len(e.data) + len(e.key) }
 
-// rejection is a record never to be sent again, and why.
+// rejection is a record never to be sent again, and why: in short for the
+// dead-letter file, and as an error naming the record.
 type rejection struct {
-	index int
-	err   error
+	index  int
+	reason string
+	err    error
 }
 
 // Write implements [meter.Sink]. It sends the records in PutRecords calls of
@@ -139,11 +142,12 @@ type rejection struct {
 // stream, access denied) ends the retries at once, and so does the end of
 // ctx.
 //
-// A record Kinesis can never take holds up no other: one too large
-// ([ErrRecordTooLarge]) is never sent, and one Kinesis refused with an
-// error code that names the record itself ([ErrRecordRejected]) is not
-// sent again within the Write. Both are reported failed, with an error
-// naming the record and why.
+// A record Kinesis can never take holds up no other: one too large is
+// never sent, and one Kinesis refused with an error code that names the
+// record itself is not sent again. Both are reported in the
+// DeliveryError's Rejected, with their reason, for the Recorder's
+// dead-letter file; its error wraps [ErrRecordTooLarge] or
+// [ErrRecordRejected].
 func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	if len(records) == 0 {
 		return nil
@@ -151,9 +155,9 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	var rejected []rejection
 	pending := make([]entry, 0, len(records))
 	for i := range records {
-		e, err := encode(i, &records[i])
-		if err != nil {
-			rejected = append(rejected, rejection{i, err})
+		e, rej := encode(i, &records[i])
+		if rej != nil {
+			rejected = append(rejected, *rej)
 			continue
 		}
 		pending = append(pending, e)
@@ -198,34 +202,38 @@ func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 }
 
 // report returns the error of a Write of n records that left pending
-// undelivered, after lastErr, and rejected.
+// undelivered, after lastErr, and rejected: nil when there are neither; a
+// plain error when every record is pending, as the meter.Sink contract
+// asks when none was delivered and all may be later; else a
+// *meter.DeliveryError.
 func report(ctx context.Context, n int, pending []entry, rejected []rejection, lastErr error) error {
 	if len(pending) == 0 && len(rejected) == 0 {
 		return nil
 	}
 	var (
-		failed = make([]int, 0, len(pending)+len(rejected))
-		errs   []error
+		de   = &meter.DeliveryError{}
+		errs []error
 	)
 	for _, r := range rejected {
-		failed = append(failed, r.index)
+		de.Rejected = append(de.Rejected, meter.RejectedRecord{Index: r.index, Reason: r.reason})
 		errs = append(errs, r.err)
 	}
 	if len(pending) > 0 {
 		for _, e := range pending {
-			failed = append(failed, e.index)
+			de.Failed = append(de.Failed, e.index)
 		}
 		errs = append(errs, lastErr)
 		if ctx.Err() != nil && !errors.Is(lastErr, ctx.Err()) {
 			errs = append(errs, fmt.Errorf("kinesissink: retry abandoned: %w", ctx.Err()))
 		}
 	}
-	err := errors.Join(errs...)
-	if len(failed) == n {
-		return err
+	de.Err = errors.Join(errs...)
+	if len(de.Failed) == n {
+		return de.Err
 	}
-	slices.Sort(failed)
-	return &meter.DeliveryError{Failed: failed, Err: err}
+	slices.Sort(de.Failed)
+	slices.SortFunc(de.Rejected, func(a, b meter.RejectedRecord) int { return a.Index - b.Index })
+	return de
 }
 
 // put sends one batch. It returns the entries to send again, those Kinesis
@@ -271,8 +279,12 @@ func (s *Sink) put(ctx context.Context, batch []entry) (again []entry, rejected 
 				code, text = c, aws.ToString(r.ErrorMessage)
 			}
 		default:
-			rejected = append(rejected, rejection{batch[i].index,
-				fmt.Errorf("%w: record %s: %s: %s", ErrRecordRejected, batch[i].id, c, aws.ToString(r.ErrorMessage))})
+			msg := aws.ToString(r.ErrorMessage)
+			rejected = append(rejected, rejection{
+				index:  batch[i].index,
+				reason: fmt.Sprintf("Kinesis refused it: %s: %s", c, msg),
+				err:    fmt.Errorf("%w: record %s: %s: %s", ErrRecordRejected, batch[i].id, c, msg),
+			})
 		}
 	}
 	if len(again) == 0 {
@@ -356,16 +368,25 @@ func batches(entries []entry) [][]entry {
 	return append(out, entries[start:])
 }
 
-// encode turns a record into a Kinesis record.
-func encode(i int, r *meter.Record) (entry, error) {
+// encode turns a record into a Kinesis record, or says why Kinesis will
+// never take it.
+func encode(i int, r *meter.Record) (entry, *rejection) {
 	data, err := json.Marshal(r)
 	if err != nil {
-		return entry{}, fmt.Errorf("kinesissink: record %s: %w", r.ID, err)
+		return entry{}, &rejection{
+			index:  i,
+			reason: "not encodable as JSON: " + err.Error(),
+			err:    fmt.Errorf("kinesissink: record %s: %w", r.ID, err),
+		}
 	}
 	e := entry{index: i, id: r.ID, data: data, key: PartitionKey(r)}
 	if e.size() > MaxRecordBytes {
-		return entry{}, fmt.Errorf("%w: record %s (tenant %q, meter %q) is %d bytes with its partition key, at most %d",
-			ErrRecordTooLarge, r.ID, r.TenantID, r.Meter, e.size(), MaxRecordBytes)
+		return entry{}, &rejection{
+			index:  i,
+			reason: fmt.Sprintf("%d bytes with its partition key, larger than a Kinesis record can be (%d)", e.size(), MaxRecordBytes),
+			err: fmt.Errorf("%w: record %s (tenant %q, meter %q) is %d bytes with its partition key, at most %d",
+				ErrRecordTooLarge, r.ID, r.TenantID, r.Meter, e.size(), MaxRecordBytes),
+		}
 	}
 	return e, nil
 }

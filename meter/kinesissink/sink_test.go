@@ -218,18 +218,21 @@ func TestWriteBatchesAt5MiB(t *testing.T) {
 	}
 }
 
-func TestWriteReportsOversizeRecordFailed(t *testing.T) {
+// A record too large for Kinesis is never sent, and reported rejected
+// with its reason; the others are delivered.
+func TestWriteRejectsOversizeRecord(t *testing.T) {
 	client := &fakeKinesis{}
 	recs := records(4)
 	recs[1] = padded(t, recs[1], kinesissink.MaxRecordBytes)   // the limit: sent
-	recs[2] = padded(t, recs[2], kinesissink.MaxRecordBytes+1) // one byte over: failed
+	recs[2] = padded(t, recs[2], kinesissink.MaxRecordBytes+1) // one byte over: rejected
 	err := newSink(t, client).Write(t.Context(), recs)
 	var de *meter.DeliveryError
 	if !errors.As(err, &de) {
 		t.Fatalf("Write = %v, want a *meter.DeliveryError", err)
 	}
-	if diff := cmp.Diff([]int{2}, de.Failed); diff != "" {
-		t.Errorf("Failed (-want +got):\n%s", diff)
+	if len(de.Failed) != 0 || len(de.Rejected) != 1 || de.Rejected[0].Index != 2 ||
+		!strings.Contains(de.Rejected[0].Reason, "larger than a Kinesis record can be") {
+		t.Errorf("Failed %v, Rejected %+v; want none failed and record 2 rejected as too large", de.Failed, de.Rejected)
 	}
 	if !errors.Is(err, kinesissink.ErrRecordTooLarge) || !strings.Contains(err.Error(), recs[2].ID) {
 		t.Errorf("Write = %v, want ErrRecordTooLarge naming %s", err, recs[2].ID)
@@ -242,11 +245,12 @@ func TestWriteReportsOversizeRecordFailed(t *testing.T) {
 		t.Errorf("records sent (-want +got):\n%s", diff)
 	}
 
-	// None deliverable: a plain error, and no call.
+	// Nothing deliverable: still a DeliveryError, since the record is not
+	// one to send again, and no call.
 	client = &fakeKinesis{}
 	err = newSink(t, client).Write(t.Context(), recs[2:3])
-	if !errors.Is(err, kinesissink.ErrRecordTooLarge) || errors.As(err, &de) {
-		t.Errorf("Write(one oversize record) = %v, want ErrRecordTooLarge and no DeliveryError", err)
+	if !errors.As(err, &de) || len(de.Rejected) != 1 || de.Rejected[0].Index != 0 || len(de.Failed) != 0 {
+		t.Errorf("Write(one oversize record) = %v, want a DeliveryError rejecting it", err)
 	}
 	if n := len(client.Calls()); n != 0 {
 		t.Errorf("%d calls, want none", n)
@@ -350,8 +354,12 @@ func TestWriteRejectsEntriesForGood(t *testing.T) {
 	if !errors.As(err, &de) {
 		t.Fatalf("Write = %v, want a *meter.DeliveryError", err)
 	}
-	if diff := cmp.Diff([]int{2}, de.Failed); diff != "" {
-		t.Errorf("Failed (-want +got):\n%s", diff)
+	want := []meter.RejectedRecord{{Index: 2, Reason: "Kinesis refused it: InvalidArgumentException: refused by the test"}}
+	if len(de.Failed) != 0 {
+		t.Errorf("Failed = %v, want none", de.Failed)
+	}
+	if diff := cmp.Diff(want, de.Rejected); diff != "" {
+		t.Errorf("Rejected (-want +got):\n%s", diff)
 	}
 	if !errors.Is(err, kinesissink.ErrRecordRejected) || errors.Is(err, kinesissink.ErrRefused) ||
 		!strings.Contains(err.Error(), "r0002") || !strings.Contains(err.Error(), "InvalidArgumentException") {
