@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -43,7 +44,8 @@ func OpenJSONLines(path string) (*JSONLines, error) {
 
 // Write implements [Sink]: each record is one line, written whole or not
 // at all. When some lines were written and then one failed, the error is a
-// [*DeliveryError] naming the records not written.
+// [*DeliveryError] naming the records not written; a record JSON cannot
+// encode (a NaN value) is rejected in it.
 func (s *JSONLines) Write(_ context.Context, records []Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -82,9 +84,10 @@ type lineWriter struct {
 }
 
 // write writes each record's value as a JSON line. It returns nil when
-// every line was written (and synced); a [*DeliveryError] naming the
-// records from the first line that failed when some were written before
-// it; another error when none was.
+// every line was written (and synced); a plain error when none was and
+// all may be later; else a [*DeliveryError] naming the records from the
+// first line that failed, and rejecting those whose value JSON cannot
+// encode (a NaN), which no retry cures.
 func (l *lineWriter) write(records []Record, value func(*Record) any) error {
 	if len(records) == 0 {
 		return nil
@@ -95,14 +98,21 @@ func (l *lineWriter) write(records []Record, value func(*Record) any) error {
 		}
 		l.cut = false
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	written := 0
-	var err error
-	for written < len(records) {
+	var (
+		buf      bytes.Buffer
+		enc      = json.NewEncoder(&buf)
+		next     int // the first record not written or rejected
+		lines    int // written
+		rejected []RejectedRecord
+		errs     []error
+		err      error // of the write that failed
+	)
+	for ; next < len(records); next++ {
 		buf.Reset()
-		if err = enc.Encode(value(&records[written])); err != nil {
-			break
+		if eerr := enc.Encode(value(&records[next])); eerr != nil {
+			rejected = append(rejected, RejectedRecord{Index: next, Reason: "not encodable as JSON: " + eerr.Error()})
+			errs = append(errs, fmt.Errorf("record %s: %w", records[next].ID, eerr))
+			continue
 		}
 		var n int
 		if n, err = l.w.Write(buf.Bytes()); err != nil || n != buf.Len() {
@@ -114,26 +124,32 @@ func (l *lineWriter) write(records []Record, value func(*Record) any) error {
 			}
 			break
 		}
-		written++
+		lines++
 	}
-	if written > 0 && l.sync != nil {
+	failed := next // records from here on are to be sent again
+	if lines > 0 && l.sync != nil {
 		if serr := l.sync(); serr != nil {
 			// Nothing is known to be on disk: every record is written
 			// again, those already in the file as duplicates by ID.
-			return errors.Join(err, fmt.Errorf("sync: %w", serr))
+			err, failed = errors.Join(err, fmt.Errorf("sync: %w", serr)), 0
 		}
 	}
-	switch {
-	case err == nil:
+	if err == nil && len(rejected) == 0 {
 		return nil
-	case written == 0:
-		return err
 	}
-	failed := make([]int, 0, len(records)-written)
-	for i := written; i < len(records); i++ {
-		failed = append(failed, i)
+	errs = append(errs, err)
+	de := &DeliveryError{Rejected: rejected, Err: errors.Join(errs...)}
+	if err != nil {
+		for i := failed; i < len(records); i++ {
+			if !slices.ContainsFunc(rejected, func(r RejectedRecord) bool { return r.Index == i }) {
+				de.Failed = append(de.Failed, i)
+			}
+		}
 	}
-	return &DeliveryError{Failed: failed, Err: err}
+	if len(de.Failed) == len(records) {
+		return de.Err
+	}
+	return de
 }
 
 // unwrite takes back the n bytes a failed Write of a line of size bytes

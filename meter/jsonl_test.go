@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -244,5 +245,54 @@ func TestLineCutShort(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A record JSON cannot encode (a NaN, which a Recorder never makes but a
+// hand-made record may hold) is rejected for the dead-letter file, and the
+// others are written.
+func TestSinksRejectWhatJSONCannotEncode(t *testing.T) {
+	sinks := []struct {
+		name string
+		new  func(io.Writer) meter.Sink
+	}{
+		{"JSONLines", func(w io.Writer) meter.Sink { return meter.NewJSONLines(w) }},
+		{"EMF", func(w io.Writer) meter.Sink {
+			s, err := meter.NewEMF(w, "Test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	}
+	for _, s := range sinks {
+		t.Run(s.name, func(t *testing.T) {
+			recs := sampleRecords(5, 0)
+			recs[1].Value, recs[3].Value = math.NaN(), math.Inf(1)
+			var buf bytes.Buffer
+			err := s.new(&buf).Write(context.Background(), recs)
+			var de *meter.DeliveryError
+			if !errors.As(err, &de) {
+				t.Fatalf("Write = %v, want a DeliveryError", err)
+			}
+			if len(de.Failed) != 0 || len(de.Rejected) != 2 || de.Rejected[0].Index != 1 || de.Rejected[1].Index != 3 ||
+				!strings.Contains(de.Rejected[0].Reason, "not encodable as JSON") {
+				t.Errorf("Failed %v, Rejected %+v; want records 1 and 3 rejected, none failed", de.Failed, de.Rejected)
+			}
+			if n := bytes.Count(buf.Bytes(), []byte("\n")); n != 3 {
+				t.Errorf("%d lines, want the 3 others:\n%s", n, buf.Bytes())
+			}
+			for line := range bytes.Lines(buf.Bytes()) {
+				if !json.Valid(line) {
+					t.Errorf("invalid line %q", line)
+				}
+			}
+
+			// Only such records: rejected still, not failed.
+			err = s.new(&buf).Write(context.Background(), recs[1:2])
+			if !errors.As(err, &de) || len(de.Rejected) != 1 || len(de.Failed) != 0 {
+				t.Errorf("Write(a NaN) = %v, want a DeliveryError rejecting it", err)
+			}
+		})
 	}
 }
