@@ -92,32 +92,31 @@ func New(provider metric.MeterProvider, opts ...Option) (*Sink, error) {
 // Write implements [meter.Sink]: it adds each record's value to its
 // meter's counter, or records it in its histogram. It fails only when the
 // provider was shut down (with [ErrProviderClosed]), so that the
-// [meter.Recorder] keeps the records.
+// [meter.Recorder] keeps the records. A record whose meter the provider
+// makes no instrument for (a provider of one's own may refuse a name) is
+// rejected in a [*meter.DeliveryError], for the Recorder's dead-letter file.
 func (s *Sink) Write(ctx context.Context, records []meter.Record) error {
 	if s.closed() {
 		return ErrProviderClosed
 	}
 	var (
-		failed []int
-		errs   []error
+		rejected []meter.RejectedRecord
+		errs     []error
 	)
 	for i := range records {
 		r := &records[i]
 		in, err := s.instrument(r)
 		if err != nil && in == (instrument{}) {
-			failed = append(failed, i)
+			rejected = append(rejected, meter.RejectedRecord{Index: i, Reason: err.Error()})
 			errs = append(errs, err)
 			continue
 		}
 		in.record(ctx, r.Value, s.attributes(r))
 	}
-	switch {
-	case len(failed) == 0:
+	if len(rejected) == 0 {
 		return nil
-	case len(failed) == len(records):
-		return errors.Join(errs...)
 	}
-	return &meter.DeliveryError{Failed: failed, Err: errors.Join(errs...)}
+	return &meter.DeliveryError{Rejected: rejected, Err: errors.Join(errs...)}
 }
 
 // closed reports whether the provider was shut down since New. The SDK's

@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -432,5 +433,68 @@ func TestTimeMetersAreHistograms(t *testing.T) {
 	}
 	for _, w := range want {
 		metricdatatest.AssertEqual(t, w, got[w.Name], metricdatatest.IgnoreTimestamp())
+	}
+}
+
+// refusingProvider makes no counter named refuse, as a provider of one's
+// own may; it discards everything else.
+type refusingProvider struct {
+	noop.MeterProvider
+	refuse string
+}
+
+func (p refusingProvider) Meter(string, ...metric.MeterOption) metric.Meter {
+	return refusingMeter{refuse: p.refuse}
+}
+
+type refusingMeter struct {
+	noop.Meter
+	refuse string
+}
+
+func (m refusingMeter) Float64Counter(name string, opts ...metric.Float64CounterOption) (metric.Float64Counter, error) {
+	if name == m.refuse {
+		return nil, errors.New("not a name of ours")
+	}
+	return m.Meter.Float64Counter(name, opts...)
+}
+
+// A record whose meter gets no instrument is rejected for the dead-letter
+// file: the provider would refuse it at every retry.
+func TestWriteRejectsWhatTheProviderRefuses(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		handled []error
+	)
+	prev := otel.GetErrorHandler()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, err)
+	}))
+	t.Cleanup(func() { otel.SetErrorHandler(prev) })
+
+	s, err := otelsink.New(refusingProvider{refuse: "tenancy.usage.odd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []meter.Record{
+		record("acme", "basic", "api.calls", 1, nil),
+		record("acme", "basic", "odd", 1, nil),
+		record("beta", "basic", "api.calls", 1, nil),
+	}
+	err = s.Write(t.Context(), recs)
+	var de *meter.DeliveryError
+	if !errors.As(err, &de) {
+		t.Fatalf("Write = %v, want a DeliveryError", err)
+	}
+	if len(de.Failed) != 0 || len(de.Rejected) != 1 || de.Rejected[0].Index != 1 ||
+		!strings.Contains(de.Rejected[0].Reason, `meter "odd"`) {
+		t.Errorf("Failed %v, Rejected %+v; want record 1 rejected, naming its meter", de.Failed, de.Rejected)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handled) != 1 {
+		t.Errorf("error handler got %v, want the refusal once", handled)
 	}
 }
