@@ -261,6 +261,8 @@ func (s *Store) Close() error {
 }
 
 // Stats counts how the store has fared.
+// On a Redis Cluster, switches are counted per master, and Down reports
+// whether any master is on the fallback.
 type Stats struct {
 	Failures  int64 // Redis calls that failed or timed out
 	Switches  int64 // times the store switched to its fallback
