@@ -114,6 +114,8 @@
 //     period ends.
 //   - 429 concurrency-limited (or 503 with [WithConcurrencyStatus]): too
 //     many of the tenant's requests are in flight.
+//   - 408 body-timeout: the request's body did not arrive in time to take
+//     a concurrency slot (below).
 //   - 401 tenant-required: no tenant in the context, or only one the
 //     request claimed (tenant.SourceClaimed: a subdomain or path that
 //     anyone can name, so never a reason to spend that tenant's budget;
@@ -123,9 +125,26 @@
 //
 // A refusal is recorded with tenant.Reject, for the access log and the
 // meter outside: By "throttle", Reason "rate", "quota", "concurrency",
-// "tenant_required" or "store_unavailable", and Status. The counter
+// "body_timeout", "tenant_required" or "store_unavailable", and Status. The counter
 // tenancy.throttle.decisions counts decisions by tier, decision and reason
 // ("no_tenant" for a request without one), never by tenant.
+//
+// # Slow clients
+//
+// A request holds a concurrency slot while its handler runs, not while its
+// client sends the body: for a tier with MaxConcurrent, the middleware
+// reads the first 64 KiB of a body ([WithBodyBuffer]) before it takes a
+// slot, within 10 s ([WithBodyTimeout], and never past the server's
+// ReadTimeout), and the handler reads those bytes from memory. A body that
+// does not arrive in time is refused with 408 and spends nothing, so two
+// clients trickling their bodies no longer lock a tenant capped at two out
+// for the server's read timeout. The rest of a larger body is read by the
+// handler with the slot held, at the same pace: each further 64 KiB within
+// 10 s, or the handler's read fails with a timeout. A slot is thus held
+// while a body arrives for at most the timeout per 64 KiB beyond the
+// first. Deadlines need a server that supports them
+// (http.ResponseController); elsewhere the body is still read first,
+// without one.
 //
 // # Wiring
 //

@@ -500,6 +500,13 @@ func (s *MemoryStore) acquire(key string, maxInFlight int, now time.Time) (*memE
 
 func (e *memEntry) release() { e.inflight.Add(-1) }
 
+// busy reports whether every one of max in-flight slots of key is taken.
+func (s *MemoryStore) busy(key string, maxInFlight int, now time.Time) bool {
+	e := s.pin(key, now.UnixNano())
+	defer e.pins.Add(-1)
+	return e.inflight.Load() >= int32(maxInFlight)
+}
+
 // calendar remembers the current period of each kind, so that most
 // decisions skip the calendar arithmetic of [Period.window].
 type calendar [numPeriods + 1]atomic.Pointer[periodWindow]

@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
@@ -16,6 +17,8 @@ type middlewareConfig struct {
 	legacy            bool
 	concurrencyStatus int
 	pkSecret          []byte
+	bodyBuffer        int
+	bodyTimeout       time.Duration
 }
 
 // WithCost sets what a request spends, for endpoints heavier than others.
@@ -75,6 +78,15 @@ func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 	}
 	if c.pkSecret != nil && len(c.pkSecret) < 16 {
 		panic("throttle: WithPartitionKey needs a secret of at least 16 bytes")
+	}
+	if c.bodyTimeout < 0 {
+		panic("throttle: WithBodyTimeout needs a positive duration")
+	}
+	if c.bodyBuffer == 0 {
+		c.bodyBuffer = defaultBodyBuffer
+	}
+	if c.bodyTimeout == 0 {
+		c.bodyTimeout = defaultBodyTimeout
 	}
 	return func(next http.Handler) http.Handler {
 		return request.NewHandler(request.Throttle, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
@@ -141,17 +153,39 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		return
 	}
 
-	now := l.now() // one reading for the whole decision
 	f := fields{lim: b.lim, policy: l.policyFor(b.lim), pk: b.pk, prefix: l.prefix, free: -1}
+	refuseConcurrency := func(now time.Time) {
+		l.count(ctx, b.tier, false, ReasonConcurrency)
+		// The rate and quotas were not asked: the fields say only that
+		// no slot is free.
+		f.free = 0
+		f.set(w.Header(), c.legacy, now, &st.RateLimit)
+		refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
+	}
+	if b.lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r) {
+		// The slot is taken once the body is in (see body.go), unless
+		// every slot is taken already: then the body is not worth reading.
+		if l.local.busy(b.key, b.lim.MaxConcurrent, l.now()) {
+			refuseConcurrency(l.now())
+			return
+		}
+		body, err := readBody(w, r, c)
+		if err != nil {
+			l.count(ctx, b.tier, false, ReasonBodyTimeout)
+			w.Header().Set("Connection", "close")
+			refuse(w, r, ReasonBodyTimeout, http.StatusRequestTimeout, 0)
+			return
+		}
+		r2 := *r // shallow: the caller's request is never changed
+		r2.Body = body
+		r = &r2
+	}
+
+	now := l.now() // one reading for the whole decision
 	if b.lim.MaxConcurrent > 0 {
 		e, free, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
 		if !ok {
-			l.count(ctx, b.tier, false, ReasonConcurrency)
-			// The rate and quotas were not asked: the fields say only
-			// that no slot is free.
-			f.free = 0
-			f.set(w.Header(), c.legacy, now, &st.RateLimit)
-			refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
+			refuseConcurrency(now)
 			return
 		}
 		defer e.release()
@@ -180,6 +214,11 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	}
 }
 
+// hasBody reports whether r comes with a body to read.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
 // noTenantReport keys the report of a throttle that seems to sit outside
 // authz.
 type noTenantReport struct{}
@@ -187,6 +226,7 @@ type noTenantReport struct{}
 // refusals are the problems the throttle answers with, by reason.
 var refusals = map[Reason]struct{ slug, title, detail string }{
 	ReasonConcurrency: {"concurrency-limited", "Too many concurrent requests", "Too many of your requests are in progress; retry when one has finished."},
+	ReasonBodyTimeout: {"body-timeout", "Request body too slow", "The request body did not arrive in time; send it faster, or in smaller requests."},
 	ReasonStore:       {"throttle-unavailable", "Service unavailable", "Request limits cannot be checked right now; retry shortly."},
 	ReasonQuota:       {"quota-exceeded", "Quota exceeded", "Your plan's request quota for this period is used up."},
 	ReasonRate:        {"rate-limited", "Too many requests", "Your request rate is above your plan's limit; retry after the time given."},

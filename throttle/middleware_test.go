@@ -951,11 +951,13 @@ func TestMiddlewarePanics(t *testing.T) {
 		"WithConcurrencyStatus(200)": throttle.WithConcurrencyStatus(200),
 		"WithPartitionKey(15 bytes)": throttle.WithPartitionKey([]byte("0123456789abcde")),
 		"WithPartitionKey(empty)":    throttle.WithPartitionKey([]byte{}),
+		"WithBodyTimeout(-1s)":       throttle.WithBodyTimeout(-time.Second),
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantPanic(t, func() { l.Middleware(opt) })
 		})
 	}
 	// Nil and zero mean the default: no panic.
-	l.Middleware(nil, throttle.WithPartitionKey(nil), throttle.WithCost(nil), throttle.WithConcurrencyStatus(0))
+	l.Middleware(nil, throttle.WithPartitionKey(nil), throttle.WithCost(nil), throttle.WithConcurrencyStatus(0),
+		throttle.WithBodyBuffer(0), throttle.WithBodyTimeout(0), throttle.ByKey(nil))
 }

@@ -54,6 +54,9 @@ const (
 	ReasonQuota       Reason = "quota"
 	ReasonConcurrency Reason = "concurrency"
 	ReasonStore       Reason = "store_unavailable"
+	// ReasonBodyTimeout: the request's body did not arrive in time to take
+	// a concurrency slot (see [WithBodyTimeout]).
+	ReasonBodyTimeout Reason = "body_timeout"
 )
 
 // reasonNoTenant is the "reason" attribute of the metrics for a request
