@@ -14,7 +14,8 @@ var errShutDown = errors.New("meter: Flush after Shutdown")
 
 // Flush delivers every window that has closed, and retries what is pending
 // from earlier failures, now. It returns the sink's error when records
-// remain pending; they will be tried again.
+// remain pending; they will be tried again. After Shutdown, it returns an
+// error and does nothing.
 func (r *Recorder) Flush(ctx context.Context) error {
 	now := r.clock.now()
 	return r.flush(ctx, r.windowOf(now.UnixNano()), now)

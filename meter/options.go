@@ -111,8 +111,12 @@ func WithWindow(d time.Duration) Option { return func(c *config) { c.window = d 
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // WithInstance names this process in record IDs, so two replicas never
-// produce the same ID for different usage; it must be unique per process
-// lifetime. Default (also for "") the host name and a random suffix.
+// produce the same ID for different usage: no two processes running at
+// once may share it. A process restarted with the instance of one before
+// it (a pod name) needs [WithCheckpoint] on the same spool, which tells it
+// where the one before stopped, so that its records of that window get IDs
+// of their own; without it, the restart needs a new instance. Default
+// (also for "") the host name and a random suffix, new in every process.
 func WithInstance(id string) Option { return func(c *config) { c.instance = id } }
 
 // WithSpool names the file that holds undelivered records: those the
@@ -133,8 +137,8 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 
 // WithCheckpoint makes usage survive a crash of the process (kill -9, an
 // out-of-memory kill, a panic), within a bound: every interval in which
-// usage was added, the open windows are written to path+".checkpoint"
-// beside the spool ([WithSpool], required), and every window that closes
+// usage was added, the open windows are written to the spool's path with
+// ".checkpoint" added ([WithSpool] is required), and every window that closes
 // is written to the spool before it is delivered. Both files are synced
 // (fsync) and replaced or appended to atomically. New with the same spool
 // recovers what a crashed process left: the records of its open windows,
@@ -143,9 +147,10 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 // those windows get IDs of their own.
 //
 // The guarantee: a crash loses at most the usage added in the last
-// interval before it, plus the time one checkpoint takes to write (a few
-// milliseconds for 25,000 aggregates on a local SSD), so with the default
-// interval, nothing added more than about half a second before the kill.
+// interval before it, plus the time one checkpoint takes to write (15 to
+// 20 ms for 25,000 aggregates in BenchmarkCheckpoint, 3 ms of it CPU, the
+// rest fsync), so with the default interval, nothing added more than
+// about half a second before the kill.
 // A power loss loses the same, as far as the disk honours fsync. On a full
 // disk (or any write error) the bound does not hold: an error is logged,
 // closed windows stay in memory, the stale checkpoint is removed, and
@@ -154,8 +159,9 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 // may be delivered twice, with the same ID, when a crash comes between a
 // delivery and its note in the spool.
 //
-// The cost is outside [Add]: a flag per shard, set once per interval; the
-// checkpoint goroutine reads the aggregates under each shard's read lock.
+// [Add] pays one atomic load of a flag per shard (stored once per
+// interval); a goroutine of its own writes the checkpoint, reading the
+// aggregates under each shard's read lock.
 // Without a loop ([WithoutLoop]), a checkpoint is written at each Flush
 // instead. Default (also for 0) [DefaultCheckpointInterval] once the
 // option is given; without it, no checkpoint, and a crash loses the open

@@ -14,7 +14,9 @@ type Record struct {
 	// ID is deterministic: the same tenant, meter, dimensions and window
 	// from the same service instance always get the same ID, so a record
 	// sent twice is deduplicated downstream (OpenMeter's id, Stripe's
-	// identifier, Lago's transaction_id).
+	// identifier, Lago's transaction_id). A window closed before its end
+	// ([Recorder.FlushAll], a restart of the same instance) has a record
+	// per part, each with an ID of its own: sum them.
 	ID string `json:"id"`
 	// TenantID is the tenant; empty for usage with no tenant in the
 	// context, which is then Unattributed.

@@ -526,8 +526,8 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 // than MaxDimensionValueLen are cut, and counted in truncated.
 func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int32 {
 	var t [MaxDimensions]string
-	copy(t[:len(m.Dimensions)], dims)
-	for i := range t {
+	n := copy(t[:len(m.Dimensions)], dims)
+	for i := range n {
 		if len(t[i]) > MaxDimensionValueLen {
 			t[i] = cutValue(t[i])
 			truncated.Add(1)
