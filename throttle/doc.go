@@ -125,9 +125,25 @@
 //
 // A refusal is recorded with tenant.Reject, for the access log and the
 // meter outside: By "throttle", Reason "rate", "quota", "concurrency",
-// "body_timeout", "tenant_required" or "store_unavailable", and Status. The counter
-// tenancy.throttle.decisions counts decisions by tier, decision and reason
-// ("no_tenant" for a request without one), never by tenant.
+// "body_timeout", "tenant_required" or "store_unavailable", and Status.
+//
+// # Metrics
+//
+// The limiter reports to the OpenTelemetry MeterProvider of
+// [WithMeterProvider] (the global one by default), under the scope
+// github.com/tenancykit/tenancy/throttle, by tier and never by tenant:
+//
+//   - tenancy.throttle.decisions, a counter of requests ({request}) with
+//     the attributes tier ("anonymous" for requests limited by address,
+//     "unknown" for one without a tenant), decision ("allowed" or
+//     "denied") and reason ("none", a refusal's reason, or "no_tenant").
+//   - tenancy.throttle.in_flight, an up-down counter of requests
+//     ({request}) with the attributes tier and phase: "handler" while the
+//     handler of a request the limiter admitted runs, "body" while the
+//     limiter reads a body before the request may take a concurrency slot
+//     (a high count of these is clients sending slowly).
+//
+// A limiter with a name ([WithName]) adds the attribute limiter, its name.
 //
 // # Slow clients
 //

@@ -38,6 +38,8 @@ type Limiter struct {
 	prefix  string // of its header items: the name and a dot, or ""
 
 	decisions metric.Int64Counter
+	inFlight  metric.Int64UpDownCounter
+	flightSet sync.Map // inFlightKey → metric.AddOption, made once
 
 	// A store that returns errors is reported once when it starts and
 	// once when it stops, never per request.
@@ -129,8 +131,9 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // own switches. Default (also for nil) slog.Default() at the time.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithMeterProvider sets where the decision counter is reported. Default
-// (also for nil) the global otel.GetMeterProvider().
+// WithMeterProvider sets where the limiter's metrics are reported (see
+// the package documentation). Default (also for nil) the global
+// otel.GetMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) { c.meterProvider = mp }
 }
@@ -184,6 +187,14 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 	if err != nil {
 		return nil, fmt.Errorf("throttle: metric: %w", err)
 	}
+	inFlight, err := mp.Meter("github.com/tenancykit/tenancy/throttle").Int64UpDownCounter(
+		"tenancy.throttle.in_flight",
+		metric.WithDescription("Requests the throttle admitted whose handler is running (phase \"handler\"), and requests whose body it is reading before they may take a concurrency slot (phase \"body\"), by tier."),
+		metric.WithUnit("{request}"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("throttle: metric: %w", err)
+	}
 	l := &Limiter{
 		tiers:     tiers,
 		store:     c.store,
@@ -193,6 +204,7 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 		claimed:   c.claimed,
 		clients:   clientip.New(c.trustedProxies),
 		decisions: decisions,
+		inFlight:  inFlight,
 		logger:    c.logger,
 		name:      c.name,
 	}
@@ -417,9 +429,34 @@ func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason R
 	if reason == "" {
 		reason = "none"
 	}
-	l.decisions.Add(ctx, 1, metric.WithAttributes(
+	attrs := []attribute.KeyValue{
 		attribute.String("tier", tier),
 		attribute.String("decision", decision),
 		attribute.String("reason", string(reason)),
-	))
+	}
+	if l.name != "" {
+		attrs = append(attrs, attribute.String("limiter", l.name))
+	}
+	l.decisions.Add(ctx, 1, metric.WithAttributes(attrs...))
+}
+
+// inFlightKey names a series of tenancy.throttle.in_flight.
+type inFlightKey struct{ tier, phase string }
+
+// flight adds n to the in-flight requests of tier in phase; the
+// attributes of each series are made once.
+func (l *Limiter) flight(ctx context.Context, tier, phase string, n int64) {
+	if tier == "" {
+		tier = "unknown"
+	}
+	k := inFlightKey{tier, phase}
+	opt, ok := l.flightSet.Load(k)
+	if !ok {
+		attrs := []attribute.KeyValue{attribute.String("tier", tier), attribute.String("phase", phase)}
+		if l.name != "" {
+			attrs = append(attrs, attribute.String("limiter", l.name))
+		}
+		opt, _ = l.flightSet.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	}
+	l.inFlight.Add(ctx, n, opt.(metric.AddOption))
 }

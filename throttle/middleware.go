@@ -169,7 +169,14 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 			refuseConcurrency(l.now())
 			return
 		}
+		track := l.inFlight.Enabled(ctx)
+		if track {
+			l.flight(ctx, b.tier, "body", 1)
+		}
 		body, err := readBody(w, r, c)
+		if track {
+			l.flight(ctx, b.tier, "body", -1)
+		}
 		if err != nil {
 			l.count(ctx, b.tier, false, ReasonBodyTimeout)
 			w.Header().Set("Connection", "close")
@@ -203,6 +210,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	}
 	switch {
 	case d.Allowed:
+		if l.inFlight.Enabled(ctx) {
+			l.flight(ctx, b.tier, "handler", 1)
+			defer l.flight(ctx, b.tier, "handler", -1)
+		}
 		next.ServeHTTP(w, r)
 	case err != nil || d.Reason == ReasonStore:
 		// No fields: the limits decided nothing.
