@@ -137,8 +137,24 @@ func TestLongOutage(t *testing.T) {
 	t.Logf("flush while down: first %v, last %v, median %v, max %v; spool %d MiB; heap %d MiB after %d windows, %d MiB after %d",
 		flushTimes[0], flushTimes[windows-1], sorted[windows/2], sorted[windows-1], size>>20, heap[0]>>20, full, heap[1]>>20, windows)
 
-	s.down.Store(false)
+	// The process restarts before the sink is back: New reads the spool
+	// without holding its records.
+	r.Abandon()
 	began := time.Now()
+	r = newRecorder(t, clk, s, meter.WithMeters(ms...), meter.WithSpool(spool), meter.WithMaxPending(maxPending))
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	t.Logf("New on the spool: %v, heap %d MiB", time.Since(began), m.HeapAlloc>>20)
+	if m.HeapAlloc > heap[1]+heap[1]/2 {
+		t.Errorf("heap %d MiB after New on the spool, %d MiB before the restart", m.HeapAlloc>>20, heap[1]>>20)
+	}
+	if st := r.Stats(); st.Pending != tenants*len(meters)*windows {
+		t.Fatalf("Stats after the restart = %+v, want %d pending", st, tenants*len(meters)*windows)
+	}
+
+	s.down.Store(false)
+	began = time.Now()
 	if err := r.Flush(context.Background()); err != nil {
 		t.Fatalf("Flush once the sink is back: %v", err)
 	}

@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 )
 
@@ -95,7 +97,8 @@ type badLine struct {
 // and the lines to quarantine. Unless the file holds nothing but
 // undelivered records on whole lines, it is rewritten with them alone.
 // seen, when not nil, is called with the ID of every record in the file,
-// delivered or not.
+// delivered or not. Records are not kept in memory: a spool of a long
+// outage may hold millions.
 func (s *spool) load(seen func(id string)) error {
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -104,40 +107,22 @@ func (s *spool) load(seen func(id string)) error {
 	if err != nil {
 		return fmt.Errorf("meter: spool: %w", err)
 	}
-	type at struct {
-		rec        Record
-		start, end int64
-	}
 	var (
-		recs    []at
+		starts  []int64 // of the record lines
 		bad     []badLine
 		head    int64
-		off     int64
-		torn    bool
-		rewrite bool
-		line    []byte
+		size    int64
+		rewrite bool // blank lines, delivered_to, first-release lines, a last line cut short
 	)
-	br := bufio.NewReaderSize(f, 64<<10)
-	for n := 1; ; n++ {
-		var whole bool
-		line, whole, err = readLine(br, line)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("meter: spool: %w", err)
-		}
-		start := off
-		off += int64(len(line))
-		if whole {
-			off++
-		} else {
-			torn = true
+	err = eachLine(f, func(n int, line []byte, start int64, whole bool) {
+		size = start + int64(len(line)) + 1
+		if !whole {
+			rewrite = true
+			size--
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			rewrite = true
-			continue
+			return
 		}
 		l, legacy, err := parseSpoolLine(line)
 		switch {
@@ -147,12 +132,16 @@ func (s *spool) load(seen func(id string)) error {
 			if seen != nil {
 				seen(l.Record.ID)
 			}
-			recs = append(recs, at{*l.Record, start, off})
+			starts = append(starts, start)
 			rewrite = rewrite || legacy
 		default:
 			head = max(head, *l.DeliveredTo)
 			rewrite = true
 		}
+	})
+	if err != nil {
+		f.Close()
+		return err
 	}
 	if len(bad) > 0 {
 		if err := s.quarantine(bad); err != nil {
@@ -160,27 +149,38 @@ func (s *spool) load(seen func(id string)) error {
 			return err
 		}
 	}
-	var keep []Record
-	for _, r := range recs {
-		if r.start >= head {
-			keep = append(keep, r.rec)
-		}
-	}
-	if !rewrite && !torn && len(bad) == 0 {
-		s.f, s.size, s.count = f, off, len(keep)
+	count := len(starts) - sort.Search(len(starts), func(i int) bool { return starts[i] >= head })
+	if !rewrite && len(bad) == 0 {
+		s.f, s.size, s.count = f, size, count
 		return nil
 	}
-	f.Close()
-	if len(keep) == 0 {
+	defer f.Close()
+	if count == 0 {
 		return s.remove()
 	}
-	// Rewritten whole: a crash leaves the old file or the new one.
+	// Rewritten whole, through a temporary file renamed over it: a crash
+	// leaves the old file or the new one.
 	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("meter: spool: %w", err)
 	}
-	buf, _ := appendSpoolRecords(nil, keep, nil, 0)
-	err = writeAllSync(tmp, buf)
+	w := bufio.NewWriterSize(tmp, 64<<10)
+	var buf []byte
+	err = eachLine(f, func(_ int, line []byte, start int64, _ bool) {
+		if start < head {
+			return
+		}
+		if l, _, err := parseSpoolLine(line); err == nil && l.Record != nil {
+			buf, _ = appendSpoolRecords(buf[:0], []Record{*l.Record}, nil, 0)
+			w.Write(buf)
+		}
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), s.path)
 	}
@@ -193,8 +193,39 @@ func (s *spool) load(seen func(id string)) error {
 		tmp.Close()
 		return fmt.Errorf("meter: spool: %w", err)
 	}
-	s.f, s.size, s.count = tmp, int64(len(buf)), len(keep)
+	fi, err := tmp.Stat()
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("meter: spool: %w", err)
+	}
+	s.f, s.size, s.count = tmp, fi.Size(), count
 	return nil
+}
+
+// eachLine calls fn with every line of f from its start: its number from
+// 1, its bytes without the newline (valid until fn returns), its offset,
+// and whether it ended with a newline.
+func eachLine(f *os.File, fn func(n int, line []byte, start int64, whole bool)) error {
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, math.MaxInt64), 64<<10)
+	var (
+		line []byte
+		off  int64
+	)
+	for n := 1; ; n++ {
+		var (
+			whole bool
+			err   error
+		)
+		line, whole, err = readLine(br, line)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("meter: spool: %w", err)
+		}
+		fn(n, line, off, whole)
+		off += int64(len(line)) + 1
+	}
 }
 
 // readLine returns the next line of br without its newline, in buf's
