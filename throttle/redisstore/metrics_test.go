@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
 	logs := &countingHandler{}
-	s := newStore(t, newClient(t, srv.Addr), redisstore.WithMeterProvider(mp), redisstore.WithLogger(slog.New(logs)), redisstore.WithTimeout(50*time.Millisecond))
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithMeterProvider(mp), redisstore.WithLogger(slog.New(logs)), redisstore.WithTimeout(300*time.Millisecond))
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	ctx := context.Background()
 	closed := throttle.Limits{Rate: 100, Burst: 100, OnStoreFailure: throttle.FailClosed}

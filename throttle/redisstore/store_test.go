@@ -233,7 +233,7 @@ func TestRedisDownPoliciesAndRecovery(t *testing.T) {
 // until WithFailureThreshold calls in a row have failed.
 func TestOneSlowCallIsDecidedAlone(t *testing.T) {
 	srv := testservers.Redis(t)
-	s := newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(30*time.Millisecond), redisstore.WithFailureThreshold(2))
+	s := newStore(t, newClient(t, srv.Addr), redisstore.WithTimeout(200*time.Millisecond), redisstore.WithFailureThreshold(2))
 	ctx := context.Background()
 	lim := throttle.Limits{Rate: 10, Burst: 10, OnStoreFailure: throttle.FailOpen}
 	if _, err := s.Take(ctx, "warm", lim, 1, time.Now()); err != nil {
@@ -251,7 +251,7 @@ func TestOneSlowCallIsDecidedAlone(t *testing.T) {
 		t.Fatalf("slow Redis, fail open: %+v, %v", res, err)
 	}
 	if took > time.Second {
-		t.Fatalf("decision took %v; the timeout is 30ms", took)
+		t.Fatalf("decision took %v; the timeout is 200ms", took)
 	}
 	if st := s.Stats(); st.Down || st.Failures != 1 || st.Fallbacks != 1 {
 		t.Fatalf("stats after one slow call = %+v; want it decided alone, the store still on Redis", st)
@@ -410,10 +410,22 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	}
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	lim := throttle.Limits{Rate: 10, Burst: 10, Quotas: []throttle.Quota{{Limit: 100, Period: throttle.Day}}}
-	// A timeout of zero would refuse every call to Redis.
-	if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed || s.Stats().Failures != 0 {
-		t.Fatalf("with Redis up: %+v, %v, %+v", res, err, s.Stats())
+	// A timeout of zero would refuse every call to Redis. A loaded machine
+	// may make one slower than DefaultTimeout now and then: the last call
+	// must have succeeded, so that no failure counts towards the switch.
+	for i := 0; ; i++ {
+		failures := s.Stats().Failures
+		if res, err := s.Take(ctx, "acme", lim, 1, clk.now()); err != nil || !res.Allowed {
+			t.Fatalf("with Redis up: %+v, %v, %+v", res, err, s.Stats())
+		}
+		if s.Stats().Failures == failures {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("stats %+v: every call to Redis failed", s.Stats())
+		}
 	}
+	failures := s.Stats().Failures
 	keys, err := srv.Command("KEYS", "*")
 	if err != nil {
 		t.Fatal(err)
@@ -458,8 +470,8 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 			admitted++
 		}
 	}
-	if admitted != lim.Burst-1 {
-		t.Errorf("local fallback admitted %d at one instant, want the %d Redis said were left", admitted, lim.Burst-1)
+	if left := lim.Burst - int(failures) - 1; admitted != left {
+		t.Errorf("local fallback admitted %d at one instant, want the %d Redis said were left", admitted, left)
 	}
 	if _, err := srv.Command("CLIENT", "UNPAUSE"); err != nil {
 		t.Fatal(err)
@@ -473,7 +485,7 @@ func TestZeroOptionsMeanDefaults(t *testing.T) {
 	}
 	clk.add(time.Millisecond)
 	s.Take(ctx, "acme", lim, 1, clk.now())
-	if st := s.Stats(); st.Down || st.Failures != redisstore.DefaultFailureThreshold {
+	if st := s.Stats(); st.Down || st.Failures != failures+redisstore.DefaultFailureThreshold {
 		t.Fatalf("stats %+v once the retry interval passed; want Redis back", st)
 	}
 }
