@@ -51,7 +51,9 @@ func WithTrustedProxies(p ...netip.Prefix) AccessOption {
 }
 
 // WithClientErrorLevel sets the level of 4xx lines. Default slog.LevelWarn;
-// 5xx lines are errors and the rest info.
+// 5xx lines are errors, except a refusal a layer of the stack decided (a
+// 503 from the throttle while its store is away), which is at this level
+// too; the rest info.
 func WithClientErrorLevel(l slog.Level) AccessOption {
 	return func(c *accessConfig) { c.clientLevel = l }
 }
@@ -149,9 +151,14 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	if status == 0 {
 		status = http.StatusOK
 	}
+	// A refusal a layer decided (a 503 while the throttle's store is away,
+	// say) is logged at the client-error level: the layer reports its
+	// cause once, and a line per refused request at ERROR would drown the
+	// errors of the service.
+	rej := st.Rejection()
 	level := slog.LevelInfo
 	switch {
-	case status >= 500:
+	case status >= 500 && rej.By == "":
 		level = slog.LevelError
 	case status >= 400:
 		level = c.clientLevel
@@ -176,7 +183,6 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	if ours == nil {
 		attrs = appendContext(attrs, ctx)
 	}
-	rej := st.Rejection()
 	if rej.By != "" {
 		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
 	}

@@ -903,3 +903,20 @@ func TestAccessLogRedacts(t *testing.T) {
 		t.Errorf("route = %v, want it redacted", line["route"])
 	}
 }
+
+// TestAccessLogRefusalLevel: a 503 a layer decided is at the client-error
+// level, a 503 the handler wrote is an error.
+func TestAccessLogRefusalLevel(t *testing.T) {
+	logger, buf := newLogger()
+	refused := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tenant.Reject(r.Context(), tenant.Rejection{By: "throttle", Reason: "store_unavailable", Status: 503})
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	failed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	serve(logging.AccessLog(logger, accessClock())(refused), newRequest("GET", "/", "req-1"))
+	serve(logging.AccessLog(logger, accessClock())(failed), newRequest("GET", "/", "req-2"))
+	lines := decodeLines(t, buf.String())
+	if len(lines) != 2 || lines[0]["level"] != "WARN" || lines[1]["level"] != "ERROR" {
+		t.Errorf("levels %v and %v, want WARN for the refusal and ERROR for the failure", lines[0]["level"], lines[1]["level"])
+	}
+}
