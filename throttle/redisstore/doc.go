@@ -34,7 +34,8 @@
 // heartbeat in Redis (or [WithReplicas] sets). The share continues from
 // the state Redis last reported for the key, so a stall does not hand out
 // a full burst: a tenant whose bucket was empty stays empty, a quota used
-// up stays used up, and a tenant this replica never saw starts empty. What
+// up stays used up, and a tenant this replica never saw starts empty; the
+// answers (remaining units, Retry-After) are then those of the share. What
 // a replica admits on its own is charged to Redis with the key's next
 // decision there, up to an empty bucket; should Redis come back without
 // the key (a restart without persistence), the replicas give it back what
