@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -313,4 +314,30 @@ func hasLog(logs *logCapture, level, msg string) bool {
 		}
 	}
 	return false
+}
+
+// Temporary files a crash left in the middle of a checkpoint or a rewrite
+// of the spool are removed by the next start.
+func TestStaleTemporaryFilesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	stale := []string{"spool.tmp123", "spool.checkpoint.tmp456"}
+	kept := []string{"spool.bad", "other.tmp1", "spool.lock"}
+	for _, name := range append(slices.Clone(stale), kept...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := durableRecorder(t, newClock(start), &sink{}, spool, "i-1")
+	defer r.Shutdown(context.Background())
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (Stat: %v)", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s was removed: %v", name, err)
+		}
+	}
 }

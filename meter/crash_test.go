@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,4 +193,40 @@ func readDelivered(t testing.TB, path string) []meter.Record {
 		out = append(out, rec)
 	}
 	return out
+}
+
+// TestSpoolLockedByAnotherProcess: while a process holds the spool (a
+// rolling deploy on a shared volume), New in another fails naming it; once
+// that process is killed, the lock goes with it and New succeeds.
+func TestSpoolLockedByAnotherProcess(t *testing.T) {
+	if crashtest.Mode() == "meter-holder" {
+		_, err := meter.New("orders", &sink{}, meter.WithSpool(os.Getenv("METER_SPOOL")), meter.WithLogger(discard))
+		if err != nil {
+			crashtest.Report("error " + err.Error())
+			select {}
+		}
+		crashtest.Report("holding")
+		select {}
+	}
+	spool := filepath.Join(t.TempDir(), "spool")
+	child := crashtest.Start(t, "meter-holder", "METER_SPOOL="+spool)
+	if line, ok := child.Next(); line != "holding" {
+		t.Fatalf("the child said %q (running: %v):\n%s", line, ok, child.Stderr())
+	}
+	r, err := meter.New("orders", &sink{}, meter.WithoutLoop(), meter.WithSpool(spool), meter.WithLogger(discard))
+	if err == nil {
+		r.Shutdown(context.Background())
+		t.Fatal("New succeeded on a spool another process holds")
+	}
+	if !strings.Contains(err.Error(), spool+" is in use") {
+		t.Errorf("New error = %q, want it to name the spool in use", err)
+	}
+	child.Kill()
+	r, err = meter.New("orders", &sink{}, meter.WithoutLoop(), meter.WithSpool(spool), meter.WithLogger(discard))
+	if err != nil {
+		t.Fatalf("New once the other process is dead: %v", err)
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,6 +290,16 @@ func (r *Recorder) openFiles() error {
 	}
 	r.spool = sp
 	r.ckpt = &checkpointer{path: checkpointPath(r.cfg.spool)}
+	// Temporary files of rewrites a crash interrupted: nobody else writes
+	// them while the lock is held.
+	if entries, err := os.ReadDir(filepath.Dir(r.cfg.spool)); err == nil {
+		spoolTmp, ckptTmp := filepath.Base(r.cfg.spool)+".tmp", filepath.Base(r.ckpt.path)+".tmp"
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), spoolTmp) || strings.HasPrefix(e.Name(), ckptTmp) {
+				os.Remove(filepath.Join(filepath.Dir(r.cfg.spool), e.Name()))
+			}
+		}
+	}
 	r.durable = r.cfg.checkpoint > 0
 	fail := func(err error) error {
 		sp.close()
