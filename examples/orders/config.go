@@ -70,6 +70,9 @@ type config struct {
 	// meterFile is where usage records are appended as JSON lines
 	// (METER_FILE); empty means CloudWatch EMF lines on stdout.
 	meterFile string
+	// meterStateDir is where the spool and the checkpoint of meterFile are
+	// kept (METER_STATE_DIR); empty means beside meterFile.
+	meterStateDir string
 	// logLevel is the lowest level logged (LOG_LEVEL).
 	logLevel slog.Level
 	// dev configures the development issuer; zero unless devMode.
@@ -129,6 +132,10 @@ func readConfig(env *kit.Env) config {
 		tenantRoleARN:  env.Get("AWS_TENANT_ROLE_ARN", ""),
 		catalogURL:     env.Get("CATALOG_URL", ""),
 		meterFile:      env.Get("METER_FILE", ""),
+		meterStateDir:  env.Get("METER_STATE_DIR", ""),
+	}
+	if c.meterStateDir != "" && c.meterFile == "" {
+		env.Fail("METER_STATE_DIR is set but METER_FILE is not: the spool and checkpoint it holds are METER_FILE's (EMF on stdout keeps none)")
 	}
 	if s := env.Get("LOG_LEVEL", ""); s != "" {
 		l, ok := logLevels[strings.ToLower(s)]

@@ -20,6 +20,8 @@ import (
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 )
 
+// main runs the service until SIGTERM or SIGINT (kit.Main): the first
+// drains it, the second spools its usage and ends it at once.
 func main() {
 	kit.Main("orders", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		return run(ctx, args, getenv, stdout, stderr)

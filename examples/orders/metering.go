@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
+	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/meter"
 )
 
@@ -18,11 +20,23 @@ const (
 	emfNamespace = "Tenancy/Orders"
 	// meterOrdersCreated counts the orders a tenant placed.
 	meterOrdersCreated = "orders.created"
-	// spoolSuffix names the spool file beside METER_FILE.
-	spoolSuffix = ".spool"
+	// spoolSuffix names the spool file beside METER_FILE (or in
+	// METER_STATE_DIR); the checkpoint is the spool's name with
+	// checkpointSuffix added.
+	spoolSuffix      = ".spool"
+	checkpointSuffix = ".checkpoint"
+	// stateDirSpool names the spool file in METER_STATE_DIR.
+	stateDirSpool = "usage.spool"
 	// meterShutdownTimeout bounds the delivery of usage records at
-	// shutdown; what is not delivered by then goes to the spool file.
+	// shutdown; the records are in the spool file before it starts, and
+	// what is not delivered by then stays there. A second signal cuts it
+	// short.
 	meterShutdownTimeout = 5 * time.Second
+	// meterCrashBound is what a kill -9 may lose with METER_FILE: the
+	// usage of the orders answered in the last meterCrashBound before it.
+	// The checkpoint runs every meter.DefaultCheckpointInterval (500 ms);
+	// the rest is room for writing and syncing it on a busy disk.
+	meterCrashBound = time.Second
 )
 
 // meters are the meters the service declares: those of meter.Middleware,
@@ -37,17 +51,22 @@ type usageRecorder struct {
 	sink      string // "file" or "emf", for the start line and the banner
 	closeSink func() error
 	meterFile string
+	spool     string          // "" without METER_FILE
+	runCtx    context.Context // run's: a second signal cuts the shutdown short
 	done      bool
 }
 
 // newRecorder builds the usage recorder of cfg: records appended to
-// METER_FILE as JSON lines, with what cannot be written at shutdown kept
-// in METER_FILE.spool for the next start; or, without METER_FILE,
-// CloudWatch EMF lines on emf, for the awslogs driver to turn into
-// metrics.
-func newRecorder(cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, error) {
+// METER_FILE as JSON lines, durable across a crash: undelivered records
+// in a spool file and the open windows in a checkpoint written every
+// 500 ms, both beside METER_FILE or in METER_STATE_DIR ([spoolPath]), so
+// that a kill -9 loses at most the usage of the last meterCrashBound and
+// the next start with the same environment delivers the rest; or, without
+// METER_FILE, CloudWatch EMF lines on emf, for the awslogs driver to turn
+// into metrics. ctx is run's, for [kit.Urgent].
+func newRecorder(ctx context.Context, cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, error) {
 	opts := []meter.Option{meter.WithMeters(meters...), meter.WithLogger(log)}
-	u := &usageRecorder{closeSink: func() error { return nil }, meterFile: cfg.meterFile}
+	u := &usageRecorder{closeSink: func() error { return nil }, meterFile: cfg.meterFile, runCtx: ctx}
 	var s meter.Sink
 	if cfg.meterFile != "" {
 		jl, err := meter.OpenJSONLines(cfg.meterFile)
@@ -55,7 +74,8 @@ func newRecorder(cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, e
 			return nil, fmt.Errorf("METER_FILE %s: %w", cfg.meterFile, err)
 		}
 		s, u.closeSink, u.sink = jl, jl.Close, "file"
-		opts = append(opts, meter.WithSpool(cfg.meterFile+spoolSuffix))
+		u.spool = spoolPath(cfg)
+		opts = append(opts, meter.WithSpool(u.spool), meter.WithCheckpoint(meter.DefaultCheckpointInterval))
 	} else {
 		e, err := meter.NewEMF(emf, emfNamespace)
 		if err != nil {
@@ -66,6 +86,9 @@ func newRecorder(cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, e
 	rec, err := meter.New(meterService, s, opts...)
 	if err != nil {
 		u.closeSink()
+		if cfg.meterStateDir != "" {
+			return nil, fmt.Errorf("METER_FILE %s, METER_STATE_DIR %s: %w", cfg.meterFile, cfg.meterStateDir, err)
+		}
 		if cfg.meterFile != "" {
 			return nil, fmt.Errorf("METER_FILE %s: %w", cfg.meterFile, err)
 		}
@@ -75,15 +98,28 @@ func newRecorder(cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, e
 	return u, nil
 }
 
-// shutdown delivers what was recorded, within meterShutdownTimeout (the
-// rest goes to the spool with METER_FILE), and closes the sink. Calls
-// after the first do nothing.
+// spoolPath is where the spool of cfg's METER_FILE is: METER_FILE.spool,
+// or usage.spool in METER_STATE_DIR, whatever METER_FILE is, so that a
+// start with another METER_FILE delivers what the one before left. Its
+// checkpoint is beside it, with checkpointSuffix added
+// (meter.WithCheckpoint's naming).
+func spoolPath(cfg config) string {
+	if cfg.meterStateDir == "" {
+		return cfg.meterFile + spoolSuffix
+	}
+	return filepath.Join(cfg.meterStateDir, stateDirSpool)
+}
+
+// shutdown writes what was recorded to the spool with METER_FILE, then
+// delivers it, within meterShutdownTimeout or until a second signal
+// (kit.Urgent), whichever comes first (what is not delivered stays in the
+// spool), and closes the sink. Calls after the first do nothing.
 func (u *usageRecorder) shutdown() error {
 	if u.done {
 		return nil
 	}
 	u.done = true
-	ctx, cancel := context.WithTimeout(context.Background(), meterShutdownTimeout)
+	ctx, cancel := kit.UrgentTimeout(u.runCtx, meterShutdownTimeout)
 	defer cancel()
 	err := u.rec.Shutdown(ctx)
 	if cerr := u.closeSink(); err == nil && cerr != nil {

@@ -23,6 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	servicetest.RunChild(main) // when a test started this binary as the service
 	goleak.VerifyTestMain(m)
 }
 
@@ -690,6 +691,10 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			"AWS_TENANT_ROLE_ARN is set but the orders are kept in memory"},
 		{"METER_FILE in a missing folder", []string{"orders"}, map[string]string{"METER_FILE": missingDir + "/usage.jsonl"},
 			"METER_FILE " + missingDir + "/usage.jsonl: "},
+		{"METER_STATE_DIR missing", []string{"orders"}, map[string]string{"METER_FILE": filepath.Join(t.TempDir(), "usage.jsonl"), "METER_STATE_DIR": missingDir},
+			"METER_STATE_DIR " + missingDir + ": "},
+		{"METER_STATE_DIR without METER_FILE", []string{"orders"}, map[string]string{"METER_STATE_DIR": t.TempDir()},
+			"METER_STATE_DIR is set but METER_FILE is not"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -710,7 +715,7 @@ func TestRunHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL",
-		"DYNAMODB_ENDPOINT", "ORDERS_TABLE", "AWS_TENANT_ROLE_ARN", "CATALOG_URL", "METER_FILE", "LOG_LEVEL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
+		"DYNAMODB_ENDPOINT", "ORDERS_TABLE", "AWS_TENANT_ROLE_ARN", "CATALOG_URL", "METER_FILE", "METER_STATE_DIR", "LOG_LEVEL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("usage does not mention %s", name)
 		}

@@ -42,8 +42,14 @@ It takes no arguments; it is configured by environment variables:
                          DynamoDB (default: the service's own credentials)
   CATALOG_URL            catalog service pricing items: GET {CATALOG_URL}/products/{item}
                          with the caller's token (default: orders are not priced)
-  METER_FILE             usage records appended as JSON lines, spool beside it
+  METER_FILE             usage records appended as JSON lines, with a spool
+                         (METER_FILE.spool) and a checkpoint (.spool.checkpoint)
+                         beside it: a kill -9 loses at most the usage of the
+                         last second, delivered by the next start
                          (default: CloudWatch EMF lines on stdout)
+  METER_STATE_DIR        with METER_FILE: the directory of its spool and checkpoint
+                         (usage.spool, usage.spool.checkpoint), on a volume that
+                         outlives the process (default: beside METER_FILE)
   LOG_LEVEL              debug, info, warn or error (default info)
   DEV_ISSUER_ADDR        development mode only: the issuer's address (default 127.0.0.1:0)
   DEV_TOKEN_LIFETIME     development mode only: validity of printed tokens (default 24h)
@@ -136,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer rdb.Close() // after the server has drained
 	}
 
-	recorder, err := newRecorder(cfg, out, log)
+	recorder, err := newRecorder(ctx, cfg, out, log)
 	if err != nil {
 		return err
 	}
@@ -178,6 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // recorded, then writes out the log lines still buffered, the meter's own
 // among them.
 func shutDown(recorder *usageRecorder, out *kit.Stdout, log *slog.Logger) error {
+	log.Info("orders service drained: delivering usage records", "timeout", meterShutdownTimeout.String())
 	if err := recorder.shutdown(); err != nil {
 		return fmt.Errorf("usage records: %w", err)
 	}

@@ -158,9 +158,10 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Serve serves srv on ln until ctx ends, then stops accepting connections
-// and waits up to ShutdownTimeout for the requests in flight. ready, when
-// not nil, hears the bound address once serving has started. It returns
-// nil after a clean drain.
+// and waits up to ShutdownTimeout for the requests in flight, or until
+// [Urgent] of ctx is closed (a second signal), which cuts them off. ready,
+// when not nil, hears the bound address once serving has started. It
+// returns nil after a clean drain.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, name string, ready func(addr string)) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -173,11 +174,14 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	case <-ctx.Done():
 	}
 	log.Info(name+" service stopping: draining in-flight requests", "timeout", ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := UrgentTimeout(ctx, ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		<-served
+		if isUrgent(ctx) {
+			return fmt.Errorf("shutdown: told to stop at once (a second signal): requests still running were cut off: %w", err)
+		}
 		return fmt.Errorf("shutdown: requests still running after %v were cut off: %w", ShutdownTimeout, err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
@@ -186,16 +190,77 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	return nil
 }
 
-// Main runs a service's run function with a context that ends on SIGINT
-// or SIGTERM (a second signal ends the process at once instead of waiting
-// for the drain) and exits 1, naming the service, if run fails.
+// urgentKey is the context key of the channel [Main] closes at a second
+// signal.
+type urgentKey struct{}
+
+// WithUrgent returns a copy of ctx in which [Urgent] is urgent: closing it
+// tells the service to stop at once, as a second signal does under [Main].
+func WithUrgent(ctx context.Context, urgent <-chan struct{}) context.Context {
+	return context.WithValue(ctx, urgentKey{}, urgent)
+}
+
+// Urgent returns the channel closed when the service is told to stop at
+// once: under [Main], at the second SIGINT or SIGTERM. It is nil (never
+// closed) when ctx carries none. It stays readable after ctx is done, which
+// is when a service needs it: while it drains.
+func Urgent(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(urgentKey{}).(<-chan struct{})
+	return ch
+}
+
+// isUrgent reports whether [Urgent] of ctx is closed.
+func isUrgent(ctx context.Context) bool {
+	select {
+	case <-Urgent(ctx):
+		return true
+	default:
+		return false
+	}
+}
+
+// UrgentTimeout returns a context, not canceled with ctx, that ends after
+// d or once [Urgent] of ctx is closed, whichever comes first: the bound of
+// a step of the shutdown that a second signal cuts short.
+func UrgentTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	if urgent := Urgent(ctx); urgent != nil {
+		go func() {
+			select {
+			case <-urgent:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+	}
+	return sctx, cancel
+}
+
+// Main runs a service's run function with a context that ends at the
+// first SIGINT or SIGTERM, and exits 1, naming the service, if run fails.
+// The second signal closes [Urgent] of that context: [Serve] cuts the
+// drain off, and the service saves what it must (orders spools its usage)
+// and returns at once. A third signal ends the process at once, as the
+// signal's default action does.
 func Main(name string, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop)
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	urgent := make(chan struct{})
+	ctx, cancel := context.WithCancel(WithUrgent(context.Background(), urgent))
+	defer cancel()
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		close(urgent)
+		sig := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		if s, ok := sig.(syscall.Signal); ok {
+			syscall.Kill(os.Getpid(), s)
+		}
+	}()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
-		stop()
 		os.Exit(1)
 	}
 }

@@ -161,11 +161,23 @@ type Response struct {
 // whole response.
 func (s *Service) Do(t testing.TB, method, path, token, body string, header http.Header) Response {
 	t.Helper()
+	return do(t, s.Client, s.URL, method, path, token, body, header)
+}
+
+// Do is [Service.Do] for a service in a process of its own.
+func (p *Process) Do(t testing.TB, method, path, token, body string, header http.Header) Response {
+	t.Helper()
+	return do(t, p.Client, p.URL, method, path, token, body, header)
+}
+
+// do sends method path to the service at base with c.
+func do(t testing.TB, c *http.Client, base, method, path, token, body string, header http.Header) Response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, s.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +188,7 @@ func (s *Service) Do(t testing.TB, method, path, token, body string, header http
 		req.Header.Set("Content-Type", "application/json")
 	}
 	maps.Copy(req.Header, header)
-	return Send(t, s.Client, req)
+	return Send(t, c, req)
 }
 
 // Send sends req with c and returns the whole response, failing the test
