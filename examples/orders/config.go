@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ const (
 	maxDevTokenLife      = 7 * 24 * time.Hour
 	devAudience          = "orders-dev"
 	defaultOrdersTable   = "orders"
+	maxReplicas          = 10_000
 )
 
 // config is the service's configuration, read from the environment by
@@ -54,6 +56,9 @@ type config struct {
 	// redisURL is where limits are shared between replicas (REDIS_URL);
 	// empty means each process keeps its own.
 	redisURL string
+	// replicas is how many replicas share the limits in Redis
+	// (THROTTLE_REPLICAS); 0 means they count themselves there.
+	replicas int
 	// dynamoEndpoint is the DynamoDB API's URL (DYNAMODB_ENDPOINT), for
 	// dynalite or DynamoDB Local; empty means AWS's own endpoint.
 	dynamoEndpoint string
@@ -173,6 +178,17 @@ func (c *config) loadLimits(env *kit.Env) {
 	if c.redisURL != "" {
 		if err := checkRedisURL(c.redisURL); err != nil {
 			env.Add(err)
+		}
+	}
+	if s := env.Get("THROTTLE_REPLICAS", ""); s != "" {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil || n < 1 || n > maxReplicas:
+			env.Fail("THROTTLE_REPLICAS %q: want a whole number from 1 to %d", s, maxReplicas)
+		case c.redisURL == "":
+			env.Fail("THROTTLE_REPLICAS is set but REDIS_URL is not: without Redis each process keeps limits of its own")
+		default:
+			c.replicas = n
 		}
 	}
 }

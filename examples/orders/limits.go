@@ -92,7 +92,8 @@ func newLimiter(cfg config, log *slog.Logger) (_ *throttle.Limiter, rdb *redis.C
 		// read timeout instead of redisstore's.
 		ropts.ContextTimeoutEnabled = true
 		rdb = redis.NewClient(ropts)
-		store, err := redisstore.New(rdb, redisstore.WithLogger(log))
+		// Without THROTTLE_REPLICAS (0) the replicas count themselves.
+		store, err := redisstore.New(rdb, redisstore.WithLogger(log), redisstore.WithReplicas(cfg.replicas))
 		if err != nil {
 			rdb.Close()
 			return nil, nil, fmt.Errorf("REDIS_URL: %w", err)

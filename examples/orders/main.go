@@ -16,14 +16,21 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 )
 
 // main runs the service until SIGTERM or SIGINT (kit.Main): the first
-// drains it, the second spools its usage and ends it at once.
+// drains it, the second spools its usage and ends it at once. SIGHUP
+// reloads the limits files.
 func main() {
 	kit.Main("orders", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-		return run(ctx, args, getenv, stdout, stderr)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		return run(ctx, args, getenv, stdout, stderr, withReload(hup))
 	})
 }

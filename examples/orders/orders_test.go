@@ -693,6 +693,10 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 			"METER_FILE " + missingDir + "/usage.jsonl: "},
 		{"METER_STATE_DIR missing", []string{"orders"}, map[string]string{"METER_FILE": filepath.Join(t.TempDir(), "usage.jsonl"), "METER_STATE_DIR": missingDir},
 			"METER_STATE_DIR " + missingDir + ": "},
+		{"THROTTLE_REPLICAS without REDIS_URL", []string{"orders"}, map[string]string{"THROTTLE_REPLICAS": "3"},
+			"THROTTLE_REPLICAS is set but REDIS_URL is not"},
+		{"THROTTLE_REPLICAS not a count", []string{"orders"}, map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "THROTTLE_REPLICAS": "0"},
+			`THROTTLE_REPLICAS "0": want a whole number from 1 to 10000`},
 		{"METER_STATE_DIR without METER_FILE", []string{"orders"}, map[string]string{"METER_STATE_DIR": t.TempDir()},
 			"METER_STATE_DIR is set but METER_FILE is not"},
 	} {
@@ -714,7 +718,7 @@ func TestRunHelp(t *testing.T) {
 	if err := run(context.Background(), []string{"orders", "-h"}, func(string) string { return "" }, &stdout, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL",
+	for _, name := range []string{"ADDR", "AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "AUTH_TENANT_CLAIM", "AUTH_TIER_CLAIM", "AUTH_ROLES_CLAIM", "TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL", "THROTTLE_REPLICAS",
 		"DYNAMODB_ENDPOINT", "ORDERS_TABLE", "AWS_TENANT_ROLE_ARN", "CATALOG_URL", "METER_FILE", "METER_STATE_DIR", "LOG_LEVEL", "DEV_ISSUER_ADDR", "DEV_TOKEN_LIFETIME"} {
 		if !strings.Contains(stdout.String(), name) {
 			t.Errorf("usage does not mention %s", name)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -31,8 +32,13 @@ It takes no arguments; it is configured by environment variables:
   TIERS_FILE             JSON file of limits per tier (default: basic 5/s burst 10,
                          standard 50/100, premium 500/1000, platinum 2000/4000)
   TENANT_OVERRIDES_FILE  JSON file of limits per tenant ID, beating its tier's
+                         (both files are read again on SIGHUP; a file with a
+                         mistake is logged and the limits in force stay)
   REDIS_URL              redis://[user:password@]host:port/db: limits shared by
                          every replica (default: each process keeps its own)
+  THROTTLE_REPLICAS      with REDIS_URL: how many replicas share the limits, for
+                         each one's share while Redis is away (default: the
+                         replicas count themselves in Redis)
   DYNAMODB_ENDPOINT      DynamoDB API URL, such as dynalite's http://127.0.0.1:4567;
                          creates ORDERS_TABLE if missing (default: AWS's endpoint)
   ORDERS_TABLE           the pooled DynamoDB table, partition key tenant_id, sort
@@ -64,6 +70,7 @@ type runHooks struct {
 	shuttingDown func()                          // Shutdown has closed the listener
 	sts          stscreds.AssumeRoleAPIClient    // replaces STS for AWS_TENANT_ROLE_ARN
 	stdout       []logging.AsyncOption           // options of the log streams
+	reload       <-chan os.Signal                // each value reloads the limits files
 }
 
 // withReady calls f with the bound address once the service accepts
@@ -88,6 +95,10 @@ func withSTS(c stscreds.AssumeRoleAPIClient) runOption { return func(h *runHooks
 func withStdoutOptions(opts ...logging.AsyncOption) runOption {
 	return func(h *runHooks) { h.stdout = opts }
 }
+
+// withReload reloads TIERS_FILE and TENANT_OVERRIDES_FILE at each value
+// of signals: main passes SIGHUP.
+func withReload(signals <-chan os.Signal) runOption { return func(h *runHooks) { h.reload = signals } }
 
 // newRunHooks applies opts; nil ones are ignored.
 func newRunHooks(opts []runOption) runHooks {
@@ -140,6 +151,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if rdb != nil {
 		defer rdb.Close() // after the server has drained
+	}
+	if hooks.reload != nil {
+		r := &limitsReloader{tiersFile: cfg.tiersFile, overridesFile: cfg.overridesFile, limiter: limiter, log: log, overrides: cfg.overrides}
+		defer r.serveReloads(ctx, hooks.reload)()
 	}
 
 	recorder, err := newRecorder(ctx, cfg, out, log)
