@@ -61,6 +61,7 @@ type checkpointer struct {
 	openFrom int64 // of the last checkpoint written
 	written  bool  // the last checkpoint written is the state on disk
 	failing  bool  // the last write failed; logged once
+	slow     bool  // the last one took longer than the interval; logged once
 }
 
 type snapCell struct {
@@ -94,6 +95,7 @@ func (r *Recorder) checkpointAt(force bool, openFrom int64) error {
 	if !force && !dirty && cp.written && openFrom == cp.openFrom {
 		return nil
 	}
+	began := r.clock.nanos()
 	cp.cells = cp.cells[:0]
 	for i := range r.shards {
 		s := &r.shards[i]
@@ -118,6 +120,17 @@ func (r *Recorder) checkpointAt(force bool, openFrom int64) error {
 		r.cfg.logger.Warn("meter: checkpoint written again", "checkpoint", cp.path)
 	}
 	cp.failing, cp.written, cp.openFrom = false, true, openFrom
+	// The bound of WithCheckpoint is the interval plus this: say when it
+	// no longer holds (a slow disk, a starved process).
+	if took := time.Duration(r.clock.nanos() - began); r.cfg.checkpoint > 0 && took > r.cfg.checkpoint {
+		if !cp.slow {
+			r.cfg.logger.Warn("meter: a checkpoint took longer than its interval; a crash may lose more than WithCheckpoint's bound",
+				"checkpoint", cp.path, "took", took, "interval", r.cfg.checkpoint, "aggregates", len(cp.cells))
+		}
+		cp.slow = true
+	} else {
+		cp.slow = false
+	}
 	return nil
 }
 

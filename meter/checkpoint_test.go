@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -339,5 +340,58 @@ func TestStaleTemporaryFilesAreRemoved(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s was removed: %v", name, err)
 		}
+	}
+}
+
+// A checkpoint that takes longer than its interval is logged once while
+// it lasts: the bound no longer holds.
+func TestSlowCheckpointIsLogged(t *testing.T) {
+	logs := &logCapture{}
+	clk := newClock(start)
+	// While slow, every reading of the clock is a second after the last:
+	// each checkpoint takes a second, its interval 10 ms.
+	var slow atomic.Bool
+	now := func() time.Time {
+		if slow.Load() {
+			clk.Advance(time.Second)
+		}
+		return clk.Now()
+	}
+	r, err := meter.New("orders", &sink{}, meter.WithoutLoop(), meter.WithClock(now), meter.WithInstance("i-1"),
+		testMeters, meter.WithSpool(filepath.Join(t.TempDir(), "spool")), meter.WithCheckpoint(10*time.Millisecond),
+		meter.WithLogger(slog.New(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	checkpoint := func() {
+		r.Add(tenantCtx(t, "acme"), "api.calls", 1) // something to write
+		slow.Store(true)
+		defer slow.Store(false)
+		if err := r.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := func() int {
+		n := 0
+		for _, l := range logs.lines() {
+			if l["level"] == "WARN" && strings.Contains(l["msg"], "took longer than its interval") && l["took"] == "1s" {
+				n++
+			}
+		}
+		return n
+	}
+	checkpoint()
+	checkpoint()
+	if n := warnings(); n != 1 {
+		t.Errorf("%d warnings for two slow checkpoints in a row, want 1; logged %v", n, logs.lines())
+	}
+	r.Add(tenantCtx(t, "acme"), "api.calls", 1)
+	if err := r.Checkpoint(); err != nil { // on time
+		t.Fatal(err)
+	}
+	checkpoint()
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings after a slow one, one on time and a slow one, want 2", n)
 	}
 }

@@ -150,7 +150,8 @@ func WithSpool(path string) Option { return func(c *config) { c.spool = path } }
 // interval before it, plus the time one checkpoint takes to write (15 to
 // 20 ms for 25,000 aggregates in BenchmarkCheckpoint, 3 ms of it CPU, the
 // rest fsync), so with the default interval, nothing added more than
-// about half a second before the kill.
+// about half a second before the kill. A checkpoint that takes longer
+// than the interval is logged (a warning), for the bound then stretches.
 // A power loss loses the same, as far as the disk honours fsync. On a full
 // disk (or any write error) the bound does not hold: an error is logged,
 // closed windows stay in memory, the stale checkpoint is removed, and
