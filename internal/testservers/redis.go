@@ -58,20 +58,27 @@ func StartRedis() (r *RedisServer, stop func(), err error) {
 	if _, ok := lookPath("redis-server", redisPaths...); !ok {
 		return nil, func() {}, notInstalled(redisInstallHint)
 	}
-	dir, err := os.MkdirTemp("", "testservers-redis-")
+	return inTempDir("testservers-redis-", startRedis)
+}
+
+// inTempDir runs start in a new temporary folder, and returns what it
+// started with a stop that also removes the folder; stop is never nil.
+func inTempDir[T any](prefix string, start func(dir string) (T, func(), error)) (T, func(), error) {
+	var zero T
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
-		return nil, func() {}, fmt.Errorf("testservers: %w", err)
+		return zero, func() {}, fmt.Errorf("testservers: %w", err)
 	}
-	r, stopServer, err := startRedis(dir)
-	stop = func() {
-		stopServer()
+	v, stopStarted, err := start(dir)
+	stop := func() {
+		stopStarted()
 		_ = os.RemoveAll(dir)
 	}
 	if err != nil {
 		stop()
-		return nil, func() {}, err
+		return zero, func() {}, err
 	}
-	return r, stop, nil
+	return v, stop, nil
 }
 
 // startRedis starts redis-server with dir as its working folder.

@@ -58,20 +58,7 @@ func StartRedisCluster() (c *RedisClusterServers, stop func(), err error) {
 	if _, ok := lookPath("redis-cli", redisCLIPaths...); !ok {
 		return nil, func() {}, notInstalled(redisCLIHint)
 	}
-	dir, err := os.MkdirTemp("", "testservers-rediscluster-")
-	if err != nil {
-		return nil, func() {}, fmt.Errorf("testservers: %w", err)
-	}
-	c, stopNodes, err := startRedisCluster(dir)
-	stop = func() {
-		stopNodes()
-		_ = os.RemoveAll(dir)
-	}
-	if err != nil {
-		stop()
-		return nil, func() {}, err
-	}
-	return c, stop, nil
+	return inTempDir("testservers-rediscluster-", startRedisCluster)
 }
 
 // startRedisCluster starts the nodes in folders of dir, creates the
