@@ -25,6 +25,10 @@ const (
 	// checkpointSuffix added.
 	spoolSuffix      = ".spool"
 	checkpointSuffix = ".checkpoint"
+	// deadLetterSuffix names the file, beside the spool, of the records
+	// METER_FILE's sink can never take: they wait there with the reason,
+	// for someone to look at, and hold up no other.
+	deadLetterSuffix = ".deadletter"
 	// stateDirSpool names the spool file in METER_STATE_DIR.
 	stateDirSpool = "usage.spool"
 	// meterShutdownTimeout bounds the delivery of usage records at
@@ -61,7 +65,8 @@ type usageRecorder struct {
 // in a spool file and the open windows in a checkpoint written every
 // 500 ms, both beside METER_FILE or in METER_STATE_DIR ([spoolPath]), so
 // that a kill -9 loses at most the usage of the last meterCrashBound and
-// the next start with the same environment delivers the rest; or, without
+// the next start with the same environment delivers the rest, and records
+// the sink can never take go to a dead-letter file beside the spool; or, without
 // METER_FILE, CloudWatch EMF lines on emf, for the awslogs driver to turn
 // into metrics. ctx is run's, for [kit.Urgent].
 func newRecorder(ctx context.Context, cfg config, emf io.Writer, log *slog.Logger) (*usageRecorder, error) {
@@ -75,7 +80,8 @@ func newRecorder(ctx context.Context, cfg config, emf io.Writer, log *slog.Logge
 		}
 		s, u.closeSink, u.sink = jl, jl.Close, "file"
 		u.spool = spoolPath(cfg)
-		opts = append(opts, meter.WithSpool(u.spool), meter.WithCheckpoint(meter.DefaultCheckpointInterval))
+		opts = append(opts, meter.WithSpool(u.spool), meter.WithCheckpoint(meter.DefaultCheckpointInterval),
+			meter.WithDeadLetter(u.spool+deadLetterSuffix))
 	} else {
 		e, err := meter.NewEMF(emf, emfNamespace)
 		if err != nil {
