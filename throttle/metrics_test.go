@@ -14,6 +14,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/tenancykit/tenancy/internal/metrictest"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -111,22 +112,7 @@ func TestInFlightMetric(t *testing.T) {
 	if seen["basic/handler/export"] != 1 {
 		t.Errorf("in flight for a named limiter: %v, want basic/handler/export at 1", seen)
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	namedDecisions := 0
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "tenancy.throttle.decisions" {
-				for _, dp := range sum.DataPoints {
-					if v, ok := dp.Attributes.Value("limiter"); ok && v.AsString() == "export" {
-						namedDecisions += int(dp.Value)
-					}
-				}
-			}
-		}
-	}
+	namedDecisions := int(metrictest.Sum(t, reader, "tenancy.throttle.decisions", "limiter", "export"))
 	if namedDecisions != 1 {
 		t.Errorf("decisions of the limiter named export: %d, want 1", namedDecisions)
 	}
