@@ -127,8 +127,16 @@ func TestCatalogPricesOrders(t *testing.T) {
 // mistake (400), anything else the catalog's (502); nothing is stored.
 func TestCatalogFailures(t *testing.T) {
 	cat := startCatalog(t, map[string]int64{"anvil": 1999})
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close() // refuses connections
+	// The catalog that is down hangs up without an answer. It keeps its port
+	// for the whole test: a closed server's port can be taken by the next
+	// server another test starts, which would answer 404.
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(down.Close)
 	iss := startIssuer(t)
 	alice := iss.MustMint("acme", "premium", authztest.WithSubject("alice"))
 
