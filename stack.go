@@ -122,12 +122,12 @@ func WithCredentials(mw func(http.Handler) http.Handler) Option {
 	}
 }
 
-// WithRoute gives the route pattern of a request the stack refused before
-// the router saw it, for the access log and the meter: the router's own
-// lookup (chi's Routes.Find, for example). Default: when the handler
-// wrapped is an *http.ServeMux, its Handler method; otherwise refused
-// requests have no route. Requests the router served always have the
-// pattern it set.
+// WithRoute gives the route pattern of every request, for the access log
+// and the meter: the router's own lookup, which answers for a request the
+// stack refused before the router saw it too (the router adapters in
+// adapters/ give theirs). Default: the r.Pattern the router set, and for a
+// refused request, when the handler wrapped is an *http.ServeMux, its
+// Handler method; otherwise refused requests have no route.
 func WithRoute(f func(*http.Request) string) Option {
 	return func(c *config) {
 		if f == nil {
@@ -190,7 +190,7 @@ func (s *Stack) Wrap(next http.Handler) http.Handler {
 	}
 	return request.NewHandler(request.Stack, h, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 		if lookup != nil {
-			st.SetRouteLookup(lookup)
+			st.SetRouteLookup(lookup, c.route != nil)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -1,23 +1,19 @@
 package tenancy_test
 
 import (
-	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/internal/request/requesttest"
-	"github.com/tenancykit/tenancy/internal/syncbuf"
+	"github.com/tenancykit/tenancy/internal/stacktest"
 	"github.com/tenancykit/tenancy/logging"
-	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -52,58 +48,16 @@ func TestNewRefusesMistakes(t *testing.T) {
 
 // fixture is a service behind the whole stack, with its logs and usage.
 type fixture struct {
-	issuer  *authztest.Issuer
+	*stacktest.Fixture
 	handler http.Handler
-	logs    *syncbuf.Buffer
-	usage   *meter.Recorder
-	records *[]meter.Record
-}
-
-// jsonLines decodes every line of out.
-func jsonLines(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var lines []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		m := map[string]any{}
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		lines = append(lines, m)
-	}
-	return lines
 }
 
 func newFixture(t *testing.T, resolver tenant.Resolver) *fixture {
 	t.Helper()
-	f := &fixture{issuer: authztest.Start(t), logs: &syncbuf.Buffer{}, records: new([]meter.Record)}
-	v := f.issuer.Verifier(t)
-	limits := map[string]throttle.Limits{}
-	for _, name := range tenant.DefaultTiers.Names() {
-		limits[name] = throttle.Limits{Rate: 1, Burst: 2}
-	}
-	limiter, err := throttle.New(tenant.DefaultTiers, limits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	f.usage, err = meter.New("orders", meter.SinkFunc(func(_ context.Context, recs []meter.Record) error {
-		mu.Lock()
-		defer mu.Unlock()
-		*f.records = append(*f.records, recs...)
-		return nil
-	}), meter.WithoutLoop(), meter.WithMeters(meter.HTTPMeters()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.usage.Shutdown(context.Background()) })
+	f := &fixture{Fixture: stacktest.New(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /t/{tenant}/orders", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "[]") })
-	opts := []tenancy.Option{
-		tenancy.WithAccessLog(slog.New(logging.NewHandler(slog.NewJSONHandler(f.logs, nil))), logging.WithAuditor(nil)),
-		tenancy.WithMeter(f.usage),
-		tenancy.WithAuthz(v),
-		tenancy.WithThrottle(limiter),
-	}
+	opts := f.Options(t)
 	if resolver != nil {
 		opts = append(opts, tenancy.WithResolver(resolver))
 	}
@@ -116,13 +70,20 @@ func newFixture(t *testing.T, resolver tenant.Resolver) *fixture {
 }
 
 func (f *fixture) get(path, token string) int {
-	req := httptest.NewRequest(http.MethodGet, path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	return stacktest.Do(f.handler, http.MethodGet, path, token).Code
+}
+
+// TestStackServeMux: an http.ServeMux inside the stack passes the
+// scenario every router adapter passes.
+func TestStackServeMux(t *testing.T) {
+	f := stacktest.New(t)
+	s, err := tenancy.New(f.Options(t)...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	w := httptest.NewRecorder()
-	f.handler.ServeHTTP(w, req)
-	return w.Code
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /t/{tenant}/orders", stacktest.Tenant)
+	f.CheckRouter(t, s.Wrap(mux), "GET /t/{tenant}/orders")
 }
 
 // TestStackSeesEveryDecision: the access log and the meter, outside,
@@ -134,7 +95,7 @@ func TestStackSeesEveryDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, path)
-	acme := f.issuer.MustMint("acme", "basic")
+	acme := f.Issuer.MustMint("acme", "basic")
 	want := []struct {
 		path, token string
 		status      int
@@ -144,14 +105,14 @@ func TestStackSeesEveryDecision(t *testing.T) {
 		{"/t/acme/orders", acme, 200, ""},
 		{"/t/acme/orders", acme, 429, "throttle:rate"},
 		{"/t/acme/orders", "", 401, "authz:no_token"},
-		{"/t/globex/orders", f.issuer.MustMint("acme", "basic"), 403, "tenant:tenant_mismatch"},
+		{"/t/globex/orders", f.Issuer.MustMint("acme", "basic"), 403, "tenant:tenant_mismatch"},
 	}
 	for _, w := range want {
 		if got := f.get(w.path, w.token); got != w.status {
 			t.Fatalf("GET %s: %d, want %d", w.path, got, w.status)
 		}
 	}
-	lines := jsonLines(t, f.logs.String())
+	lines := f.Lines(t)
 	if len(lines) != len(want) {
 		t.Fatalf("%d access lines for %d requests", len(lines), len(want))
 	}
@@ -169,15 +130,7 @@ func TestStackSeesEveryDecision(t *testing.T) {
 		}
 	}
 
-	if err := f.usage.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	counts := map[string]float64{}
-	for _, r := range *f.records {
-		if r.Meter == meter.MeterRequests || r.Meter == meter.MeterDenied {
-			counts[r.TenantID+" "+r.Meter+" "+r.Dimensions["route"]+" "+r.Dimensions["reason"]] += r.Value
-		}
-	}
+	counts := f.Counts(t)
 	wantCounts := map[string]float64{
 		"acme http.requests GET /t/{tenant}/orders ":                              2,
 		"acme http.requests.denied GET /t/{tenant}/orders throttle:rate":          1,

@@ -103,7 +103,7 @@ func TestRouteTakenOnceByTheInnermostLayer(t *testing.T) {
 			lookups++
 			_, p := mux.Handler(r)
 			return p
-		})
+		}, false)
 		next.ServeHTTP(w, r)
 	})
 
@@ -122,6 +122,24 @@ func TestRouteTakenOnceByTheInnermostLayer(t *testing.T) {
 	}
 	if lookups != 1 {
 		t.Errorf("the lookup ran %d times for one refused request, want 1", lookups)
+	}
+}
+
+// TestRouteLookupAlways: a lookup set to answer always names the route of
+// a served request too, over the r.Pattern the router set.
+func TestRouteLookupAlways(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {})
+	var st *request.State
+	h := request.NewHandler(request.Stack, mux, func(w http.ResponseWriter, r *http.Request, s *request.State, next http.Handler) {
+		st = s
+		s.SetRouteLookup(func(*http.Request) string { return "/api/orders/{id}" }, true)
+		next.ServeHTTP(w, r)
+	})
+	req := httptest.NewRequest(http.MethodGet, "/api/orders/7", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got := st.Route(req); got != "/api/orders/{id}" {
+		t.Errorf("route %q, want the lookup's over the router's /api/", got)
 	}
 }
 

@@ -73,6 +73,7 @@ type State struct {
 	rejection Rejection
 	route     string
 	lookup    func(*http.Request) string
+	byLookup  bool // the lookup answers for every request, not r.Pattern
 	recorder  any // *meter.Recorder
 }
 
@@ -153,10 +154,13 @@ func (s *State) Recorder() any {
 }
 
 // SetRouteLookup gives the State the stack's way to find the route of a
-// request refused before the router saw it.
-func (s *State) SetRouteLookup(f func(*http.Request) string) {
+// request refused before the router saw it. With always, the lookup
+// answers for served requests too, instead of the r.Pattern the router
+// set: a router whose r.Pattern can be part of its route (chi's, when a
+// mounted router copies the request).
+func (s *State) SetRouteLookup(f func(*http.Request) string, always bool) {
 	s.mu.Lock()
-	s.lookup = f
+	s.lookup, s.byLookup = f, always
 	s.mu.Unlock()
 }
 
@@ -166,7 +170,7 @@ func (s *State) setRoute(pattern string) {
 		return
 	}
 	s.mu.Lock()
-	if s.route == "" {
+	if s.route == "" && !s.byLookup {
 		s.route = pattern
 	}
 	s.mu.Unlock()
@@ -182,7 +186,13 @@ func (s *State) Route(r *http.Request) string {
 		return route
 	}
 	route = lookup(r)
-	s.setRoute(route)
+	if route != "" {
+		s.mu.Lock()
+		if s.route == "" {
+			s.route = route
+		}
+		s.mu.Unlock()
+	}
 	return route
 }
 

@@ -63,7 +63,7 @@ func (r *Record) HandlerRan() bool {
 func Routed(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, st, _ := request.Enter(request.Stack, w, r)
-		st.SetRouteLookup(func(*http.Request) string { return route })
+		st.SetRouteLookup(func(*http.Request) string { return route }, false)
 		next.ServeHTTP(w, r)
 	})
 }
