@@ -11,4 +11,27 @@
 // directly around a part that belongs outside it panics when the stack is
 // built, and a wrong order that only shows when a request goes through is
 // reported once through slog.Default, naming the fix.
+//
+// # OpenTelemetry
+//
+// Put otelhttp's handler outside the stack:
+//
+//	http.ListenAndServe(":8080", otelhttp.NewHandler(stack.Wrap(mux), "orders"))
+//
+// Its span is then named by the route ("GET /orders/{id}", for a request
+// the stack refused too) and carries http.route, tenant.id and tenant.tier
+// and, for a refusal, tenancy.rejected_by and tenancy.reject_reason (the
+// access log's rejected_by and reject_reason); its request metrics get
+// http.route and tenant.tier, never the tenant ID. The access line and
+// the handler's log lines carry that span's trace and span IDs, and
+// tenant.Transport continues the trace in the services it calls. The
+// attribute names are tenant.IDKey, tenant.TierKey, tenant.RejectedByKey
+// and tenant.RejectReasonKey, the same on the throttle's metrics, the
+// meter's otelsink and the baggage.
+//
+// Inside the stack, around the router, otelhttp works too: the stack never
+// puts a span of its own in the context, so otelhttp decides sampling from
+// the request's traceparent, as when it is alone. Its span then lacks the
+// tenant's attributes, and for a request that came without a traceparent
+// the access line's trace ID is the log's own, not the span's.
 package tenancy

@@ -192,6 +192,7 @@ func (s *Stack) Wrap(next http.Handler) http.Handler {
 		if lookup != nil {
 			st.SetRouteLookup(lookup, c.route != nil)
 		}
+		defer annotate(st)
 		next.ServeHTTP(w, r)
 	})
 }

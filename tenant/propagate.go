@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tenancykit/tenancy/internal/request"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -17,7 +18,25 @@ import (
 // BaggageKey is the OpenTelemetry baggage member [Transport] sets to the
 // tenant ID, for tracing backends and downstream logs. It is information,
 // never authority: no resolver of this module reads it.
-const BaggageKey = "tenant.id"
+const BaggageKey = string(IDKey)
+
+// The OpenTelemetry attribute keys of the tenant, the same on spans,
+// metrics, the log bridge and in the baggage. OpenTelemetry's semantic
+// conventions have none for a tenant; these follow their naming.
+const (
+	// IDKey names the tenant ID: on spans and in the baggage, and on
+	// metrics of usage (never on request metrics, where a label per
+	// tenant would be one time series per tenant).
+	IDKey attribute.Key = "tenant.id"
+	// TierKey names the tenant's tier, on spans and metrics.
+	TierKey attribute.Key = "tenant.tier"
+	// RejectedByKey and RejectReasonKey name a refusal on a span, with
+	// the values of [Rejection] (the access log's rejected_by and
+	// reject_reason). The semantic conventions' error.type is for
+	// failures, not for requests refused by policy.
+	RejectedByKey   attribute.Key = "tenancy.rejected_by"
+	RejectReasonKey attribute.Key = "tenancy.reject_reason"
+)
 
 // TokenFromContext returns the bearer token the tenant in ctx was verified
 // from, if any: authz.Middleware keeps it for [Transport]. Never log it.

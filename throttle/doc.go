@@ -134,11 +134,11 @@
 // github.com/tenancykit/tenancy/throttle, by tier and never by tenant:
 //
 //   - tenancy.throttle.decisions, a counter of requests ({request}) with
-//     the attributes tier ("anonymous" for requests limited by address,
+//     the attributes tenant.tier ("anonymous" for requests limited by address,
 //     "unknown" for one without a tenant), decision ("allowed" or
 //     "denied") and reason ("none", a refusal's reason, or "no_tenant").
 //   - tenancy.throttle.in_flight, an up-down counter of requests
-//     ({request}) with the attributes tier and phase: "handler" while the
+//     ({request}) with the attributes tenant.tier and phase: "handler" while the
 //     handler of a request the limiter admitted runs, "body" while the
 //     limiter reads a body before the request may take a concurrency slot
 //     (a high count of these is clients sending slowly).

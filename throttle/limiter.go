@@ -430,7 +430,7 @@ func (l *Limiter) count(ctx context.Context, tier string, allowed bool, reason R
 		reason = "none"
 	}
 	attrs := []attribute.KeyValue{
-		attribute.String("tier", tier),
+		tenant.TierKey.String(tier),
 		attribute.String("decision", decision),
 		attribute.String("reason", string(reason)),
 	}
@@ -452,7 +452,7 @@ func (l *Limiter) flight(ctx context.Context, tier, phase string, n int64) {
 	k := inFlightKey{tier, phase}
 	opt, ok := l.flightSet.Load(k)
 	if !ok {
-		attrs := []attribute.KeyValue{attribute.String("tier", tier), attribute.String("phase", phase)}
+		attrs := []attribute.KeyValue{tenant.TierKey.String(tier), attribute.String("phase", phase)}
 		if l.name != "" {
 			attrs = append(attrs, attribute.String("limiter", l.name))
 		}

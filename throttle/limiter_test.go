@@ -528,7 +528,7 @@ func TestDecisionMetric(t *testing.T) {
 				}
 				for _, kv := range dp.Attributes.ToSlice() {
 					switch kv.Key {
-					case "tier":
+					case tenant.TierKey:
 						k.Tier = kv.Value.AsString()
 					case "decision":
 						k.Decision = kv.Value.AsString()

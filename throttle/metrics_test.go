@@ -39,7 +39,7 @@ func inFlight(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 			}
 			for _, dp := range sum.DataPoints {
 				var parts []string
-				for _, k := range []attribute.Key{"tier", "phase", "limiter"} {
+				for _, k := range []attribute.Key{tenant.TierKey, "phase", "limiter"} {
 					if v, ok := dp.Attributes.Value(k); ok {
 						parts = append(parts, v.AsString())
 					}

@@ -146,7 +146,7 @@ func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWrit
 		}
 		return w, r, st, false
 	}
-	st = &State{Context: r.Context()}
+	st = &State{Context: r.Context(), given: r}
 	if l != Resolver {
 		st.entered = 1 << l
 	}

@@ -66,6 +66,8 @@ type State struct {
 	body    countingBody
 	writers writers
 
+	given *http.Request // the request the first layer was given
+
 	mu        sync.Mutex
 	entered   uint8 // bit per Layer that has seen the request
 	tenant    any   // *tenant.Tenant, never changed once stored
@@ -74,7 +76,7 @@ type State struct {
 	route     string
 	lookup    func(*http.Request) string
 	byLookup  bool // the lookup answers for every request, not r.Pattern
-	recorder  any // *meter.Recorder
+	recorder  any  // *meter.Recorder
 }
 
 // FromContext returns the State of the request ctx belongs to, or nil.
@@ -195,6 +197,10 @@ func (s *State) Route(r *http.Request) string {
 	}
 	return route
 }
+
+// Given returns the request the first layer was given, before the State's
+// copy of it: the one a middleware outside the stack (otelhttp) holds.
+func (s *State) Given() *http.Request { return s.given }
 
 // RequestBytes returns the bytes of request body the handler read.
 func (s *State) RequestBytes() int64 { return s.body.n.Load() }

@@ -19,7 +19,7 @@
 //     "__overflow__" ([Overflow]) for every tenant after the first
 //     [WithMaxTenants] (1000 by default) the sink has seen, so that the
 //     number of time series stays bounded however many tenants there are;
-//   - tier: the tenant's tier, "unknown" when the record has none;
+//   - tenant.tier: the tenant's tier, "unknown" when the record has none;
 //   - service: the service that metered the usage;
 //   - the record's dimensions, such as route (the meter package already
 //     bounds their values).

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // ScopeName is the instrumentation scope of the sink's meter.
@@ -26,12 +27,12 @@ const InstrumentPrefix = "tenancy.usage."
 // Attribute keys of every data point, besides the record's dimensions. A
 // dimension with one of these names is hidden by it.
 const (
-	TenantIDKey = attribute.Key("tenant.id")
-	TierKey     = attribute.Key("tier")
+	TenantIDKey = tenant.IDKey
+	TierKey     = tenant.TierKey
 	ServiceKey  = attribute.Key("service")
 )
 
-// Values of the tenant.id and tier attributes that are not a tenant's.
+// Values of the tenant.id and tenant.tier attributes that are not a tenant's.
 const (
 	// Unattributed is the tenant.id of usage that had no tenant.
 	Unattributed = "unattributed"
@@ -48,7 +49,7 @@ var ErrProviderClosed = errors.New("otelsink: the MeterProvider is shut down")
 // Sink turns [meter.Record]s into OpenTelemetry metrics: each record adds
 // its value to the Float64Counter of its meter, or, for a meter of time
 // (milliseconds, seconds, microseconds), records it in the meter's
-// Float64Histogram, with the attributes tenant.id, tier, service and the
+// Float64Histogram, with the attributes tenant.id, tenant.tier, service and the
 // record's dimensions. It is a [meter.Sink]; a Sink is safe for concurrent
 // use.
 type Sink struct {

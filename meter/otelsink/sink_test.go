@@ -105,7 +105,7 @@ func TestWriteValuesAndAttributes(t *testing.T) {
 		record("beta", "basic", "api.calls", 7, map[string]string{"route": "GET /orders"}),
 		record("", "", "api.calls", 5, map[string]string{"route": "GET /health"}),
 		// A dimension named like an attribute of the sink is hidden by it.
-		record("beta", "basic", "api.calls", 1, map[string]string{"route": "GET /orders", "tenant.id": "acme", "tier": "platinum"}),
+		record("beta", "basic", "api.calls", 1, map[string]string{"route": "GET /orders", "tenant.id": "acme", "tenant.tier": "platinum"}),
 		storage,
 	}
 	if err := s.Write(t.Context(), recs); err != nil {
