@@ -79,6 +79,24 @@ func (m ClaimMapping) withDefaults() ClaimMapping {
 // token cannot make every cached tenant hold an unbounded list.
 const maxListClaim = 256
 
+// Map maps claims that were verified, by authz or by a gateway the
+// service trusts (API Gateway's JWT or Cognito authorizer), to a tenant of
+// tiers, as a Verifier with this mapping does: a tenant without a tier
+// claim gets defaultTier, or is refused when it is the zero Tier. The
+// error wraps ErrTenantClaim, ErrTierClaim or ErrClaims and is a
+// *ClaimError naming the claim. The tenant's Source is
+// tenant.SourceToken; a caller that had a peer verify the token sets
+// tenant.SourcePeer.
+func (m ClaimMapping) Map(c tenant.Claims, tiers *tenant.Tiers, defaultTier tenant.Tier) (tenant.Tenant, error) {
+	if m.Tenant == "" {
+		return tenant.Tenant{}, &ClaimError{Claim: "(none)", Reason: "the mapping names no tenant claim", Err: ErrTenantClaim}
+	}
+	if tiers == nil {
+		tiers = tenant.DefaultTiers
+	}
+	return m.withDefaults().toTenant(c, tiers, defaultTier)
+}
+
 // toTenant maps verified claims to a Tenant.
 func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier tenant.Tier) (tenant.Tenant, error) {
 	raw, ok := c.Get(m.Tenant)
