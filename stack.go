@@ -2,8 +2,10 @@ package tenancy
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/internal/request"
@@ -48,6 +50,7 @@ type config struct {
 	throttleOpts []throttle.MiddlewareOption
 	credentials  func(http.Handler) http.Handler
 	route        func(*http.Request) string
+	bypass       map[string]bool
 	errs         []error
 }
 
@@ -137,6 +140,29 @@ func WithRoute(f func(*http.Request) string) Option {
 	}
 }
 
+// WithBypass sends requests for these exact paths (a load balancer's
+// health checks: "/healthz", "/readyz") straight to the router, past
+// every part: no access line, no metering, no token needed, no limit.
+// Each path starts with "/"; the match is on the request's path, exactly.
+// Default: none.
+func WithBypass(paths ...string) Option {
+	return func(c *config) {
+		if len(paths) == 0 {
+			c.errs = append(c.errs, errors.New("tenancy: WithBypass: no path"))
+		}
+		for _, p := range paths {
+			if !strings.HasPrefix(p, "/") {
+				c.errs = append(c.errs, fmt.Errorf("tenancy: WithBypass: path %q does not start with /", p))
+				continue
+			}
+			if c.bypass == nil {
+				c.bypass = map[string]bool{}
+			}
+			c.bypass[p] = true
+		}
+	}
+}
+
 // New returns a Stack of the parts the options name. Mistakes (a nil
 // part, no part at all) are reported here, naming the option to fix.
 func New(opts ...Option) (*Stack, error) {
@@ -188,11 +214,21 @@ func (s *Stack) Wrap(next http.Handler) http.Handler {
 	if c.logger != nil {
 		h = logging.AccessLog(c.logger, c.accessOpts...)(h)
 	}
-	return request.NewHandler(request.Stack, h, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
+	stack := request.NewHandler(request.Stack, h, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 		if lookup != nil {
 			st.SetRouteLookup(lookup, c.route != nil)
 		}
 		defer annotate(st)
 		next.ServeHTTP(w, r)
+	})
+	if len(c.bypass) == 0 {
+		return stack
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.bypass[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		stack.ServeHTTP(w, r)
 	})
 }

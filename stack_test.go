@@ -32,6 +32,8 @@ func TestNewRefusesMistakes(t *testing.T) {
 		{"nil limiter", []tenancy.Option{tenancy.WithThrottle(nil)}, "WithThrottle"},
 		{"nil credentials", []tenancy.Option{tenancy.WithCredentials(nil)}, "WithCredentials"},
 		{"nil route", []tenancy.Option{tenancy.WithAccessLog(slog.Default()), tenancy.WithRoute(nil)}, "WithRoute"},
+		{"no bypass path", []tenancy.Option{tenancy.WithAccessLog(slog.Default()), tenancy.WithBypass()}, "WithBypass: no path"},
+		{"relative bypass path", []tenancy.Option{tenancy.WithAccessLog(slog.Default()), tenancy.WithBypass("/readyz", "healthz")}, `WithBypass: path "healthz"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := tenancy.New(tc.opts...)
@@ -84,6 +86,36 @@ func TestStackServeMux(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /t/{tenant}/orders", stacktest.Tenant)
 	f.CheckRouter(t, s.Wrap(mux), "GET /t/{tenant}/orders")
+}
+
+// TestStackBypass: a health check on a bypassed path is answered without
+// a token, logged nowhere and metered nowhere; other paths, one beside it
+// included, still go through every part.
+func TestStackBypass(t *testing.T) {
+	f := stacktest.New(t)
+	s, err := tenancy.New(append(f.Options(t), tenancy.WithBypass("/healthz"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /healthz/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	h := s.Wrap(mux)
+	for range 3 {
+		if w := stacktest.Do(h, http.MethodGet, "/healthz", ""); w.Code != http.StatusOK || w.Body.String() != "ok" {
+			t.Fatalf("GET /healthz: %d %q, want 200 ok", w.Code, w.Body)
+		}
+	}
+	if w := stacktest.Do(h, http.MethodGet, "/healthz/", ""); w.Code != http.StatusUnauthorized {
+		t.Errorf("GET /healthz/ without a token: %d, want 401", w.Code)
+	}
+	if lines := f.Lines(t); len(lines) != 1 || lines[0]["route"] != "GET /healthz/" {
+		t.Errorf("access lines %v, want only the one of /healthz/", lines)
+	}
+	counts := f.Counts(t)
+	if len(counts) != 1 || counts[" http.requests.denied GET /healthz/ authz:no_token"] != 1 {
+		t.Errorf("metered %v, want only the refusal of /healthz/", counts)
+	}
 }
 
 // TestStackSeesEveryDecision: the access log and the meter, outside,
