@@ -298,3 +298,30 @@ func TestNewRefusesMistakes(t *testing.T) {
 		t.Errorf("New(WithMeter(nil)) = %v, want an error naming WithMeter", err)
 	}
 }
+
+// TestPanic: a handler's panic goes through the stack, which logs a 500,
+// to a recovering middleware outside it, which finds gin's writer in
+// c.Writer again.
+func TestPanic(t *testing.T) {
+	f := stacktest.New(t)
+	engine := gin.New()
+	restored := false
+	engine.Use(func(c *gin.Context) {
+		w := c.Writer
+		defer func() {
+			if recover() != nil {
+				restored = c.Writer == w
+				c.AbortWithStatus(http.StatusInternalServerError)
+			}
+		}()
+		c.Next()
+	}, newStack(t, f))
+	engine.GET("/t/:tenant/orders", func(c *gin.Context) { panic("out of orders") })
+	resp := stacktest.Do(engine, http.MethodGet, "/t/acme/orders", f.Issuer.MustMint("acme", "basic"))
+	if resp.Code != http.StatusInternalServerError || !restored {
+		t.Errorf("client got %d, c.Writer gin's again %v; want 500, true", resp.Code, restored)
+	}
+	if lines := f.Lines(t); len(lines) != 1 || lines[0]["status"] != 500.0 {
+		t.Errorf("access lines %v, want one with status 500", lines)
+	}
+}
