@@ -1,17 +1,18 @@
-// Package testservers starts real servers for tests: redis-server, and the
-// DynamoDB and Kinesis emulators dynalite and kinesalite (npm packages run
-// with node).
+// Package testservers starts real servers for tests: redis-server, the
+// DynamoDB and Kinesis emulators dynalite and kinesalite, and the OpenID
+// provider oidc-provider (npm packages run with node).
 //
 // Each server is a child process on a free loopback port, started with no
 // persistence into a clean state, and ready when the Start function returns:
 // the helper has polled it until it answered (PING for redis, ListTables or
-// ListStreams for the emulators). What the server printed is kept and shown
-// when it does not come up.
+// ListStreams for the emulators, the discovery document for the OpenID
+// provider). What the server printed is kept and shown when it does not
+// come up.
 //
 // # Per test
 //
-// Redis, Dynalite and Kinesalite start a server for one test and stop it at
-// the test's cleanup, which also runs when the test fails or panics:
+// Redis, Dynalite, Kinesalite and OIDC start a server for one test and stop
+// it at the test's cleanup, which also runs when the test fails or panics:
 //
 //	r := testservers.Redis(t)
 //	client := redis.NewClient(&redis.Options{Addr: r.Addr})
@@ -46,9 +47,20 @@
 //	c := testservers.RedisCluster(t)
 //	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
 //
+// OIDC starts an OpenID provider whose clients get JWT access tokens with
+// the client_credentials grant; each client's claims (a tenant, a tier,
+// roles) are added to its tokens. Its signing keys survive a restart;
+// RotateKeys makes it sign with new ones:
+//
+//	o := testservers.OIDC(t, testservers.WithOIDCClient("acme-svc", "secret",
+//		map[string]any{"tenant_id": "acme", "tier": "premium"}))
+//	v, err := authz.NewVerifier(ctx, o.Issuer(), authz.WithAudience(o.Audience()), ...)
+//	tenant, err := v.Verify(ctx, o.Token(t, "acme-svc"))
+//
 // # One server for a package
 //
-// StartRedis, StartRedisCluster, StartDynalite and StartKinesalite start a
+// StartRedis, StartRedisCluster, StartDynalite, StartKinesalite and
+// StartOIDC start a
 // server without a test, for TestMain, and return a stop function that must
 // be called (it is never nil). Keep the error for the tests to Check, so
 // that a missing server skips them (or fails them, see below) instead of
@@ -79,8 +91,9 @@
 // A test whose server is not installed is skipped with a message naming what
 // to install, unless TENANCY_REQUIRE_SERVERS=1 is set, as scripts/test (and
 // so CI) does: then it fails. scripts/test installs what is missing:
-// redis-server from Debian's packages, dynalite and kinesalite with npm into
-// the git-ignored folder .servers/node_modules at the repository root.
+// redis-server from Debian's packages, dynalite, kinesalite and
+// oidc-provider with npm into the git-ignored folder .servers/node_modules
+// at the repository root.
 //
 // Where the programs are looked for:
 //
@@ -92,6 +105,11 @@
 //     .servers/node_modules/dynalite/cli.js under the folder holding go.mod,
 //     found by walking up from the working directory, run with node; else a
 //     dynalite (kinesalite) program on PATH.
+//   - oidc-provider: the package folder named by TENANCY_OIDC_PROVIDER,
+//     else .servers/node_modules/oidc-provider under the folder holding
+//     go.mod; it is imported by a script of this package run with node.
+//     oidc-provider 9 warns that it supports Node.js 22 or later, and runs
+//     on Node.js 20.
 //
 // # Processes
 //
