@@ -1,0 +1,75 @@
+// Package tenancylambda serves the tenancy stack on AWS Lambda behind API
+// Gateway: the handler a server would run, stack.Wrap(mux), answers the
+// proxy events of REST APIs (payload version 1.0) and HTTP APIs (1.0 and
+// 2.0), each in the response format of its version.
+//
+// Each event becomes the *http.Request a server would have read: method,
+// path and query, headers (a REST API's multi-value ones; an HTTP API's
+// cookies as a Cookie header), the body (decoded from base64 when the
+// event says so), Host from the API's domain name, RemoteAddr from the
+// client's source IP, and the invocation's context. Two headers are set
+// for the access log: X-Request-Id ([WithRequestIDHeader]), to API
+// Gateway's request ID (requestContext.requestId, the one its own logs
+// carry), replacing any the client sent; and, for a request without a W3C
+// traceparent, a
+// traceparent made from the X-Ray trace header (API Gateway's
+// X-Amzn-Trace-Id, else the Lambda invocation's), so that every log line
+// of the request carries its X-Ray trace ID, in W3C form. The response is
+// buffered and returned whole: text as it is, other content in base64.
+//
+// # Wiring
+//
+// Trusting the authorizer API Gateway ran (below), with the tenant from
+// its claims:
+//
+//	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(os.Stdout, nil)))
+//	usage, err := meter.New("notes", meter.NewJSONLines(os.Stdout),
+//		meter.WithMeters(meter.HTTPMeters()...), meter.WithoutLoop())
+//	...
+//	stack, err := tenancy.New(
+//		tenancy.WithAccessLog(logger),
+//		tenancy.WithMeter(usage),
+//		tenancy.WithResolver(tenancylambda.Authorizer(authz.Cognito(), nil, tenant.Tier{})),
+//	)
+//	...
+//	h, err := tenancylambda.New(stack.Wrap(mux), tenancylambda.WithRecorder(usage))
+//	...
+//	lambda.Start(h)
+//
+// Verifying the token again in the function, with authz:
+//
+//	verifier, err := authz.NewVerifier(ctx, issuer,
+//		authz.WithAudience(clientID),
+//		authz.WithJWKSURL(issuer+"/.well-known/jwks.json"))
+//	...
+//	stack, err := tenancy.New(
+//		tenancy.WithAccessLog(logger),
+//		tenancy.WithMeter(usage),
+//		tenancy.WithAuthz(verifier),
+//	)
+//
+// Build the stack and the Handler once, in main, before lambda.Start:
+// every invocation of the environment shares them, and the verifier's
+// keys and its cache of verified tokens. With [WithRecorder], the usage of
+// each invocation is delivered before it returns (meter.Recorder.FlushAll):
+// an environment may be frozen or ended between invocations.
+//
+// # Re-verify or trust the authorizer
+//
+// When API Gateway's JWT, Cognito or Lambda authorizer has verified the
+// caller, the function can trust what it verified: [Authorizer] takes the
+// tenant from the authorizer's claims or context in the event, with no
+// token to check, no key to fetch, nothing at cold start. Do so only when
+// the function can be invoked by API Gateway alone, with that authorizer
+// on every route: its resource policy lets in that API and no other
+// principal, and it has no function URL. Anyone else allowed to invoke it
+// writes the event, authorizer claims included, and names any tenant.
+//
+// Verify the token again, with authz (tenancy.WithAuthz), when the
+// function has other invokers (another service, a function URL, a test
+// harness with lambda:InvokeFunction), when the authorizer is not on every
+// route, or for defence in depth. Configure the verifier with
+// authz.WithJWKSURL: it then makes no OIDC discovery round trip at cold
+// start, only the JWK Set fetch, which the environment's later
+// invocations share, and verified tokens are cached until they expire.
+package tenancylambda
