@@ -151,7 +151,6 @@ func (h *Handler) newRequest(ctx context.Context, e event) (*http.Request, error
 	}
 	if len(body) > 0 {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	return r, nil
 }
