@@ -89,7 +89,7 @@ func WithAuditor(a *Auditor) AccessOption {
 // tenant whenever it was known, and who refused the request and why.
 //
 // A valid incoming request ID (1 to 128 characters of letters, digits and
-// "-._:") is kept, any other is replaced by a random one; either way it is
+// "-._:=") is kept, any other is replaced by a random one; either way it is
 // echoed in the response and put in the context for every line the
 // request logs. The wrapped ResponseWriter keeps http.Flusher, Hijacker and
 // the writer's other optional interfaces.
@@ -266,7 +266,7 @@ func validRequestID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !(isB64URL(c) || c == '.' || c == ':') {
+		if !(isB64URL(c) || c == '.' || c == ':' || c == '=') { // = ends API Gateway's HTTP API IDs
 			return false
 		}
 	}

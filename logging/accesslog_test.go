@@ -223,6 +223,7 @@ func TestAccessLogRequestID(t *testing.T) {
 		{name: "valid", values: []string{"req-abc_1.2:3"}, keep: true},
 		{name: "128 characters", values: []string{long}, keep: true},
 		{name: "uuid", values: []string{"0b6f9a55-3c9e-4c3a-9c1e-8f9b6a6f0d2e"}, keep: true},
+		{name: "API Gateway HTTP API", values: []string{"LV7fzho-PHcEJPw="}, keep: true},
 		{name: "missing"},
 		{name: "empty", values: []string{""}},
 		{name: "too long", values: []string{long + "a"}},

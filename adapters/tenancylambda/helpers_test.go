@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/tenancykit/tenancy/adapters/tenancylambda"
-	"github.com/tenancykit/tenancy/logging"
 )
 
 // loadV1 reads a REST API event (payload version 1.0) from testdata.
@@ -115,15 +112,4 @@ func accessLines(t *testing.T, logs string) []map[string]any {
 		lines = append(lines, m)
 	}
 	return lines
-}
-
-// accessLogKeeps reports whether logging.AccessLog keeps id as the
-// request's ID rather than making one of its own.
-func accessLogKeeps(id string) bool {
-	h := logging.AccessLog(slog.New(slog.DiscardHandler))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	r.Header.Set("X-Request-Id", id)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w.Header().Get("X-Request-Id") == id
 }
