@@ -43,9 +43,9 @@ func TestClaimMappingMap(t *testing.T) {
 	}{
 		{"no tier, no default", authz.Cognito(), map[string]any{"custom:tenantId": "acme"}, authz.ErrTierClaim, "custom:tenantTier"},
 		{"tenant missing", authz.Cognito(), map[string]any{"sub": "alice"}, authz.ErrTenantClaim, "custom:tenantId"},
-		{"tenant a number", authz.Cognito(), map[string]any{"custom:tenantId": 7.0, "custom:tenantTier": "basic"}, authz.ErrTenantClaim, "custom:tenantId"},
+		{"tenant a fraction", authz.Cognito(), map[string]any{"custom:tenantId": 7.5, "custom:tenantTier": "basic"}, authz.ErrTenantClaim, "custom:tenantId"},
 		{"unknown tier", authz.Cognito(), map[string]any{"custom:tenantId": "acme", "custom:tenantTier": "gold"}, authz.ErrTierClaim, "custom:tenantTier"},
-		{"no tenant claim named", authz.ClaimMapping{}, map[string]any{"tenant": "acme"}, authz.ErrTenantClaim, "(none)"},
+		{"no tenant claim named", authz.ClaimMapping{}, map[string]any{"tenant": "acme"}, authz.ErrTenantClaim, "(mapping)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.mapping.Map(tenant.NewClaims(tc.claims), tenant.DefaultTiers, tenant.Tier{})

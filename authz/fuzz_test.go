@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,7 +57,7 @@ func fuzzSeeds(t testing.TB) []string {
 		ed("fuzz", c(func(m jwt.MapClaims) { delete(m, "custom:tenantId") })),
 		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = "" })),
 		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = strings.Repeat("a", 129) })),
-		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = 42 })),
+		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = 4.2 })),
 		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = []string{"acme"} })),
 		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = map[string]any{"id": "acme"} })),
 		ed("fuzz", c(func(m jwt.MapClaims) { m["custom:tenantId"] = nil })),
@@ -107,6 +108,9 @@ func fuzzOracle(token string) (string, bool) {
 		return "", false
 	}
 	id, _ := claims["custom:tenantId"].(string)
+	if n, ok := claims["custom:tenantId"].(float64); ok && n == math.Trunc(n) && math.Abs(n) <= 1<<53 {
+		id = strconv.FormatInt(int64(n), 10) // an integer tenant ID
+	}
 	if tenant.ValidateID(id) != nil {
 		return "", false
 	}

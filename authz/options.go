@@ -70,7 +70,7 @@ func (c *config) setDefaults() {
 	if c.audienceClaim == "" {
 		c.audienceClaim = "aud"
 	}
-	if c.mapping == (ClaimMapping{}) {
+	if c.mapping.isZero() {
 		c.mapping = Cognito()
 	}
 	if c.tiers == nil {

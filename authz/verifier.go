@@ -98,8 +98,8 @@ func (c *config) validate() error {
 		return errors.New("authz: no audience: add WithAudience with your API identifier or app client ID (or WithAnyAudience if this issuer serves only this API)")
 	case slices.Contains(c.audiences, ""):
 		return errors.New("authz: WithAudience: empty audience")
-	case c.mapping.Tenant == "":
-		return errors.New("authz: WithClaimMapping: the Tenant claim name is required")
+	case c.mapping.check() != nil:
+		return fmt.Errorf("authz: WithClaimMapping: %v", c.mapping.check())
 	case c.leeway < 0 || c.leeway > 5*time.Minute:
 		return fmt.Errorf("authz: WithLeeway: %v is out of range (0 to 5m)", c.leeway)
 	case c.refreshCooldown < 0 || c.refreshInterval < 0:

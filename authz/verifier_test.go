@@ -549,7 +549,7 @@ func TestVerifyClaimMappings(t *testing.T) {
 					t.Errorf("claims %v lack realm_access.roles", c)
 				}
 			},
-			want: tenantSummary{ID: "acme", Tier: "premium", Subject: "user-1", Roles: []string{"offline_access", "admin"}},
+			want: tenantSummary{ID: "acme", Tier: "basic", Subject: "user-1", Roles: []string{"offline_access", "admin"}}, // Keycloak has no tier claim
 		},
 		{
 			name:    "no tier claim: the lowest tier",
@@ -624,8 +624,10 @@ func TestVerifyClaimErrors(t *testing.T) {
 	}{
 		{"tenant missing", iss.MustMint("acme", "basic", authztest.WithClaim("custom:tenantId", nil)),
 			&authz.ClaimError{Claim: "custom:tenantId", Reason: "missing", Err: authz.ErrTenantClaim}},
-		{"tenant number", iss.MustMint("acme", "basic", authztest.WithClaim("custom:tenantId", 1)),
-			&authz.ClaimError{Claim: "custom:tenantId", Reason: "not a string", Err: authz.ErrTenantClaim}},
+		{"tenant fraction", iss.MustMint("acme", "basic", authztest.WithClaim("custom:tenantId", 1.5)),
+			&authz.ClaimError{Claim: "custom:tenantId", Reason: "a number that is not an integer", Err: authz.ErrTenantClaim}},
+		{"tenant a list", iss.MustMint("acme", "basic", authztest.WithClaim("custom:tenantId", []string{"acme"})),
+			&authz.ClaimError{Claim: "custom:tenantId", Reason: "a list or an object (see ClaimMapping.TenantFromList)", Err: authz.ErrTenantClaim}},
 		{"tenant empty", iss.MustMint("", "basic"),
 			&authz.ClaimError{Claim: "custom:tenantId", Reason: "not a valid tenant ID: empty", Err: authz.ErrTenantClaim}},
 		{"tier missing", iss.MustMint("acme", ""),

@@ -2,6 +2,8 @@ package tenant
 
 import (
 	"strings"
+
+	"github.com/tenancykit/tenancy/internal/claimpath"
 )
 
 // Claims is read-only access to the verified claims of the token a [Tenant]
@@ -20,28 +22,14 @@ func NewClaims(m map[string]any) Claims { return Claims{m: m} }
 // Len returns the number of top-level claims.
 func (c Claims) Len() int { return len(c.m) }
 
-// Get returns the claim named name. A name that is not a top-level claim is
-// read as a dot-separated path into nested objects, so both
-// "https://example.com/tenant" (an Auth0 namespaced claim) and
-// "realm_access.roles" (Keycloak) work.
+// Get returns the claim named name: the top-level claim of that name
+// when there is one (so "https://example.com/tenant" works, an Auth0
+// namespaced claim), else the value at the path of dot-separated segments
+// into nested objects ("realm_access.roles", Keycloak's realm roles). A
+// segment in double quotes may hold dots: resource_access."notes.api".roles
+// (a backslash escapes a quote or a backslash inside the quotes).
 func (c Claims) Get(name string) (any, bool) {
-	if v, ok := c.m[name]; ok {
-		return v, true
-	}
-	if !strings.Contains(name, ".") {
-		return nil, false
-	}
-	var cur any = c.m
-	for part := range strings.SplitSeq(name, ".") {
-		obj, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = obj[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
+	return claimpath.Lookup(c.m, name)
 }
 
 // String returns the claim named name (see [Claims.Get]) when it is a string.

@@ -20,6 +20,7 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/internal/claimpath"
 )
 
 // DefaultAudience is the audience of minted tokens unless [WithAudience]
@@ -94,7 +95,7 @@ func (c *issuerConfig) setDefaults() {
 	if c.alg == "" {
 		c.alg = "RS256"
 	}
-	if c.mapping == (authz.ClaimMapping{}) {
+	if c.mapping.Tenant == "" {
 		c.mapping = authz.Cognito()
 	}
 	if c.now == nil {
@@ -410,12 +411,19 @@ func (i *Issuer) MustMint(tenantID, tier string, opts ...TokenOption) string {
 	return tok
 }
 
+// setClaim sets the claim name, a path into nested objects when it has a
+// dot (and is no namespaced URL), with quoted segments as authz reads
+// them.
 func setClaim(claims map[string]any, name string, v any) {
-	if strings.Contains(name, "://") || !strings.Contains(name, ".") {
+	if strings.Contains(name, "://") || !strings.ContainsAny(name, `."`) {
 		claims[name] = v
 		return
 	}
-	parts := strings.Split(name, ".")
+	parts, err := claimpath.Split(name)
+	if err != nil {
+		claims[name] = v
+		return
+	}
 	cur := claims
 	for _, p := range parts[:len(parts)-1] {
 		next, ok := cur[p].(map[string]any)
