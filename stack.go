@@ -43,7 +43,7 @@ type config struct {
 	logger       *slog.Logger
 	accessOpts   []logging.AccessOption
 	recorder     *meter.Recorder
-	verifier     *authz.Verifier
+	verifier     authz.TokenVerifier
 	authzOpts    []authz.MiddlewareOption
 	resolver     tenant.Resolver
 	limiter      *throttle.Limiter
@@ -77,12 +77,13 @@ func WithMeter(rec *meter.Recorder) Option {
 	}
 }
 
-// WithAuthz verifies each request's bearer token with v and puts its
+// WithAuthz verifies each request's bearer token with v (an
+// *authz.Verifier for one issuer, *authz.Issuers for several) and puts its
 // tenant in the context (see authz.Middleware). Default: no token check.
-func WithAuthz(v *authz.Verifier, opts ...authz.MiddlewareOption) Option {
+func WithAuthz(v authz.TokenVerifier, opts ...authz.MiddlewareOption) Option {
 	return func(c *config) {
-		if v == nil {
-			c.errs = append(c.errs, errors.New("tenancy: WithAuthz: nil *authz.Verifier"))
+		if v == nil || v == (*authz.Verifier)(nil) || v == (*authz.Issuers)(nil) {
+			c.errs = append(c.errs, errors.New("tenancy: WithAuthz: nil verifier"))
 		}
 		c.verifier, c.authzOpts = v, opts
 	}

@@ -6,10 +6,22 @@
 // RS256, ES256, EdDSA; never "none", HS256 only with [WithHMACSecret]), the
 // "iss", the audience, "exp" (required), "nbf" and "iat", with an optional
 // [WithLeeway]. A [ClaimMapping] then says which claims name the tenant,
-// its tier, roles, scopes and user; [Cognito] is the default, [Auth0] and
-// [Keycloak] are ready too. A token whose tenant ID fails
-// [tenant.ValidateID], or whose tier is not in the verifier's tiers, is
-// refused, never cleaned up.
+// its tier, roles, scopes and user, by name or by path into nested
+// objects (quoted segments for names with dots), with role and scope
+// claims merged and a Custom hook for the rest; [Cognito] is the default,
+// [Auth0], [Auth0Organizations], [Keycloak], [KeycloakOrganizations] and
+// [Entra] are ready too, each tested on a token shaped as its provider
+// issues it. A token whose tenant ID fails [tenant.ValidateID], or whose
+// tier is not in the verifier's tiers, is refused, never cleaned up.
+//
+// [Issuers] verifies the tokens of several issuers, each with its own
+// Verifier, chosen by the token's "iss" among those allowed: an
+// allow-list ([WithIssuer], [WithTenantIssuer] for an issuer of one
+// tenant's own), a lookup in the service's tenant store
+// ([WithIssuerLookup]), or a Cognito user pool per tenant ([CognitoPools]).
+// Each issuer's keys are fetched with its first token, the issuers kept
+// are bounded, and a tenant's own issuer cannot issue tokens for another
+// tenant. [Middleware] takes either, as a [TokenVerifier].
 //
 // [Middleware] verifies each request's token and puts the tenant in the
 // request context, where handlers read it with [tenant.FromContext] and
@@ -43,6 +55,13 @@
 // (RFC 7515, section 4.1.11: no extension is implemented). [Verifier.Close]
 // stops the background refresh.
 //
+// By default a Verifier whose keys cannot be fetched is an error of
+// NewVerifier, so that a service with a wrong issuer never starts. With
+// [WithStartWithoutKeys] it starts anyway, fetches in the background, and
+// answers tokens with [ErrKeysUnavailable] (503 with Retry-After) until
+// the keys arrive; [Verifier.Ready] tells a readiness probe when they
+// have.
+//
 // # Cache
 //
 // A verified token is remembered until its "exp", so that a client sending
@@ -72,7 +91,9 @@
 // for [errors.Is]: [ErrNoToken], [ErrMalformedRequest], [ErrQueryToken],
 // [ErrTokenTooLarge], [ErrMalformedToken], [ErrAlgorithm], [ErrUnknownKey],
 // [ErrSignature], [ErrExpired], [ErrNotYetValid], [ErrIssuer],
-// [ErrAudience], [ErrClaims], and through a [*ClaimError]
+// [ErrAudience], [ErrTokenType], [ErrKeysUnavailable] (the only one
+// answered 503: the client is not at fault), [ErrClaims], and through a
+// [*ClaimError]
 // [ErrTenantClaim] or [ErrTierClaim]. They are safe to log: they hold
 // neither the token nor claim values. Checks a tenant failed wrap
 // [ErrForbidden] through a [*ForbiddenError].

@@ -25,6 +25,12 @@ var (
 	ErrClaims           = errors.New("authz: token claims invalid")
 	ErrTenantClaim      = errors.New("authz: tenant claim missing or invalid")
 	ErrTierClaim        = errors.New("authz: tier claim missing or invalid")
+	// ErrKeysUnavailable: the token cannot be checked now, the client is
+	// not at fault: the issuer's keys are not fetched yet (a Verifier
+	// started with WithoutKeysAtStart, an issuer of Issuers whose JWK Set
+	// is unreachable) or a lookup the check needs failed. Answered with
+	// 503 and Retry-After.
+	ErrKeysUnavailable = errors.New("authz: cannot verify tokens now")
 )
 
 // ClaimError says which claim of an otherwise valid token could not be
@@ -62,6 +68,7 @@ var failures = []struct {
 	err error
 	failure
 }{
+	{ErrKeysUnavailable, failure{http.StatusServiceUnavailable, "", "keys_unavailable", "Tokens cannot be verified right now; retry shortly."}},
 	{ErrNoToken, failure{http.StatusUnauthorized, "", "no_token", "A bearer token is required."}},
 	{ErrMalformedRequest, failure{http.StatusUnauthorized, "invalid_request", "malformed_request", "The Authorization header is malformed."}},
 	{ErrQueryToken, failure{http.StatusUnauthorized, "invalid_request", "query_token", "Tokens are not accepted in the query string."}},

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -51,7 +52,7 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 }
 
 // Middleware returns middleware that verifies the request's bearer token
-// with v, puts the tenant it names in the request context (see
+// with tv (a *Verifier for one issuer, *Issuers for several), puts the tenant it names in the request context (see
 // [tenant.FromContext]), and refuses the request with 401 and a problem
 // document otherwise, recording the refusal ([tenant.Reject]) for the
 // access log and the meter outside. The verified token is kept in the
@@ -70,9 +71,15 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 // is in the context already (tenant.Middleware outside, resolving a path
 // or a subdomain), a token for another tenant is refused with 403
 // tenant-mismatch, whatever the order of the two middleware.
-func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
-	if v == nil {
-		panic("authz: Middleware needs a *Verifier")
+func Middleware(tv TokenVerifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+	if isNil(tv) {
+		panic("authz: Middleware needs a TokenVerifier: a *Verifier or *Issuers")
+	}
+	// The package's own verifiers share a cached tenant instead of
+	// copying it.
+	v, ok := tv.(verifier)
+	if !ok {
+		v = foreign{tv}
 	}
 	c := middlewareConfig{}
 	for _, o := range opts {
@@ -112,6 +119,30 @@ func Middleware(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.H
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// foreign adapts a TokenVerifier of another package.
+type foreign struct{ tv TokenVerifier }
+
+func (f foreign) verify(ctx context.Context, token string) (*tenant.Tenant, error) {
+	t, err := f.tv.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// isNil reports whether tv is nil or a nil pointer of the package's.
+func isNil(tv TokenVerifier) bool {
+	switch v := tv.(type) {
+	case nil:
+		return true
+	case *Verifier:
+		return v == nil
+	case *Issuers:
+		return v == nil
+	}
+	return false
 }
 
 // queryHasToken reports whether a raw query has an access_token parameter
@@ -181,6 +212,18 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, realm string)
 		return
 	}
 	f := failureOf(err)
+	if f.status == http.StatusServiceUnavailable {
+		// Not the client's fault: no challenge, a time to come back.
+		tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
+		tenant.WriteProblem(w, tenant.Problem{
+			Type:       tenant.ProblemType("authz-unavailable"),
+			Title:      "Service unavailable",
+			Status:     f.status,
+			Detail:     f.description,
+			RetryAfter: keysRetryAfter,
+		})
+		return
+	}
 	var b strings.Builder
 	b.WriteString("Bearer")
 	sep := " "
@@ -200,6 +243,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, realm string)
 		Detail: f.description,
 	})
 }
+
+// keysRetryAfter is the Retry-After, in seconds, of a request refused
+// with ErrKeysUnavailable.
+const keysRetryAfter = 5
 
 func quoteSafe(s string) string {
 	return strings.Map(func(r rune) rune {

@@ -35,6 +35,7 @@ type config struct {
 	refreshCooldown time.Duration
 	maxTokenBytes   int
 	onRefreshError  func(error)
+	lazyKeys        bool
 	tokenType       tokenTypePolicy
 }
 
@@ -234,6 +235,19 @@ func WithRefreshCooldown(d time.Duration) Option { return func(c *config) { c.re
 // WithMaxTokenBytes refuses longer tokens before parsing them. Default
 // [DefaultMaxTokenBytes], also for 0; a negative n is an error.
 func WithMaxTokenBytes(n int) Option { return func(c *config) { c.maxTokenBytes = n } }
+
+// WithStartWithoutKeys lets NewVerifier return when the identity
+// provider cannot be reached: it keeps fetching the discovery document
+// and the JWK Set in the background (after 1 s, doubling to 30 s, and as
+// soon as a request asks, at most once a second), and until the keys
+// arrive every token is refused with ErrKeysUnavailable, which the
+// middleware answers 503 with Retry-After. Each failed attempt is
+// reported like a failed refresh (WithRefreshErrorHandler). Ready says
+// when the keys are there, for a readiness probe. Mistakes that need no
+// network are still reported by NewVerifier. Default: NewVerifier fails
+// when the keys cannot be fetched, so that a service with a wrong issuer
+// URL never starts.
+func WithStartWithoutKeys() Option { return func(c *config) { c.lazyKeys = true } }
 
 // WithRefreshErrorHandler is called when a background JWK Set refresh
 // fails; the keys fetched before stay in use. Default, also for nil: a

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -20,7 +22,10 @@ import (
 type Verifier struct {
 	issuer        string
 	parser        *jwt.Parser
-	keys          *keys
+	keys          atomic.Pointer[keys] // nil until fetched (WithStartWithoutKeys)
+	ready         chan struct{}        // closed when keys is set
+	nudge         chan struct{}        // a request asks the background fetch to try now
+	lastNudge     atomic.Int64         // Unix nanoseconds, by now
 	mapping       ClaimMapping
 	tiers         *tenant.Tiers
 	defaultTier   tenant.Tier
@@ -32,6 +37,7 @@ type Verifier struct {
 	cache         *tokenCache // nil when off
 
 	closeOnce sync.Once
+	stopMu    sync.Mutex
 	stop      func()
 }
 
@@ -69,13 +75,107 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		maxTokenBytes: c.maxTokenBytes,
 		cache:         c.cache(),
 	}
+	v.ready = make(chan struct{})
 	// Keys last: they may fetch over the network, and start the refresh
 	// that Close stops.
-	v.keys, v.stop, err = c.buildKeys(ctx, issuer, v.clearCache)
-	if err != nil {
+	if c.lazyKeys && (c.discovery || c.jwksURL != "") {
+		// What needs no network is checked now.
+		if _, err := c.algorithmKeys(); err != nil {
+			return nil, err
+		}
+		if err := c.chooseKeySource(); err != nil {
+			return nil, err
+		}
+	}
+	k, stop, err := c.buildKeys(ctx, issuer, v.clearCache)
+	switch {
+	case err == nil:
+		v.keys.Store(k)
+		v.stop = stop
+		close(v.ready)
+	case c.lazyKeys && (c.discovery || c.jwksURL != ""):
+		v.startFetching(&c, err)
+	default:
 		return nil, err
 	}
 	return v, nil
+}
+
+// Key fetching in the background (WithStartWithoutKeys): the first retry
+// after keysFirstRetry, doubling to keysMaxRetry; a request that finds no
+// keys makes the fetcher try at once, at most once per keysNudgeEvery.
+const (
+	keysFirstRetry = time.Second
+	keysMaxRetry   = 30 * time.Second
+	keysNudgeEvery = time.Second
+)
+
+// startFetching fetches the keys in the background until it succeeds or
+// the verifier is closed. first is the error of the attempt NewVerifier
+// made.
+func (v *Verifier) startFetching(c *config, first error) {
+	report := c.onRefreshError
+	if report == nil {
+		report = func(err error) {
+			slog.Default().Warn("authz: the identity provider's keys cannot be fetched yet; tokens are answered 503 until they are", "issuer", v.issuer, "error", err)
+		}
+	}
+	report(first)
+	ctx, cancel := context.WithCancel(context.Background())
+	v.nudge = make(chan struct{}, 1)
+	v.stop = cancel
+	go func() {
+		wait := keysFirstRetry
+		for {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			case <-v.nudge:
+				timer.Stop()
+			}
+			k, stop, err := c.buildKeys(ctx, v.issuer, v.clearCache)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				report(err)
+				wait = min(2*wait, keysMaxRetry)
+				continue
+			}
+			v.stopMu.Lock()
+			if ctx.Err() != nil { // closed meanwhile
+				v.stopMu.Unlock()
+				stop()
+				return
+			}
+			v.stop = func() { cancel(); stop() }
+			v.stopMu.Unlock()
+			v.keys.Store(k)
+			close(v.ready)
+			return
+		}
+	}()
+}
+
+// Ready returns a channel closed once the verifier has its keys: at once,
+// unless it was built WithStartWithoutKeys while the identity provider
+// could not be reached.
+func (v *Verifier) Ready() <-chan struct{} { return v.ready }
+
+// noKeys is the answer to a token while the keys are not there: it asks
+// the background fetch to try now, at most once per keysNudgeEvery.
+func (v *Verifier) noKeys() error {
+	now := v.now().UnixNano()
+	if last := v.lastNudge.Load(); now-last >= int64(keysNudgeEvery) && v.lastNudge.CompareAndSwap(last, now) {
+		select {
+		case v.nudge <- struct{}{}:
+		default:
+		}
+	}
+	return fmt.Errorf("%w: the keys of issuer %q are not fetched yet", ErrKeysUnavailable, v.issuer)
 }
 
 // checkIssuer refuses an issuer that cannot be the "iss" of a token.
@@ -160,7 +260,12 @@ func (v *Verifier) clearCache() {
 // Close stops the background refresh of the JWK Set. Verify keeps working
 // with the keys it has.
 func (v *Verifier) Close() error {
-	v.closeOnce.Do(v.stop)
+	v.closeOnce.Do(func() {
+		v.stopMu.Lock()
+		stop := v.stop
+		v.stopMu.Unlock()
+		stop()
+	})
 	return nil
 }
 
@@ -194,7 +299,11 @@ func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, er
 		gen = v.cache.generation()
 	}
 	claims := jwt.MapClaims{}
-	tok, err := v.parser.ParseWithClaims(token, claims, v.keys.keyfunc(ctx))
+	k := v.keys.Load()
+	if k == nil {
+		return nil, v.noKeys()
+	}
+	tok, err := v.parser.ParseWithClaims(token, claims, k.keyfunc(ctx))
 	if err != nil {
 		return nil, classify(err)
 	}
