@@ -199,11 +199,12 @@ func (m ClaimMapping) Map(c tenant.Claims, tiers *tenant.Tiers, defaultTier tena
 	if tiers == nil {
 		tiers = tenant.DefaultTiers
 	}
-	return m.withDefaults().toTenant(c, tiers, defaultTier)
+	return m.withDefaults().toTenant(c, tiers, defaultTier, false)
 }
 
-// toTenant maps verified claims to a Tenant.
-func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier tenant.Tier) (tenant.Tenant, error) {
+// toTenant maps verified claims to a Tenant. With tierLater, a token
+// without a tier claim gets the zero Tier, which a tier lookup replaces.
+func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier tenant.Tier, tierLater bool) (tenant.Tenant, error) {
 	id, reason := m.tenantID(c)
 	if reason == "" {
 		if err := tenant.ValidateID(id); err != nil {
@@ -220,7 +221,7 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 	t := tenant.Tenant{ID: id, Tier: defaultTier, Source: tenant.SourceToken}
 	if m.Tier != "" {
 		switch raw, ok := c.Get(m.Tier); {
-		case !ok && defaultTier.IsZero():
+		case !ok && defaultTier.IsZero() && !tierLater:
 			return tenant.Tenant{}, &ClaimError{Claim: m.Tier, Reason: "missing", Err: ErrTierClaim}
 		case !ok:
 		default:

@@ -12,7 +12,11 @@
 // [Auth0], [Auth0Organizations], [Keycloak], [KeycloakOrganizations] and
 // [Entra] are ready too, each tested on a token shaped as its provider
 // issues it. A token whose tenant ID fails [tenant.ValidateID], or whose
-// tier is not in the verifier's tiers, is refused, never cleaned up.
+// tier is not in the verifier's tiers, is refused, never cleaned up. Most
+// providers issue no tier: [WithTierLookup] finds it in the service's own
+// tenant store, kept per tenant for a minute, for tokens without a tier
+// claim (or all, [WithTierLookupAlways]); a store that cannot answer is
+// [ErrTierUnavailable], 503.
 //
 // [Issuers] verifies the tokens of several issuers, each with its own
 // Verifier, chosen by the token's "iss" among those allowed: an

@@ -31,6 +31,9 @@ var (
 	// is unreachable) or a lookup the check needs failed. Answered with
 	// 503 and Retry-After.
 	ErrKeysUnavailable = errors.New("authz: cannot verify tokens now")
+	// ErrTierUnavailable: the tier lookup (WithTierLookup) failed or
+	// answered a name that is no tier. Answered with 503 and Retry-After.
+	ErrTierUnavailable = errors.New("authz: cannot look up the tenant's tier now")
 )
 
 // ClaimError says which claim of an otherwise valid token could not be
@@ -69,6 +72,7 @@ var failures = []struct {
 	failure
 }{
 	{ErrKeysUnavailable, failure{http.StatusServiceUnavailable, "", "keys_unavailable", "Tokens cannot be verified right now; retry shortly."}},
+	{ErrTierUnavailable, failure{http.StatusServiceUnavailable, "", "tier_unavailable", "Your plan cannot be looked up right now; retry shortly."}},
 	{ErrNoToken, failure{http.StatusUnauthorized, "", "no_token", "A bearer token is required."}},
 	{ErrMalformedRequest, failure{http.StatusUnauthorized, "invalid_request", "malformed_request", "The Authorization header is malformed."}},
 	{ErrQueryToken, failure{http.StatusUnauthorized, "invalid_request", "query_token", "Tokens are not accepted in the query string."}},

@@ -18,3 +18,10 @@ var QueryHasToken = queryHasToken
 // SetIssuersClock sets the clock an Issuers reads for how long it keeps a
 // lookup's answer and waits before building a Verifier again.
 func SetIssuersClock(is *Issuers, now func() time.Time) { is.now = now }
+
+// TierCacheLen returns how many tenants' tiers v keeps.
+func TierCacheLen(v *Verifier) int {
+	v.tierLookup.mu.Lock()
+	defer v.tierLookup.mu.Unlock()
+	return len(v.tierLookup.entries)
+}

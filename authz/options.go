@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"crypto"
 	"net/http"
 	"time"
@@ -36,6 +37,11 @@ type config struct {
 	maxTokenBytes   int
 	onRefreshError  func(error)
 	lazyKeys        bool
+
+	tierLookup       func(ctx context.Context, tenantID string) (string, error)
+	tierLookupAlways bool
+	tierTTL          time.Duration
+	tierCacheSize    int
 	tokenType       tokenTypePolicy
 }
 

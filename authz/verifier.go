@@ -36,6 +36,9 @@ type Verifier struct {
 	maxTokenBytes int
 	cache         *tokenCache // nil when off
 
+	tierLookup       *tierCache // nil without WithTierLookup
+	tierLookupAlways bool
+
 	closeOnce sync.Once
 	stopMu    sync.Mutex
 	stop      func()
@@ -74,6 +77,9 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 		now:           c.now,
 		maxTokenBytes: c.maxTokenBytes,
 		cache:         c.cache(),
+
+		tierLookup:       newTierCache(&c),
+		tierLookupAlways: c.tierLookupAlways,
 	}
 	v.ready = make(chan struct{})
 	// Keys last: they may fetch over the network, and start the refresh
@@ -206,6 +212,12 @@ func (c *config) validate() error {
 		return errors.New("authz: WithRefreshCooldown and WithRefreshInterval need positive durations")
 	case c.maxTokenBytes < 0:
 		return errors.New("authz: WithMaxTokenBytes needs a positive size")
+	case c.tierLookupAlways && c.tierLookup == nil:
+		return errors.New("authz: WithTierLookupAlways needs WithTierLookup")
+	case c.tierLookup != nil && c.defaultTier != "":
+		return errors.New("authz: WithDefaultTier and WithTierLookup both decide the tier of a token without one: keep one")
+	case c.tierCacheSize < 0:
+		return errors.New("authz: WithTierLookupCache needs a positive size")
 	}
 	return nil
 }
@@ -215,6 +227,8 @@ func (c *config) validate() error {
 // claim, and otherwise none (such a token is refused).
 func (c *config) defaultTierOf() (tenant.Tier, error) {
 	switch {
+	case c.tierLookup != nil:
+		return tenant.Tier{}, nil // the lookup decides
 	case c.defaultTier != "":
 		t, err := c.tiers.Parse(c.defaultTier)
 		if err != nil {
@@ -294,7 +308,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, er
 	var gen uint64
 	if v.cache != nil {
 		if t, ok := v.cache.get(token, now); ok {
-			return t, nil
+			return v.withLookedUpTier(ctx, t, !t.Tier.IsZero())
 		}
 		gen = v.cache.generation()
 	}
@@ -316,7 +330,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, er
 	if err := v.checkAudience(claims); err != nil {
 		return nil, err
 	}
-	t, err := v.mapping.toTenant(c, v.tiers, v.defaultTier)
+	t, err := v.mapping.toTenant(c, v.tiers, v.defaultTier, v.tierLookup != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +340,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*tenant.Tenant, er
 			v.cache.put(token, &t, exp.Time, gen, now)
 		}
 	}
-	return &t, nil
+	return v.withLookedUpTier(ctx, &t, !t.Tier.IsZero())
 }
 
 // classify maps golang-jwt's errors to ours; the original is kept for logs.
