@@ -34,8 +34,9 @@ type fields []slog.Attr
 func (r *redactor) anyValue(x any, depth int) (slog.Value, bool) {
 	switch x := x.(type) {
 	case error:
-		// Handlers write an error as its text.
-		if looksLikeJWT(x.Error()) {
+		// Handlers write an error as its text; one whose Error panics (a
+		// nil pointer) they report as they do.
+		if looksLikeJWT(errorText(reflect.ValueOf(x))) {
 			return slog.StringValue(Redacted), true
 		}
 		return slog.AnyValue(x), false

@@ -437,6 +437,7 @@ func TestHandlerLeavesOrdinaryValues(t *testing.T) {
 		struct{ Tokens int }{Tokens: 3}, // "Tokens" is not "token"
 		(*login)(nil),
 		map[int]string{1: "one"},
+		(*derefError)(nil), // its Error panics: written "<nil>", as by slog
 	}
 	for _, v := range values {
 		var want, got strings.Builder
@@ -447,6 +448,11 @@ func TestHandlerLeavesOrdinaryValues(t *testing.T) {
 		}
 	}
 }
+
+// derefError is an error whose Error method panics on a nil pointer.
+type derefError struct{ msg string }
+
+func (e *derefError) Error() string { return e.msg }
 
 // TestHandlerRedactsDeepValues nests a token deeper than the walk goes, and
 // logs a value that refers to itself.
