@@ -195,6 +195,10 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		// the keys is one the Handler redacts.
 		attrs = appendContext(attrs, ctx)
 		attrs = append(attrs, ours.opts.static...)
+		if json, ok := ours.next.(*JSONHandler); ok {
+			json.handleAttrs(ctx, end, level, "request", attrs)
+			break
+		}
 		rec := slog.NewRecord(end, level, "request", 0)
 		rec.AddAttrs(attrs...)
 		ours.next.Handle(ctx, rec)

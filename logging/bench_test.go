@@ -1,11 +1,13 @@
 package logging_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/tenancykit/tenancy/logging"
 )
@@ -22,6 +24,8 @@ func BenchmarkHandler(b *testing.B) {
 	byHand := slog.New(json)
 	tenancy := slog.New(logging.NewHandler(json))
 	grouped := tenancy.WithGroup("order")
+	ours := slog.New(logging.NewHandler(logging.NewJSONHandler(io.Discard, nil)))
+	oursGrouped := ours.WithGroup("order")
 
 	b.Run("json-by-hand", func(b *testing.B) {
 		b.ReportAllocs()
@@ -40,6 +44,18 @@ func BenchmarkHandler(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			tenancy.LogAttrs(ctx, slog.LevelInfo, "order created", slog.Int("order", 42), slog.String("status", "created"))
+		}
+	})
+	b.Run("tenancy-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ours.LogAttrs(ctx, slog.LevelInfo, "order created", slog.Int("order", 42), slog.String("status", "created"))
+		}
+	})
+	b.Run("tenancy-json-with-group", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			oursGrouped.LogAttrs(ctx, slog.LevelInfo, "order created", slog.Int("order", 42), slog.String("status", "created"))
 		}
 	})
 	b.Run("tenancy-with-group", func(b *testing.B) {
@@ -72,6 +88,35 @@ func BenchmarkHandler(b *testing.B) {
 	})
 }
 
+// BenchmarkJSONHandler writes the same record through slog's JSON
+// handler and ours: strings, numbers, a float, a time and a duration, and
+// an attribute of WithAttrs.
+func BenchmarkJSONHandler(b *testing.B) {
+	attrs := []slog.Attr{
+		slog.String("method", "GET"), slog.String("route", "GET /orders/{id}"), slog.Int("status", 200),
+		slog.Int64("bytes", 1234), slog.Float64("duration_ms", 1.234), slog.String("remote_ip", "192.0.2.1"),
+		slog.Time("at", testTime), slog.Duration("took", 1500*time.Microsecond),
+	}
+	for _, bc := range []struct {
+		name string
+		h    slog.Handler
+	}{
+		{"slog", slog.NewJSONHandler(io.Discard, nil)},
+		{"ours", logging.NewJSONHandler(io.Discard, nil)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := bc.h.WithAttrs([]slog.Attr{slog.String("service", "orders")})
+			r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			r.AddAttrs(attrs...)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Handle(ctx, r)
+			}
+		})
+	}
+}
+
 // discardWriter is a ResponseWriter that keeps nothing but its header map.
 type discardWriter struct{ h http.Header }
 
@@ -82,7 +127,18 @@ func (w *discardWriter) WriteHeader(int)             {}
 // BenchmarkAccessLog measures the access log around a handler that does
 // nothing, with an incoming request ID and with one to generate.
 func BenchmarkAccessLog(b *testing.B) {
-	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(io.Discard, nil)))
+	for _, next := range []struct {
+		name string
+		h    slog.Handler
+	}{
+		{"slog-json", slog.NewJSONHandler(io.Discard, nil)},
+		{"json", logging.NewJSONHandler(io.Discard, nil)},
+	} {
+		b.Run(next.name, func(b *testing.B) { benchmarkAccessLog(b, slog.New(logging.NewHandler(next.h))) })
+	}
+}
+
+func benchmarkAccessLog(b *testing.B, logger *slog.Logger) {
 	h := logging.AccessLog(logger, logging.WithAuditor(nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))

@@ -70,8 +70,25 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	fields := appendContext(buf[:0], ctx)
 	fields = append(fields, h.opts.static...)
 	red := h.opts.redactor
+	// A JSONHandler takes the attributes straight from here: no record
+	// to copy and add to.
+	json, _ := h.next.(*JSONHandler)
+	if json != nil && json.slog != nil {
+		json = nil
+	}
 
 	if len(h.groups) == 0 {
+		if json != nil {
+			l := json.begin(r.Time, r.Level, r.Message)
+			r.Attrs(func(a slog.Attr) bool {
+				l.add(red.attr(a))
+				return true
+			})
+			for _, a := range fields {
+				l.add(a)
+			}
+			return json.end(&l)
+		}
 		if red.needed(&r) {
 			out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 			r.Attrs(func(a slog.Attr) bool {
@@ -90,8 +107,6 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 
 	// Inside groups: the context fields stay at the top level and the
 	// record's attributes go in the groups, innermost last.
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	out.AddAttrs(fields...)
 	attrs := make([]slog.Attr, 0, r.NumAttrs())
 	r.Attrs(func(a slog.Attr) bool {
 		attrs = append(attrs, red.attr(a))
@@ -108,6 +123,18 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		attrs = []slog.Attr{{Key: g.group, Value: slog.GroupValue(attrs...)}}
 	}
+	if json != nil {
+		l := json.begin(r.Time, r.Level, r.Message)
+		for _, a := range fields {
+			l.add(a)
+		}
+		for _, a := range attrs {
+			l.add(a)
+		}
+		return json.end(&l)
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out.AddAttrs(fields...)
 	out.AddAttrs(attrs...)
 	return h.next.Handle(ctx, out)
 }

@@ -36,6 +36,11 @@ func TestSlogtest(t *testing.T) {
 			parse: decodeOne,
 		},
 		{
+			name:  "our json",
+			next:  func(w io.Writer) slog.Handler { return logging.NewJSONHandler(w, nil) },
+			parse: decodeOne,
+		},
+		{
 			name: "text",
 			next: func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
 			parse: func(t testing.TB, out string) map[string]any {
