@@ -1,9 +1,11 @@
 // Package logging makes every log line of a multi-tenant service say which
 // tenant, user, request and trace it belongs to, without handlers passing
 // any of it by hand; it writes one access line per request and audit
-// events, and keeps secrets out of all of them. It formats nothing itself:
-// log/slog does, through whichever [slog.Handler] the service already uses
-// (JSON to stdout for CloudWatch, the OpenTelemetry bridge, ...).
+// events, and keeps secrets out of all of them. It works over whichever
+// [slog.Handler] the service already uses (JSON to stdout for CloudWatch,
+// the OpenTelemetry bridge, ...). For JSON, [NewJSONHandler] writes the
+// bytes [slog.NewJSONHandler] writes, in less time: under a Handler and the
+// access log it encodes their fields directly, without a [slog.Record].
 //
 // [NewHandler] wraps that handler. Every record logged with a context gets
 // tenant_id, tenant_tier and user_id from [tenant.FromContext], request_id
@@ -64,7 +66,7 @@
 //
 // Wiring, once at start-up:
 //
-//	json := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
+//	json := logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug})
 //	levels := logging.NewLevels(slog.LevelInfo)
 //	logger := slog.New(logging.NewHandler(json,
 //		logging.WithLevels(levels),

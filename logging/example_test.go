@@ -27,7 +27,7 @@ func dropKeys(keys ...string) func([]string, slog.Attr) slog.Attr {
 }
 
 func ExampleNewHandler() {
-	json := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropKeys(slog.TimeKey)})
+	json := logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropKeys(slog.TimeKey)})
 	logger := slog.New(logging.NewHandler(json))
 
 	// authz.Middleware and logging.AccessLog put these in a request's
@@ -42,6 +42,19 @@ func ExampleNewHandler() {
 	// Output:
 	// {"level":"INFO","msg":"order created","order":42,"password":"[REDACTED]","tenant_id":"acme","tenant_tier":"premium","user_id":"user-7","request_id":"req-1"}
 	// {"level":"INFO","msg":"shipped","tenant_id":"acme","tenant_tier":"premium","user_id":"user-7","request_id":"req-1","order":{"carrier":"dhl"}}
+}
+
+func ExampleNewJSONHandler() {
+	// In a service: slog.New(logging.NewHandler(logging.NewJSONHandler(os.Stdout, nil))).
+	// Here without the time, so that the output does not change from run
+	// to run.
+	json := logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropKeys(slog.TimeKey)})
+	logger := slog.New(json)
+
+	logger.Info("order created", "order", 42, "note", `<b>as slog writes it</b> & "escaped"`,
+		slog.Group("total", "amount", 12.5, "currency", "EUR"))
+	// Output:
+	// {"level":"INFO","msg":"order created","order":42,"note":"<b>as slog writes it</b> & \"escaped\"","total":{"amount":12.5,"currency":"EUR"}}
 }
 
 func ExampleLevels() {
@@ -68,7 +81,7 @@ func ExampleLevels() {
 }
 
 func ExampleAccessLog() {
-	json := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+	json := logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: dropKeys(slog.TimeKey, logging.KeyDurationMS),
 	})
 	logger := slog.New(logging.NewHandler(json))
@@ -96,7 +109,7 @@ func ExampleAccessLog() {
 func ExampleAudit() {
 	// Audit records go to a stream of their own: here stdout, in
 	// production another log group.
-	json := slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropKeys(slog.TimeKey)})
+	json := logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropKeys(slog.TimeKey)})
 	prev := logging.DefaultAuditor()
 	logging.SetDefaultAuditor(logging.NewAuditor(json))
 	defer logging.SetDefaultAuditor(prev)
