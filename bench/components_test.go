@@ -191,13 +191,14 @@ func logContext() context.Context {
 }
 
 // BenchmarkLogLine writes one application log line with the tenant, user,
-// request and trace fields: ours finds them in the context; by hand they
-// are passed to the same JSON handler; the anchor's access line (ten
+// request and trace fields: ours finds them in the context and writes
+// through logging.JSONHandler; by hand they are passed to slog's JSON
+// handler, which writes the same bytes; the anchor's access line (ten
 // fields, the tenant from auth0's claims) is the line a team's own
 // access log writes per request.
 func BenchmarkLogLine(b *testing.B) {
 	ctx := logContext()
-	ours := slog.New(logging.NewHandler(discardJSON()))
+	ours := slog.New(logging.NewHandler(discardOurJSON()))
 	plain := slog.New(discardJSON())
 	f := getFixture(b)
 
@@ -249,7 +250,7 @@ func BenchmarkAccessLog(b *testing.B) {
 		name string
 		h    http.Handler
 	}{
-		{"tenancy", logging.AccessLog(slog.New(logging.NewHandler(discardJSON())))(app)},
+		{"tenancy", logging.AccessLog(slog.New(logging.NewHandler(discardOurJSON())))(app)},
 		{"anchor", anchorAccessLog(slog.New(discardJSON()))(app)},
 	} {
 		serveOK(b, bc.h, req)

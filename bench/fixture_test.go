@@ -165,8 +165,13 @@ func (w *discardWriter) reset() {
 }
 
 // discardJSON formats every record as JSON and throws the bytes away:
-// the cost of a log line without the cost of I/O.
+// the cost of a log line without the cost of I/O. The anchors log through
+// it.
 func discardJSON() *slog.JSONHandler { return slog.NewJSONHandler(io.Discard, nil) }
+
+// discardOurJSON is discardJSON with our JSON handler, which writes the
+// same bytes: what a service on this library logs through.
+func discardOurJSON() *logging.JSONHandler { return logging.NewJSONHandler(io.Discard, nil) }
 
 // unlimited are limits no benchmark reaches, for every default tier, so
 // that the throttle measures its allowed path.
@@ -206,7 +211,7 @@ func newTenancyParts(b testing.TB, app *http.ServeMux, v *authz.Verifier) *tenan
 	b.Cleanup(func() { rec.Shutdown(context.Background()) })
 	return &tenancyParts{
 		app:      app,
-		logger:   slog.New(logging.NewHandler(discardJSON())),
+		logger:   slog.New(logging.NewHandler(discardOurJSON())),
 		verifier: v,
 		limiter:  limiter,
 		recorder: rec,
