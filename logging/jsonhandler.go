@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -170,7 +171,7 @@ func (h *JSONHandler) begin(t time.Time, level slog.Level, msg string) jsonLine 
 	l := jsonLine{buf: append((*p)[:0], '{'), pooled: p}
 	if !t.IsZero() {
 		l.key(slog.TimeKey)
-		l.time(t)
+		l.recordTime(t)
 	}
 	l.key(slog.LevelKey)
 	l.string(levelString(level))
@@ -366,8 +367,8 @@ func (l *jsonLine) value(v slog.Value) {
 	}
 }
 
-// time writes t as slog does, with the error slog writes first when the
-// year has not four digits.
+// time writes t as slog does: in RFC 3339 with nanoseconds, after an
+// error when the year has not four digits.
 func (l *jsonLine) time(t time.Time) {
 	if y := t.Year(); y < 0 || y >= 10000 {
 		l.buf = append(l.buf, `"!ERROR:time.Time year outside of range [0,9999]"`...)
@@ -375,6 +376,65 @@ func (l *jsonLine) time(t time.Time) {
 	l.buf = append(l.buf, '"')
 	l.buf = t.AppendFormat(l.buf, time.RFC3339Nano)
 	l.buf = append(l.buf, '"')
+}
+
+// recordTime is time for the time of a record, with its second's text
+// from the cache: records come in the same second one after another,
+// which the times of attributes need not do.
+func (l *jsonLine) recordTime(t time.Time) {
+	sec := secondOf(t)
+	if sec == nil {
+		l.time(t)
+		return
+	}
+	l.buf = append(l.buf, '"')
+	l.buf = append(l.buf, sec.clock[:]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// As RFC3339Nano: up to nine digits, without trailing zeros.
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		l.buf = append(l.buf, frac[:n]...)
+	}
+	l.buf = append(l.buf, sec.zone...)
+	l.buf = append(l.buf, '"')
+}
+
+// second is the RFC 3339 text of one second in one location: its date
+// and clock, and its zone. Lines written in the same second share it, so
+// that most record times cost no calendar arithmetic.
+type second struct {
+	unix  int64
+	loc   *time.Location
+	clock [len("2006-01-02T15:04:05")]byte
+	zone  string // "Z" or "+07:00"
+}
+
+var lastSecond atomic.Pointer[second]
+
+// secondOf returns the text of t's second, or nil when its year has not
+// four digits.
+func secondOf(t time.Time) *second {
+	unix, loc := t.Unix(), t.Location()
+	if s := lastSecond.Load(); s != nil && s.unix == unix && s.loc == loc {
+		return s
+	}
+	text := t.AppendFormat(make([]byte, 0, 32), time.RFC3339)
+	s := &second{unix: unix, loc: loc}
+	if len(text) <= len(s.clock) || text[0] == '-' || text[4] != '-' {
+		return nil // a year before 0 or after 9999
+	}
+	copy(s.clock[:], text)
+	s.zone = string(text[len(s.clock):])
+	lastSecond.Store(s)
+	return s
 }
 
 // float writes f as encoding/json does: like strconv's shortest 'f', with

@@ -136,6 +136,9 @@ var awkwardFloats = []float64{
 func awkwardTimes() []time.Time {
 	return []time.Time{
 		testTime,
+		testTime.In(time.FixedZone("CET", 3600)), // the same second elsewhere
+		testTime.Add(999999999),
+		testTime.Add(10),
 		time.Date(2024, 2, 29, 23, 59, 59, 123456789, time.UTC),
 		time.Date(2024, 2, 29, 23, 59, 59, 100000000, time.FixedZone("IST", 5*3600+30*60)),
 		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
