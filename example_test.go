@@ -50,7 +50,7 @@ func Example() {
 		panic(err)
 	}
 	defer usage.Shutdown(ctx)
-	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
+	logger := slog.New(logging.NewHandler(logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: dropVarying, // time, duration, request and trace IDs change with every run
 	})))
 

@@ -22,7 +22,7 @@
 // Trusting the authorizer API Gateway ran (below), with the tenant from
 // its claims:
 //
-//	logger := slog.New(logging.NewHandler(slog.NewJSONHandler(os.Stdout, nil)))
+//	logger := slog.New(logging.NewHandler(logging.NewJSONHandler(os.Stdout, nil)))
 //	usage, err := meter.New("notes", meter.NewJSONLines(os.Stdout),
 //		meter.WithMeters(meter.HTTPMeters()...), meter.WithoutLoop())
 //	...

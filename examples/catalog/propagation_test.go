@@ -54,7 +54,7 @@ type caller struct {
 func startCaller(t *testing.T, iss *authztest.Issuer, catalogURL string) *caller {
 	t.Helper()
 	c := &caller{stdout: new(syncBuffer)}
-	log := slog.New(logging.NewHandler(slog.NewJSONHandler(c.stdout, nil)))
+	log := slog.New(logging.NewHandler(logging.NewJSONHandler(c.stdout, nil)))
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	catalog := &http.Client{Transport: &tenant.Transport{Base: tr}, Timeout: 10 * time.Second}

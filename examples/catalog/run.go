@@ -120,7 +120,7 @@ func newLogging(out *kit.Stdout, level slog.Level) (*slog.Logger, *logging.Audit
 	handler := func(w io.Writer) *logging.Handler {
 		// The JSON handler writes whatever logging.Handler lets through:
 		// the level is decided there, per tenant if need be.
-		jsonLines := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		jsonLines := logging.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
 		return logging.NewHandler(jsonLines,
 			logging.WithLevels(logging.NewLevels(level)),
 			logging.WithAttrs(slog.String("service", "catalog")),

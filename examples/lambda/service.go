@@ -104,7 +104,7 @@ func newService(ctx context.Context, getenv func(string) string, stdout io.Write
 
 	// Logs and usage records share stdout, a whole line at a time.
 	out := &lineWriter{w: stdout}
-	s.logger = slog.New(logging.NewHandler(slog.NewJSONHandler(out, nil)))
+	s.logger = slog.New(logging.NewHandler(logging.NewJSONHandler(out, nil)))
 
 	var sink meter.Sink = meter.NewJSONLines(out)
 	if cfg.meterFile != "" {

@@ -30,6 +30,6 @@ func newLogging(ctx context.Context, out *kit.Stdout, level slog.Level) (*slog.L
 func newLogger(out io.Writer, level slog.Level, attrs ...slog.Attr) *slog.Logger {
 	// The JSON handler passes everything; logging.Handler decides the
 	// level, so that logging.Levels could lower it for one tenant.
-	json := slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
+	json := logging.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})
 	return slog.New(logging.NewHandler(json, logging.WithLevels(logging.NewLevels(level)), logging.WithAttrs(attrs...)))
 }

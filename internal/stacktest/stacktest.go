@@ -64,7 +64,7 @@ func New(t testing.TB) *Fixture {
 // Usage, authz by Issuer's verifier and the throttle.
 func (f *Fixture) Options(t testing.TB) []tenancy.Option {
 	return []tenancy.Option{
-		tenancy.WithAccessLog(slog.New(logging.NewHandler(slog.NewJSONHandler(f.Logs, nil))), logging.WithAuditor(nil)),
+		tenancy.WithAccessLog(slog.New(logging.NewHandler(logging.NewJSONHandler(f.Logs, nil))), logging.WithAuditor(nil)),
 		tenancy.WithMeter(f.Usage),
 		tenancy.WithAuthz(f.Issuer.Verifier(t)),
 		tenancy.WithThrottle(f.limiter),
