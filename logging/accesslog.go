@@ -181,7 +181,7 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		slog.String(KeyRemoteIP, c.remoteIP(r)),
 	)
 	if ours == nil {
-		attrs = appendContext(attrs, ctx)
+		attrs = appendContext(attrs, ctx, nil)
 	}
 	if rej.By != "" {
 		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
@@ -193,7 +193,7 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		// nothing to redact: the method is the only value here the client
 		// wrote (a route is a pattern, remote_ip an address), and none of
 		// the keys is one the Handler redacts.
-		attrs = appendContext(attrs, ctx)
+		attrs = appendContext(attrs, ctx, ours.opts.names)
 		attrs = append(attrs, ours.opts.static...)
 		if json, ok := ours.next.(*JSONHandler); ok {
 			json.handleAttrs(ctx, end, level, "request", attrs)

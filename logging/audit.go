@@ -61,7 +61,7 @@ func (a *Auditor) Audit(ctx context.Context, action, resource string, outcome Ou
 	)
 	if !a.ours {
 		var buf [8]slog.Attr
-		r.AddAttrs(appendContext(buf[:0], ctx)...)
+		r.AddAttrs(appendContext(buf[:0], ctx, nil)...)
 	}
 	r.AddAttrs(auditRedactor.attrs(attrs)...)
 	_ = a.h.Handle(ctx, r) // an audit handler that fails has nowhere better to report

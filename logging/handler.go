@@ -67,7 +67,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		r.Message = Redacted // r is a copy; the caller's message is unchanged
 	}
 	var buf [8]slog.Attr
-	fields := appendContext(buf[:0], ctx)
+	fields := appendContext(buf[:0], ctx, h.opts.names)
 	fields = append(fields, h.opts.static...)
 	red := h.opts.redactor
 	// A JSONHandler takes the attributes straight from here: no record
@@ -139,20 +139,37 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, out)
 }
 
-// appendContext appends the fields ctx knows.
-func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
+// fieldNames are the keys of the context's fields.
+type fieldNames struct {
+	tenantID, tenantTier, userID string
+	// spanInContext leaves trace_id and span_id out when the context
+	// holds a span: the OpenTelemetry log bridge takes them from it.
+	spanInContext bool
+}
+
+var (
+	snakeNames = &fieldNames{tenantID: KeyTenantID, tenantTier: KeyTenantTier, userID: KeyUserID}
+	otelNames  = &fieldNames{tenantID: string(tenant.IDKey), tenantTier: string(tenant.TierKey), userID: "user.id", spanInContext: true}
+)
+
+// appendContext appends the fields ctx knows, under the keys of names
+// (snakeNames for nil).
+func appendContext(dst []slog.Attr, ctx context.Context, names *fieldNames) []slog.Attr {
 	if ctx == nil {
 		return dst
+	}
+	if names == nil {
+		names = snakeNames
 	}
 	// Outer middleware that log after the inner chain found the tenant
 	// see it too: the request's state is their context.
 	if t, ok := tenant.FromContext(ctx); ok {
-		dst = append(dst, slog.String(KeyTenantID, t.ID))
+		dst = append(dst, slog.String(names.tenantID, t.ID))
 		if !t.Tier.IsZero() {
-			dst = append(dst, slog.String(KeyTenantTier, t.Tier.String()))
+			dst = append(dst, slog.String(names.tenantTier, t.Tier.String()))
 		}
 		if t.Subject != "" {
-			dst = append(dst, slog.String(KeyUserID, t.Subject))
+			dst = append(dst, slog.String(names.userID, t.Subject))
 		}
 	}
 	info := infoFrom(ctx)
@@ -160,6 +177,9 @@ func appendContext(dst []slog.Attr, ctx context.Context) []slog.Attr {
 		dst = append(dst, slog.String(KeyRequestID, info.ID))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		if names.spanInContext {
+			return dst
+		}
 		tid, sid := spanIDs(info, sc.TraceID(), sc.SpanID())
 		dst = append(dst, slog.String(KeyTraceID, tid), slog.String(KeySpanID, sid))
 	} else if info != nil && info.HasTrace() {

@@ -12,6 +12,7 @@ type options struct {
 	redactKeys []string
 	redactor   *redactor
 	static     []slog.Attr
+	names      *fieldNames
 }
 
 func newOptions(opts []Option) *options {
@@ -28,6 +29,16 @@ func newOptions(opts []Option) *options {
 	o.static = o.redactor.attrs(o.static)
 	return o
 }
+
+// WithOTelNames names the context's fields as OpenTelemetry does, for a
+// Handler in front of the OpenTelemetry log bridge (otelslog): tenant.id
+// and tenant.tier (the attributes of spans, metrics and baggage too) and
+// user.id, instead of tenant_id, tenant_tier and user_id. trace_id and
+// span_id are left out when the context holds a span, whose IDs the
+// bridge puts on the record itself; a request the access log gave trace
+// IDs without a span still carries them as attributes. Default: the
+// snake_case keys of JSON lines (see docs/logging.md).
+func WithOTelNames() Option { return func(o *options) { o.names = otelNames } }
 
 // WithLevels sets the levels, with their per-tenant overrides, that the
 // handler consults: WithLevels(NewLevels(slog.LevelWarn)) for a fixed

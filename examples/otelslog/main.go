@@ -1,7 +1,8 @@
 // Command otelslog sends tenancy's tenant-tagged log lines to
 // OpenTelemetry. The otelslog bridge is the next handler of
-// logging.NewHandler, so every OpenTelemetry log record carries tenant_id,
-// tenant_tier, user_id and request_id as attributes, and the bridge sets
+// logging.NewHandler with logging.WithOTelNames, so every OpenTelemetry log
+// record carries tenant.id, tenant.tier, user.id (the names of the span
+// and metric attributes) and request_id as attributes, and the bridge sets
 // the record's trace and span IDs from the same context.
 //
 // It serves one request in process, behind a gateway that has already
@@ -50,7 +51,7 @@ func run(ctx context.Context, exp sdklog.Exporter) (err error) {
 	defer func() { err = errors.Join(err, logs.Shutdown(ctx)) }() // flushes the batch
 
 	bridge := otelslog.NewHandler(scope, otelslog.WithLoggerProvider(logs))
-	logger := slog.New(logging.NewHandler(bridge))
+	logger := slog.New(logging.NewHandler(bridge, logging.WithOTelNames()))
 
 	traces := sdktrace.NewTracerProvider()
 	defer traces.Shutdown(ctx)
