@@ -2,16 +2,14 @@ package tenant
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/internal/propagate"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 )
 
@@ -89,8 +87,6 @@ type Transport struct {
 	Hosts []string
 }
 
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
@@ -110,21 +106,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			out.Header.Set("X-Request-Id", id)
 		}
 	}
+	var tenantID string
 	if tn, ok := FromContext(ctx); ok {
-		if m, err := baggage.NewMemberRaw(BaggageKey, tn.ID); err == nil {
-			if b, err := baggage.FromContext(ctx).SetMember(m); err == nil {
-				ctx = baggage.ContextWithBaggage(ctx, b)
-			}
-		}
+		tenantID = tn.ID
 	}
-	propagator.Inject(ctx, propagation.HeaderCarrier(out.Header))
-	if out.Header.Get("Traceparent") == "" {
-		// No span: the trace IDs the access log gave the request, so that
-		// the downstream service's lines join the same trace.
-		if info, ok := ctx.Value(request.RequestIDKey).(*request.Info); ok && info.HasTrace() {
-			out.Header.Set("Traceparent", traceparent(info))
-		}
-	}
+	propagate.Inject(ctx, tenantID, propagation.HeaderCarrier(out.Header))
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
@@ -184,19 +170,6 @@ func (t *Transport) token(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	return "", ErrNoCredential
-}
-
-// traceparent formats the trace IDs of info as a W3C traceparent header
-// value.
-func traceparent(info *request.Info) string {
-	var b [55]byte
-	copy(b[:3], "00-")
-	hex.Encode(b[3:35], info.TraceID[:])
-	b[35] = '-'
-	hex.Encode(b[36:52], info.SpanID[:])
-	b[52] = '-'
-	hex.Encode(b[53:55], []byte{info.TraceFlags})
-	return string(b[:])
 }
 
 // closeBody honours RoundTrip's contract to close the body on error.
