@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tenancykit/tenancy/internal/sessionname"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -32,7 +33,7 @@ const (
 	DefaultDuration      = time.Hour
 	DefaultExpiryWindow  = 5 * time.Minute
 	DefaultMaxSessions   = 10_000
-	DefaultSessionPrefix = "tenant-"
+	DefaultSessionPrefix = sessionname.DefaultPrefix
 )
 
 // newConfig applies opts, then gives every setting that no option set, or

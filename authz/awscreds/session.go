@@ -2,8 +2,6 @@ package awscreds
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,16 +12,16 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tenancykit/tenancy/internal/sessionname"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
 // STS limits, from the AssumeRole API reference.
 const (
-	maxSessionTags    = 50
-	maxTagKeyLen      = 128
-	maxTagValueLen    = 256
-	maxSessionNameLen = 64
-	maxSessionPolicy  = 2048
+	maxSessionTags   = 50
+	maxTagKeyLen     = 128
+	maxTagValueLen   = 256
+	maxSessionPolicy = 2048
 )
 
 var roleARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
@@ -91,40 +89,16 @@ func sortedKeys(m map[string]string) []string {
 
 func equalFoldASCII(a, b string) bool { return strings.EqualFold(a, b) }
 
-func sessionNameRune(r rune) bool {
-	return r < utf8.RuneSelf && (r == '_' || r == '+' || r == '=' || r == ',' || r == '.' || r == '@' || r == '-' ||
-		'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
-}
-
 func checkSessionPrefix(p string) error {
-	if len(p) > 32 || strings.IndexFunc(p, func(r rune) bool { return !sessionNameRune(r) }) >= 0 {
+	if len(p) > 32 || strings.IndexFunc(p, func(r rune) bool { return !sessionname.Rune(r) }) >= 0 {
 		return fmt.Errorf("awscreds: WithSessionPrefix: %q must be at most 32 characters of letters, digits and _+=,.@-", p)
 	}
 	return nil
 }
 
-// sessionName is prefix + the tenant ID in STS's character set and
-// length. An ID that had to be changed or cut gets a hash of the original,
-// so two tenants never share a session name; CloudTrail still shows which
-// tenant it is for.
-func sessionName(prefix, id string) string {
-	clean := strings.Map(func(r rune) rune {
-		if sessionNameRune(r) {
-			return r
-		}
-		return '-'
-	}, id)
-	name := prefix + clean
-	if clean == id && len(name) <= maxSessionNameLen && len(name) >= 2 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(id))
-	suffix := "-" + hex.EncodeToString(sum[:4])
-	if keep := maxSessionNameLen - len(suffix); len(name) > keep {
-		name = name[:keep]
-	}
-	return name + suffix
-}
+// sessionName is the role session name of tenant id; message.SenderSession
+// recognises a sender by it.
+func sessionName(prefix, id string) string { return sessionname.For(prefix, id) }
 
 // policyData is what a session policy template sees.
 type policyData struct {
