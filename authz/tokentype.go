@@ -57,6 +57,19 @@ type tokenTypePolicy struct {
 	idTokens bool                      // WithIDTokens
 	strict   bool                      // WithAccessTokenType: RFC 9068 typ required
 	claims   func(tenant.Claims) error // WithClaimCheck
+	types    []string                  // WithTokenTypes: these typ headers only
+}
+
+// WithTokenTypes verifies tokens of other kinds than access tokens: a
+// token's "typ" header must be one of types (compared without case, and
+// with or without the "application/" prefix), and a token without one is
+// refused. It replaces the access-token rules, WithAccessTokenType and
+// WithIDTokens: message.NewStampVerifier uses it so that only a message
+// stamp ("tenancy-stamp+jwt") passes, never a user's access token. The
+// claim check of WithClaimCheck still runs. Default, also for no type at
+// all: access tokens, as described under WithAccessTokenType.
+func WithTokenTypes(types ...string) Option {
+	return func(c *config) { c.tokenType.types = types }
 }
 
 // check refuses, with ErrTokenType, a token that says it is not an access
@@ -72,6 +85,9 @@ func (p tokenTypePolicy) check(header map[string]any, c tenant.Claims) error {
 	typ, hasTyp := header["typ"].(string)
 	if _, present := header["typ"]; present && !hasTyp {
 		return fmt.Errorf("%w: typ header is not a string", ErrTokenType)
+	}
+	if len(p.types) > 0 {
+		return p.checkType(typ, c)
 	}
 	at := strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt")
 	switch {
@@ -96,4 +112,20 @@ func (p tokenTypePolicy) check(header map[string]any, c tenant.Claims) error {
 		}
 	}
 	return nil
+}
+
+// checkType is check under WithTokenTypes: typ must be one of p.types.
+func (p tokenTypePolicy) checkType(typ string, c tenant.Claims) error {
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	for _, want := range p.types {
+		if typ != "" && typ == strings.TrimPrefix(strings.ToLower(want), "application/") {
+			if p.claims != nil {
+				if err := p.claims(c); err != nil {
+					return fmt.Errorf("%w: %w", ErrTokenType, err)
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: typ header names another kind of token", ErrTokenType)
 }
