@@ -1,0 +1,80 @@
+package request_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
+)
+
+// TestMessageStateHidesTheRequest: a message handled in a request's
+// context gets a state of its own, which answers none of the request's
+// tenant, request ID or state, but passes its other values and the meter's
+// recorder.
+func TestMessageStateHidesTheRequest(t *testing.T) {
+	_, r, reqState, _ := request.Enter(request.Authz, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	tn := "the request's tenant"
+	reqState.SetTenant(&tn, "token")
+	reqState.SetRecorder("recorder")
+	reqState.Info.ID = "req-1"
+	ctx := context.WithValue(r.Context(), otherKey{}, "other")
+
+	st, created := request.EnterMessage(request.AccessLog, ctx)
+	if !created || st == reqState {
+		t.Fatal("EnterMessage reused the request's state")
+	}
+	if v := st.Value(request.TenantKey); v != nil {
+		t.Errorf("the message's state answers the request's tenant: %v", v)
+	}
+	if v := st.Value(request.RequestIDKey); v != nil {
+		t.Errorf("the message's state answers the request's ID: %v", v)
+	}
+	if got := request.FromContext(st); got != st {
+		t.Errorf("FromContext = %p, want the message's state %p", got, st)
+	}
+	if v := st.Value(otherKey{}); v != "other" {
+		t.Errorf("other value = %v", v)
+	}
+	if v, ok := st.Value(request.RecorderKey).(*request.State); !ok || v.Recorder() != "recorder" {
+		t.Errorf("recorder = %v, want the request's", v)
+	}
+
+	again, created := request.EnterMessage(request.Meter, st)
+	if created || again != st {
+		t.Error("an inner layer did not find the message's state")
+	}
+}
+
+// TestMessageLayersMisordered: a message layer built around one that
+// belongs outside it panics; entered after it, it is reported once.
+func TestMessageLayersMisordered(t *testing.T) {
+	type next = request.MessageNext[string]
+	serve := func(st *request.State, m string, next next) error {
+		if next == nil {
+			return nil
+		}
+		return next.HandleMessage(st, m)
+	}
+	inner := request.NewMessageHandler[string](request.AccessLog, nil, serve)
+	func() {
+		defer func() {
+			if msg, _ := recover().(string); !strings.Contains(msg, "logging.MessageLog runs inside the message trust mode") {
+				t.Errorf("panic %q", msg)
+			}
+		}()
+		request.NewMessageHandler[string](request.Authz, inner, serve)
+	}()
+
+	reported := requesttest.CaptureReports(t)
+	st, _ := request.EnterMessage(request.Throttle, context.Background())
+	for range 2 {
+		request.EnterMessage(request.Meter, st)
+	}
+	if r := reported(); len(r) != 1 || !strings.HasPrefix(r[0], "meter: meter.MessageMiddleware runs inside (throttle.Limiter).MessageMiddleware") {
+		t.Errorf("reports %q", r)
+	}
+}
