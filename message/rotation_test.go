@@ -1,0 +1,91 @@
+package message_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tenancykit/tenancy/message"
+	"github.com/tenancykit/tenancy/message/memqueue"
+)
+
+// jwksServer serves s.JWKS() as it is at each request, counting them.
+func jwksServer(t *testing.T, s *message.Signer) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(s.JWKS())
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &fetches
+}
+
+func kids(t *testing.T, jwks []byte) []string {
+	t.Helper()
+	var set struct{ Keys []struct{ Kid string } }
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+// TestRotation: a consumer fetching the producer's JWK Set accepts stamps
+// of a key added and rotated to after it started (one more fetch), and
+// still those of the old key, which stays published until removed.
+func TestRotation(t *testing.T) {
+	clk := newClock()
+	s := newSigner(t, clk)
+	srv, fetches := jwksServer(t, s)
+	v, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKSURL(srv.URL), message.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	ctx := verified("acme", "basic", "")
+	q := memqueue.New("orders")
+	q.Publish([]byte("old"), stamp(t, s, ctx, "old"))
+	if err := s.AddKey(newKey(t), "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rotate("k2"); err != nil {
+		t.Fatal(err)
+	}
+	q.Publish([]byte("new"), stamp(t, s, ctx, "new"))
+	var got seen
+	q.Drain(context.Background(), message.Stamped(v)(got.handler()))
+	if got.count() != 2 {
+		t.Fatalf("ran %d of 2; dead letters %v", got.count(), q.DeadLetters())
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Errorf("%d JWK Set fetches, want 2 (at start, and for the new key)", n)
+	}
+	if got := kids(t, s.JWKS()); !slices.Equal(got, []string{"k1", "k2"}) {
+		t.Errorf("published %v, want k1 and k2", got)
+	}
+
+	if err := s.RemoveKey("k2"); err == nil {
+		t.Error("RemoveKey of the signing key: no error")
+	}
+	if err := s.RemoveKey("k1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(t, s.JWKS()); !slices.Equal(got, []string{"k2"}) {
+		t.Errorf("published %v after RemoveKey(k1), want k2", got)
+	}
+	if err := s.AddKey(newKey(t), "k2"); err == nil {
+		t.Error("AddKey under a key ID taken: no error")
+	}
+	if err := s.Rotate("k9"); err == nil {
+		t.Error("Rotate to a key never added: no error")
+	}
+}
