@@ -128,7 +128,7 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			st.Info.ID, st.Info.Header[0] = id, id
 			w.Header()[c.header] = st.Info.Header[:]
 			if !c.noTrace && !trace.SpanContextFromContext(r.Context()).IsValid() {
-				setTraceIDs(&st.Info, r.Header)
+				setTraceIDs(&st.Info, r.Header.Get("Traceparent"))
 			}
 			defer func() {
 				p := recover()

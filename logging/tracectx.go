@@ -4,18 +4,18 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
-	"net/http"
 
 	"github.com/tenancykit/tenancy/internal/request"
 )
 
-// setTraceIDs gives a request without a span the trace IDs its lines will
-// carry: the trace of its W3C traceparent header, or a new one, and a
-// span ID of its own. They go into the request's state, never into its
-// context as a span: a tracer inside (otelhttp) makes its own sampling
-// decision from the headers, as if the access log were not there.
-func setTraceIDs(info *request.Info, h http.Header) {
-	if !parseTraceparent(h.Get("Traceparent"), info) {
+// setTraceIDs gives a request (or a message) without a span the trace IDs
+// its lines will carry: the trace of its W3C traceparent header (or
+// attribute), or a new one, and a span ID of its own. They go into the
+// request's state, never into its context as a span: a tracer inside
+// (otelhttp) makes its own sampling decision from the headers, as if the
+// access log were not there.
+func setTraceIDs(info *request.Info, traceparent string) {
+	if !parseTraceparent(traceparent, info) {
 		binary.BigEndian.PutUint64(info.TraceID[:8], rand.Uint64())
 		binary.BigEndian.PutUint64(info.TraceID[8:], rand.Uint64()|1) // never all zero
 		info.TraceFlags = 0

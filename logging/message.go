@@ -1,0 +1,128 @@
+package logging
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/tenancykit/tenancy/internal/propagate"
+	"github.com/tenancykit/tenancy/internal/request"
+	"github.com/tenancykit/tenancy/message"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Keys the message log adds to the schema, with KeyOutcome. A message's
+// lines carry its ID as request_id.
+const (
+	KeyMessageSource = "message_source"
+	KeyDeliveries    = "deliveries"
+	KeyRetryAfterMS  = "retry_after_ms"
+	KeyError         = "error"
+)
+
+// MessageLog returns message middleware that writes one line per message
+// to logger when its handler returns, panics included: message_source,
+// outcome (acked, deferred, rejected, failed), duration_ms, deliveries,
+// and, as an access line does, the tenant and who refused the message and
+// why (rejected_by, reject_reason, for a layer's refusal or deferral and
+// for the handler's message.Reject); retry_after_ms for a deferral, error
+// for a failure.
+//
+// Every line the message logs, here and in the handler, carries the
+// message ID as request_id and the trace of the producer: the trace ID of
+// the message's traceparent attribute (which message.Signer.Stamp writes)
+// with a span ID of the message's own, unless the context already holds a
+// span. The message's baggage attribute becomes the context's baggage
+// when the context has none.
+//
+// Of the AccessOptions, WithClientErrorLevel sets the level of rejected
+// messages (default warn; failures are errors, the rest info) and
+// WithoutTraceContext leaves a message without a span without trace IDs;
+// the others concern requests.
+//
+// It belongs outermost, so that it sees every refusal (tenancy's
+// Stack.WrapMessages wires that order); wrapped around a layer that
+// belongs outside it, it panics naming the fix.
+func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
+	if logger == nil {
+		panic("logging: MessageLog needs a logger")
+	}
+	c := accessConfig{clientLevel: slog.LevelWarn, now: time.Now}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	_, ours := logger.Handler().(*Handler)
+	return func(next message.Handler) message.Handler {
+		if next == nil {
+			panic("logging: MessageLog needs a handler")
+		}
+		return request.NewMessageHandler[*message.Message](request.AccessLog, next, func(st *request.State, m *message.Message, next request.MessageNext[*message.Message]) (err error) {
+			start := c.now()
+			st.Info.ID = m.ID
+			if st.Info.ID == "" {
+				st.Info.ID = newRequestID()
+			}
+			if st.First(request.AccessLog) {
+				st.Context = propagate.ExtractBaggage(st.Context, propagation.MapCarrier(m.Attributes))
+			}
+			if !c.noTrace && !trace.SpanContextFromContext(st).IsValid() {
+				setTraceIDs(&st.Info, m.Attributes["traceparent"])
+			}
+			defer func() {
+				if p := recover(); p != nil {
+					c.logMessage(logger, ours, st, m, start, errPanic)
+					panic(p)
+				}
+				c.logMessage(logger, ours, st, m, start, err)
+			}()
+			return next.HandleMessage(st, m)
+		})
+	}
+}
+
+// errPanic is the failure a panicking handler is logged with.
+var errPanic = errors.New("logging: the handler panicked")
+
+func (c *accessConfig) logMessage(logger *slog.Logger, ours bool, st *request.State, m *message.Message, start time.Time, err error) {
+	outcome, after, _ := message.OutcomeOf(err)
+	level := slog.LevelInfo
+	switch outcome {
+	case message.Rejected:
+		level = c.clientLevel
+	case message.Failed:
+		level = slog.LevelError
+	}
+	if !logger.Enabled(st, level) {
+		return
+	}
+	var buf [16]slog.Attr
+	attrs := append(buf[:0],
+		slog.String(KeyMessageSource, m.Source),
+		slog.String(KeyOutcome, outcome.String()),
+		slog.Float64(KeyDurationMS, float64(c.now().Sub(start).Microseconds())/1000),
+	)
+	if m.Deliveries > 0 {
+		attrs = append(attrs, slog.Int(KeyDeliveries, m.Deliveries))
+	}
+	by, reason := st.Rejection().By, st.Rejection().Reason
+	var rej *message.RejectError
+	if by == "" && errors.As(err, &rej) {
+		by, reason = rej.By, rej.Reason
+	}
+	if by != "" {
+		attrs = append(attrs, slog.String(KeyRejectedBy, by), slog.String(KeyRejectReason, reason))
+	}
+	switch outcome {
+	case message.Deferred:
+		attrs = append(attrs, slog.Int64(KeyRetryAfterMS, after.Milliseconds()))
+	case message.Failed:
+		attrs = append(attrs, slog.String(KeyError, err.Error()))
+	}
+	if !ours {
+		attrs = appendContext(attrs, st, nil)
+	}
+	logger.LogAttrs(st, level, "message", attrs...)
+}
