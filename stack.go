@@ -52,6 +52,8 @@ type config struct {
 	route        func(*http.Request) string
 	bypass       map[string]bool
 	errs         []error
+
+	messages messageConfig // WithMessageTrust, WithMessageCredentials
 }
 
 // WithAccessLog writes one access line per request to logger, outermost
@@ -176,8 +178,8 @@ func New(opts ...Option) (*Stack, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return nil, err
 	}
-	if c.logger == nil && c.recorder == nil && c.verifier == nil && c.resolver == nil && c.limiter == nil && c.credentials == nil {
-		return nil, errors.New("tenancy: New needs at least one part: WithAccessLog, WithMeter, WithAuthz, WithResolver, WithThrottle or WithCredentials")
+	if c.logger == nil && c.recorder == nil && c.verifier == nil && c.resolver == nil && c.limiter == nil && c.credentials == nil && c.messages.trust == nil {
+		return nil, errors.New("tenancy: New needs at least one part: WithAccessLog, WithMeter, WithAuthz, WithResolver, WithThrottle, WithCredentials or WithMessageTrust")
 	}
 	return &Stack{c: c}, nil
 }
