@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
 )
@@ -87,5 +89,35 @@ func TestRotation(t *testing.T) {
 	}
 	if err := s.Rotate("k9"); err == nil {
 		t.Error("Rotate to a key never added: no error")
+	}
+}
+
+// TestStampedDefersWithoutKeys: while the producer's JWK Set cannot be
+// fetched, a stamped message is deferred, not dead-lettered: the message
+// is not at fault.
+func TestStampedDefersWithoutKeys(t *testing.T) {
+	clk := newClock()
+	s := newSigner(t, clk)
+	down := httptest.NewServer(http.NotFoundHandler())
+	defer down.Close()
+	v, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKSURL(down.URL), message.WithClock(clk.Now),
+		message.WithAuthzOptions(authz.WithStartWithoutKeys(), authz.WithRefreshErrorHandler(func(error) {})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	q := memqueue.New("orders", memqueue.WithClock(clk.Now))
+	q.Publish([]byte("a"), stamp(t, s, verified("acme", "basic", ""), "a"))
+	var got seen
+	q.Drain(context.Background(), message.Stamped(v)(got.handler()))
+	if got.count() != 0 || len(q.DeadLetters()) != 0 || q.Waiting() != 1 {
+		t.Fatalf("ran %d, dead %v, waiting %d: want the message deferred", got.count(), q.DeadLetters(), q.Waiting())
+	}
+	if q.Drain(context.Background(), message.Stamped(v)(got.handler())) != 0 {
+		t.Error("the message came back before its deferral ended")
+	}
+	clk.Add(5 * time.Second)
+	if q.Drain(context.Background(), message.Stamped(v)(got.handler())) != 1 {
+		t.Error("the message did not come back after 5s")
 	}
 }
