@@ -60,8 +60,10 @@ func WithMessageCredentials(mw message.Middleware) Option {
 // for messages the throttle let through. The access log's logger
 // ([WithAccessLog]) writes the message lines (logging.MessageLog), the
 // meter ([WithMeter]) records [meter.MessageMeters], the limiter
-// ([WithThrottle]) admits messages as requests; WithAuthz, WithResolver
-// and WithCredentials concern requests only.
+// ([WithThrottle]) admits messages as requests, from the same budgets (a
+// consumer that needs budgets of its own gets a Stack of its own, with a
+// Limiter named apart); WithAuthz, WithResolver and WithCredentials
+// concern requests only.
 //
 // One state is allocated per message and shared by every part. h reads
 // the tenant with tenant.FromContext, logs with slog.InfoContext and

@@ -26,6 +26,10 @@ const concurrencyRetry = time.Second
 // for the message log and the meter outside, and counted in
 // tenancy.throttle.decisions like refused requests.
 //
+// A tenant's messages spend the same budget and in-flight slots as its
+// requests through the same Limiter: for budgets of their own, give the
+// consumer a Limiter of its own, with WithName.
+//
 // A message without a tenant the throttle may charge (none, or a claimed
 // one without WithClaimedTenants) is rejected, "throttle" and
 // "tenant_required": the trust mode is missing or misplaced, and no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"testing"
 	"time"
 
@@ -64,5 +65,26 @@ func TestMessageMiddlewareNoTenant(t *testing.T) {
 	err := h.HandleMessage(context.Background(), &message.Message{ID: "1", Attributes: map[string]string{"tenant": "acme"}})
 	if o, _, reason := message.OutcomeOf(err); o != message.Rejected || reason != "throttle:tenant_required" || !errors.Is(err, tenant.ErrNoTenant) {
 		t.Fatalf("claimed tenant: %v %q (%v), want rejected throttle:tenant_required", o, reason, err)
+	}
+}
+
+// TestMessagesShareTheRequestsBudget: a tenant's messages and requests
+// through one Limiter spend one budget; a Limiter of another name keeps
+// its own.
+func TestMessagesShareTheRequestsBudget(t *testing.T) {
+	clk := newClock(start)
+	limits := tierLimits()
+	limits["premium"] = throttle.Limits{Rate: 1, Burst: 1}
+	shared := newLimiter(t, clk, limits)
+	apart := newLimiter(t, clk, limits, throttle.WithName("messages"))
+	acme := mustTenant(t, "acme", tiers.MustLookup("premium"))
+	if w, _ := serve(shared.Middleware()(okHandler), &acme, get("/orders")); w.Code != http.StatusOK {
+		t.Fatalf("request: %d", w.Code)
+	}
+	if o, _, _ := deliver(t, shared); o != message.Deferred {
+		t.Errorf("a message after the request spent the burst: %v, want deferred", o)
+	}
+	if o, _, _ := deliver(t, apart); o != message.Acked {
+		t.Errorf("a message through a limiter of its own: %v, want acked", o)
 	}
 }
