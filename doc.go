@@ -15,10 +15,10 @@
 // # Messages
 //
 // The same Stack wraps a queue or stream consumer's handler
-// ([Stack.WrapMessages]): a trust mode of package message
-// ([WithMessageTrust]) establishes each message's tenant from a producer's
-// signed stamp, a queue bound to one tenant, the AWS sender or an
-// attribute, and the parts the Stack holds log, meter, limit (deferring a
+// ([Stack.WrapMessages]): a trust mode ([WithMessageTrust]) establishes
+// each message's tenant from a producer's signed stamp (package
+// message/stamp), a queue bound to one tenant, the AWS sender or an
+// attribute (package message), and the parts the Stack holds log, meter, limit (deferring a
 // tenant over its budget) and fetch credentials per message, in the order
 // they do for requests. Handlers are business code as HTTP handlers are.
 //

@@ -18,12 +18,12 @@ type messageConfig struct {
 }
 
 // WithMessageTrust says how [Stack.WrapMessages] establishes the tenant
-// of a message: message.Stamped, message.BoundQueue,
-// message.SenderSession or message.UnverifiedAttribute. Several are
-// applied outermost first, each inside the one before it
-// (message.Stamped(v) then message.SenderSession(roleID, "") requires a
-// stamp and a sender of the stamp's tenant). Default none: WrapMessages
-// needs one.
+// of a message: stamp.Trusted (package message/stamp),
+// message.BoundQueue, message.SenderSession or
+// message.UnverifiedAttribute. Several are applied outermost first, each
+// inside the one before it (stamp.Trusted(v) then
+// message.SenderSession(roleID, "") requires a stamp and a sender of the
+// stamp's tenant). Default none: WrapMessages needs one.
 func WithMessageTrust(modes ...message.Middleware) Option {
 	return func(c *config) {
 		if len(modes) == 0 || slices.ContainsFunc(modes, func(m message.Middleware) bool { return m == nil }) {
@@ -76,7 +76,7 @@ func (s *Stack) WrapMessages(h message.Handler) message.Handler {
 	}
 	c := &s.c
 	if len(c.messages.trust) == 0 {
-		panic("tenancy: Stack.WrapMessages needs a trust mode, to know whose message it is: add tenancy.WithMessageTrust with message.Stamped (signed stamps), message.BoundQueue (a queue of one tenant), message.SenderSession (the AWS sender) or message.UnverifiedAttribute (internal pools)")
+		panic("tenancy: Stack.WrapMessages needs a trust mode, to know whose message it is: add tenancy.WithMessageTrust with stamp.Trusted (signed stamps, package message/stamp), message.BoundQueue (a queue of one tenant), message.SenderSession (the AWS sender) or message.UnverifiedAttribute (internal pools)")
 	}
 	if c.messages.credentials != nil {
 		h = c.messages.credentials(h)

@@ -12,6 +12,7 @@ import (
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
+	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -21,18 +22,18 @@ import (
 func ExampleStack_WrapMessages() {
 	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, err := message.NewSigner("https://orders.example.com", key, "2026-03") // in the producer
+	signer, err := stamp.NewSigner("https://orders.example.com", key, "2026-03") // in the producer
 	if err != nil {
 		panic(err)
 	}
-	verifier, err := message.NewStampVerifier(ctx, "https://orders.example.com",
-		message.WithJWKS(signer.JWKS())) // in production: message.WithJWKSURL
+	verifier, err := stamp.NewVerifier(ctx, "https://orders.example.com",
+		stamp.WithJWKS(signer.JWKS())) // in production: stamp.WithJWKSURL
 	if err != nil {
 		panic(err)
 	}
 	defer verifier.Close()
 	logger := slog.New(logging.NewHandler(logging.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: dropVarying})))
-	stack, err := tenancy.New(tenancy.WithAccessLog(logger), tenancy.WithMessageTrust(message.Stamped(verifier)))
+	stack, err := tenancy.New(tenancy.WithAccessLog(logger), tenancy.WithMessageTrust(stamp.Trusted(verifier)))
 	if err != nil {
 		panic(err)
 	}
@@ -46,7 +47,7 @@ func ExampleStack_WrapMessages() {
 	attrs, _ := signer.Stamp(acme, []byte(`{"order":42}`)) // in the producer's handler
 	q.Publish([]byte(`{"order":42}`), attrs)
 	forgedKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	forger, _ := message.NewSigner("https://orders.example.com", forgedKey, "2026-03")
+	forger, _ := stamp.NewSigner("https://orders.example.com", forgedKey, "2026-03")
 	forged, _ := forger.Stamp(acme, []byte(`{"order":43}`))
 	q.Publish([]byte(`{"order":43}`), forged)
 	q.Drain(ctx, worker)

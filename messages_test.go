@@ -20,6 +20,7 @@ import (
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
+	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
@@ -50,8 +51,8 @@ func (c *msgClock) Add(d time.Duration) {
 // throttle, and a queue, all on one clock.
 type consumer struct {
 	clk      *msgClock
-	signer   *message.Signer
-	verifier *message.StampVerifier
+	signer   *stamp.Signer
+	verifier *stamp.Verifier
 	logs     *syncbuf.Buffer
 	logger   *slog.Logger
 	usage    *meter.Recorder
@@ -70,10 +71,10 @@ func newConsumer(t *testing.T, lim throttle.Limits, throttleOpts ...throttle.Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.signer, err = message.NewSigner(producer, key, "k1", message.WithClock(c.clk.Now)); err != nil {
+	if c.signer, err = stamp.NewSigner(producer, key, "k1", stamp.WithClock(c.clk.Now)); err != nil {
 		t.Fatal(err)
 	}
-	if c.verifier, err = message.NewStampVerifier(context.Background(), producer, message.WithJWKS(c.signer.JWKS()), message.WithClock(c.clk.Now)); err != nil {
+	if c.verifier, err = stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(c.signer.JWKS()), stamp.WithClock(c.clk.Now)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.verifier.Close() })
@@ -103,7 +104,7 @@ func newConsumer(t *testing.T, lim throttle.Limits, throttleOpts ...throttle.Opt
 // trust mode.
 func (c *consumer) options(trust ...message.Middleware) []tenancy.Option {
 	if len(trust) == 0 {
-		trust = []message.Middleware{message.Stamped(c.verifier)}
+		trust = []message.Middleware{stamp.Trusted(c.verifier)}
 	}
 	return []tenancy.Option{
 		tenancy.WithAccessLog(c.logger),
@@ -192,7 +193,7 @@ func TestWrapMessagesNeedsTrust(t *testing.T) {
 	}
 	defer func() {
 		msg, _ := recover().(string)
-		if !strings.Contains(msg, "tenancy.WithMessageTrust") || !strings.Contains(msg, "message.Stamped") {
+		if !strings.Contains(msg, "tenancy.WithMessageTrust") || !strings.Contains(msg, "stamp.Trusted") {
 			t.Errorf("panic %q, want one naming WithMessageTrust and the trust modes", msg)
 		}
 	}()
@@ -290,7 +291,7 @@ func TestWrapMessagesRefusedStamp(t *testing.T) {
 	ran := false
 	h := c.wrap(t, message.HandlerFunc(func(context.Context, *message.Message) error { ran = true; return nil }))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	forger, err := message.NewSigner(producer, key, "k1", message.WithClock(c.clk.Now))
+	forger, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(c.clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +340,7 @@ func TestMessageLayersOrderChecked(t *testing.T) {
 	between := func(next message.Handler) message.Handler {
 		return message.HandlerFunc(func(ctx context.Context, m *message.Message) error { return next.HandleMessage(ctx, m) })
 	}
-	wrong := c.limiter.MessageMiddleware()(between(message.Stamped(c.verifier)(h)))
+	wrong := c.limiter.MessageMiddleware()(between(stamp.Trusted(c.verifier)(h)))
 	c.publish(t, "acme", "a1")
 	c.publish(t, "acme", "a2")
 	c.queue.Drain(context.Background(), wrong)

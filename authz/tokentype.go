@@ -64,7 +64,7 @@ type tokenTypePolicy struct {
 // token's "typ" header must be one of types (compared without case, and
 // with or without the "application/" prefix), and a token without one is
 // refused. It replaces the access-token rules, WithAccessTokenType and
-// WithIDTokens: message.NewStampVerifier uses it so that only a message
+// WithIDTokens: stamp.NewVerifier uses it so that only a message
 // stamp ("tenancy-stamp+jwt") passes, never a user's access token. The
 // claim check of WithClaimCheck still runs. Default, also for no type at
 // all: access tokens, as described under WithAccessTokenType.

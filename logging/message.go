@@ -31,7 +31,7 @@ const (
 //
 // Every line the message logs, here and in the handler, carries the
 // message ID as request_id and the trace of the producer: the trace ID of
-// the message's traceparent attribute (which message.Signer.Stamp writes)
+// the message's traceparent attribute (which stamp.Signer.Stamp writes)
 // with a span ID of the message's own, unless the context already holds a
 // span. The message's baggage attribute becomes the context's baggage
 // when the context has none.

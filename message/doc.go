@@ -12,53 +12,22 @@
 // records into Messages (message/memqueue in memory, message/redisstream
 // on Redis Streams) and call the composed handler.
 //
-// # The stamp
-//
-// [Signer.Stamp] returns the attributes to send with a message: a compact
-// JWS (golang-jwt) under [StampAttribute], signed with the producing
-// service's own key, of the type [StampType], naming the issuer (the
-// service), the tenant, its tier and user, when it was made and when it
-// expires ([WithMaxAge], a day by default), a unique ID, the SHA-256 of
-// the body and, with [WithDestination], the destination; and the W3C
-// traceparent and baggage of the producer's context. Only a verified
-// tenant is stamped. The user's bearer token is never put in a message: it
-// would expire while the message waits, and whoever reads the queue could
-// call the user's APIs with it.
-//
-// Keys rotate by key ID ([Signer.AddKey], [Signer.Rotate],
-// [Signer.RemoveKey]); the producer serves [Signer.JWKS] and consumers
-// fetch it ([WithJWKSURL]) with authz's key machinery, fetching again when
-// a stamp names a key they do not know.
-//
-//	signer, _ := message.NewSigner("https://orders.example.com", key, "2026-03")
-//	attrs, err := signer.Stamp(r.Context(), body, message.WithDestination("fulfillment"))
-//	// send body with attrs as the message's attributes
-//
 // # Trust modes
 //
-// A consumer says how it trusts a message's tenant with one of four trust
-// modes, each named for what it proves. A message a trust mode refuses
-// never runs as any tenant: the mode returns a [*RejectError] with a
-// precise reason, the transport dead-letters it with that reason, the
-// message log and the meter record it, and tenancy.message.refused counts
-// it by mode and reason.
+// A consumer says how it trusts a message's tenant with a trust mode,
+// named for what it proves: signed stamps (message/stamp), or one of the
+// three of this package. A message a trust mode refuses never runs as any
+// tenant: the mode returns a [*RejectError] with a precise reason, the
+// transport dead-letters it with that reason, the message log and the
+// meter record it, and tenancy.message.refused counts it by mode and
+// reason.
 //
-//   - [Stamped]: the message was stamped by the producing service whose
-//     key signed it, for this tenant, within its lifetime, with this body,
-//     and (with [ForDestination]) for this destination, and it is no
-//     replay: the same stamp on another message of the same source is
-//     refused, a redelivery of the same message is not. It proves what the
-//     producer verified, no more: a producer that stamps what its caller
-//     claims makes every consumer believe the claim. Give each producing
-//     service a key of its own, so that a consumer trusts each producer by
-//     name and a leaked key is one service's to rotate. A stamp outlives
-//     the user's token but not its maximum age: a message redriven from a
-//     dead-letter queue after that needs a new stamp from a service trusted
-//     to make one, never a longer maximum age. Replays are caught within
-//     one process, while the first delivery is among the last
-//     [WithReplayCacheSize] stamps it accepted; a replay that reaches
-//     another replica, or comes after that, is caught only by the
-//     handler's own idempotency.
+//   - stamp.Trusted (message/stamp): the message was stamped by the
+//     producing service whose key signed it, for this tenant, within its
+//     lifetime, with this body, and it is no replay. It proves what the
+//     producer verified, no more. A producer stamps a message with the
+//     verified tenant of its request (stamp.Signer); the user's bearer
+//     token is never put in a message.
 //   - [BoundQueue]: the queue belongs to one tenant (a silo), so its
 //     messages do. It proves what the queue's access policy proves: that
 //     only that tenant's producers can send to it.
@@ -71,6 +40,12 @@
 //     vouches for it (tenant.SourceClaimed): for internal pools whose
 //     producers are all trusted. As over HTTP, the throttle and
 //     credentials refuse a claimed tenant unless told otherwise.
+//
+// A trust mode is a [Middleware]: wrap the handler in it, or give it to
+// tenancy.WithMessageTrust for the stack to place.
+//
+//	worker := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("premium"))(handler)
+//	err := worker.HandleMessage(ctx, m) // runs handler as acme
 //
 // # The consumer's stack
 //

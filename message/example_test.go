@@ -2,9 +2,7 @@ package message_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"encoding/json"
 	"fmt"
 
 	"github.com/tenancykit/tenancy/message"
@@ -12,44 +10,30 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// A producer stamps a message with the tenant of its request; the
-// consumer's handler runs as that tenant, and a message whose body was
-// changed on the way is dead-lettered.
+// A worker of an internal pool runs each message as the tenant its
+// attribute names; a message that names none is refused by the trust
+// mode, and one the handler cannot read is rejected by the handler: both
+// are dead-lettered with the reason, and neither retried.
 func Example() {
-	ctx := context.Background()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, err := message.NewSigner("https://orders.example.com", key, "2026-03")
-	if err != nil {
-		panic(err)
-	}
-	// The consumer fetches the producer's keys from where it serves
-	// signer.JWKS() (message.WithJWKSURL); here, in memory.
-	verifier, err := message.NewStampVerifier(ctx, "https://orders.example.com", message.WithJWKS(signer.JWKS()))
-	if err != nil {
-		panic(err)
-	}
-	defer verifier.Close()
-
-	// In the producer's handler, the tenant authz verified.
-	reqCtx := tenant.NewContext(ctx, tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("premium"), Source: tenant.SourceToken})
-	attrs, err := signer.Stamp(reqCtx, []byte(`{"order":42}`))
-	if err != nil {
-		panic(err)
-	}
-	q := memqueue.New("orders")
-	q.Publish([]byte(`{"order":42}`), attrs)
-	q.Publish([]byte(`{"order":43}`), attrs) // another body under the same stamp
+	q := memqueue.New("jobs")
+	q.Publish([]byte(`{"job":1}`), map[string]string{"tenant": "acme"})
+	q.Publish([]byte(`{"job":2}`), nil)
+	q.Publish([]byte(`job 3`), map[string]string{"tenant": "acme"})
 
 	handler := message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
+		if !json.Valid(m.Body) {
+			return message.Reject("invalid_job")
+		}
 		t, _ := tenant.FromContext(ctx)
-		fmt.Printf("%s for %s (%s)\n", m.Body, t.ID, t.Tier)
+		fmt.Printf("%s for %s (%s)\n", m.Body, t.ID, t.Source)
 		return nil
 	})
-	q.Drain(ctx, message.Stamped(verifier)(handler))
+	q.Drain(context.Background(), message.UnverifiedAttribute("tenant")(handler))
 	for _, d := range q.DeadLetters() {
 		fmt.Printf("dead-lettered %s: %s\n", d.Message.Body, d.Reason)
 	}
 	// Output:
-	// {"order":42} for acme (premium)
-	// dead-lettered {"order":43}: stamp:body_digest
+	// {"job":1} for acme (claimed)
+	// dead-lettered {"job":2}: unverified_attribute:tenant_missing
+	// dead-lettered job 3: handler:invalid_job
 }

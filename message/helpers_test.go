@@ -2,94 +2,11 @@ package message_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"sync"
-	"testing"
-	"time"
 
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/tenant"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
-
-const issuer = "https://orders.example.com"
-
-// clock is a time source tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
-// newSigner returns a Signer of issuer with a new P-256 key "k1" on clk.
-func newSigner(t testing.TB, clk *clock, opts ...message.Option) *message.Signer {
-	t.Helper()
-	s, err := message.NewSigner(issuer, newKey(t), "k1", append([]message.Option{message.WithClock(clk.Now)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// newVerifier returns a StampVerifier of s's stamps (its JWK Set in
-// memory) on clk, counting refusals into a reader it returns.
-func newVerifier(t testing.TB, s *message.Signer, clk *clock, opts ...message.Option) (*message.StampVerifier, *sdkmetric.ManualReader) {
-	t.Helper()
-	reader := sdkmetric.NewManualReader()
-	base := []message.Option{
-		message.WithJWKS(s.JWKS()),
-		message.WithClock(clk.Now),
-		message.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-	}
-	v, err := message.NewStampVerifier(context.Background(), s.Issuer(), append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
-	return v, reader
-}
-
-// verified returns a context whose tenant was verified from a token, as
-// authz leaves it.
-func verified(id, tier, user string) context.Context {
-	return tenant.NewContext(context.Background(), tenant.Tenant{
-		ID: id, Tier: tenant.DefaultTiers.MustLookup(tier), Subject: user, Source: tenant.SourceToken,
-	})
-}
-
-// stamp stamps body for the tenant of ctx, failing the test on an error.
-func stamp(t testing.TB, s *message.Signer, ctx context.Context, body string, opts ...message.StampOption) map[string]string {
-	t.Helper()
-	attrs, err := s.Stamp(ctx, []byte(body), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attrs
-}
 
 // seen records the tenant each message ran as, by message ID.
 type seen struct {
@@ -115,10 +32,4 @@ func (s *seen) tenant(id string) (tenant.Tenant, bool) {
 	defer s.mu.Unlock()
 	t, ok := s.by[id]
 	return t, ok
-}
-
-func (s *seen) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.by)
 }

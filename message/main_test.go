@@ -6,8 +6,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the package when a test leaves a goroutine running: the
-// verifiers refresh keys in the background and must be closed.
+// TestMain fails the package when a test leaves a goroutine running.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

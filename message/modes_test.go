@@ -111,30 +111,6 @@ func TestSenderSession(t *testing.T) {
 	checkDead(t, q, refused)
 }
 
-// TestSenderSessionInsideStamped: inside Stamped, SenderSession checks the
-// sender against the stamp's tenant: both must hold.
-func TestSenderSessionInsideStamped(t *testing.T) {
-	clk := newClock()
-	s := newSigner(t, clk)
-	v, _ := newVerifier(t, s, clk)
-	mw := func(h message.Handler) message.Handler {
-		return message.Stamped(v)(message.SenderSession(roleID, "", message.WithSessionPrefix("t-"))(h))
-	}
-	q := memqueue.New("orders")
-	attrs := stamp(t, s, verified("acme", "premium", "user-1"), "a")
-	ok := q.Publish([]byte("a"), attrs, memqueue.WithSenderID(roleID+":t-acme"))
-	refused := map[string]string{
-		q.Publish([]byte("a"), stamp(t, s, verified("acme", "premium", "user-1"), "a"), memqueue.WithSenderID(roleID+":t-globex")): "sender_session:sender_mismatch",
-		q.Publish([]byte("a"), map[string]string{"tenant": "acme"}, memqueue.WithSenderID(roleID+":t-acme")):                       "stamp:missing",
-	}
-	var got seen
-	q.Drain(context.Background(), mw(got.handler()))
-	if tn, _ := got.tenant(ok); summary(tn) != "acme/premium/token" || tn.Subject != "user-1" {
-		t.Errorf("tenant = %s (user %q), want the stamp's acme/premium/token, user-1", summary(tn), tn.Subject)
-	}
-	checkDead(t, q, refused)
-}
-
 // TestSenderSessionNeedsARoleID: a role ID that is not one panics, naming
 // what to give.
 func TestSenderSessionNeedsARoleID(t *testing.T) {

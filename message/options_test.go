@@ -1,7 +1,6 @@
 package message_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,45 +10,12 @@ import (
 	"github.com/tenancykit/tenancy/message"
 )
 
-// TestConfigurationMistakes: a mistake is reported by the constructor,
-// naming the option.
+// TestConfigurationMistakes: a mistake panics when the trust mode is
+// built, naming the option.
 func TestConfigurationMistakes(t *testing.T) {
-	s := newSigner(t, newClock())
-	key := newKey(t)
-	for _, tc := range []struct {
-		name string
-		err  func() error
-		want string
-	}{
-		{"signer: relative issuer", func() error { _, err := message.NewSigner("orders", key, "k1"); return err }, "not an absolute URL"},
-		{"signer: no key ID", func() error { _, err := message.NewSigner(issuer, key, ""); return err }, "key ID"},
-		{"signer: a verifier's option", func() error {
-			_, err := message.NewSigner(issuer, key, "k1", message.WithJWKSURL("https://orders.example.com/jwks"))
-			return err
-		}, "WithJWKSURL does not apply to NewSigner"},
-		{"signer: negative max age", func() error {
-			_, err := message.NewSigner(issuer, key, "k1", message.WithMaxAge(-time.Hour))
-			return err
-		}, "WithMaxAge"},
-		{"verifier: no keys", func() error { _, err := message.NewStampVerifier(context.Background(), issuer); return err }, "WithJWKSURL"},
-		{"verifier: two key sources", func() error {
-			_, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKS(s.JWKS()), message.WithJWKSURL("https://orders.example.com/jwks"))
-			return err
-		}, "keep one"},
-		{"verifier: a signer's option", func() error {
-			_, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKS(s.JWKS()), message.WithMaxAge(time.Hour))
-			return err
-		}, "WithMaxAge does not apply to NewStampVerifier"},
-	} {
-		err := tc.err()
-		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "message: ") {
-			t.Errorf("%s: error %v, want one naming %q", tc.name, err, tc.want)
-		}
-	}
 	for name, f := range map[string]func(){
 		"UnverifiedAttribute with WithSessionPrefix": func() { message.UnverifiedAttribute("tenant", message.WithSessionPrefix("t-")) },
 		"UnverifiedAttribute without a name":         func() { message.UnverifiedAttribute("") },
-		"Stamped without a verifier":                 func() { message.Stamped(nil) },
 	} {
 		func() {
 			defer func() {

@@ -71,12 +71,10 @@ func Defer(after time.Duration) error {
 	return &deferError{after: max(after, 0)}
 }
 
-// deferError is a deferral; by and reason name a layer that deferred
-// the message for a cause of its own (the stamp's keys not fetched yet),
-// empty for the handler's Defer.
+// deferError is a deferral. The layer that defers a message for a cause
+// of its own records who and why in the message's state.
 type deferError struct {
-	after      time.Duration
-	by, reason string
+	after time.Duration
 }
 
 func (e *deferError) Error() string { return "message: deferred for " + e.after.String() }

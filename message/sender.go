@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tenancykit/tenancy/internal/refusals"
 	"github.com/tenancykit/tenancy/internal/sessionname"
 	"github.com/tenancykit/tenancy/tenant"
 )
@@ -18,7 +19,7 @@ import (
 // Message.SenderID.
 //
 // The tenant is the one an outer trust mode established (SenderSession
-// inside [Stamped] requires both a stamp and the matching sender), else
+// inside stamp.Trusted requires both a stamp and the matching sender), else
 // the one the attribute tenantAttribute names (with its tier under
 // [WithTierAttribute], else the lowest), established then by the sender's
 // identity (tenant.SourcePeer). Give an empty tenantAttribute to require
@@ -49,7 +50,7 @@ func SenderSession(roleID, tenantAttribute string, opts ...Option) Middleware {
 	if prefix == "" {
 		prefix = sessionname.DefaultPrefix
 	}
-	return trust(newRefusals(c.meterProvider), func(ctx context.Context, m *Message) (tenant.Tenant, error) {
+	return trust(refusals.NewCounter(c.meterProvider), func(ctx context.Context, m *Message) (tenant.Tenant, error) {
 		role, session, ok := strings.Cut(m.SenderID, ":")
 		switch {
 		case m.SenderID == "":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tenancykit/tenancy/internal/refusals"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -30,7 +31,7 @@ func UnverifiedAttribute(name string, opts ...Option) Middleware {
 	if name == "" {
 		panic("message: UnverifiedAttribute needs the name of the attribute that names the tenant")
 	}
-	return trust(newRefusals(c.meterProvider), func(_ context.Context, m *Message) (tenant.Tenant, error) {
+	return trust(refusals.NewCounter(c.meterProvider), func(_ context.Context, m *Message) (tenant.Tenant, error) {
 		t, err := attributeTenant(byUnverified, m, name, &c)
 		t.Source = tenant.SourceClaimed
 		return t, err

@@ -7,7 +7,7 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// Requests (tenant.Transport) and messages (message.Signer) name the
+// Requests (tenant.Transport) and messages (stamp.Signer) name the
 // tenant in the baggage under the same key.
 func TestBaggageKeyIsPropagates(t *testing.T) {
 	if tenant.BaggageKey != propagate.BaggageKey {

@@ -1,6 +1,6 @@
 // Package propagate writes the W3C trace context and baggage of a context
 // into a carrier: the headers of an outgoing request (tenant.Transport) or
-// the attributes of an outgoing message (message.Signer). Both must say the
+// the attributes of an outgoing message (stamp.Signer). Both must say the
 // same thing, so that one trace runs from an HTTP request through the
 // services it calls and the messages it publishes.
 package propagate

@@ -68,7 +68,7 @@ type messagePair struct{ outer, inner Layer }
 
 // MessageOrder is the order of the message layers as the reports spell
 // it.
-const MessageOrder = "logging.MessageLog → meter.MessageMiddleware → the trust mode (message.Stamped, BoundQueue, SenderSession or UnverifiedAttribute) → (throttle.Limiter).MessageMiddleware → awscreds.MessageMiddleware, outermost first"
+const MessageOrder = "logging.MessageLog → meter.MessageMiddleware → the trust mode (stamp.Trusted, message.BoundQueue, SenderSession or UnverifiedAttribute) → (throttle.Limiter).MessageMiddleware → awscreds.MessageMiddleware, outermost first"
 
 var messageLayerNames = [...]string{
 	Stack:       "tenancy.Stack.WrapMessages",

@@ -37,7 +37,7 @@ func NewPublisher(client redis.UniversalClient, stream string, opts ...Option) (
 	return &Publisher{client: client, stream: stream, maxLen: c.maxLen}, nil
 }
 
-// Publish adds a message of body with attrs (message.Signer.Stamp's, for
+// Publish adds a message of body with attrs (stamp.Signer.Stamp's, for
 // one) and returns its entry ID, the message's ID for consumers.
 func (p *Publisher) Publish(ctx context.Context, body []byte, attrs map[string]string) (string, error) {
 	args := &redis.XAddArgs{Stream: p.stream, Values: entryValues(body, attrs, nil)}

@@ -20,6 +20,7 @@ import (
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/redisstream"
+	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 	"go.uber.org/goleak"
@@ -64,20 +65,20 @@ func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, 
 
 const producer = "https://orders.example.com"
 
-func newSigner(t *testing.T, clk *clock) *message.Signer {
+func newSigner(t *testing.T, clk *clock) *stamp.Signer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := message.NewSigner(producer, key, "k1", message.WithClock(clk.Now))
+	s, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func stamp(t *testing.T, s *message.Signer, id, body string) map[string]string {
+func mustStamp(t *testing.T, s *stamp.Signer, id, body string) map[string]string {
 	t.Helper()
 	ctx := tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceToken})
 	attrs, err := s.Stamp(ctx, []byte(body))
@@ -181,7 +182,7 @@ func TestEndToEnd(t *testing.T) {
 	client, stream := newClient(t)
 	clk := newClock()
 	s := newSigner(t, clk)
-	v, err := message.NewStampVerifier(context.Background(), producer, message.WithJWKS(s.JWKS()), message.WithClock(clk.Now))
+	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func TestEndToEnd(t *testing.T) {
 	stack, err := tenancy.New(
 		tenancy.WithAccessLog(slog.New(logging.NewHandler(logging.NewJSONHandler(logs, nil)))),
 		tenancy.WithThrottle(limiter),
-		tenancy.WithMessageTrust(message.Stamped(v)),
+		tenancy.WithMessageTrust(stamp.Trusted(v)),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -209,12 +210,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now))
-	a1 := publish(t, p, "a1", stamp(t, s, "acme", "a1"))
-	a2 := publish(t, p, "a2", stamp(t, s, "acme", "a2"))
-	a3 := publish(t, p, "a3", stamp(t, s, "acme", "a3"))
-	g1 := publish(t, p, "g1", stamp(t, s, "globex", "g1"))
-	forged := publish(t, p, "f1", stamp(t, newSigner(t, clk), "acme", "f1"))
-	tampered := publish(t, p, "t1-changed", stamp(t, s, "acme", "t1"))
+	a1 := publish(t, p, "a1", mustStamp(t, s, "acme", "a1"))
+	a2 := publish(t, p, "a2", mustStamp(t, s, "acme", "a2"))
+	a3 := publish(t, p, "a3", mustStamp(t, s, "acme", "a3"))
+	g1 := publish(t, p, "g1", mustStamp(t, s, "globex", "g1"))
+	forged := publish(t, p, "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
+	tampered := publish(t, p, "t1-changed", mustStamp(t, s, "acme", "t1"))
 
 	poll(t, c, h, 6)
 	if diff := cmp.Diff(map[string]string{a1: "acme#1", a2: "acme#1", g1: "globex#1"}, rec.got()); diff != "" {

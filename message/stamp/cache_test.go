@@ -1,4 +1,4 @@
-package message_test
+package stamp_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/message"
+	"github.com/tenancykit/tenancy/message/stamp"
 )
 
 // TestRedeliveredStampIsCheaper: a stamp seen before is not checked
@@ -15,12 +16,12 @@ func TestRedeliveredStampIsCheaper(t *testing.T) {
 	clk := newClock()
 	s := newSigner(t, clk)
 	cached, _ := newVerifier(t, s, clk)
-	uncached, _ := newVerifier(t, s, clk, message.WithAuthzOptions(authz.WithCacheSize(-1)))
+	uncached, _ := newVerifier(t, s, clk, stamp.WithAuthzOptions(authz.WithCacheSize(-1)))
 	m := &message.Message{ID: "1", Source: "orders", Body: []byte("a")}
-	m.Attributes = stamp(t, s, verified("acme", "basic", "user-1"), "a")
+	m.Attributes = mustStamp(t, s, verified("acme", "basic", "user-1"), "a")
 	h := message.HandlerFunc(func(context.Context, *message.Message) error { return nil })
-	deliver := func(v *message.StampVerifier) float64 {
-		hv := message.Stamped(v)(h)
+	deliver := func(v *stamp.Verifier) float64 {
+		hv := stamp.Trusted(v)(h)
 		return testing.AllocsPerRun(50, func() {
 			if err := hv.HandleMessage(context.Background(), m); err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package message
+package stamp
 
 import (
 	"hash/maphash"

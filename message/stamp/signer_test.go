@@ -1,4 +1,4 @@
-package message_test
+package stamp_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,8 +18,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/internal/request"
-	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
+	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -30,10 +31,10 @@ func TestStampClaims(t *testing.T) {
 	clk := newClock()
 	s := newSigner(t, clk)
 	ctx := verified("acme", "premium", "user-1")
-	a := stamp(t, s, ctx, "hello", message.WithDestination("fulfillment"))
-	b := stamp(t, s, ctx, "hello")
+	a := mustStamp(t, s, ctx, "hello", stamp.WithDestination("fulfillment"))
+	b := mustStamp(t, s, ctx, "hello")
 	claims := jwt.MapClaims{}
-	tok, _, err := jwt.NewParser().ParseUnverified(a[message.StampAttribute], claims)
+	tok, _, err := jwt.NewParser().ParseUnverified(a[stamp.Attribute], claims)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestStampClaims(t *testing.T) {
 		"tenant_id":   "acme",
 		"tier":        "premium",
 		"iat":         float64(clk.Now().Unix()),
-		"exp":         float64(clk.Now().Add(message.DefaultMaxAge).Unix()),
+		"exp":         float64(clk.Now().Add(stamp.DefaultMaxAge).Unix()),
 		"body_sha256": "LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ", // SHA-256 of "hello"
 	}
 	if diff := cmp.Diff(want, claims); diff != "" {
@@ -56,7 +57,7 @@ func TestStampClaims(t *testing.T) {
 		t.Errorf("header (-want +got):\n%s", diff)
 	}
 	other := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(b[message.StampAttribute], other); err != nil {
+	if _, _, err := jwt.NewParser().ParseUnverified(b[stamp.Attribute], other); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := jti.(string); len(s) < 20 || other["jti"] == jti {
@@ -79,7 +80,7 @@ func TestStampCarriesTraceNotToken(t *testing.T) {
 		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
 		TraceFlags: trace.FlagsSampled,
 	}))
-	attrs := stamp(t, s, ctx, "a")
+	attrs := mustStamp(t, s, ctx, "a")
 	if got := attrs["traceparent"]; got != "00-0102030405060708090a0b0c0d0e0f10-0102030405060708-01" {
 		t.Errorf("traceparent = %q", got)
 	}
@@ -99,7 +100,7 @@ func TestStampCarriesTraceNotToken(t *testing.T) {
 	st.Info.TraceID = [16]byte{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
 	st.Info.SpanID = [8]byte{7, 7, 7, 7, 7, 7, 7, 7}
 	st.Info.ID = "req-1"
-	attrs = stamp(t, s, r.Context(), "a")
+	attrs = mustStamp(t, s, r.Context(), "a")
 	if got := attrs["traceparent"]; got != "00-09090909090909090909090909090909-0707070707070707-00" {
 		t.Errorf("traceparent from the access log's IDs = %q", got)
 	}
@@ -113,15 +114,15 @@ func TestSignerKeys(t *testing.T) {
 	for name, key := range map[string]crypto.Signer{"ES256": newKey(t), "RS256": rsa2048, "EdDSA": ed} {
 		t.Run(name, func(t *testing.T) {
 			clk := newClock()
-			s, err := message.NewSigner(issuer, key, "k1", message.WithClock(clk.Now))
+			s, err := stamp.NewSigner(issuer, key, "k1", stamp.WithClock(clk.Now))
 			if err != nil {
 				t.Fatal(err)
 			}
 			v, _ := newVerifier(t, s, clk)
 			q := memqueue.New("orders")
-			q.Publish([]byte("a"), stamp(t, s, verified("acme", "basic", ""), "a"))
+			q.Publish([]byte("a"), mustStamp(t, s, verified("acme", "basic", ""), "a"))
 			var got seen
-			q.Drain(context.Background(), message.Stamped(v)(got.handler()))
+			q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
 			if got.count() != 1 {
 				t.Fatalf("dead letters %v", q.DeadLetters())
 			}
@@ -134,8 +135,36 @@ func TestSignerKeys(t *testing.T) {
 	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	for name, key := range map[string]crypto.Signer{"RSA 1024": rsa1024, "P-384": p384} {
-		if _, err := message.NewSigner(issuer, key, "k1"); err == nil {
+		if _, err := stamp.NewSigner(issuer, key, "k1"); err == nil {
 			t.Errorf("NewSigner with a %s key: no error", name)
+		}
+	}
+}
+
+// TestStampNeedsAVerifiedTenant: only a verified tenant with a tier is
+// stamped.
+func TestStampNeedsAVerifiedTenant(t *testing.T) {
+	s := newSigner(t, newClock())
+	claimed := tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceClaimed})
+	noTier := tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Source: tenant.SourceToken})
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"claimed", claimed, stamp.ErrClaimedTenant},
+		{"none", context.Background(), tenant.ErrNoTenant},
+		{"no tier", noTier, stamp.ErrNoTier},
+	} {
+		attrs, err := s.Stamp(tc.ctx, []byte("a"))
+		if !errors.Is(err, tc.want) || attrs != nil {
+			t.Errorf("%s: Stamp = %v, %v; want no attributes and %v", tc.name, attrs, err, tc.want)
+		}
+	}
+	for _, src := range []tenant.Source{tenant.SourceToken, tenant.SourcePeer, tenant.SourceAssigned} {
+		ctx := tenant.NewContext(context.Background(), tenant.Tenant{ID: "acme", Tier: tenant.DefaultTiers.MustLookup("basic"), Source: src})
+		if _, err := s.Stamp(ctx, []byte("a")); err != nil {
+			t.Errorf("Stamp for a tenant from %s: %v", src, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package message_test
+package stamp_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy/authz"
-	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
+	"github.com/tenancykit/tenancy/message/stamp"
 )
 
 // jwksServer serves s.JWKS() as it is at each request, counting them.
-func jwksServer(t *testing.T, s *message.Signer) (*httptest.Server, *atomic.Int32) {
+func jwksServer(t *testing.T, s *stamp.Signer) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
 	var fetches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,23 +48,23 @@ func TestRotation(t *testing.T) {
 	clk := newClock()
 	s := newSigner(t, clk)
 	srv, fetches := jwksServer(t, s)
-	v, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKSURL(srv.URL), message.WithClock(clk.Now))
+	v, err := stamp.NewVerifier(context.Background(), issuer, stamp.WithJWKSURL(srv.URL), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
 	ctx := verified("acme", "basic", "")
 	q := memqueue.New("orders")
-	q.Publish([]byte("old"), stamp(t, s, ctx, "old"))
+	q.Publish([]byte("old"), mustStamp(t, s, ctx, "old"))
 	if err := s.AddKey(newKey(t), "k2"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Rotate("k2"); err != nil {
 		t.Fatal(err)
 	}
-	q.Publish([]byte("new"), stamp(t, s, ctx, "new"))
+	q.Publish([]byte("new"), mustStamp(t, s, ctx, "new"))
 	var got seen
-	q.Drain(context.Background(), message.Stamped(v)(got.handler()))
+	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
 	if got.count() != 2 {
 		t.Fatalf("ran %d of 2; dead letters %v", got.count(), q.DeadLetters())
 	}
@@ -92,32 +92,32 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-// TestStampedDefersWithoutKeys: while the producer's JWK Set cannot be
+// TestTrustedDefersWithoutKeys: while the producer's JWK Set cannot be
 // fetched, a stamped message is deferred, not dead-lettered: the message
 // is not at fault.
-func TestStampedDefersWithoutKeys(t *testing.T) {
+func TestTrustedDefersWithoutKeys(t *testing.T) {
 	clk := newClock()
 	s := newSigner(t, clk)
 	down := httptest.NewServer(http.NotFoundHandler())
 	defer down.Close()
-	v, err := message.NewStampVerifier(context.Background(), issuer, message.WithJWKSURL(down.URL), message.WithClock(clk.Now),
-		message.WithAuthzOptions(authz.WithStartWithoutKeys(), authz.WithRefreshErrorHandler(func(error) {})))
+	v, err := stamp.NewVerifier(context.Background(), issuer, stamp.WithJWKSURL(down.URL), stamp.WithClock(clk.Now),
+		stamp.WithAuthzOptions(authz.WithStartWithoutKeys(), authz.WithRefreshErrorHandler(func(error) {})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
 	q := memqueue.New("orders", memqueue.WithClock(clk.Now))
-	q.Publish([]byte("a"), stamp(t, s, verified("acme", "basic", ""), "a"))
+	q.Publish([]byte("a"), mustStamp(t, s, verified("acme", "basic", ""), "a"))
 	var got seen
-	q.Drain(context.Background(), message.Stamped(v)(got.handler()))
+	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
 	if got.count() != 0 || len(q.DeadLetters()) != 0 || q.Waiting() != 1 {
 		t.Fatalf("ran %d, dead %v, waiting %d: want the message deferred", got.count(), q.DeadLetters(), q.Waiting())
 	}
-	if q.Drain(context.Background(), message.Stamped(v)(got.handler())) != 0 {
+	if q.Drain(context.Background(), stamp.Trusted(v)(got.handler())) != 0 {
 		t.Error("the message came back before its deferral ended")
 	}
 	clk.Add(5 * time.Second)
-	if q.Drain(context.Background(), message.Stamped(v)(got.handler())) != 1 {
+	if q.Drain(context.Background(), stamp.Trusted(v)(got.handler())) != 1 {
 		t.Error("the message did not come back after 5s")
 	}
 }

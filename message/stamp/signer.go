@@ -1,4 +1,4 @@
-package message
+package stamp
 
 import (
 	"bytes"
@@ -27,13 +27,12 @@ import (
 
 // What a stamp is and where it travels.
 const (
-	// StampAttribute is the message attribute that carries the stamp.
-	StampAttribute = "tenancy-stamp"
-	// StampType is the stamp's JWS "typ" header. A StampVerifier accepts
-	// no other, so a user's access token never passes as a stamp, and
-	// authz's verifiers refuse it, so a stamp never passes as an access
-	// token.
-	StampType = "tenancy-stamp+jwt"
+	// Attribute is the message attribute that carries the stamp.
+	Attribute = "tenancy-stamp"
+	// Type is the stamp's JWS "typ" header. A Verifier accepts no other,
+	// so a user's access token never passes as a stamp, and authz's
+	// verifiers refuse it, so a stamp never passes as an access token.
+	Type = "tenancy-stamp+jwt"
 )
 
 // The claims of a stamp besides the registered ones (iss, sub, aud, iat,
@@ -47,14 +46,14 @@ const (
 // Errors of [Signer.Stamp].
 var (
 	// ErrNoTenant: the context has no tenant; it wraps tenant.ErrNoTenant.
-	ErrNoTenant = fmt.Errorf("message: no tenant to stamp: %w", tenant.ErrNoTenant)
+	ErrNoTenant = fmt.Errorf("stamp: no tenant to stamp: %w", tenant.ErrNoTenant)
 	// ErrClaimedTenant: the context's tenant is only claimed
 	// (tenant.SourceClaimed). A stamp vouches for a tenant to another
 	// service, and no one verified this one.
-	ErrClaimedTenant = errors.New("message: the tenant is only claimed, and a stamp vouches only for a verified tenant")
+	ErrClaimedTenant = errors.New("stamp: the tenant is only claimed, and a stamp vouches only for a verified tenant")
 	// ErrNoTier: the context's tenant has no tier, which the consumer
 	// needs for its limits.
-	ErrNoTier = errors.New("message: the tenant has no tier to stamp")
+	ErrNoTier = errors.New("stamp: the tenant has no tier to stamp")
 )
 
 // Signer stamps outgoing messages with the verified tenant of the context,
@@ -86,25 +85,25 @@ type signingKey struct {
 }
 
 // NewSigner returns a Signer for the service named by issuer (an absolute
-// URL: the "iss" of its stamps, which consumers name in
-// NewStampVerifier), signing with key under the key ID kid. The key is an
-// *ecdsa.PrivateKey on P-256 (ES256), an *rsa.PrivateKey of 2048 bits or
-// more (RS256) or an ed25519.PrivateKey (EdDSA): the algorithms a
-// StampVerifier accepts. It takes [WithMaxAge] and [WithClock].
+// URL: the "iss" of its stamps, which consumers name in [NewVerifier]),
+// signing with key under the key ID kid. The key is an *ecdsa.PrivateKey
+// on P-256 (ES256), an *rsa.PrivateKey of 2048 bits or more (RS256) or an
+// ed25519.PrivateKey (EdDSA): the algorithms a [Verifier] accepts. It
+// takes [WithMaxAge] and [WithClock].
 func NewSigner(issuer string, key crypto.Signer, kid string, opts ...Option) (*Signer, error) {
 	c, err := newConfig("NewSigner", []string{"WithMaxAge", "WithClock"}, opts)
 	if err != nil {
 		return nil, err
 	}
 	if u, err := url.Parse(issuer); err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("message: NewSigner: issuer %q is not an absolute URL", issuer)
+		return nil, fmt.Errorf("stamp: NewSigner: issuer %q is not an absolute URL", issuer)
 	}
 	if c.maxAge < 0 {
-		return nil, errors.New("message: WithMaxAge needs a positive duration")
+		return nil, errors.New("stamp: WithMaxAge needs a positive duration")
 	}
 	k, err := newSigningKey(key, kid)
 	if err != nil {
-		return nil, fmt.Errorf("message: NewSigner: %w", err)
+		return nil, fmt.Errorf("stamp: NewSigner: %w", err)
 	}
 	s := &Signer{issuer: issuer, cfg: c}
 	s.keys, s.current = []*signingKey{k}, k
@@ -146,13 +145,13 @@ func (s *Signer) publish() error {
 			Metadata: jwkset.JWKMetadataOptions{KID: k.kid, ALG: jwkset.ALG(k.method.Alg()), USE: jwkset.UseSig},
 		})
 		if err != nil {
-			return fmt.Errorf("message: key %q: %w", k.kid, err)
+			return fmt.Errorf("stamp: key %q: %w", k.kid, err)
 		}
 		set.Keys = append(set.Keys, jwk.Marshal())
 	}
 	doc, err := json.Marshal(set)
 	if err != nil {
-		return fmt.Errorf("message: JWK Set: %w", err)
+		return fmt.Errorf("stamp: JWK Set: %w", err)
 	}
 	s.jwks = doc
 	return nil
@@ -164,12 +163,12 @@ func (s *Signer) publish() error {
 func (s *Signer) AddKey(key crypto.Signer, kid string) error {
 	k, err := newSigningKey(key, kid)
 	if err != nil {
-		return fmt.Errorf("message: AddKey: %w", err)
+		return fmt.Errorf("stamp: AddKey: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slices.ContainsFunc(s.keys, func(o *signingKey) bool { return o.kid == kid }) {
-		return fmt.Errorf("message: AddKey: key ID %q is taken", kid)
+		return fmt.Errorf("stamp: AddKey: key ID %q is taken", kid)
 	}
 	s.keys = append(s.keys, k)
 	if err := s.publish(); err != nil {
@@ -186,7 +185,7 @@ func (s *Signer) Rotate(kid string) error {
 	defer s.mu.Unlock()
 	i := slices.IndexFunc(s.keys, func(k *signingKey) bool { return k.kid == kid })
 	if i < 0 {
-		return fmt.Errorf("message: Rotate: no key %q: AddKey first", kid)
+		return fmt.Errorf("stamp: Rotate: no key %q: AddKey first", kid)
 	}
 	s.current = s.keys[i]
 	return nil
@@ -199,11 +198,11 @@ func (s *Signer) RemoveKey(kid string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.current.kid == kid {
-		return fmt.Errorf("message: RemoveKey: %q signs the stamps: Rotate to another key first", kid)
+		return fmt.Errorf("stamp: RemoveKey: %q signs the stamps: Rotate to another key first", kid)
 	}
 	i := slices.IndexFunc(s.keys, func(k *signingKey) bool { return k.kid == kid })
 	if i < 0 {
-		return fmt.Errorf("message: RemoveKey: no key %q", kid)
+		return fmt.Errorf("stamp: RemoveKey: no key %q", kid)
 	}
 	keys := s.keys
 	s.keys = slices.Delete(slices.Clone(keys), i, i+1)
@@ -226,10 +225,11 @@ func (s *Signer) JWKS() []byte {
 // Issuer returns the issuer the Signer's stamps name.
 func (s *Signer) Issuer() string { return s.issuer }
 
-// StampOption configures one [Signer.Stamp].
-type StampOption func(*stampConfig)
+// MessageOption configures the stamp of one message ([Signer.Stamp]). A
+// nil MessageOption is ignored.
+type MessageOption func(*messageConfig)
 
-type stampConfig struct {
+type messageConfig struct {
 	destination string
 }
 
@@ -237,12 +237,12 @@ type stampConfig struct {
 // stream, the consuming service: the name the consumer gives
 // [ForDestination]), as the stamp's audience: a consumer for another
 // destination refuses it. Default none.
-func WithDestination(name string) StampOption {
-	return func(c *stampConfig) { c.destination = name }
+func WithDestination(name string) MessageOption {
+	return func(c *messageConfig) { c.destination = name }
 }
 
 // Stamp returns the attributes to send with a message of body: the stamp
-// (under [StampAttribute]), a compact JWS signed with the current key that
+// (under [Attribute]), a compact JWS signed with the current key that
 // names the issuer, the tenant of ctx, its tier and user, when it was made
 // and when it expires, a unique ID and the SHA-256 digest of body; and the
 // W3C trace context and baggage of ctx (traceparent, baggage and, when
@@ -252,11 +252,11 @@ func WithDestination(name string) StampOption {
 // The tenant must be one that was verified (tenant.Source.Verified): a
 // claimed tenant gets [ErrClaimedTenant], a context without one
 // [ErrNoTenant], a tenant without a tier [ErrNoTier].
-func (s *Signer) Stamp(ctx context.Context, body []byte, opts ...StampOption) (map[string]string, error) {
-	var sc stampConfig
+func (s *Signer) Stamp(ctx context.Context, body []byte, opts ...MessageOption) (map[string]string, error) {
+	var mc messageConfig
 	for _, o := range opts {
 		if o != nil {
-			o(&sc)
+			o(&mc)
 		}
 	}
 	t, ok := tenant.FromContext(ctx)
@@ -282,20 +282,20 @@ func (s *Signer) Stamp(ctx context.Context, body []byte, opts ...StampOption) (m
 	if t.Subject != "" {
 		claims["sub"] = t.Subject
 	}
-	if sc.destination != "" {
-		claims["aud"] = sc.destination
+	if mc.destination != "" {
+		claims["aud"] = mc.destination
 	}
 	s.mu.RLock()
 	k := s.current
 	s.mu.RUnlock()
 	tok := jwt.NewWithClaims(k.method, claims)
-	tok.Header["typ"] = StampType
+	tok.Header["typ"] = Type
 	tok.Header["kid"] = k.kid
 	stamp, err := tok.SignedString(k.key)
 	if err != nil {
-		return nil, fmt.Errorf("message: Stamp: %w", err)
+		return nil, fmt.Errorf("stamp: Stamp: %w", err)
 	}
-	attrs := map[string]string{StampAttribute: stamp}
+	attrs := map[string]string{Attribute: stamp}
 	propagate.Inject(ctx, t.ID, propagation.MapCarrier(attrs))
 	return attrs, nil
 }
