@@ -258,7 +258,9 @@ func TestCognitoPools(t *testing.T) {
 	}, authz.WithAudience(idp.Audience()), authz.WithHTTPClient(client)))
 
 	const acmePool = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AcmePool1"
-	tok := func(iss, tenantID string) string { return idp.MustMint(tenantID, "premium", authztest.WithClaim("iss", iss)) }
+	tok := func(iss, tenantID string) string {
+		return idp.MustMint(tenantID, "premium", authztest.WithClaim("iss", iss))
+	}
 	if got, err := is.Verify(t.Context(), tok(acmePool, "acme")); err != nil || got.ID != "acme" {
 		t.Errorf("acme's pool: %+v, %v", got, err)
 	}

@@ -42,7 +42,7 @@ type config struct {
 	tierLookupAlways bool
 	tierTTL          time.Duration
 	tierCacheSize    int
-	tokenType       tokenTypePolicy
+	tokenType        tokenTypePolicy
 }
 
 // DefaultAlgorithms returns the signing algorithms accepted unless

@@ -51,7 +51,7 @@ func TestLookup(t *testing.T) {
 		{`resource_access."notes.api".roles`, []any{"editor"}, true},
 		{"resource_access.notes.roles", []any{"viewer"}, true},
 		{"resource_access.notes.api.roles", nil, false}, // the dot is a path separator
-		{"a.b", "top", true},                            // the top-level claim first
+		{"a.b", "top", true}, // the top-level claim first
 		{`a."b"`, "nested", true},
 		{"missing", nil, false},
 		{`resource_access."notes.api`, nil, false},
