@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
@@ -19,6 +20,7 @@ type middlewareConfig struct {
 	pkSecret          []byte
 	bodyBuffer        int
 	bodyTimeout       time.Duration
+	refusalHandler    func(http.ResponseWriter, *http.Request, Refusal)
 }
 
 // WithCost sets what a request spends, for endpoints heavier than others.
@@ -160,7 +162,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		// no slot is free.
 		f.free = 0
 		f.set(w.Header(), c.legacy, now, &st.RateLimit)
-		refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
+		c.refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
 	}
 	if b.lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r) {
 		// The slot is taken once the body is in (see body.go), unless
@@ -180,7 +182,7 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		if err != nil {
 			l.count(ctx, b.tier, false, ReasonBodyTimeout)
 			w.Header().Set("Connection", "close")
-			refuse(w, r, ReasonBodyTimeout, http.StatusRequestTimeout, 0)
+			c.refuse(w, r, ReasonBodyTimeout, http.StatusRequestTimeout, 0)
 			return
 		}
 		r2 := *r // shallow: the caller's request is never changed
@@ -217,11 +219,11 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		next.ServeHTTP(w, r)
 	case err != nil || d.Reason == ReasonStore:
 		// No fields: the limits decided nothing.
-		refuse(w, r, ReasonStore, http.StatusServiceUnavailable, int(seconds(d.RetryAfter, 1)))
+		c.refuse(w, r, ReasonStore, http.StatusServiceUnavailable, int(seconds(d.RetryAfter, 1)))
 	case d.Reason == ReasonQuota:
-		refuse(w, r, ReasonQuota, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
+		c.refuse(w, r, ReasonQuota, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	default:
-		refuse(w, r, ReasonRate, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
+		c.refuse(w, r, ReasonRate, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	}
 }
 
@@ -245,14 +247,52 @@ var refusals = map[Reason]struct{ slug, title, detail string }{
 
 // refuse answers a refused request with the problem of reason, and records
 // the refusal for the access log and the meter.
-func refuse(w http.ResponseWriter, r *http.Request, reason Reason, status, retryAfter int) {
-	p := refusals[reason]
-	tenant.Reject(r.Context(), tenant.Rejection{By: "throttle", Reason: string(reason), Status: status})
+// Refusal is a request the throttle refused, as [WithRefusalHandler]
+// gets it.
+type Refusal struct {
+	Reason Reason
+	// Status is 429, 503 (the store cannot decide, or
+	// WithConcurrencyStatus(503)) or 408 (a body too slow).
+	Status int
+	// RetryAfter is in whole seconds, rounded up; 0 when there is none.
+	RetryAfter int
+}
+
+// WithRefusalHandler replaces how a refused request is answered. The
+// refusal is recorded for the access log and the meter, and the
+// RateLimit fields (and Retry-After, when there is one) are set, before h
+// runs; h writes the status and body. Default, also for nil:
+// [WriteRefusal].
+func WithRefusalHandler(h func(w http.ResponseWriter, r *http.Request, ref Refusal)) MiddlewareOption {
+	return func(c *middlewareConfig) { c.refusalHandler = h }
+}
+
+// WriteRefusal answers a refused request with the throttle's RFC 9457
+// problem, as the middleware does by default.
+func WriteRefusal(w http.ResponseWriter, r *http.Request, ref Refusal) {
+	p, ok := refusals[ref.Reason]
+	if !ok {
+		p = refusals[ReasonRate]
+	}
 	tenant.WriteProblem(w, tenant.Problem{
 		Type:       tenant.ProblemType(p.slug),
 		Title:      p.title,
-		Status:     status,
+		Status:     ref.Status,
 		Detail:     p.detail,
-		RetryAfter: retryAfter,
+		RetryAfter: ref.RetryAfter,
 	})
+}
+
+// refuse records the refusal and answers it.
+func (c *middlewareConfig) refuse(w http.ResponseWriter, r *http.Request, reason Reason, status, retryAfter int) {
+	tenant.Reject(r.Context(), tenant.Rejection{By: "throttle", Reason: string(reason), Status: status})
+	ref := Refusal{Reason: reason, Status: status, RetryAfter: retryAfter}
+	if c.refusalHandler == nil {
+		WriteRefusal(w, r, ref)
+		return
+	}
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	c.refusalHandler(w, r, ref)
 }

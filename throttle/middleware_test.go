@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -960,4 +961,37 @@ func TestMiddlewarePanics(t *testing.T) {
 	// Nil and zero mean the default: no panic.
 	l.Middleware(nil, throttle.WithPartitionKey(nil), throttle.WithCost(nil), throttle.WithConcurrencyStatus(0),
 		throttle.WithBodyBuffer(0), throttle.WithBodyTimeout(0), throttle.ByKey(nil))
+}
+
+// TestRefusalHandler: a service answers refusals its own way; the
+// refusal is still recorded, and the RateLimit fields and Retry-After are
+// set before the handler writes.
+func TestRefusalHandler(t *testing.T) {
+	clk := newClock(start)
+	l, tn := soloLimiter(t, clk, throttle.Limits{Rate: 0.4, Burst: 1})
+	var got []throttle.Refusal
+	h := l.Middleware(throttle.WithRefusalHandler(func(w http.ResponseWriter, r *http.Request, ref throttle.Refusal) {
+		got = append(got, ref)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(ref.Status)
+		fmt.Fprintf(w, `{"error":"slow down","reason":%q}`, ref.Reason)
+	}))(okHandler)
+	serve(h, &tn, get("/"))
+	w, rec := serve(h, &tn, get("/"))
+	if w.Code != http.StatusTooManyRequests || w.Body.String() != `{"error":"slow down","reason":"rate"}` ||
+		w.Header().Get("Retry-After") != "3" || w.Header().Get("RateLimit") != `"rate";r=0;t=3` {
+		t.Errorf("refusal: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if want := []throttle.Refusal{{Reason: throttle.ReasonRate, Status: 429, RetryAfter: 3}}; !slices.Equal(got, want) {
+		t.Errorf("handler got %+v, want %+v", got, want)
+	}
+	if rej := rec.Rejection(); rej.By != "throttle" || rej.Reason != "rate" || rej.Status != 429 {
+		t.Errorf("rejection %+v, want the throttle's rate refusal recorded", rej)
+	}
+	// The default answer is WriteRefusal's problem.
+	w2 := httptest.NewRecorder()
+	throttle.WriteRefusal(w2, get("/"), throttle.Refusal{Reason: throttle.ReasonQuota, Status: 429, RetryAfter: 60})
+	if p := problem(t, w2); p.Type != tenant.ProblemType("quota-exceeded") || p.RetryAfter != 60 || w2.Header().Get("Retry-After") != "60" {
+		t.Errorf("WriteRefusal: %+v %v", p, w2.Header())
+	}
 }
