@@ -123,6 +123,10 @@
 //     such requests by client address.
 //   - 503 throttle-unavailable: the store could not decide.
 //
+// [WithRefusalHandler] answers them the service's own way instead (the
+// refusal is recorded and the headers set first); [WriteRefusal] is the
+// default answer.
+//
 // A refusal is recorded with tenant.Reject, for the access log and the
 // meter outside: By "throttle", Reason "rate", "quota", "concurrency",
 // "body_timeout", "tenant_required" or "store_unavailable", and Status.
