@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/internal/stacktest"
+	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
@@ -259,5 +261,43 @@ func TestStackCredentialsInnermost(t *testing.T) {
 	}
 	if len(asked) != 1 || asked[0] != "acme" {
 		t.Errorf("credentials asked for %q, want once, for acme", asked)
+	}
+}
+
+// TestRefusalDetailLogged: the access line and the audit event say which
+// claim or check refused a token, never the token or the claim's value.
+func TestRefusalDetailLogged(t *testing.T) {
+	f := stacktest.New(t)
+	logs := &syncbuf.Buffer{}
+	audits := logging.NewAuditor(logging.NewJSONHandler(logs, nil))
+	s, err := tenancy.New(
+		tenancy.WithAccessLog(slog.New(logging.NewHandler(logging.NewJSONHandler(logs, nil))), logging.WithAuditor(audits)),
+		tenancy.WithAuthz(f.Issuer.Verifier(t)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Wrap(http.NotFoundHandler())
+	token := f.Issuer.MustMint("acme", "gold-plated")
+	if w := stacktest.Do(h, http.MethodGet, "/", token); w.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d", w.Code)
+	}
+	out := logs.String()
+	if strings.Contains(out, "gold-plated") || strings.Contains(out, token[len(token)-20:]) {
+		t.Errorf("the logs hold the claim's value or the token:\n%s", out)
+	}
+	var details []string
+	for line := range strings.Lines(out) {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if d, _ := l["reject_detail"].(string); d != "" {
+			details = append(details, d)
+		}
+	}
+	want := `authz: tier claim missing or invalid: claim "custom:tenantTier" names an unknown tier`
+	if len(details) != 2 || details[0] != want || details[1] != want {
+		t.Errorf("reject_detail of the access line and the audit event: %q, want %q twice", details, want)
 	}
 }

@@ -91,6 +91,17 @@ var failures = []struct {
 	{ErrClaims, failure{http.StatusUnauthorized, "invalid_token", "claims", "The token claims are invalid."}},
 }
 
+// detailFor is err's detail for the logs (see detailOf), "" when err is
+// a sentinel alone: its reason says it all.
+func detailFor(err error) string {
+	for _, f := range failures {
+		if err == f.err {
+			return ""
+		}
+	}
+	return detailOf(err)
+}
+
 func failureOf(err error) failure {
 	for _, f := range failures {
 		if errors.Is(err, f.err) {

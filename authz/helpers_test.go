@@ -19,6 +19,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/internal/request/requesttest"
@@ -264,8 +265,18 @@ func checkRefused(t testing.TB, res result, want refusal, secret string) {
 		t.Error("the handler ran for a refused request")
 	}
 	wantRej := tenant.Rejection{By: "authz", Reason: want.reason, Status: want.status}
-	if diff := cmp.Diff(wantRej, res.rec.Rejection()); diff != "" {
+	gotRej := res.rec.Rejection()
+	if diff := cmp.Diff(wantRej, gotRej, cmpopts.IgnoreFields(tenant.Rejection{}, "Detail")); diff != "" {
 		t.Errorf("record rejection (-want +got):\n%s", diff)
+	}
+	// The detail is for the logs: bounded, one line, and no credential.
+	if d := gotRej.Detail; len(d) > 203 || strings.ContainsAny(d, "\n\r\x00") {
+		t.Errorf("rejection detail %q: longer than 203 bytes or not one line", d)
+	}
+	for part := range strings.SplitSeq(secret, ".") {
+		if len(part) >= 16 && strings.Contains(gotRej.Detail, part) {
+			t.Errorf("rejection detail %q holds part of the credential", gotRej.Detail)
+		}
 	}
 	if tn, ok := res.rec.Tenant(); ok && tn.Source.Verified() && want.status == http.StatusUnauthorized {
 		t.Errorf("record holds verified tenant %q for an unauthenticated request", tn.ID)

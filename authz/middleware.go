@@ -214,7 +214,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, realm string)
 	f := failureOf(err)
 	if f.status == http.StatusServiceUnavailable {
 		// Not the client's fault: no challenge, a time to come back.
-		tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
+		tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status, Detail: detailFor(err)})
 		tenant.WriteProblem(w, tenant.Problem{
 			Type:       tenant.ProblemType("authz-unavailable"),
 			Title:      "Service unavailable",
@@ -235,13 +235,33 @@ func writeError(w http.ResponseWriter, r *http.Request, err error, realm string)
 		b.WriteString(sep + `error="` + f.code + `", error_description="` + f.description + `"`)
 	}
 	w.Header().Set("WWW-Authenticate", b.String())
-	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status})
+	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: f.reason, Status: f.status, Detail: detailFor(err)})
 	tenant.WriteProblem(w, tenant.Problem{
 		Type:   tenant.ProblemType("unauthorized"),
 		Title:  "Unauthorized",
 		Status: f.status,
 		Detail: f.description,
 	})
+}
+
+// maxDetail bounds the detail of a refusal in the logs: an error may
+// quote a key ID, which the client chose.
+const maxDetail = 200
+
+// detailOf is the refusal's cause for the access line and the audit
+// event: the error's text, which never holds a token or a claim's value,
+// without control characters and at most maxDetail bytes.
+func detailOf(err error) string {
+	d := strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, err.Error())
+	if len(d) > maxDetail {
+		d = strings.ToValidUTF8(d[:maxDetail], "") + "..."
+	}
+	return d
 }
 
 // keysRetryAfter is the Retry-After, in seconds, of a request refused

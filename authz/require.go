@@ -154,7 +154,7 @@ func writeForbidden(w http.ResponseWriter, r *http.Request, err error) {
 	if fe.Reason == "scope" {
 		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", error_description="`+quoteSafe(fe.Detail)+`"`)
 	}
-	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: fe.Reason, Status: http.StatusForbidden})
+	tenant.Reject(r.Context(), tenant.Rejection{By: "authz", Reason: fe.Reason, Status: http.StatusForbidden, Detail: fe.Detail})
 	tenant.WriteProblem(w, tenant.Problem{
 		Type:   tenant.ProblemType("forbidden"),
 		Title:  "Forbidden",

@@ -15,7 +15,7 @@ import (
 )
 
 // accessKeys are the keys of an access line's own fields.
-var accessKeys = [...]string{KeyMethod, KeyRoute, KeyStatus, KeyBytes, KeyDurationMS, KeyRemoteIP, KeyRejectedBy, KeyRejectReason}
+var accessKeys = [...]string{KeyMethod, KeyRoute, KeyStatus, KeyBytes, KeyDurationMS, KeyRemoteIP, KeyRejectedBy, KeyRejectReason, KeyRejectDetail}
 
 // Keys the access log adds to the schema.
 const (
@@ -27,6 +27,7 @@ const (
 	KeyRemoteIP     = "remote_ip"
 	KeyRejectedBy   = "rejected_by"
 	KeyRejectReason = "reject_reason"
+	KeyRejectDetail = "reject_detail"
 )
 
 // AccessOption configures [AccessLog].
@@ -112,7 +113,7 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 	// here: the access log adds the context's fields itself, instead of
 	// the Handler copying the record to add them.
 	ours, _ := logger.Handler().(*Handler)
-	if ours != nil && (len(ours.groups) > 0 || ours.opts.redactor.hasSensitiveKey(accessKeys)) {
+	if ours != nil && (len(ours.groups) > 0 || ours.opts.redactor.hasSensitiveKey(accessKeys[:])) {
 		ours = nil // the Handler's own path: groups, or a key to redact
 	}
 	// With no auditor named or set as default, audit events go where the
@@ -185,6 +186,9 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 	}
 	if rej.By != "" {
 		attrs = append(attrs, slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
+		if rej.Detail != "" {
+			attrs = append(attrs, slog.String(KeyRejectDetail, rej.Detail))
+		}
 	}
 	switch {
 	case !enabled:
@@ -208,11 +212,16 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 
 	if rej.By == "authz" {
 		if a := c.auditorFor(); a != nil {
-			a.Audit(ctx, "authorize", route, OutcomeDenied,
+			audit := []slog.Attr{
 				slog.String(KeyMethod, r.Method),
 				slog.String(KeyRejectReason, rej.Reason),
 				slog.Int(KeyStatus, rej.Status),
-				slog.String(KeyRemoteIP, c.remoteIP(r)))
+				slog.String(KeyRemoteIP, c.remoteIP(r)),
+			}
+			if rej.Detail != "" {
+				audit = append(audit, slog.String(KeyRejectDetail, rej.Detail))
+			}
+			a.Audit(ctx, "authorize", route, OutcomeDenied, audit...)
 		}
 	}
 }

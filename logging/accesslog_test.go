@@ -462,6 +462,11 @@ func TestAccessLogAuthzAndThrottle(t *testing.T) {
 	expired := iss.MustMint("acme", "premium", authztest.WithSubject("user-7"), authztest.WithExpiry(-time.Hour))
 	valid := iss.MustMint("acme", "premium", authztest.WithSubject("user-7"))
 	acmeFields := map[string]any{"tenant_id": "acme", "tenant_tier": "premium", "user_id": "user-7"}
+	// The precise cause, for the logs alone.
+	const (
+		expiredDetail = "authz: token expired (token has invalid claims: token is expired)"
+		roleDetail    = "This resource needs the role admin."
+	)
 
 	tests := []struct {
 		name      string
@@ -475,21 +480,21 @@ func TestAccessLogAuthzAndThrottle(t *testing.T) {
 		{
 			name: "401 expired token: no tenant", method: "GET", target: "/orders", token: expired, requests: 1,
 			wantLine: with(requestFields("WARN", "GET", "GET /orders", 401, -1),
-				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "expired"),
+				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "expired", "reject_detail", expiredDetail),
 			wantAudit: map[string]any{
 				"level": "INFO", "msg": "audit", "log_type": "audit", "action": "authorize", "resource": "GET /orders",
 				"outcome": "denied", "request_id": "req-1", "method": "GET", "reject_reason": "expired",
-				"status": 401.0, "remote_ip": "192.0.2.10",
+				"status": 401.0, "remote_ip": "192.0.2.10", "reject_detail": expiredDetail,
 			},
 		},
 		{
 			name: "403 missing role: names the tenant", method: "DELETE", target: "/orders/9", token: valid, requests: 1,
 			wantLine: with(requestFields("WARN", "DELETE", "DELETE /orders/{id}", 403, -1),
-				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "role"),
+				"request_id", "req-1", "rejected_by", "authz", "reject_reason", "role", "reject_detail", roleDetail),
 			wantAudit: with(acmeFields,
 				"level", "INFO", "msg", "audit", "log_type", "audit", "action", "authorize", "resource", "DELETE /orders/{id}",
 				"outcome", "denied", "request_id", "req-1", "method", "DELETE", "reject_reason", "role",
-				"status", 403.0, "remote_ip", "192.0.2.10"),
+				"status", 403.0, "remote_ip", "192.0.2.10", "reject_detail", roleDetail),
 		},
 		{
 			name: "200 allowed", method: "GET", target: "/orders", token: valid, requests: 1,

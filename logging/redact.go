@@ -125,7 +125,7 @@ func (r *redactor) attrs(as []slog.Attr) []slog.Attr {
 // hasSensitiveKey reports whether any of keys is redacted; an access log
 // asks it once per line, of its fixed keys, which WithRedactedKeys could
 // name.
-func (r *redactor) hasSensitiveKey(keys [8]string) bool {
+func (r *redactor) hasSensitiveKey(keys []string) bool {
 	for _, k := range keys {
 		if r.sensitive(k) {
 			return true

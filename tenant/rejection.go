@@ -18,6 +18,11 @@ type Rejection struct {
 	Reason string
 	// Status is the HTTP status the client was sent.
 	Status int
+	// Detail is the precise cause for the server's logs, never for the
+	// client: which claim, which check ("claim \"custom:tenantTier\"
+	// names an unknown tier"). It never holds a token, a key or a claim's
+	// value. Empty when Reason says it all.
+	Detail string
 }
 
 // IsZero reports whether r records no rejection.

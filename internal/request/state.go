@@ -44,6 +44,7 @@ const (
 type Rejection struct {
 	By, Reason string
 	Status     int
+	Detail     string
 }
 
 // State is one request's account. Its methods are safe for concurrent use:
