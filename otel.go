@@ -42,8 +42,21 @@ func annotate(st *request.State) {
 	if tn != nil {
 		tier = tn.Tier.String()
 	}
-	if labeler, ok := otelhttp.LabelerFromContext(ctx); ok && tier != "" {
-		labeler.Add(tenant.TierKey.String(tier))
+	// A ServeMux pattern may start with a method and a host.
+	if i := strings.IndexByte(route, '/'); i >= 0 {
+		route = route[i:]
+	} else {
+		route = ""
+	}
+	if labeler, ok := otelhttp.LabelerFromContext(ctx); ok {
+		// The route too: behind a router adapter, the request otelhttp
+		// holds is not the one whose Pattern the stack set.
+		if route != "" {
+			labeler.Add(attribute.String("http.route", route))
+		}
+		if tier != "" {
+			labeler.Add(tenant.TierKey.String(tier))
+		}
 	}
 	if !span.IsRecording() {
 		return
@@ -51,10 +64,7 @@ func annotate(st *request.State) {
 	var buf [5]attribute.KeyValue
 	attrs := buf[:0]
 	if route != "" {
-		// A ServeMux pattern may start with a method and a host.
-		if i := strings.IndexByte(route, '/'); i >= 0 {
-			attrs = append(attrs, attribute.String("http.route", route[i:]))
-		}
+		attrs = append(attrs, attribute.String("http.route", route))
 	}
 	if tn != nil {
 		attrs = append(attrs, tenant.IDKey.String(tn.ID))

@@ -21,6 +21,10 @@ import (
 	"github.com/tenancykit/tenancy/meter"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // Fixture is an issuer, an access log, a meter and a throttle of rate 1,
@@ -31,6 +35,8 @@ type Fixture struct {
 	Usage  *meter.Recorder
 
 	limiter *throttle.Limiter
+	spans   *tracetest.SpanRecorder
+	traces  *sdktrace.TracerProvider
 	mu      sync.Mutex
 	records []meter.Record
 }
@@ -38,7 +44,9 @@ type Fixture struct {
 // New returns a Fixture whose issuer, meter and servers end with t.
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	f := &Fixture{Issuer: authztest.Start(t), Logs: &syncbuf.Buffer{}}
+	f := &Fixture{Issuer: authztest.Start(t), Logs: &syncbuf.Buffer{}, spans: tracetest.NewSpanRecorder()}
+	f.traces = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(f.spans))
+	t.Cleanup(func() { f.traces.Shutdown(context.Background()) })
 	limits := map[string]throttle.Limits{}
 	for _, name := range tenant.DefaultTiers.Names() {
 		limits[name] = throttle.Limits{Rate: 1, Burst: 2}
@@ -129,12 +137,13 @@ func Tenant(w http.ResponseWriter, r *http.Request) {
 // router inside the stack built from f.Options; it routes GET
 // /t/{tenant}/orders (in its own syntax, whose pattern is route) to a
 // handler that calls Tenant. Two requests are served, a third is
-// throttled, a fourth has no token and a fifth no route. The access log
-// and the meter must name the route of each, the router's pattern for
-// the refused ones too, and the access log the status and bytes the
-// handler wrote.
+// throttled, a fourth has no token and a fifth no route. The access log,
+// the meter and the span of otelhttp around h must name the route of
+// each, the router's pattern for the refused ones too, and the access log
+// the status and bytes the handler wrote.
 func (f *Fixture) CheckRouter(t *testing.T, h http.Handler, route string) {
 	t.Helper()
+	h = otelhttp.NewHandler(h, "server", otelhttp.WithTracerProvider(f.traces))
 	acme := f.Issuer.MustMint("acme", "basic")
 	want := []struct {
 		path, token string
@@ -170,6 +179,27 @@ func (f *Fixture) CheckRouter(t *testing.T, h http.Handler, route string) {
 		}
 		if w.body != "" && l["bytes"] != float64(len(w.body)) {
 			t.Errorf("line %d: bytes %v, want the %d the handler wrote", i, l["bytes"], len(w.body))
+		}
+	}
+	spans := f.spans.Ended()
+	if len(spans) != len(want) {
+		t.Fatalf("%d spans for %d requests", len(spans), len(want))
+	}
+	for i, w := range want {
+		attrs := map[attribute.Key]string{}
+		for _, kv := range spans[i].Attributes() {
+			attrs[kv.Key] = kv.Value.String()
+		}
+		// http.route is the path pattern, without a ServeMux's method.
+		wantRoute := w.route
+		if j := strings.IndexByte(wantRoute, '/'); j > 0 {
+			wantRoute = wantRoute[j:]
+		}
+		if attrs["http.route"] != wantRoute {
+			t.Errorf("span %d: http.route %q, want %q", i, attrs["http.route"], wantRoute)
+		}
+		if w.body != "" && attrs[tenant.IDKey] != w.body {
+			t.Errorf("span %d: tenant.id %q, want %q", i, attrs[tenant.IDKey], w.body)
 		}
 	}
 	counts := f.Counts(t)
