@@ -123,6 +123,38 @@ func BenchmarkStackLayers(b *testing.B) {
 	}
 }
 
+// BenchmarkStackWithoutLog serves the request stream through our stack
+// without its access log (meter → authz → throttle), with the cached token
+// and with a fresh one per request: what the layers other than logging
+// add, apart from the cost of writing the line.
+func BenchmarkStackWithoutLog(b *testing.B) {
+	f := getFixture(b)
+	fresh := make([]*http.Request, len(f.fresh))
+	for i, tok := range f.fresh {
+		fresh[i] = newRequest(tok)
+	}
+	layers := allLayers[1:]
+	for _, sc := range []stackCase{
+		{"cached", newTenancyParts(b, newApp(), f.verifier(b)).handler(layers...), []*http.Request{newRequest(f.token)}},
+		{"fresh", newTenancyParts(b, newApp(), f.verifier(b, authz.WithCacheSize(freshCacheSize))).handler(layers...), fresh},
+	} {
+		serveOK(b, sc.h, sc.reqs[0])
+		b.Run(sc.name, func(b *testing.B) {
+			w := newDiscardWriter()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reset()
+				sc.h.ServeHTTP(w, sc.reqs[i%len(sc.reqs)])
+				if w.code != http.StatusOK {
+					b.Fatalf("status %d", w.code)
+				}
+				i++
+			}
+		})
+	}
+}
+
 // TestStacks checks that every stack answers the request stream with 200
 // and that the app behind ours sees the token's tenant.
 func TestStacks(t *testing.T) {
