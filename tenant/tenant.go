@@ -130,7 +130,19 @@ func FromContext(ctx context.Context) (Tenant, bool) {
 // NewContext, or from the request's state where authz and Middleware keep
 // them.
 func fromContext(ctx context.Context) (Tenant, string, bool) {
-	switch v := ctx.Value(request.TenantKey).(type) {
+	var v any
+	if st, ok := ctx.(*request.State); ok {
+		// The layers and most handlers hold the request's state itself:
+		// read it without a Value call. What it passes on when it holds
+		// no tenant is what Value would have found.
+		if t, tok := st.Tenant(); t != nil {
+			return *t.(*Tenant), tok, true
+		}
+		v = st.Context.Value(request.TenantKey)
+	} else {
+		v = ctx.Value(request.TenantKey)
+	}
+	switch v := v.(type) {
 	case *inContext:
 		return v.t, v.token, true
 	case *request.State:

@@ -3,6 +3,8 @@ package tenant_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -229,5 +232,35 @@ func TestWithClaims(t *testing.T) {
 	got, _ := tenant.FromContext(tenant.NewContext(context.Background(), withClaims))
 	if v, ok := got.Claims().String("azp"); !ok || v != "cli" {
 		t.Errorf("claims after context round trip: azp = %q, %v; want cli, true", v, ok)
+	}
+}
+
+type otherKey struct{}
+
+// TestFromContextOfAState: a request's state answers with the tenant it
+// holds, and without one passes on to the context the request came with,
+// whether the state is the context itself or one derived from it.
+func TestFromContextOfAState(t *testing.T) {
+	parent := tenant.NewContext(context.Background(), tenant.Tenant{ID: "from-parent"})
+	r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(parent)
+	_, r, st, _ := request.Enter(request.Stack, httptest.NewRecorder(), r)
+	derived := context.WithValue(r.Context(), otherKey{}, "other")
+	for _, ctx := range []context.Context{st, derived} {
+		if got, ok := tenant.FromContext(ctx); !ok || got.ID != "from-parent" {
+			t.Errorf("state without a tenant: FromContext = %q, %v; want the parent's", got.ID, ok)
+		}
+	}
+	own := tenant.Tenant{ID: "acme", Source: tenant.SourceToken}
+	st.SetTenant(&own, "tok")
+	for _, ctx := range []context.Context{st, derived} {
+		if got, ok := tenant.FromContext(ctx); !ok || got.ID != "acme" {
+			t.Errorf("state with a tenant: FromContext = %q, %v; want the state's", got.ID, ok)
+		}
+		if tok, _ := tenant.TokenFromContext(ctx); tok != "tok" {
+			t.Errorf("TokenFromContext = %q, want the state's", tok)
+		}
+	}
+	if got, _ := tenant.FromContext(tenant.NewContext(st, tenant.Tenant{ID: "nearer"})); got.ID != "nearer" {
+		t.Errorf("a tenant put nearer the handler: FromContext = %q, want it", got.ID)
 	}
 }

@@ -133,11 +133,8 @@ func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWrit
 		if l == Resolver {
 			return w, r, st, false
 		}
-		st.mu.Lock()
-		entered := st.entered
-		st.entered |= 1 << l
-		st.mu.Unlock()
-		if above := entered &^ (1<<(l+1) - 1); above != 0 {
+		entered := st.entered.Or(1 << l)
+		if above := uint8(entered) &^ (1<<(l+1) - 1); above != 0 {
 			inner := l + 1
 			for above&(1<<inner) == 0 {
 				inner++
@@ -148,7 +145,7 @@ func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWrit
 	}
 	st = &State{Context: r.Context(), given: r}
 	if l != Resolver {
-		st.entered = 1 << l
+		st.entered.Store(1 << l)
 	}
 	r2 := r.WithContext(st)
 	if r.Body != nil && r.Body != http.NoBody {
@@ -162,16 +159,12 @@ func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWrit
 // the request but for the Stack that created the State: whether it may
 // still replace the State's Context.
 func (s *State) First(l Layer) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.entered&^(1<<Stack|1<<l) == 0
+	return s.entered.Load()&^(1<<Stack|1<<l) == 0
 }
 
 // Entered reports whether layer l has seen the request.
 func (s *State) Entered(l Layer) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.entered&(1<<l) != 0
+	return s.entered.Load()&(1<<l) != 0
 }
 
 // Handler is a layer's handler. It knows the handler inside it, so that a

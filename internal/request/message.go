@@ -45,11 +45,8 @@ func (p *messageParent) Value(key any) any {
 // once per pair.
 func EnterMessage(l Layer, ctx context.Context) (st *State, created bool) {
 	if st, ok := ctx.Value(messageKey{}).(*State); ok {
-		st.mu.Lock()
-		entered := st.entered
-		st.entered |= 1 << l
-		st.mu.Unlock()
-		if above := entered &^ (1<<(l+1) - 1); above != 0 {
+		entered := st.entered.Or(1 << l)
+		if above := uint8(entered) &^ (1<<(l+1) - 1); above != 0 {
 			inner := l + 1
 			for above&(1<<inner) == 0 {
 				inner++
@@ -58,7 +55,8 @@ func EnterMessage(l Layer, ctx context.Context) (st *State, created bool) {
 		}
 		return st, false
 	}
-	st = &State{entered: 1 << l}
+	st = new(State)
+	st.entered.Store(1 << l)
 	st.Context = &messageParent{Context: ctx, st: st}
 	return st, true
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,58 @@ func TestRejectionFirstWins(t *testing.T) {
 	st.Reject(request.Rejection{By: "throttle", Reason: "rate", Status: 429})
 	if got := st.Rejection(); got.By != "authz" || got.Reason != "expired" || got.Status != 401 {
 		t.Errorf("Rejection() = %+v, want the first", got)
+	}
+}
+
+// TestRejectionWithoutByIsNone: a Rejection that names no layer records
+// nothing, so the refusal after it is the one kept.
+func TestRejectionWithoutByIsNone(t *testing.T) {
+	_, _, st, _ := request.Enter(request.Stack, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	st.Reject(request.Rejection{Reason: "nameless", Status: 400})
+	if got := st.Rejection(); got != (request.Rejection{}) {
+		t.Errorf("Rejection() = %+v after a rejection without By, want none", got)
+	}
+	st.Reject(request.Rejection{By: "throttle", Reason: "rate", Status: 429})
+	if got := st.Rejection(); got.By != "throttle" {
+		t.Errorf("Rejection() = %+v, want the throttle's", got)
+	}
+}
+
+// TestStateConcurrentUse: what the layers record is read and written from
+// several goroutines at once without a lock (run with -race): a reader
+// sees either no value or a whole one, a tenant set again replaces the
+// first, and of concurrent refusals exactly one is kept, whole.
+func TestStateConcurrentUse(t *testing.T) {
+	_, _, st, _ := request.Enter(request.Stack, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	first, second := "acme", "globex"
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			switch i % 4 {
+			case 0:
+				st.SetTenant(&first, "tok-1")
+			case 1:
+				st.Reject(request.Rejection{By: "authz", Reason: "expired", Status: 401})
+			case 2:
+				st.Reject(request.Rejection{By: "throttle", Reason: "rate", Status: 429})
+			}
+			if tn, tok := st.Tenant(); tn != nil && (tn.(*string) == &first) != (tok == "tok-1") {
+				t.Errorf("Tenant() = %v, %q: a tenant with another's token", tn, tok)
+			}
+			if rej := st.Rejection(); rej.By != "" && rej != (request.Rejection{By: "authz", Reason: "expired", Status: 401}) && rej != (request.Rejection{By: "throttle", Reason: "rate", Status: 429}) {
+				t.Errorf("Rejection() = %+v: half of one refusal", rej)
+			}
+			st.Entered(request.Authz)
+			st.Route(nil)
+		})
+	}
+	wg.Wait()
+	if st.Rejection().By == "" {
+		t.Error("no refusal kept")
+	}
+	st.SetTenant(&second, "tok-2")
+	if tn, tok := st.Tenant(); tn.(*string) != &second || tok != "tok-2" {
+		t.Errorf("Tenant() = %v, %q after a second SetTenant, want the second", tn, tok)
 	}
 }
 

@@ -16,6 +16,7 @@ package request
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -49,7 +50,9 @@ type Rejection struct {
 
 // State is one request's account. Its methods are safe for concurrent use:
 // a handler may hand its context to goroutines, and a layer outside
-// http.TimeoutHandler reads it while the handler may still run.
+// http.TimeoutHandler reads it while the handler may still run. Every layer
+// reads it several times per request, so its reads take no lock: what the
+// layers record is published atomically (see [latest]).
 type State struct {
 	// Context is the request's context as it reached the stack. The
 	// first layer may replace it before any other sees the State (the
@@ -69,19 +72,75 @@ type State struct {
 
 	given *http.Request // the request the first layer was given
 
-	mu        sync.Mutex
-	entered   uint8 // bit per Layer that has seen the request
-	tenant    any   // *tenant.Tenant, never changed once stored
-	token     string
-	rejection Rejection
-	route     string
-	lookup    func(*http.Request) string
-	byLookup  bool // the lookup answers for every request, not r.Pattern
-	recorder  any  // *meter.Recorder
+	entered   atomic.Uint32 // bit per Layer that has seen the request
+	tenant    latest[tenantEntry]
+	rejection latest[Rejection]
+	route     latest[string]
+	lookup    latest[routeLookup]
+	recorder  latest[any] // *meter.Recorder
+}
+
+// routeLookup is what SetRouteLookup records.
+type routeLookup struct {
+	f      func(*http.Request) string
+	always bool // the lookup answers for every request, not r.Pattern
+}
+
+// tenantEntry is what SetTenant records.
+type tenantEntry struct {
+	t     any // *tenant.Tenant, never changed once stored
+	token string
+}
+
+// latest holds a value that a layer sets once or twice per request and
+// the layers read many times, without a lock: a reader loads one pointer.
+// The first value set lives in latest itself, so that setting it does not
+// allocate; a later one (a second SetTenant) is allocated, so that a
+// reader holding the first never sees it change under it.
+type latest[T any] struct {
+	p     atomic.Pointer[T]
+	taken atomic.Bool // first holds a value, or is being written
+	first T
+}
+
+// set makes v the value.
+func (l *latest[T]) set(v T) {
+	p := &l.first
+	if !l.taken.CompareAndSwap(false, true) {
+		p = new(T)
+	}
+	*p = v
+	l.p.Store(p)
+}
+
+// setFirst makes v the value unless one was set: the first wins. When it
+// loses, it waits for the winner's value to be readable, so that a caller
+// reading right after it never finds none.
+func (l *latest[T]) setFirst(v T) {
+	if l.taken.CompareAndSwap(false, true) {
+		l.first = v
+		l.p.Store(&l.first)
+		return
+	}
+	for l.p.Load() == nil {
+		runtime.Gosched() // the winner is between its two statements above
+	}
+}
+
+// get returns the value, and false when none was set.
+func (l *latest[T]) get() (T, bool) {
+	if p := l.p.Load(); p != nil {
+		return *p, true
+	}
+	var zero T
+	return zero, false
 }
 
 // FromContext returns the State of the request ctx belongs to, or nil.
 func FromContext(ctx context.Context) *State {
+	if st, ok := ctx.(*State); ok {
+		return st // what every layer finds: no Value call
+	}
 	st, _ := ctx.Value(stateKey).(*State)
 	return st
 }
@@ -113,47 +172,36 @@ func (s *State) Value(key any) any {
 // SetTenant records the tenant the request acts for (a *tenant.Tenant) and
 // the token it was verified from ("" for none).
 func (s *State) SetTenant(t any, token string) {
-	s.mu.Lock()
-	s.tenant, s.token = t, token
-	s.mu.Unlock()
+	s.tenant.set(tenantEntry{t, token})
 }
 
 // Tenant returns what SetTenant recorded: nil when no tenant.
 func (s *State) Tenant() (t any, token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tenant, s.token
+	e, _ := s.tenant.get()
+	return e.t, e.token
 }
 
 // Reject records a refusal. The first is kept: it is the one the client
-// saw.
+// saw. A Rejection without By records nothing: it is none.
 func (s *State) Reject(rej Rejection) {
-	s.mu.Lock()
-	if s.rejection.By == "" {
-		s.rejection = rej
+	if rej.By != "" {
+		s.rejection.setFirst(rej)
 	}
-	s.mu.Unlock()
 }
 
 // Rejection returns the refusal recorded, the zero Rejection for none.
 func (s *State) Rejection() Rejection {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rejection
+	rej, _ := s.rejection.get()
+	return rej
 }
 
 // SetRecorder records the meter's recorder for meter.Add in handlers.
-func (s *State) SetRecorder(rec any) {
-	s.mu.Lock()
-	s.recorder = rec
-	s.mu.Unlock()
-}
+func (s *State) SetRecorder(rec any) { s.recorder.set(rec) }
 
 // Recorder returns what SetRecorder recorded, or nil.
 func (s *State) Recorder() any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.recorder
+	rec, _ := s.recorder.get()
+	return rec
 }
 
 // SetRouteLookup gives the State the stack's way to find the route of a
@@ -162,9 +210,7 @@ func (s *State) Recorder() any {
 // set: a router whose r.Pattern can be part of its route (chi's, when a
 // mounted router copies the request).
 func (s *State) SetRouteLookup(f func(*http.Request) string, always bool) {
-	s.mu.Lock()
-	s.lookup, s.byLookup = f, always
-	s.mu.Unlock()
+	s.lookup.set(routeLookup{f, always})
 }
 
 // setRoute records the route pattern the router set, the first time only.
@@ -172,29 +218,24 @@ func (s *State) setRoute(pattern string) {
 	if pattern == "" {
 		return
 	}
-	s.mu.Lock()
-	if s.route == "" && !s.byLookup {
-		s.route = pattern
+	if lookup, _ := s.lookup.get(); !lookup.always {
+		s.route.setFirst(pattern)
 	}
-	s.mu.Unlock()
 }
 
 // Route returns the route pattern of r: the one the router set, or, for a
 // request refused before it, the stack's lookup (once), or "".
 func (s *State) Route(r *http.Request) string {
-	s.mu.Lock()
-	route, lookup := s.route, s.lookup
-	s.mu.Unlock()
-	if route != "" || lookup == nil {
+	if route, ok := s.route.get(); ok {
 		return route
 	}
-	route = lookup(r)
+	lookup, _ := s.lookup.get()
+	if lookup.f == nil {
+		return ""
+	}
+	route := lookup.f(r)
 	if route != "" {
-		s.mu.Lock()
-		if s.route == "" {
-			s.route = route
-		}
-		s.mu.Unlock()
+		s.route.setFirst(route)
 	}
 	return route
 }
