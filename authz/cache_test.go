@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tenancykit/tenancy/authz"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 )
 
@@ -242,4 +245,41 @@ func TestCacheRequiresTheWholeToken(t *testing.T) {
 	}
 	// The genuine token still verifies.
 	mustVerify(t, v, tok)
+}
+
+// TestMiddlewareTakesTheRequestsTime: with the system clock, the
+// middleware checks the cache at the time the stack read once for every
+// layer (request.State.Start), not at a reading of its own; with an
+// injected clock, at the clock's.
+func TestMiddlewareTakesTheRequestsTime(t *testing.T) {
+	iss := authztest.Start(t) // tokens live one hour
+	tok := iss.MustMint("acme", "premium")
+	later := time.Now().Add(2 * time.Hour) // past the token's exp
+	serve := func(v *authz.Verifier, start time.Time) int {
+		h := authz.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w2, r, _ := requesttest.StartAt(w, r, start)
+		h.ServeHTTP(w2, r)
+		return w.Code
+	}
+
+	v := iss.Verifier(t)
+	// golang-jwt checks exp at its own reading, so the token verifies; at
+	// the request's time it has expired, so it is not cached.
+	if code := serve(v, later); code != http.StatusOK {
+		t.Fatalf("status %d, want 200", code)
+	}
+	if n := authz.CacheLen(v); n != 0 {
+		t.Errorf("a token expired at the request's time was cached (%d tokens): the middleware read a clock of its own", n)
+	}
+	if code := serve(v, time.Now()); code != http.StatusOK || authz.CacheLen(v) != 1 {
+		t.Errorf("at the request's time now: status %d, %d tokens cached; want 200 and 1", code, authz.CacheLen(v))
+	}
+
+	injected := iss.Verifier(t, authz.WithClock(time.Now))
+	if code := serve(injected, later); code != http.StatusOK || authz.CacheLen(injected) != 1 {
+		t.Errorf("with an injected clock: status %d, %d tokens cached; want 200 and 1 (the clock's time, not the request's)", code, authz.CacheLen(injected))
+	}
 }

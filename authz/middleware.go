@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
@@ -104,7 +105,7 @@ func Middleware(tv TokenVerifier, opts ...MiddlewareOption) func(http.Handler) h
 				c.errorHandler(w, r, err)
 				return
 			}
-			t, err := v.verify(r.Context(), token)
+			t, err := v.verify(r.Context(), token, st.Start())
 			if err != nil {
 				c.errorHandler(w, r, err)
 				return
@@ -124,7 +125,7 @@ func Middleware(tv TokenVerifier, opts ...MiddlewareOption) func(http.Handler) h
 // foreign adapts a TokenVerifier of another package.
 type foreign struct{ tv TokenVerifier }
 
-func (f foreign) verify(ctx context.Context, token string) (*tenant.Tenant, error) {
+func (f foreign) verify(ctx context.Context, token string, _ time.Time) (*tenant.Tenant, error) {
 	t, err := f.tv.Verify(ctx, token)
 	if err != nil {
 		return nil, err

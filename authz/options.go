@@ -31,6 +31,7 @@ type config struct {
 	httpClient      *http.Client
 	httpTimeout     time.Duration
 	now             func() time.Time
+	systemClock     bool // now is time.Now: the middleware may use the request's time
 	cacheSize       int
 	refreshInterval time.Duration
 	refreshCooldown time.Duration
@@ -84,7 +85,7 @@ func (c *config) setDefaults() {
 		c.tiers = tenant.DefaultTiers
 	}
 	if c.now == nil {
-		c.now = time.Now
+		c.now, c.systemClock = time.Now, true
 	}
 	if c.cacheSize == 0 {
 		c.cacheSize = DefaultCacheSize

@@ -52,7 +52,7 @@ func Middleware(rec *Recorder) func(http.Handler) http.Handler {
 			rec.meter(MeterResponseBytes), rec.meter(MeterDuration),
 		}
 		return request.NewHandler(request.Meter, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
-			start := rec.clock.now()
+			start := rec.clock.requestStart(st)
 			st.SetRecorder(rec)
 			defer rec.meterRequest(&meters, st, r, start)
 			next.ServeHTTP(w, r)
@@ -62,12 +62,14 @@ func Middleware(rec *Recorder) func(http.Handler) http.Handler {
 
 // meterRequest records the meters of one request once it has been
 // answered (meters: requests, denied, request and response bytes,
-// duration), with one reading of the clock for all.
+// duration), with one reading of the clock for all: the end of the
+// duration is also the instant that picks the window.
 func (rec *Recorder) meterRequest(meters *[5]*meterInfo, st *request.State, r *http.Request, start time.Time) {
 	var dims [2]string
 	dims[0] = st.Route(r)
 	t, ok := tenant.FromContext(st)
-	p := rec.pointOf(t, ok)
+	took, end := rec.clock.requestEnd(start)
+	p := rec.pointAt(t, ok, end)
 	if rej := st.Rejection(); rej.By != "" {
 		dims[1] = rej.By + ":" + rej.Reason
 		rec.addAt(p, meters[1], 1, dims[:2])
@@ -76,5 +78,5 @@ func (rec *Recorder) meterRequest(meters *[5]*meterInfo, st *request.State, r *h
 	}
 	rec.addAt(p, meters[2], float64(st.RequestBytes()), dims[:1])
 	rec.addAt(p, meters[3], float64(st.Response.Bytes()), dims[:1])
-	rec.addAt(p, meters[4], float64(rec.clock.now().Sub(start))/float64(time.Millisecond), dims[:1])
+	rec.addAt(p, meters[4], float64(took)/float64(time.Millisecond), dims[:1])
 }

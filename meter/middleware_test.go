@@ -233,3 +233,44 @@ func TestHTTPMetersFreshCopy(t *testing.T) {
 		t.Errorf("HTTPMeters after changing an earlier result (-want +got):\n%s", diff)
 	}
 }
+
+// TestMiddlewareTakesTheRequestsTime: with the system clock, a request's
+// duration runs from the time the stack read once for every layer
+// (request.State.Start), not from a reading of the meter's own, and its
+// window is the one it ended in.
+func TestMiddlewareTakesTheRequestsTime(t *testing.T) {
+	s := &sink{}
+	rec, err := meter.New("orders", s, meter.WithoutLoop(), meter.WithInstance("i-1"), meter.WithLogger(discard),
+		meter.WithMeters(meter.HTTPMeters()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mw := meter.Middleware(rec)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	before := time.Now()
+	began := before.Add(-time.Hour)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r, _ = requesttest.StartAt(w, r, began)
+		mw.ServeHTTP(w, r)
+	})
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	after := time.Now()
+	if err := rec.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range s.Records() {
+		if r.Meter != meter.MeterDuration {
+			continue
+		}
+		found = true
+		if min, max := float64(time.Hour)/1e6, float64(after.Sub(began))/1e6; r.Value < min || r.Value > max {
+			t.Errorf("duration %v ms, want the hour since the request's time (%v to %v ms)", r.Value, min, max)
+		}
+		if r.WindowEnd.Before(before) || r.WindowStart.After(after) {
+			t.Errorf("window %v to %v, want the one the request ended in (between %v and %v)", r.WindowStart, r.WindowEnd, before, after)
+		}
+	}
+	if !found {
+		t.Fatalf("no %s record in %v", meter.MeterDuration, s.Records())
+	}
+}

@@ -383,6 +383,30 @@ func (c *clock) nanos() int64 {
 
 func (c *clock) now() time.Time { return time.Unix(0, c.nanos()) }
 
+// requestStart returns when the middleware's request began: the request's
+// own time, read once for every layer (request.State.Start), unless the
+// clock was injected.
+func (c *clock) requestStart(st *request.State) time.Time {
+	if c.custom != nil {
+		return c.now()
+	}
+	return st.Start()
+}
+
+// requestEnd reads the clock once, for a request that began at start (from
+// requestStart), and returns how long the request took and when it ended,
+// in Unix nanoseconds. Without an injected clock, start carries a
+// monotonic reading: the end is placed on the fast clock by the monotonic
+// time since baseMono, as nanos does.
+func (c *clock) requestEnd(start time.Time) (time.Duration, int64) {
+	if c.custom != nil {
+		end := c.now()
+		return end.Sub(start), end.UnixNano()
+	}
+	took := time.Since(start)
+	return took, c.baseWall.Load() + c.offset.Load() + int64(start.Sub(c.baseMono)) + int64(took)
+}
+
 // resync realigns the fast clock with the wall clock (NTP steps it).
 func (c *clock) resync() {
 	if c.custom != nil {
@@ -465,13 +489,18 @@ type point struct {
 
 // pointOf reads the clock once for t's usage now.
 func (r *Recorder) pointOf(t tenant.Tenant, ok bool) point {
+	return r.pointAt(t, ok, r.clock.nanos())
+}
+
+// pointAt is pointOf at the instant now, in Unix nanoseconds.
+func (r *Recorder) pointAt(t tenant.Tenant, ok bool, now int64) point {
 	var p point
 	if ok && !t.IsZero() {
 		p.tenant, p.tier = t.ID, t.Tier.String()
 	} else {
 		p.unattributed = true
 	}
-	p.window = r.windowOf(r.clock.nanos())
+	p.window = r.windowOf(now)
 	p.shard = &r.shards[maphash.String(r.seed, p.tenant)%numShards]
 	return p
 }

@@ -50,6 +50,10 @@ type Limiter struct {
 
 	policyMu     sync.Mutex
 	policyValues atomic.Pointer[map[policyKey]*policyEntry]
+
+	// systemClock: now is time.Now, so the middleware may decide at the
+	// request's time (request.State.Start) instead of reading it again.
+	systemClock bool
 }
 
 // policy is an immutable snapshot of the limits in force.
@@ -157,7 +161,8 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 			o(&c)
 		}
 	}
-	if c.now == nil {
+	systemClock := c.now == nil
+	if systemClock {
 		c.now = time.Now
 	}
 	if c.local == nil {
@@ -208,6 +213,7 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 		logger:    c.logger,
 		name:      c.name,
 	}
+	l.systemClock = systemClock
 	if c.name != "" {
 		l.prefix = c.name + "."
 	}

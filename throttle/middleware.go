@@ -164,7 +164,8 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		f.set(w.Header(), c.legacy, now, &st.RateLimit)
 		c.refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
 	}
-	if b.lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r) {
+	buffered := b.lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r)
+	if buffered {
 		// The slot is taken once the body is in (see body.go), unless
 		// every slot is taken already: then the body is not worth reading.
 		if l.local.busy(b.key, b.lim.MaxConcurrent, l.now()) {
@@ -190,7 +191,14 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		r = &r2
 	}
 
-	now := l.now() // one reading for the whole decision
+	// One time for the whole decision: the request's, unless the clock
+	// was injected or the body took a while to arrive.
+	var now time.Time
+	if l.systemClock && !buffered {
+		now = st.Start()
+	} else {
+		now = l.now()
+	}
 	if b.lim.MaxConcurrent > 0 {
 		e, free, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
 		if !ok {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/request/requesttest"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
 )
@@ -993,5 +994,52 @@ func TestRefusalHandler(t *testing.T) {
 	throttle.WriteRefusal(w2, get("/"), throttle.Refusal{Reason: throttle.ReasonQuota, Status: 429, RetryAfter: 60})
 	if p := problem(t, w2); p.Type != tenant.ProblemType("quota-exceeded") || p.RetryAfter != 60 || w2.Header().Get("Retry-After") != "60" {
 		t.Errorf("WriteRefusal: %+v %v", p, w2.Header())
+	}
+}
+
+// TestMiddlewareDecidesAtTheRequestsTime: with the system clock, the
+// throttle decides at the time the stack read once for every layer
+// (request.State.Start); with an injected clock, at the clock's.
+func TestMiddlewareDecidesAtTheRequestsTime(t *testing.T) {
+	ts := tenant.MustTiers("solo")
+	tn := mustTenant(t, "tenant-solo", ts.MustLookup("solo"))
+	lim := map[string]throttle.Limits{"solo": {Rate: 1, Burst: 1}}
+	serveAt := func(h http.Handler, at time.Time) int {
+		w := httptest.NewRecorder()
+		outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w, r, _ = requesttest.StartAt(w, r, at)
+			h.ServeHTTP(w, r.WithContext(tenant.NewContext(r.Context(), tn)))
+		})
+		outer.ServeHTTP(w, get("/"))
+		return w.Code
+	}
+	now := time.Now()
+	later := now.Add(10 * time.Second) // the bucket of one has refilled
+
+	system, err := throttle.New(ts, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := system.Middleware()(okHandler)
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		at := now
+		if i > 0 {
+			at = later
+		}
+		if got := serveAt(h, at); got != want {
+			t.Errorf("system clock, request %d at %v: status %d, want %d", i+1, at.Sub(now), got, want)
+		}
+	}
+
+	injected, err := throttle.New(ts, lim, throttle.WithClock(time.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = injected.Middleware()(okHandler)
+	if got := serveAt(h, now); got != http.StatusOK {
+		t.Errorf("injected clock, first request: status %d, want 200", got)
+	}
+	if got := serveAt(h, later); got != http.StatusTooManyRequests {
+		t.Errorf("injected clock, second request, its state 10s later: status %d, want 429 (the clock's time, not the request's)", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // atomicBits is a set of layers safe for concurrent use.
@@ -129,6 +130,13 @@ type pair struct{ outer, inner Layer }
 // it, which l passes on. A layer that enters after a layer that belongs
 // inside it is reported, once per pair.
 func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWriter, _ *http.Request, st *State, created bool) {
+	return EnterAt(l, w, r, time.Time{})
+}
+
+// EnterAt is Enter with the request's time (see [State.Start]) given for
+// a State it creates; the zero time reads the clock. Tests use it to tell
+// the time the layers share from a clock a layer reads itself.
+func EnterAt(l Layer, w http.ResponseWriter, r *http.Request, start time.Time) (_ http.ResponseWriter, _ *http.Request, st *State, created bool) {
 	if st = FromContext(r.Context()); st != nil {
 		if l == Resolver {
 			return w, r, st, false
@@ -143,7 +151,10 @@ func Enter(l Layer, w http.ResponseWriter, r *http.Request) (_ http.ResponseWrit
 		}
 		return w, r, st, false
 	}
-	st = &State{Context: r.Context(), given: r}
+	if start.IsZero() {
+		start = time.Now()
+	}
+	st = &State{Context: r.Context(), given: r, start: start}
 	if l != Resolver {
 		st.entered.Store(1 << l)
 	}

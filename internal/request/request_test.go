@@ -134,6 +134,27 @@ func TestStateConcurrentUse(t *testing.T) {
 	}
 }
 
+// TestStartReadOnce: the request's time is read when the first layer
+// creates the state, and every later layer gets the same.
+func TestStartReadOnce(t *testing.T) {
+	before := time.Now()
+	w, r, st, _ := request.Enter(request.Stack, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	after := time.Now()
+	if got := st.Start(); got.Before(before) || got.After(after) {
+		t.Errorf("Start() = %v, want the time the state was created (%v to %v)", got, before, after)
+	}
+	first := st.Start()
+	_, _, st2, _ := request.Enter(request.Throttle, w, r)
+	if st2.Start() != first {
+		t.Errorf("a later layer's Start() = %v, want the first's %v", st2.Start(), first)
+	}
+	given := time.Date(2026, time.March, 14, 12, 0, 0, 0, time.UTC)
+	_, _, st3, _ := request.EnterAt(request.Stack, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), given)
+	if !st3.Start().Equal(given) {
+		t.Errorf("EnterAt: Start() = %v, want %v", st3.Start(), given)
+	}
+}
+
 // TestRouteTakenOnceByTheInnermostLayer: the route comes from the router
 // the innermost layer wraps; a request refused before routing asks the
 // stack's lookup once.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/tenant"
@@ -20,6 +21,13 @@ type Record struct{ st *request.State }
 // the stack hands them on, and the Record of that state.
 func Start(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, *Record) {
 	w, r, st, _ := request.Enter(request.Stack, w, r)
+	return w, r, &Record{st}
+}
+
+// StartAt is Start with the request's time, which the layers whose clock
+// is the default share (request.State.Start), set to start.
+func StartAt(w http.ResponseWriter, r *http.Request, start time.Time) (http.ResponseWriter, *http.Request, *Record) {
+	w, r, st, _ := request.EnterAt(request.Stack, w, r, start)
 	return w, r, &Record{st}
 }
 
