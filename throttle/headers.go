@@ -21,15 +21,14 @@ func seconds(d time.Duration, min int64) int64 {
 // "rate" item for the bucket, one per quota named after its period, and
 // one "concurrency" item when the limits cap requests in flight.
 type fields struct {
-	lim    Limits
-	policy *policyEntry // the limits' policy, worked out once
-	pk     string       // the opaque partition key, or ""
-	prefix string       // the limiter's name and a dot, or ""
+	limits *inForce // the limits, and their header values worked out once
+	pk     string   // the opaque partition key, or ""
+	prefix string   // the limiter's name and a dot, or ""
 
 	// decided reports whether the rate and quotas were asked: a request
 	// refused for concurrency never reaches them.
 	decided bool
-	d       Decision
+	d       *Decision
 	// free is how many of the budget's slots are left, -1 with no cap.
 	free int
 }
@@ -39,54 +38,61 @@ type fields struct {
 // fields (a second limiter on the same request, one per route inside one
 // for the whole service) gets this limiter's items added to them.
 func (f *fields) set(h http.Header, legacy bool, now time.Time, slot *[1]string) {
+	lim, e := &f.limits.lim, f.limits.headers
 	var policy []string
-	if f.pk == "" && f.prefix == "" {
-		policy = f.policy.value
+	if f.pk == "" {
+		policy = e.value
 	} else {
-		policy = []string{f.policy.header(f.lim, f.prefix, f.pk)}
+		policy = []string{e.header(*lim, f.prefix, f.pk)}
 	}
 
-	var buf [160]byte // one allocation, for the string
-	state := buf[:0]
+	var value string
 	if f.decided {
 		d := f.d
-		t := seconds(d.ResetAfter, 0)
+		r, t := int64(max(d.Remaining, 0)), seconds(d.ResetAfter, 0)
 		if !d.Allowed && d.Reason == ReasonRate {
 			// What the client may spend stays r until Retry-After: the
 			// draft wants no Retry-After before the end of t.
 			t = seconds(d.RetryAfter, 1)
 		}
-		state = appendItem(state, f.prefix, "rate", "r", int64(max(d.Remaining, 0)), "t", t, f.pk)
-		for _, q := range d.Quotas {
-			state = append(state, ", "...)
-			state = appendItem(state, f.prefix, q.Period.String(), "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), f.pk)
+		if e.idle != "" && r == e.idleR && t == e.idleT && len(d.Quotas) == 0 && f.free < 0 && f.pk == "" {
+			value = e.idle // the usual answer, made once
+		} else {
+			var buf [160]byte // one allocation, for the string
+			state := appendItem(buf[:0], f.prefix, "rate", "r", r, "t", t, f.pk)
+			for _, q := range d.Quotas {
+				state = append(state, ", "...)
+				state = appendItem(state, f.prefix, q.Period.String(), "r", max(q.Remaining, 0), "t", seconds(q.ResetAfter, 0), f.pk)
+			}
+			if f.free >= 0 {
+				state = append(state, ", "...)
+				state = appendItem(state, f.prefix, "concurrency", "r", int64(f.free), "", 0, f.pk)
+			}
+			value = string(state)
 		}
-	}
-	if f.free >= 0 {
-		if len(state) > 0 {
-			state = append(state, ", "...)
-		}
-		state = appendItem(state, f.prefix, "concurrency", "r", int64(f.free), "", 0, f.pk)
+	} else if f.free >= 0 {
+		var buf [96]byte
+		value = string(appendItem(buf[:0], f.prefix, "concurrency", "r", int64(f.free), "", 0, f.pk))
 	}
 
 	// Set in canonical form directly: Header.Set would re-spell the
 	// names on every request. Names are case-insensitive on the wire.
 	if prev := h["Ratelimit-Policy"]; len(prev) > 0 {
 		h["Ratelimit-Policy"] = append(prev[:len(prev):len(prev)], policy...)
-		h["Ratelimit"] = append(h["Ratelimit"][:len(h["Ratelimit"]):len(h["Ratelimit"])], string(state))
+		h["Ratelimit"] = append(h["Ratelimit"][:len(h["Ratelimit"]):len(h["Ratelimit"])], value)
 	} else {
 		h["Ratelimit-Policy"] = policy
 		if slot == nil || slot[0] != "" {
 			slot = new([1]string)
 		}
-		slot[0] = string(state)
+		slot[0] = value
 		h["Ratelimit"] = slot[:]
 	}
 
 	if legacy && f.decided {
 		// The de facto headers describe the tightest limit only.
 		d := f.d
-		limit, remaining, reset := int64(f.lim.Burst), int64(max(d.Remaining, 0)), d.ResetAfter
+		limit, remaining, reset := int64(lim.Burst), int64(max(d.Remaining, 0)), d.ResetAfter
 		for _, q := range d.Quotas {
 			if q.Remaining < remaining {
 				limit, remaining, reset = q.Limit, max(q.Remaining, 0), q.ResetAfter
@@ -139,18 +145,30 @@ func partitionKey(secret []byte, key string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil)[:12])
 }
 
-// policyEntry is the RateLimit-Policy of one set of limits: it changes only
-// with the limits, so the limiter keeps it (see Limiter.policyFor).
+// policyEntry is the RateLimit-Policy of one set of limits, and the
+// RateLimit value most responses under them carry: they change only with
+// the limits, so the limiter keeps them (see Limiter.policyFor).
 type policyEntry struct {
-	value        []string // without a name or pk, set as is
+	value        []string // with the limiter's name, without a pk, set as is
 	rateQ, rateW int64
+	// idle is the RateLimit value, without a pk, of a request of cost 1
+	// that finds its bucket full (r is the burst less one, t the time one
+	// unit takes to come back): a tenant well within its limits gets it
+	// on every request. It is "" for limits with quotas or a concurrency
+	// cap, whose items change from one request to the next.
+	idle         string
+	idleR, idleT int64
 }
 
-func newPolicyEntry(lim Limits) *policyEntry {
+func newPolicyEntry(lim Limits, prefix string) *policyEntry {
 	e := &policyEntry{}
 	e.rateQ, e.rateW = ratePolicy(lim.Rate, lim.Burst)
-	e.value = []string{e.header(lim, "", "")}
+	e.value = []string{e.header(lim, prefix, "")}
 	e.value = e.value[:1:1] // an append elsewhere must not write into it
+	if len(lim.Quotas) == 0 && lim.MaxConcurrent == 0 {
+		e.idleR, e.idleT = int64(lim.Burst-1), seconds(time.Duration(lim.interval()), 0)
+		e.idle = string(appendItem(nil, prefix, "rate", "r", e.idleR, "t", e.idleT, ""))
+	}
 	return e
 }
 
@@ -255,14 +273,14 @@ const maxPolicyValues = 1024
 func (l *Limiter) policyFor(lim Limits) *policyEntry {
 	k, ok := keyOf(lim)
 	if !ok {
-		return newPolicyEntry(lim)
+		return newPolicyEntry(lim, l.prefix)
 	}
 	if m := l.policyValues.Load(); m != nil {
 		if e, ok := (*m)[k]; ok {
 			return e
 		}
 	}
-	e := newPolicyEntry(lim)
+	e := newPolicyEntry(lim, l.prefix)
 	l.policyMu.Lock()
 	defer l.policyMu.Unlock()
 	cur := l.policyValues.Load()

@@ -54,13 +54,51 @@ type Limiter struct {
 	// systemClock: now is time.Now, so the middleware may decide at the
 	// request's time (request.State.Start) instead of reading it again.
 	systemClock bool
+	anonLimits  *inForce // anon, in force; nil without WithAnonymousLimits
 }
 
 // policy is an immutable snapshot of the limits in force.
 type policy struct {
-	tiers     map[tenant.Tier]Limits
-	fallback  Limits // for tenants whose tier is unknown: the lowest tier's
-	overrides map[string]Limits
+	// byRank holds the limits of each tier of the limiter's Tiers at the
+	// tier's rank, so that a request finds its tier's by an index.
+	byRank    []*inForce
+	fallback  *inForce // for tenants whose tier is unknown: the lowest tier's
+	overrides map[string]*inForce
+}
+
+// inForce is one set of limits in force, with what the middleware works
+// out from them once instead of on every request: the header values.
+// It is never changed.
+type inForce struct {
+	lim     Limits
+	tier    tenant.Tier // the tier they are for, in byRank
+	headers *policyEntry
+}
+
+// inForce returns lim, cloned, ready for the policy.
+func (l *Limiter) inForce(lim Limits, tier tenant.Tier) *inForce {
+	lim = cloneLimits(lim)
+	return &inForce{lim: lim, tier: tier, headers: l.policyFor(lim)}
+}
+
+// tierLimits returns the limits of tier t: its own, or the fallback's
+// for a tier the limiter does not know.
+func (p *policy) tierLimits(t tenant.Tier) *inForce {
+	if r := t.Rank(); r < len(p.byRank) {
+		if e := p.byRank[r]; e != nil && e.tier == t {
+			return e
+		}
+	}
+	return p.fallback
+}
+
+// limitsOf returns the limits in force for t (see LimitsFor).
+func (l *Limiter) limitsOf(t tenant.Tenant) *inForce {
+	p := l.policy.Load()
+	if e, ok := p.overrides[t.ID]; ok {
+		return e
+	}
+	return p.tierLimits(t.Tier)
 }
 
 // Option configures a [Limiter].
@@ -217,16 +255,21 @@ func New(tiers *tenant.Tiers, limits map[string]Limits, opts ...Option) (*Limite
 	if c.name != "" {
 		l.prefix = c.name + "."
 	}
-	p, err := newPolicy(tiers, limits, c.overrides)
+	p, err := l.newPolicy(limits, c.overrides)
 	if err != nil {
 		return nil, err
 	}
 	l.policy.Store(p)
+	if l.anon != nil {
+		l.anonLimits = l.inForce(*l.anon, tenant.Tier{})
+	}
 	return l, nil
 }
 
-func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[string]Limits) (*policy, error) {
-	p := &policy{tiers: make(map[tenant.Tier]Limits), overrides: make(map[string]Limits, len(overrides))}
+func (l *Limiter) newPolicy(limits map[string]Limits, overrides map[string]Limits) (*policy, error) {
+	tiers := l.tiers
+	p := &policy{overrides: make(map[string]*inForce, len(overrides))}
+	byTier := make(map[tenant.Tier]Limits)
 	names := make([]string, 0, len(limits))
 	for name := range limits {
 		names = append(names, name)
@@ -243,22 +286,21 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 		}
 		// Tier names match case-insensitively: "Basic" and "basic" are
 		// one tier, and silently keeping either would be a guess.
-		if _, dup := p.tiers[t]; dup {
+		if _, dup := byTier[t]; dup {
 			return nil, fmt.Errorf("throttle: limits for tier %q are given twice (as %q and %q)", t.String(), prev[t], name)
 		}
 		prev[t] = name
-		p.tiers[t] = cloneLimits(limits[name])
+		byTier[t] = limits[name]
 	}
 	var missing []string
 	for _, t := range tiers.All() {
-		if _, ok := p.tiers[t]; !ok {
+		if _, ok := byTier[t]; !ok {
 			missing = append(missing, t.String())
 		}
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("throttle: no limits for tier %s: every tier needs limits", strings.Join(missing, ", "))
 	}
-	p.fallback = p.tiers[tiers.Lowest()]
 	for id, lim := range overrides {
 		if err := tenant.ValidateID(id); err != nil {
 			return nil, fmt.Errorf("throttle: override: %w", err)
@@ -266,9 +308,23 @@ func newPolicy(tiers *tenant.Tiers, limits map[string]Limits, overrides map[stri
 		if err := lim.Validate(); err != nil {
 			return nil, fmt.Errorf("throttle: override for tenant %q: %w", id, err)
 		}
-		p.overrides[id] = cloneLimits(lim)
+		p.overrides[id] = l.inForce(lim, tenant.Tier{})
 	}
+	for t, lim := range byTier {
+		p.setTier(l.inForce(lim, t))
+	}
+	p.fallback = p.byRank[tiers.Lowest().Rank()]
 	return p, nil
+}
+
+// setTier puts e in byRank, replacing the slice (a policy is never
+// changed once published).
+func (p *policy) setTier(e *inForce) {
+	r := e.tier.Rank()
+	byRank := make([]*inForce, max(len(p.byRank), r+1))
+	copy(byRank, p.byRank)
+	byRank[r] = e
+	p.byRank = byRank
 }
 
 func cloneLimits(l Limits) Limits {
@@ -286,10 +342,10 @@ func (l *Limiter) SetTierLimits(tierName string, lim Limits) error {
 	if err := lim.Validate(); err != nil {
 		return fmt.Errorf("throttle: tier %q: %w", tierName, err)
 	}
+	e := l.inForce(lim, t)
 	l.update(func(p *policy) {
-		p.tiers = maps.Clone(p.tiers)
-		p.tiers[t] = cloneLimits(lim)
-		p.fallback = p.tiers[l.tiers.Lowest()]
+		p.setTier(e)
+		p.fallback = p.byRank[l.tiers.Lowest().Rank()]
 	})
 	return nil
 }
@@ -302,9 +358,10 @@ func (l *Limiter) SetOverride(tenantID string, lim Limits) error {
 	if err := lim.Validate(); err != nil {
 		return fmt.Errorf("throttle: override for tenant %q: %w", tenantID, err)
 	}
+	e := l.inForce(lim, tenant.Tier{})
 	l.update(func(p *policy) {
 		p.overrides = maps.Clone(p.overrides)
-		p.overrides[tenantID] = cloneLimits(lim)
+		p.overrides[tenantID] = e
 	})
 	return nil
 }
@@ -327,16 +384,7 @@ func (l *Limiter) update(f func(*policy)) {
 
 // LimitsFor returns the limits in force for t: its override, else its
 // tier's, else the lowest tier's.
-func (l *Limiter) LimitsFor(t tenant.Tenant) Limits {
-	p := l.policy.Load()
-	if lim, ok := p.overrides[t.ID]; ok {
-		return lim
-	}
-	if lim, ok := p.tiers[t.Tier]; ok {
-		return lim
-	}
-	return p.fallback
-}
+func (l *Limiter) LimitsFor(t tenant.Tenant) Limits { return l.limitsOf(t).lim }
 
 // Decision is the outcome of [Limiter.Allow].
 type Decision struct {
@@ -353,17 +401,17 @@ type Decision struct {
 // see [Limiter.Acquire].
 func (l *Limiter) Allow(ctx context.Context, t tenant.Tenant, cost int) (Decision, error) {
 	lim := l.LimitsFor(t)
-	return l.take(ctx, budgetKey(l.name, tenantKey(t.ID), nil, nil, nil), lim, cost, t.Tier.String(), l.now())
+	return l.take(ctx, budgetKey(l.name, tenantKey(t.ID), nil, nil, nil), &lim, cost, t.Tier.String(), l.now())
 }
 
-func (l *Limiter) take(ctx context.Context, key string, lim Limits, cost int, tier string, now time.Time) (Decision, error) {
+func (l *Limiter) take(ctx context.Context, key string, lim *Limits, cost int, tier string, now time.Time) (Decision, error) {
 	// A cost above the burst, or above a quota, could never be paid.
 	cost = min(max(cost, 1), lim.Burst)
 	for _, q := range lim.Quotas {
 		cost = int(min(int64(cost), q.Limit))
 	}
-	res, err := l.store.Take(ctx, key, lim, cost, now)
-	d := Decision{Result: res, Limits: lim, Cost: cost}
+	res, err := l.store.Take(ctx, key, *lim, cost, now)
+	d := Decision{Result: res, Limits: *lim, Cost: cost}
 	if err != nil {
 		d.Allowed, d.Reason = false, ReasonStore
 		if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {

@@ -101,7 +101,7 @@ func (l *Limiter) Middleware(opts ...MiddlewareOption) func(http.Handler) http.H
 // client's.
 type charge struct {
 	key, tier, pk string
-	lim           Limits
+	limits        *inForce
 }
 
 // chargeOf finds what r is limited by; false when it has no tenant the
@@ -115,10 +115,10 @@ func (l *Limiter) chargeOf(r *http.Request, st *request.State, c *middlewareConf
 	isTenant := false
 	if tn, ok := tenant.FromContext(r.Context()); ok && (l.claimed || tn.Source.Verified()) {
 		t, principal, isTenant = tn, tenantKey(tn.ID), true
-		b.tier, b.lim = tn.Tier.String(), l.LimitsFor(tn)
+		b.tier, b.limits = tn.Tier.String(), l.limitsOf(tn)
 	} else if l.anon != nil {
 		principal = clientKey(l.clients.ClientIP(r))
-		b.tier, b.lim = "anonymous", *l.anon
+		b.tier, b.limits = "anonymous", l.anonLimits
 	} else {
 		return charge{}, false
 	}
@@ -155,21 +155,14 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 		return
 	}
 
-	f := fields{lim: b.lim, policy: l.policyFor(b.lim), pk: b.pk, prefix: l.prefix, free: -1}
-	refuseConcurrency := func(now time.Time) {
-		l.count(ctx, b.tier, false, ReasonConcurrency)
-		// The rate and quotas were not asked: the fields say only that
-		// no slot is free.
-		f.free = 0
-		f.set(w.Header(), c.legacy, now, &st.RateLimit)
-		c.refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
-	}
-	buffered := b.lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r)
+	lim := &b.limits.lim
+	f := fields{limits: b.limits, pk: b.pk, prefix: l.prefix, free: -1}
+	buffered := lim.MaxConcurrent > 0 && c.bodyBuffer > 0 && hasBody(r)
 	if buffered {
 		// The slot is taken once the body is in (see body.go), unless
 		// every slot is taken already: then the body is not worth reading.
-		if l.local.busy(b.key, b.lim.MaxConcurrent, l.now()) {
-			refuseConcurrency(l.now())
+		if l.local.busy(b.key, lim.MaxConcurrent, l.now()) {
+			l.refuseConcurrency(w, r, st, &f, c, b.tier, l.now())
 			return
 		}
 		track := l.inFlight.Enabled(ctx)
@@ -199,10 +192,10 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	} else {
 		now = l.now()
 	}
-	if b.lim.MaxConcurrent > 0 {
-		e, free, ok := l.local.acquire(b.key, b.lim.MaxConcurrent, now)
+	if lim.MaxConcurrent > 0 {
+		e, free, ok := l.local.acquire(b.key, lim.MaxConcurrent, now)
 		if !ok {
-			refuseConcurrency(now)
+			l.refuseConcurrency(w, r, st, &f, c, b.tier, now)
 			return
 		}
 		defer e.release()
@@ -213,9 +206,9 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	if c.cost != nil {
 		cost = c.cost(r)
 	}
-	d, err := l.take(ctx, b.key, b.lim, cost, b.tier, now)
+	d, err := l.take(ctx, b.key, lim, cost, b.tier, now)
 	if err == nil && d.Reason != ReasonStore {
-		f.decided, f.d = true, d
+		f.decided, f.d = true, &d
 		f.set(w.Header(), c.legacy, now, &st.RateLimit)
 	}
 	switch {
@@ -233,6 +226,17 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, st *request.Stat
 	default:
 		c.refuse(w, r, ReasonRate, http.StatusTooManyRequests, int(seconds(d.RetryAfter, 1)))
 	}
+}
+
+// refuseConcurrency answers a request refused because every slot of its
+// budget is taken.
+func (l *Limiter) refuseConcurrency(w http.ResponseWriter, r *http.Request, st *request.State, f *fields, c *middlewareConfig, tier string, now time.Time) {
+	l.count(r.Context(), tier, false, ReasonConcurrency)
+	// The rate and quotas were not asked: the fields say only that no
+	// slot is free.
+	f.free = 0
+	f.set(w.Header(), c.legacy, now, &st.RateLimit)
+	c.refuse(w, r, ReasonConcurrency, c.concurrencyStatus, 1)
 }
 
 // hasBody reports whether r comes with a body to read.

@@ -1043,3 +1043,40 @@ func TestMiddlewareDecidesAtTheRequestsTime(t *testing.T) {
 		t.Errorf("injected clock, second request, its state 10s later: status %d, want 429 (the clock's time, not the request's)", got)
 	}
 }
+
+// TestRateLimitFieldOfAFullBucket: the RateLimit value of a request that
+// finds its bucket full, which the limiter makes once per set of limits,
+// is the one it would write for any other decision, with the limiter's
+// name; any other decision (a bucket partly spent, a cost of 2, a
+// partition key) gets its own.
+func TestRateLimitFieldOfAFullBucket(t *testing.T) {
+	clk := newClock(start)
+	l, tn := soloLimiter(t, clk, basic, throttle.WithName("api"))
+	cost := 1
+	h := l.Middleware(throttle.WithCost(func(*http.Request) int { return cost }))(okHandler)
+	withPK := l.Middleware(throttle.WithPartitionKey([]byte("0123456789abcdef")))(okHandler)
+	for _, step := range []struct {
+		h       http.Handler
+		cost    int
+		advance time.Duration
+		want    string
+	}{
+		{h, 1, 0, `"api.rate";r=9;t=1`},
+		{h, 1, 0, `"api.rate";r=8;t=1`},
+		{h, 1, time.Minute, `"api.rate";r=9;t=1`},
+		{h, 2, time.Minute, `"api.rate";r=8;t=1`},
+		{h, 1, time.Minute, `"api.rate";r=9;t=1`},
+	} {
+		clk.Advance(step.advance)
+		cost = step.cost
+		w, _ := serve(step.h, &tn, get("/"))
+		if got := w.Header().Values("RateLimit"); len(got) != 1 || got[0] != step.want {
+			t.Errorf("cost %d after %v: RateLimit = %q, want %q", step.cost, step.advance, got, step.want)
+		}
+	}
+	clk.Advance(time.Minute)
+	w, _ := serve(withPK, &tn, get("/"))
+	if got := w.Header().Get("RateLimit"); !strings.HasPrefix(got, `"api.rate";r=9;t=1;pk=:`) {
+		t.Errorf("with a partition key: RateLimit = %q, want the full bucket's with the pk", got)
+	}
+}
