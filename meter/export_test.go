@@ -104,3 +104,16 @@ func (r *Recorder) Checkpoint() error {
 	defer r.ckptMu.Unlock()
 	return r.checkpoint(false)
 }
+
+// RequestCells counts the entries of the shards' index of the
+// middleware's request cells.
+func (r *Recorder) RequestCells() int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.RLock()
+		n += len(s.requests)
+		s.mu.RUnlock()
+	}
+	return n
+}

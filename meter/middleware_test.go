@@ -274,3 +274,113 @@ func TestMiddlewareTakesTheRequestsTime(t *testing.T) {
 		t.Fatalf("no %s record in %v", meter.MeterDuration, s.Records())
 	}
 }
+
+// TestMiddlewareMetersAsAddWould: however the middleware finds the cells
+// of a request's meters, what it records is what Add with the same values
+// records: across tenants, routes and windows (closed by FlushAll in
+// between), requests with and without a body, refusals, routes past the
+// meter's maximum of dimension values, a route too long to keep whole,
+// and requests after Shutdown.
+func TestMiddlewareMetersAsAddWould(t *testing.T) {
+	clk := newClock(start)
+	viaMiddleware, viaAdd := &sink{}, &sink{}
+	opts := []meter.Option{meter.WithMeters(meter.HTTPMeters()...), meter.WithMaxDimensionValues(3)}
+	recM := newRecorder(t, clk, viaMiddleware, opts...)
+	recA := newRecorder(t, clk, viaAdd, opts...)
+	long := "/" + strings.Repeat("x", meter.MaxDimensionValueLen+10)
+
+	type req struct {
+		tenant, route, body string
+		written             int
+		took                time.Duration
+		refused             bool
+	}
+	send := func(q req) {
+		h := requesttest.Routed(q.route, meter.Middleware(recM)(withTenant(t)(throttled(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.ReadAll(r.Body)
+				clk.Advance(q.took)
+				w.Write(make([]byte, q.written))
+			})))))
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(q.body))
+		if q.tenant != "" {
+			r.Header.Set("X-Tenant", q.tenant)
+		}
+		if q.refused {
+			r.Header.Set("X-Throttle", "1")
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+
+		ctx := context.Background()
+		if q.tenant != "" {
+			ctx = tenant.NewContext(ctx, mustTenant(t, q.tenant, "standard"))
+		}
+		written, took := float64(q.written), float64(q.took)/float64(time.Millisecond)
+		if q.refused {
+			recA.Add(ctx, meter.MeterDenied, 1, q.route, "throttle:rate")
+			written, took = float64(len("slow down")), 0
+		} else {
+			recA.Add(ctx, meter.MeterRequests, 1, q.route)
+			recA.Add(ctx, meter.MeterRequestBytes, float64(len(q.body)), q.route)
+		}
+		recA.Add(ctx, meter.MeterResponseBytes, written, q.route)
+		recA.Add(ctx, meter.MeterDuration, took, q.route)
+	}
+	batch := []req{
+		{tenant: "acme", route: "GET /orders", written: 100, took: 5 * time.Millisecond},
+		{tenant: "acme", route: "GET /orders", written: 100, took: 3 * time.Millisecond},
+		{tenant: "acme", route: "POST /orders", body: "order", written: 10, took: time.Millisecond},
+		{tenant: "acme", route: "GET /orders", body: "late body", written: 0, took: 0},
+		{tenant: "globex", route: "GET /orders", written: 7, took: 2 * time.Millisecond},
+		{tenant: "globex", route: "GET /orders", refused: true},
+		{route: "GET /orders", written: 1, took: time.Millisecond},
+		{tenant: "acme", route: "GET /a", written: 1, took: time.Millisecond}, // past the 3 routes: overflow
+		{tenant: "acme", route: "GET /b", written: 1, took: time.Millisecond},
+		{tenant: "acme", route: long, written: 1, took: time.Millisecond},
+		{tenant: "acme", route: "GET /orders", written: 100, took: 5 * time.Millisecond},
+	}
+	for round := range 3 {
+		for _, q := range batch {
+			send(q)
+		}
+		if recM.RequestCells() == 0 {
+			t.Fatal("the middleware indexed no request cells: the test does not test the index")
+		}
+		if round == 1 {
+			for _, rec := range []*meter.Recorder{recM, recA} {
+				if err := rec.FlushAll(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		clk.Advance(meter.DefaultWindow)
+	}
+	for _, rec := range []*meter.Recorder{recM, recA} {
+		if err := rec.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The index holds the cells of open windows only.
+	if n := recM.RequestCells(); n != 0 {
+		t.Errorf("%d entries left in the index of request cells after Shutdown", n)
+	}
+	send(batch[0])
+
+	byID := func(recs []meter.Record) map[string]meter.Record {
+		m := make(map[string]meter.Record)
+		for _, r := range recs {
+			m[r.ID] = r
+		}
+		return m
+	}
+	got, want := viaMiddleware.Records(), viaAdd.Records()
+	if len(got) == 0 {
+		t.Fatal("no records")
+	}
+	if diff := cmp.Diff(byID(want), byID(got)); diff != "" {
+		t.Errorf("records through the middleware (+) against Add (-):\n%s", diff)
+	}
+	if got, want := recM.Stats(), recA.Stats(); got.Late != want.Late || got.Truncated != want.Truncated || got.Late == 0 || got.Truncated == 0 {
+		t.Errorf("stats through the middleware %+v, through Add %+v: want the same Late and Truncated, not 0", got, want)
+	}
+}

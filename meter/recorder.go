@@ -136,9 +136,12 @@ const numShards = 64
 type shard struct {
 	mu sync.RWMutex
 	m  map[aggKey]*cell
+	// requests indexes the cells of the middleware's request meters (see
+	// addRequest); it holds no usage of its own.
+	requests map[requestKey]*requestCells
 	// dirty is set by adds since the last checkpoint (durable only).
 	dirty atomic.Bool
-	_     [28]byte
+	_     [20]byte
 }
 
 // aggKey identifies an aggregate. window is the start of its window, in
@@ -249,6 +252,7 @@ func New(service string, sink Sink, opts ...Option) (*Recorder, error) {
 	r.clock.init(c.now)
 	for i := range r.shards {
 		r.shards[i].m = make(map[aggKey]*cell)
+		r.shards[i].requests = make(map[requestKey]*requestCells)
 	}
 	r.openFrom.Store(r.windowOf(r.clock.nanos()))
 	r.sawWindow(r.clock.nanos())
@@ -566,6 +570,13 @@ func (r *Recorder) addAt(p point, m *meterInfo, value float64, dims []string) {
 // max distinct tuples, the number of the overflow tuple. Values longer
 // than MaxDimensionValueLen are cut, and counted in truncated.
 func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int32 {
+	id, _ := m.intern(dims, max, truncated)
+	return id
+}
+
+// intern is tupleOf, and also reports whether the number is that of the
+// overflow tuple, which stands for every tuple past the maximum.
+func (m *meterInfo) intern(dims []string, max int, truncated *atomic.Int64) (id int32, overflow bool) {
 	var t [MaxDimensions]string
 	n := copy(t[:len(m.Dimensions)], dims)
 	for i := range n {
@@ -582,12 +593,12 @@ func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int
 		return lookup(&m.ids, t)
 	}
 	if id, ok := find(); ok {
-		return id
+		return id, false
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if id, ok := find(); ok {
-		return id
+		return id, false
 	}
 	if len(m.tuples) < max {
 		id := int32(len(m.tuples))
@@ -597,7 +608,7 @@ func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int
 		} else {
 			publish(&m.ids, t, id)
 		}
-		return id
+		return id, false
 	}
 	if m.overflw < 0 {
 		var over [MaxDimensions]string
@@ -607,7 +618,7 @@ func (m *meterInfo) tupleOf(dims []string, max int, truncated *atomic.Int64) int
 		m.overflw = int32(len(m.tuples))
 		m.tuples = append(m.tuples, over)
 	}
-	return m.overflw
+	return m.overflw, true
 }
 
 // cutValue returns the longest prefix of s of at most MaxDimensionValueLen
@@ -720,6 +731,11 @@ func (r *Recorder) collect(until int64) []Record {
 			}
 			delete(s.m, k)
 			cells = append(cells, closed{k, c})
+		}
+		for k := range s.requests {
+			if k.window < until {
+				delete(s.requests, k)
+			}
 		}
 		s.mu.Unlock()
 	}
