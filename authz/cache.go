@@ -56,8 +56,11 @@ func hasSignature(token, sig string) bool {
 	return n > 0 && token[n-1] == '.' && token[n:] == sig
 }
 
-func (c *tokenCache) get(token string, now time.Time) (*tenant.Tenant, bool) {
-	h := maphash.String(c.seed, token)
+// hash is the key of token in the cache. A token is hashed once per
+// verification: get and put take the hash.
+func (c *tokenCache) hash(token string) uint64 { return maphash.String(c.seed, token) }
+
+func (c *tokenCache) get(h uint64, token string, now time.Time) (*tenant.Tenant, bool) {
 	s := &c.shards[h%cacheShards]
 	s.mu.RLock()
 	e, ok := s.m[h]
@@ -72,11 +75,10 @@ func (c *tokenCache) get(token string, now time.Time) (*tenant.Tenant, bool) {
 // the key set changed in between.
 func (c *tokenCache) generation() uint64 { return c.gen.Load() }
 
-func (c *tokenCache) put(token string, t *tenant.Tenant, exp time.Time, gen uint64, now time.Time) {
+func (c *tokenCache) put(h uint64, token string, t *tenant.Tenant, exp time.Time, gen uint64, now time.Time) {
 	if !exp.After(now) {
 		return
 	}
-	h := maphash.String(c.seed, token)
 	s := &c.shards[h%cacheShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,10 +95,17 @@ func (c *tokenCache) put(token string, t *tenant.Tenant, exp time.Time, gen uint
 // shard, arbitrary ones (map order is random) until it does.
 func (s *cacheShard) evict(now int64, limit int) {
 	target := limit - max(1, limit/8)
+	if target == 0 {
+		clear(s.m) // what the loops below come to, without walking the map twice
+		return
+	}
 	for k, e := range s.m {
 		if e.exp <= now {
 			delete(s.m, k)
 		}
+	}
+	if len(s.m) <= target {
+		return
 	}
 	for k := range s.m {
 		if len(s.m) <= target {

@@ -97,11 +97,11 @@ func Middleware(tv TokenVerifier, opts ...MiddlewareOption) func(http.Handler) h
 	return func(next http.Handler) http.Handler {
 		return request.NewHandler(request.Authz, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
 			token, err := bearerToken(r, c.queryParam)
-			if errors.Is(err, ErrNoToken) && c.optional {
-				next.ServeHTTP(w, r)
-				return
-			}
 			if err != nil {
+				if errors.Is(err, ErrNoToken) && c.optional {
+					next.ServeHTTP(w, r)
+					return
+				}
 				c.errorHandler(w, r, err)
 				return
 			}
@@ -170,7 +170,9 @@ func queryHasToken(raw string) bool {
 }
 
 func bearerToken(r *http.Request, queryParam string) (string, error) {
-	values := r.Header.Values("Authorization")
+	// The name is in canonical form: the map is read without Values
+	// spelling it again.
+	values := r.Header["Authorization"]
 	var query string
 	if queryParam != "" {
 		query = r.URL.Query().Get(queryParam)

@@ -311,9 +311,13 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 	if now.IsZero() || !v.systemClock {
 		now = v.now()
 	}
-	var gen uint64
+	var (
+		gen uint64
+		h   uint64 // the token's key in the cache
+	)
 	if v.cache != nil {
-		if t, ok := v.cache.get(token, now); ok {
+		h = v.cache.hash(token)
+		if t, ok := v.cache.get(h, token, now); ok {
 			return v.withLookedUpTier(ctx, t, !t.Tier.IsZero())
 		}
 		gen = v.cache.generation()
@@ -343,7 +347,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 	if v.cache != nil {
 		exp, err := claims.GetExpirationTime()
 		if err == nil && exp != nil {
-			v.cache.put(token, &t, exp.Time, gen, now)
+			v.cache.put(h, token, &t, exp.Time, gen, now)
 		}
 	}
 	return v.withLookedUpTier(ctx, &t, !t.Tier.IsZero())
