@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/tenancykit/tenancy/internal/claimpath"
 	"github.com/tenancykit/tenancy/tenant"
@@ -238,7 +239,7 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 	}
 	if sub, ok := c.Get(m.Subject); ok {
 		s, ok := sub.(string)
-		if !ok || strings.ContainsFunc(s, isControl) {
+		if !ok || hasControl(s) {
 			return tenant.Tenant{}, &ClaimError{Claim: m.Subject, Reason: "not a string without control, format or separator characters", Err: ErrClaims}
 		}
 		t.Subject = s
@@ -351,7 +352,7 @@ func listClaim(c tenant.Claims, name string) ([]string, error) {
 		return nil, &ClaimError{Claim: name, Reason: "has too many entries", Err: ErrClaims}
 	}
 	for _, s := range list {
-		if strings.ContainsFunc(s, isControl) {
+		if hasControl(s) {
 			return nil, &ClaimError{Claim: name, Reason: "holds a control, format or separator character", Err: ErrClaims}
 		}
 	}
@@ -363,5 +364,25 @@ func listClaim(c tenant.Claims, name string) ([]string, error) {
 // and line or paragraph separators. They would let a claim forge a log line
 // or show one user's ID as another's.
 func isControl(r rune) bool {
+	if r < utf8.RuneSelf {
+		// No ASCII character is a format or separator character, and the
+		// ASCII controls are these: the range tables need not be searched.
+		return r < 0x20 || r == 0x7f
+	}
 	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+// hasControl reports whether s holds a character isControl reports.
+// Claims are nearly always ASCII, read a byte at a time here.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.ContainsFunc(s[i:], isControl)
+		}
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -84,6 +84,18 @@ func ValidateID(id string) error {
 		return &IDError{Reason: "not valid UTF-8"}
 	}
 	for i, r := range id {
+		if r < utf8.RuneSelf {
+			// ASCII, as nearly every ID is: no format or separator
+			// character is, and its controls and spaces are these, so
+			// the Unicode tables need not be searched.
+			switch {
+			case r < 0x20 || r == 0x7f:
+				return &IDError{Reason: fmt.Sprintf("control, format or line-separator character at byte %d", i)}
+			case r == ' ' && (i == 0 || i+1 == len(id)):
+				return &IDError{Reason: "leading or trailing white space"}
+			}
+			continue
+		}
 		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return &IDError{Reason: fmt.Sprintf("control, format or line-separator character at byte %d", i)}
 		}

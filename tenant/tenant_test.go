@@ -264,3 +264,42 @@ func TestFromContextOfAState(t *testing.T) {
 		t.Errorf("a tenant put nearer the handler: FromContext = %q, want it", got.ID)
 	}
 }
+
+// validateByTables is ValidateID's character check as the Unicode tables
+// say it, for every character.
+func validateByTables(id string) string {
+	for i, r := range id {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return "control"
+		}
+		if unicode.IsSpace(r) && (i == 0 || i+utf8.RuneLen(r) == len(id)) {
+			return "space"
+		}
+	}
+	return ""
+}
+
+// TestValidateIDOfASCII: the ASCII shortcut of ValidateID refuses exactly
+// what the Unicode tables do, for every ASCII character at the start, in
+// the middle and at the end of an ID, among other characters or not.
+func TestValidateIDOfASCII(t *testing.T) {
+	for r := rune(0); r < 0x80; r++ {
+		c := string(r)
+		for _, id := range []string{c, c + "acme", "ac" + c + "me", "acme" + c, "é" + c + "é", c + "é", "é" + c} {
+			err := tenant.ValidateID(id)
+			var got string
+			switch {
+			case err == nil:
+			case strings.Contains(err.Error(), "control"):
+				got = "control"
+			case strings.Contains(err.Error(), "white space"):
+				got = "space"
+			default:
+				got = err.Error()
+			}
+			if want := validateByTables(id); got != want {
+				t.Errorf("ValidateID(%q) refused for %q, want %q", id, got, want)
+			}
+		}
+	}
+}
