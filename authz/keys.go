@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -34,6 +35,53 @@ type keys struct {
 	hmac    []byte
 	static  map[string]crypto.PublicKey
 	jwks    keyfunc.Keyfunc
+	found   foundKeys // what jwks gave, for tokens that name the same key
+}
+
+// foundKeys remembers the key a JWK Set gave for a key ID and algorithm,
+// so that the next token signed with it skips the set's storage (a lock,
+// a scan of the set and copies of each JWK) and the checks of the key,
+// which give the same answer for the same set. Only keys that passed are
+// kept, so it holds no more than the set's keys. It is emptied whenever
+// the set is replaced (forget), and a key read before a replacement is
+// not kept after it (gen).
+type foundKeys struct {
+	m   atomic.Pointer[map[keyID]any] // copied on write
+	mu  sync.Mutex                    // serialises writes
+	gen atomic.Uint64
+}
+
+type keyID struct{ kid, alg string }
+
+func (f *foundKeys) get(id keyID) (any, bool) {
+	if m := f.m.Load(); m != nil {
+		key, ok := (*m)[id]
+		return key, ok
+	}
+	return nil, false
+}
+
+// put keeps key for id unless the set was replaced since gen was read.
+func (f *foundKeys) put(id keyID, key any, gen uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gen.Load() != gen {
+		return
+	}
+	next := make(map[keyID]any)
+	if m := f.m.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	next[id] = key
+	f.m.Store(&next)
+}
+
+// forget empties the keys found in a set that has been replaced.
+func (f *foundKeys) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gen.Add(1)
+	f.m.Store(nil)
 }
 
 func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
@@ -70,6 +118,11 @@ func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
 				// the set; real issuers always send one.
 				return nil, ErrUnknownKey
 			}
+			id := keyID{kid.(string), alg}
+			if key, ok := k.found.get(id); ok {
+				return key, nil
+			}
+			gen := k.found.gen.Load()
 			key, err := k.jwks.KeyfuncCtx(ctx)(tok)
 			if err != nil {
 				if errors.Is(err, jwkset.ErrKeyNotFound) {
@@ -82,6 +135,7 @@ func (k *keys) keyfunc(ctx context.Context) jwt.Keyfunc {
 			if rk, ok := key.(*rsa.PublicKey); ok && rk.N.BitLen() < 2048 {
 				return nil, fmt.Errorf("%w: RSA key of %d bits in the JWK Set", ErrUnknownKey, rk.N.BitLen())
 			}
+			k.found.put(id, key, gen)
 			return key, nil
 		}
 		return nil, ErrUnknownKey
@@ -119,7 +173,7 @@ func (c *config) buildKeys(ctx context.Context, issuer string, onChange func()) 
 			source = "the jwks_uri of the issuer's discovery document"
 		}
 		var stop func()
-		if k.jwks, stop, err = c.remoteKeys(u, source, c.now, onChange); err != nil {
+		if k.jwks, stop, err = c.remoteKeys(u, source, c.now, k.found.forget, onChange); err != nil {
 			return nil, nil, err
 		}
 		return k, stop, nil
@@ -255,7 +309,7 @@ func discoverJWKS(ctx context.Context, hc *http.Client, issuer string) (string, 
 // fetches are coalesced and at most one starts per cooldown, so strangers
 // sending made-up key IDs cannot make us hammer the issuer, nor keep a
 // newly published key out for longer than the cooldown.
-func (c *config) remoteKeys(u, source string, now func() time.Time, onChange func()) (keyfunc.Keyfunc, func(), error) {
+func (c *config) remoteKeys(u, source string, now func() time.Time, onReplace, onChange func()) (keyfunc.Keyfunc, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	report := c.onRefreshError
 	if report == nil {
@@ -263,7 +317,7 @@ func (c *config) remoteKeys(u, source string, now func() time.Time, onChange fun
 			slog.Default().Warn("authz: JWK Set refresh failed; keeping the keys fetched before", "url", u, "error", err)
 		}
 	}
-	store := &watchedStore{Storage: jwkset.NewMemoryStorage(), onChange: onChange}
+	store := &watchedStore{Storage: jwkset.NewMemoryStorage(), onReplace: onReplace, onChange: onChange}
 	remote, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
 		Client:              c.httpClient,
 		Ctx:                 ctx,
@@ -390,11 +444,13 @@ func (s *signingKeys) KeyRead(ctx context.Context, kid string) (jwkset.JWK, erro
 	return jwk, nil
 }
 
-// watchedStore is JWK storage that calls onChange when a refresh replaces
-// the key set with a different one.
+// watchedStore is JWK storage that calls onReplace whenever a refresh
+// replaces the key set, and onChange when it replaces it with a different
+// one.
 type watchedStore struct {
 	jwkset.Storage
-	onChange func()
+	onReplace func()
+	onChange  func()
 
 	mu     sync.Mutex
 	seen   bool
@@ -404,6 +460,9 @@ type watchedStore struct {
 func (s *watchedStore) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
 	if err := s.Storage.KeyReplaceAll(ctx, given); err != nil {
 		return err
+	}
+	if s.onReplace != nil {
+		s.onReplace()
 	}
 	fp := fingerprint(given)
 	s.mu.Lock()

@@ -157,3 +157,29 @@ func TestKeysNotForSignatures(t *testing.T) {
 		checkRefused(t, h2.bearer(t, tok), refusal{http.StatusUnauthorized, "malformed_token", "invalid_token"}, tok)
 	}
 }
+
+// TestRetiredKeyNotRemembered: the verifier remembers the keys it found
+// in the JWK Set, but not past a refresh: once the set no longer holds a
+// key, a token signed with it is refused, though the key verified a token
+// a moment before (the token cache is off, so every token is verified).
+func TestRetiredKeyNotRemembered(t *testing.T) {
+	clk := newClock()
+	iss, v := startIssuer(t, clk, authz.WithCacheSize(-1))
+	h := newHarness(t, v)
+	old := iss.MustMint("acme", "premium")
+	for range 2 { // the second time, with the key remembered
+		if res := h.bearer(t, old); res.status != http.StatusOK {
+			t.Fatalf("status %d for a token of the published key", res.status)
+		}
+	}
+
+	// The issuer retires the key; a token of the new key makes the
+	// verifier fetch the set again.
+	if err := iss.Rotate(true); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.bearer(t, iss.MustMint("acme", "premium")); res.status != http.StatusOK {
+		t.Fatalf("status %d for a token of the new key", res.status)
+	}
+	checkRefused(t, h.bearer(t, old), refusal{http.StatusUnauthorized, "unknown_key", "invalid_token"}, old)
+}
