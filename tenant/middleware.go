@@ -33,7 +33,8 @@ func Middleware(res Resolver) func(http.Handler) http.Handler {
 			if err == nil && t.Source == SourceAssigned {
 				t.Source = SourceClaimed
 			}
-			cur, tok, has := fromContext(r.Context())
+			cur, tok := fromContext(r.Context())
+			has := cur != nil
 			if err == nil && has && cur.ID != t.ID {
 				err = ErrMismatch
 			}

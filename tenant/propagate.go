@@ -39,7 +39,7 @@ const (
 // TokenFromContext returns the bearer token the tenant in ctx was verified
 // from, if any: authz.Middleware keeps it for [Transport]. Never log it.
 func TokenFromContext(ctx context.Context) (string, bool) {
-	_, tok, _ := fromContext(ctx)
+	_, tok := fromContext(ctx)
 	return tok, tok != ""
 }
 

@@ -134,21 +134,24 @@ func NewContext(ctx context.Context, t Tenant) context.Context {
 
 // FromContext returns the Tenant in ctx, if any.
 func FromContext(ctx context.Context) (Tenant, bool) {
-	t, _, ok := fromContext(ctx)
-	return t, ok
+	if t, _ := fromContext(ctx); t != nil {
+		return *t, true
+	}
+	return Tenant{}, false
 }
 
-// fromContext returns the tenant in ctx and the token it came with: from
-// NewContext, or from the request's state where authz and Middleware keep
-// them.
-func fromContext(ctx context.Context) (Tenant, string, bool) {
+// fromContext returns the tenant in ctx, nil for none, and the token it
+// came with: from NewContext, or from the request's state where authz and
+// Middleware keep them. The tenant is the one in the context, not a copy:
+// every layer asks, and a Tenant is some fifteen words.
+func fromContext(ctx context.Context) (*Tenant, string) {
 	var v any
 	if st, ok := ctx.(*request.State); ok {
 		// The layers and most handlers hold the request's state itself:
 		// read it without a Value call. What it passes on when it holds
 		// no tenant is what Value would have found.
 		if t, tok := st.Tenant(); t != nil {
-			return *t.(*Tenant), tok, true
+			return t.(*Tenant), tok
 		}
 		v = st.Context.Value(request.TenantKey)
 	} else {
@@ -156,11 +159,11 @@ func fromContext(ctx context.Context) (Tenant, string, bool) {
 	}
 	switch v := v.(type) {
 	case *inContext:
-		return v.t, v.token, true
+		return &v.t, v.token
 	case *request.State:
 		if t, tok := v.Tenant(); t != nil {
-			return *t.(*Tenant), tok, true
+			return t.(*Tenant), tok
 		}
 	}
-	return Tenant{}, "", false
+	return nil, ""
 }

@@ -92,13 +92,14 @@ func (p *policy) tierLimits(t tenant.Tier) *inForce {
 	return p.fallback
 }
 
-// limitsOf returns the limits in force for t (see LimitsFor).
-func (l *Limiter) limitsOf(t tenant.Tenant) *inForce {
+// limitsOf returns the limits in force for the tenant id on tier (see
+// LimitsFor).
+func (l *Limiter) limitsOf(id string, tier tenant.Tier) *inForce {
 	p := l.policy.Load()
-	if e, ok := p.overrides[t.ID]; ok {
+	if e, ok := p.overrides[id]; ok {
 		return e
 	}
-	return p.tierLimits(t.Tier)
+	return p.tierLimits(tier)
 }
 
 // Option configures a [Limiter].
@@ -384,7 +385,7 @@ func (l *Limiter) update(f func(*policy)) {
 
 // LimitsFor returns the limits in force for t: its override, else its
 // tier's, else the lowest tier's.
-func (l *Limiter) LimitsFor(t tenant.Tenant) Limits { return l.limitsOf(t).lim }
+func (l *Limiter) LimitsFor(t tenant.Tenant) Limits { return l.limitsOf(t.ID, t.Tier).lim }
 
 // Decision is the outcome of [Limiter.Allow].
 type Decision struct {

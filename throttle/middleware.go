@@ -109,17 +109,19 @@ type charge struct {
 func (l *Limiter) chargeOf(r *http.Request, st *request.State, c *middlewareConfig) (charge, bool) {
 	var (
 		b         charge
-		t         tenant.Tenant
 		principal string
 	)
-	isTenant := false
-	if tn, ok := tenant.FromContext(r.Context()); ok && (l.claimed || tn.Source.Verified()) {
-		t, principal, isTenant = tn, tenantKey(tn.ID), true
-		b.tier, b.limits = tn.Tier.String(), l.limitsOf(tn)
-	} else if l.anon != nil {
+	t, ok := tenant.FromContext(r.Context())
+	isTenant := ok && (l.claimed || t.Source.Verified())
+	switch {
+	case isTenant:
+		principal = tenantKey(t.ID)
+		b.tier, b.limits = t.Tier.String(), l.limitsOf(t.ID, t.Tier)
+	case l.anon != nil:
+		t = tenant.Tenant{} // what the By… parts get for a client address
 		principal = clientKey(l.clients.ClientIP(r))
 		b.tier, b.limits = "anonymous", l.anonLimits
-	} else {
+	default:
 		return charge{}, false
 	}
 	if len(c.parts) == 0 {
