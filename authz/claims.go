@@ -341,11 +341,14 @@ func listClaims(c tenant.Claims, name string, more []string) ([]string, error) {
 }
 
 func listClaim(c tenant.Claims, name string) ([]string, error) {
-	if _, present := c.Get(name); !present {
-		return nil, nil
-	}
 	list, ok := c.Strings(name)
 	if !ok {
+		// Absent, or present as something else: only the second is a
+		// mistake. Asked only now, so that a present list is looked up
+		// once.
+		if _, present := c.Get(name); !present {
+			return nil, nil
+		}
 		return nil, &ClaimError{Claim: name, Reason: "not a string or an array of strings", Err: ErrClaims}
 	}
 	if len(list) > maxListClaim {
