@@ -217,9 +217,13 @@ func (s *Stack) Wrap(next http.Handler) http.Handler {
 	if c.logger != nil {
 		h = logging.AccessLog(c.logger, c.accessOpts...)(h)
 	}
+	var routeLookup *request.RouteLookup // the same for every request
+	if lookup != nil {
+		routeLookup = &request.RouteLookup{Find: lookup, Always: c.route != nil}
+	}
 	stack := request.NewHandler(request.Stack, h, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
-		if lookup != nil {
-			st.SetRouteLookup(lookup, c.route != nil)
+		if routeLookup != nil {
+			st.SetRouteLookup(routeLookup)
 		}
 		defer annotate(st)
 		next.ServeHTTP(w, r)

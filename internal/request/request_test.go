@@ -172,12 +172,13 @@ func TestRouteTakenOnceByTheInnermostLayer(t *testing.T) {
 		next.ServeHTTP(w, r)
 	})
 	lookups := 0
+	lookup := &request.RouteLookup{Find: func(r *http.Request) string {
+		lookups++
+		_, p := mux.Handler(r)
+		return p
+	}}
 	outer := request.NewHandler(request.AccessLog, inner, func(w http.ResponseWriter, r *http.Request, s *request.State, next http.Handler) {
-		s.SetRouteLookup(func(r *http.Request) string {
-			lookups++
-			_, p := mux.Handler(r)
-			return p
-		}, false)
+		s.SetRouteLookup(lookup)
 		next.ServeHTTP(w, r)
 	})
 
@@ -205,9 +206,10 @@ func TestRouteLookupAlways(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {})
 	var st *request.State
+	lookup := &request.RouteLookup{Find: func(*http.Request) string { return "/api/orders/{id}" }, Always: true}
 	h := request.NewHandler(request.Stack, mux, func(w http.ResponseWriter, r *http.Request, s *request.State, next http.Handler) {
 		st = s
-		s.SetRouteLookup(func(*http.Request) string { return "/api/orders/{id}" }, true)
+		s.SetRouteLookup(lookup)
 		next.ServeHTTP(w, r)
 	})
 	req := httptest.NewRequest(http.MethodGet, "/api/orders/7", nil)

@@ -70,23 +70,38 @@ type State struct {
 
 	body    countingBody
 	writers writers
-	start   time.Time // set when the State is created, never changed
-
-	given *http.Request // the request the first layer was given
+	start   time.Time     // set when the State is created, never changed
+	given   *http.Request // the request the first layer was given
 
 	entered   atomic.Uint32 // bit per Layer that has seen the request
+	taken     atomic.Uint32 // bit per latest whose first value is in use
 	tenant    latest[tenantEntry]
 	rejection latest[Rejection]
 	route     latest[string]
-	lookup    latest[routeLookup]
 	recorder  latest[any] // *meter.Recorder
+
+	// lookup is the stack's route lookup, shared by its requests.
+	lookup atomic.Pointer[RouteLookup]
 }
 
-// routeLookup is what SetRouteLookup records.
-type routeLookup struct {
-	f      func(*http.Request) string
-	always bool // the lookup answers for every request, not r.Pattern
+// RouteLookup is a stack's way to find the route of a request refused
+// before the router saw it: the same for all the stack's requests, set in
+// each State by pointer (see SetRouteLookup).
+type RouteLookup struct {
+	Find func(*http.Request) string
+	// Always: the lookup answers for served requests too, instead of the
+	// r.Pattern the router set: a router whose r.Pattern can be part of
+	// its route (chi's, when a mounted router copies the request).
+	Always bool
 }
+
+// The bits of State.taken.
+const (
+	takenTenant uint32 = 1 << iota
+	takenRejection
+	takenRoute
+	takenRecorder
+)
 
 // tenantEntry is what SetTenant records.
 type tenantEntry struct {
@@ -98,17 +113,18 @@ type tenantEntry struct {
 // the layers read many times, without a lock: a reader loads one pointer.
 // The first value set lives in latest itself, so that setting it does not
 // allocate; a later one (a second SetTenant) is allocated, so that a
-// reader holding the first never sees it change under it.
+// reader holding the first never sees it change under it. Whether the
+// first is in use is a bit of the State's taken, which the State's values
+// share to keep it small.
 type latest[T any] struct {
 	p     atomic.Pointer[T]
-	taken atomic.Bool // first holds a value, or is being written
 	first T
 }
 
 // set makes v the value.
-func (l *latest[T]) set(v T) {
+func (l *latest[T]) set(v T, taken *atomic.Uint32, bit uint32) {
 	p := &l.first
-	if !l.taken.CompareAndSwap(false, true) {
+	if taken.Or(bit)&bit != 0 {
 		p = new(T)
 	}
 	*p = v
@@ -118,8 +134,8 @@ func (l *latest[T]) set(v T) {
 // setFirst makes v the value unless one was set: the first wins. When it
 // loses, it waits for the winner's value to be readable, so that a caller
 // reading right after it never finds none.
-func (l *latest[T]) setFirst(v T) {
-	if l.taken.CompareAndSwap(false, true) {
+func (l *latest[T]) setFirst(v T, taken *atomic.Uint32, bit uint32) {
+	if taken.Or(bit)&bit == 0 {
 		l.first = v
 		l.p.Store(&l.first)
 		return
@@ -174,7 +190,7 @@ func (s *State) Value(key any) any {
 // SetTenant records the tenant the request acts for (a *tenant.Tenant) and
 // the token it was verified from ("" for none).
 func (s *State) SetTenant(t any, token string) {
-	s.tenant.set(tenantEntry{t, token})
+	s.tenant.set(tenantEntry{t, token}, &s.taken, takenTenant)
 }
 
 // Tenant returns what SetTenant recorded: nil when no tenant.
@@ -187,7 +203,7 @@ func (s *State) Tenant() (t any, token string) {
 // saw. A Rejection without By records nothing: it is none.
 func (s *State) Reject(rej Rejection) {
 	if rej.By != "" {
-		s.rejection.setFirst(rej)
+		s.rejection.setFirst(rej, &s.taken, takenRejection)
 	}
 }
 
@@ -198,7 +214,7 @@ func (s *State) Rejection() Rejection {
 }
 
 // SetRecorder records the meter's recorder for meter.Add in handlers.
-func (s *State) SetRecorder(rec any) { s.recorder.set(rec) }
+func (s *State) SetRecorder(rec any) { s.recorder.set(rec, &s.taken, takenRecorder) }
 
 // Recorder returns what SetRecorder recorded, or nil.
 func (s *State) Recorder() any {
@@ -207,37 +223,35 @@ func (s *State) Recorder() any {
 }
 
 // SetRouteLookup gives the State the stack's way to find the route of a
-// request refused before the router saw it. With always, the lookup
-// answers for served requests too, instead of the r.Pattern the router
-// set: a router whose r.Pattern can be part of its route (chi's, when a
-// mounted router copies the request).
-func (s *State) SetRouteLookup(f func(*http.Request) string, always bool) {
-	s.lookup.set(routeLookup{f, always})
-}
+// request refused before the router saw it. l is the stack's, shared by
+// its requests and never changed, so that setting it costs no allocation.
+func (s *State) SetRouteLookup(l *RouteLookup) { s.lookup.Store(l) }
 
-// setRoute records the route pattern the router set, the first time only.
+// setRoute records the route pattern the router set, the first time only,
+// unless the stack's lookup answers for every request.
 func (s *State) setRoute(pattern string) {
 	if pattern == "" {
 		return
 	}
-	if lookup, _ := s.lookup.get(); !lookup.always {
-		s.route.setFirst(pattern)
+	if l := s.lookup.Load(); l == nil || !l.Always {
+		s.route.setFirst(pattern, &s.taken, takenRoute)
 	}
 }
 
 // Route returns the route pattern of r: the one the router set, or, for a
-// request refused before it, the stack's lookup (once), or "".
+// request refused before it (or for every request, with Always), the
+// stack's lookup (once), or "".
 func (s *State) Route(r *http.Request) string {
 	if route, ok := s.route.get(); ok {
 		return route
 	}
-	lookup, _ := s.lookup.get()
-	if lookup.f == nil {
+	l := s.lookup.Load()
+	if l == nil {
 		return ""
 	}
-	route := lookup.f(r)
+	route := l.Find(r)
 	if route != "" {
-		s.route.setFirst(route)
+		s.route.setFirst(route, &s.taken, takenRoute)
 	}
 	return route
 }
@@ -276,8 +290,8 @@ func (b *countingBody) Close() error { return b.body.Close() }
 // Response is what a handler wrote: the status and the bytes of the body.
 type Response struct {
 	status   atomic.Int32
-	bytes    atomic.Int64
 	hijacked atomic.Bool
+	bytes    atomic.Int64
 }
 
 // header records the status sent, the first final one only.

@@ -17,8 +17,9 @@ import (
 // those interfaces, so wrapping costs no allocation. Any other shape goes
 // through httpsnoop, which keeps whatever set of interfaces it has.
 type writers struct {
-	plain plainWriter
-	h1    h1Writer
+	// h1 is the HTTP/1 wrapper; for a plain writer, the plainWriter it
+	// embeds is handed out alone, with the methods of a plain writer only.
+	h1 h1Writer
 }
 
 // h1 is the method set of net/http's HTTP/1 response writer, less
@@ -38,8 +39,8 @@ func (ws *writers) wrap(w http.ResponseWriter, m *Response) http.ResponseWriter 
 		ws.h1 = h1Writer{plainWriter{w: w, m: m}}
 		return &ws.h1
 	case !push && isPlain(w):
-		ws.plain = plainWriter{w: w, m: m}
-		return &ws.plain
+		ws.h1.plainWriter = plainWriter{w: w, m: m}
+		return &ws.h1.plainWriter
 	}
 	return httpsnoop.Wrap(w, hooks(m))
 }

@@ -69,9 +69,10 @@ func (r *Record) HandlerRan() bool {
 // state as the tenancy stack does, with a route lookup that names every
 // request route: what a stack around a router gives the layers inside.
 func Routed(route string, next http.Handler) http.Handler {
+	lookup := &request.RouteLookup{Find: func(*http.Request) string { return route }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w, r, st, _ := request.Enter(request.Stack, w, r)
-		st.SetRouteLookup(func(*http.Request) string { return route }, false)
+		st.SetRouteLookup(lookup)
 		next.ServeHTTP(w, r)
 	})
 }
