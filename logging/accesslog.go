@@ -42,7 +42,7 @@ type accessConfig struct {
 	auditExplicit bool
 	noTrace       bool
 	fallback      *Auditor
-	now           func() time.Time
+	now           func() time.Time // a test's clock; nil: the request's start and the monotonic clock
 }
 
 // WithTrustedProxies believes X-Forwarded-For from these networks when
@@ -103,7 +103,7 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 	if logger == nil {
 		panic("logging: AccessLog needs a logger")
 	}
-	c := accessConfig{clientLevel: slog.LevelWarn, header: "X-Request-Id", now: time.Now}
+	c := accessConfig{clientLevel: slog.LevelWarn, header: "X-Request-Id"}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -121,7 +121,12 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 	c.fallback = NewAuditor(logger.Handler())
 	return func(next http.Handler) http.Handler {
 		return request.NewHandler(request.AccessLog, next, func(w http.ResponseWriter, r *http.Request, st *request.State, next http.Handler) {
-			start := c.now()
+			// The request's start, read once by the first layer for all of
+			// them; a test's clock reads its own.
+			start := st.Start()
+			if c.now != nil {
+				start = c.now()
+			}
 			id := r.Header.Get(c.header)
 			if !validRequestID(id) || len(r.Header.Values(c.header)) > 1 {
 				id = newRequestID()
@@ -171,7 +176,12 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		return
 	}
 	route := st.Route(r)
-	end := c.now()
+	var end time.Time
+	if c.now != nil {
+		end = c.now()
+	} else {
+		end = start.Add(time.Since(start)) // one monotonic reading
+	}
 	var buf [24]slog.Attr
 	attrs := append(buf[:0],
 		slog.String(KeyMethod, r.Method),
