@@ -192,23 +192,7 @@ func TestIssuersOneBuild(t *testing.T) {
 // token untouched, and tried again a few seconds later.
 func TestIssuersKeysUnavailable(t *testing.T) {
 	pool := authztest.Start(t)
-	var down atomic.Bool
-	down.Store(true)
-	var fetches atomic.Int32
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fetches.Add(1)
-		if down.Load() {
-			http.Error(w, "unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		set, err := pool.JWKS(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Write(set)
-	}))
-	t.Cleanup(jwks.Close)
+	jwks, up, fetches := flakyJWKS(t, pool)
 	is := newIssuers(t, authz.WithIssuer(pool.URL(), authz.WithAudience(pool.Audience()), authz.WithJWKSURL(jwks.URL)))
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	authz.SetIssuersClock(is, func() time.Time { return now })
@@ -233,7 +217,7 @@ func TestIssuersKeysUnavailable(t *testing.T) {
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("%d fetches of an unreachable JWK Set within the retry interval, want 1", n)
 	}
-	down.Store(false)
+	up.Store(true)
 	now = now.Add(6 * time.Second)
 	if w := do(); w.Code != http.StatusOK || w.Body.String() != "acme" {
 		t.Errorf("keys back: %d %s", w.Code, w.Body)

@@ -14,10 +14,12 @@ import (
 	"github.com/tenancykit/tenancy/authz/authztest"
 )
 
-// flakyJWKS serves iss's JWK Set while up, 503 otherwise.
-func flakyJWKS(t *testing.T, iss *authztest.Issuer) (*httptest.Server, *atomic.Bool) {
-	up := new(atomic.Bool)
+// flakyJWKS serves iss's JWK Set while up, 503 otherwise, and counts
+// the requests it gets.
+func flakyJWKS(t *testing.T, iss *authztest.Issuer) (_ *httptest.Server, up *atomic.Bool, fetches *atomic.Int32) {
+	up, fetches = new(atomic.Bool), new(atomic.Int32)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
 		if !up.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -30,7 +32,7 @@ func flakyJWKS(t *testing.T, iss *authztest.Issuer) (*httptest.Server, *atomic.B
 		w.Write(set)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, up
+	return srv, up, fetches
 }
 
 // TestStartWithoutKeys: with the identity provider down, the verifier
@@ -39,7 +41,7 @@ func flakyJWKS(t *testing.T, iss *authztest.Issuer) (*httptest.Server, *atomic.B
 // says when it has them.
 func TestStartWithoutKeys(t *testing.T) {
 	iss := authztest.Start(t)
-	jwks, up := flakyJWKS(t, iss)
+	jwks, up, _ := flakyJWKS(t, iss)
 	var mu sync.Mutex
 	var reports []error
 	now := time.Now()
@@ -103,7 +105,7 @@ func TestStartWithoutKeys(t *testing.T) {
 // network still do, and Close ends the background fetch (goleak).
 func TestStartWithoutKeysDefaultFailsFast(t *testing.T) {
 	iss := authztest.Start(t)
-	jwks, _ := flakyJWKS(t, iss)
+	jwks, _, _ := flakyJWKS(t, iss)
 	if _, err := authz.NewVerifier(t.Context(), iss.URL(), authz.WithAudience(iss.Audience()), authz.WithJWKSURL(jwks.URL)); err == nil {
 		t.Error("NewVerifier succeeded with the JWK Set unreachable")
 	}
