@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/internal/request/requesttest"
@@ -93,6 +94,16 @@ func TestRejectionWithoutByIsNone(t *testing.T) {
 	st.Reject(request.Rejection{By: "throttle", Reason: "rate", Status: 429})
 	if got := st.Rejection(); got.By != "throttle" {
 		t.Errorf("Rejection() = %+v, want the throttle's", got)
+	}
+}
+
+// TestStateSize: a State is allocated for every request; it stays within
+// the runtime's 384-byte size class, which a field added to it can leave
+// without anyone noticing.
+func TestStateSize(t *testing.T) {
+	var st request.State
+	if n := unsafe.Sizeof(st); n > 384 {
+		t.Errorf("a State is %d bytes, over 384: find room for what was added (pointers to what a stack shares, bits of State.taken)", n)
 	}
 }
 

@@ -73,12 +73,14 @@ type State struct {
 	start   time.Time     // set when the State is created, never changed
 	given   *http.Request // the request the first layer was given
 
-	entered   atomic.Uint32 // bit per Layer that has seen the request
-	taken     atomic.Uint32 // bit per latest whose first value is in use
-	tenant    latest[tenantEntry]
-	rejection latest[Rejection]
-	route     latest[string]
-	recorder  latest[any] // *meter.Recorder
+	entered  atomic.Uint32 // bit per Layer that has seen the request
+	taken    atomic.Uint32 // bit per latest whose first value is in use
+	tenant   latest[tenantEntry]
+	route    latest[string]
+	recorder latest[any] // *meter.Recorder
+	// rejection is kept by pointer, not in a latest: a refusal is rare,
+	// its answer allocates anyway, and the State stays within 384 bytes.
+	rejection atomic.Pointer[Rejection]
 
 	// lookup is the stack's route lookup, shared by its requests.
 	lookup atomic.Pointer[RouteLookup]
@@ -98,7 +100,6 @@ type RouteLookup struct {
 // The bits of State.taken.
 const (
 	takenTenant uint32 = 1 << iota
-	takenRejection
 	takenRoute
 	takenRecorder
 )
@@ -203,14 +204,16 @@ func (s *State) Tenant() (t any, token string) {
 // saw. A Rejection without By records nothing: it is none.
 func (s *State) Reject(rej Rejection) {
 	if rej.By != "" {
-		s.rejection.setFirst(rej, &s.taken, takenRejection)
+		s.rejection.CompareAndSwap(nil, &rej)
 	}
 }
 
 // Rejection returns the refusal recorded, the zero Rejection for none.
 func (s *State) Rejection() Rejection {
-	rej, _ := s.rejection.get()
-	return rej
+	if rej := s.rejection.Load(); rej != nil {
+		return *rej
+	}
+	return Rejection{}
 }
 
 // SetRecorder records the meter's recorder for meter.Add in handlers.
