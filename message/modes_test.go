@@ -2,6 +2,7 @@ package message_test
 
 import (
 	"context"
+	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"strings"
 	"testing"
 
@@ -23,9 +24,9 @@ func summary(t tenant.Tenant) string {
 func TestBoundQueue(t *testing.T) {
 	q := memqueue.New("acme-orders")
 	id := q.Publish([]byte("a"), map[string]string{"tenant": "globex"})
-	var got seen
-	q.Drain(context.Background(), message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("premium"))(got.handler()))
-	tn, _ := got.tenant(id)
+	var got messagetest.Seen
+	q.Drain(context.Background(), message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("premium"))(got.Handler()))
+	tn, _ := got.Tenant(id)
 	if summary(tn) != "acme/premium/assigned" {
 		t.Errorf("tenant = %s, want acme/premium/assigned", summary(tn))
 	}
@@ -51,12 +52,12 @@ func TestUnverifiedAttribute(t *testing.T) {
 		q.Publish([]byte("a"), map[string]string{"tenant": "bad\nid"}):                "unverified_attribute:tenant_invalid",
 		q.Publish([]byte("a"), map[string]string{"tenant": "acme", "tier": "golden"}): "unverified_attribute:tier_invalid",
 	}
-	var got seen
-	q.Drain(context.Background(), mw(got.handler()))
-	if tn, _ := got.tenant(ok); summary(tn) != "acme/standard/claimed" {
+	var got messagetest.Seen
+	q.Drain(context.Background(), mw(got.Handler()))
+	if tn, _ := got.Tenant(ok); summary(tn) != "acme/standard/claimed" {
 		t.Errorf("tenant = %s, want acme/standard/claimed", summary(tn))
 	}
-	if tn, _ := got.tenant(lowest); summary(tn) != "globex/basic/claimed" {
+	if tn, _ := got.Tenant(lowest); summary(tn) != "globex/basic/claimed" {
 		t.Errorf("tenant without a tier = %s, want globex/basic/claimed", summary(tn))
 	}
 	checkDead(t, q, refused)
@@ -100,12 +101,12 @@ func TestSenderSession(t *testing.T) {
 		q.Publish([]byte("a"), nil, memqueue.WithSenderID(acme)):                                                            "sender_session:tenant_missing",
 		q.Publish([]byte("a"), map[string]string{"tenant": "Acme Corp"}, memqueue.WithSenderID(roleID+":tenant-Acme-Corp")): "sender_session:sender_mismatch",
 	}
-	var got seen
-	q.Drain(context.Background(), mw(got.handler()))
-	if tn, _ := got.tenant(ok); summary(tn) != "acme/basic/peer" {
+	var got messagetest.Seen
+	q.Drain(context.Background(), mw(got.Handler()))
+	if tn, _ := got.Tenant(ok); summary(tn) != "acme/basic/peer" {
 		t.Errorf("tenant = %s, want acme/basic/peer", summary(tn))
 	}
-	if tn, _ := got.tenant(odd); tn.ID != "Acme Corp" {
+	if tn, _ := got.Tenant(odd); tn.ID != "Acme Corp" {
 		t.Errorf("tenant = %q, want Acme Corp", tn.ID)
 	}
 	checkDead(t, q, refused)

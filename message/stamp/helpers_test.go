@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/memqueue"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
@@ -92,38 +91,6 @@ func mustStamp(t testing.TB, s *stamp.Signer, ctx context.Context, body string, 
 		t.Fatal(err)
 	}
 	return attrs
-}
-
-// seen records the tenant each message ran as, by message ID.
-type seen struct {
-	mu sync.Mutex
-	by map[string]tenant.Tenant
-}
-
-func (s *seen) handler() message.Handler {
-	return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		t, _ := tenant.FromContext(ctx)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.by == nil {
-			s.by = map[string]tenant.Tenant{}
-		}
-		s.by[m.ID] = t
-		return nil
-	})
-}
-
-func (s *seen) tenant(id string) (tenant.Tenant, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.by[id]
-	return t, ok
-}
-
-func (s *seen) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.by)
 }
 
 // summary is what the tests compare of a tenant.

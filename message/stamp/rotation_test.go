@@ -3,6 +3,7 @@ package stamp_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -63,10 +64,10 @@ func TestRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.Publish([]byte("new"), mustStamp(t, s, ctx, "new"))
-	var got seen
-	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
-	if got.count() != 2 {
-		t.Fatalf("ran %d of 2; dead letters %v", got.count(), q.DeadLetters())
+	var got messagetest.Seen
+	q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
+	if got.Count() != 2 {
+		t.Fatalf("ran %d of 2; dead letters %v", got.Count(), q.DeadLetters())
 	}
 	if n := fetches.Load(); n != 2 {
 		t.Errorf("%d JWK Set fetches, want 2 (at start, and for the new key)", n)
@@ -108,16 +109,16 @@ func TestTrustedDefersWithoutKeys(t *testing.T) {
 	defer v.Close()
 	q := memqueue.New("orders", memqueue.WithClock(clk.Now))
 	q.Publish([]byte("a"), mustStamp(t, s, verified("acme", "basic", ""), "a"))
-	var got seen
-	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
-	if got.count() != 0 || len(q.DeadLetters()) != 0 || q.Waiting() != 1 {
-		t.Fatalf("ran %d, dead %v, waiting %d: want the message deferred", got.count(), q.DeadLetters(), q.Waiting())
+	var got messagetest.Seen
+	q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
+	if got.Count() != 0 || len(q.DeadLetters()) != 0 || q.Waiting() != 1 {
+		t.Fatalf("ran %d, dead %v, waiting %d: want the message deferred", got.Count(), q.DeadLetters(), q.Waiting())
 	}
-	if q.Drain(context.Background(), stamp.Trusted(v)(got.handler())) != 0 {
+	if q.Drain(context.Background(), stamp.Trusted(v)(got.Handler())) != 0 {
 		t.Error("the message came back before its deferral ended")
 	}
 	clk.Add(5 * time.Second)
-	if q.Drain(context.Background(), stamp.Trusted(v)(got.handler())) != 1 {
+	if q.Drain(context.Background(), stamp.Trusted(v)(got.Handler())) != 1 {
 		t.Error("the message did not come back after 5s")
 	}
 }

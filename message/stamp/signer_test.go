@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -121,9 +122,9 @@ func TestSignerKeys(t *testing.T) {
 			v, _ := newVerifier(t, s, clk)
 			q := memqueue.New("orders")
 			q.Publish([]byte("a"), mustStamp(t, s, verified("acme", "basic", ""), "a"))
-			var got seen
-			q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
-			if got.count() != 1 {
+			var got messagetest.Seen
+			q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
+			if got.Count() != 1 {
 				t.Fatalf("dead letters %v", q.DeadLetters())
 			}
 			var set struct{ Keys []struct{ Alg, Kid string } }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
+	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +25,11 @@ func TestTrustedAcceptsAStamp(t *testing.T) {
 	v, _ := newVerifier(t, s, clk)
 	q := memqueue.New("orders")
 	id := q.Publish([]byte(`{"order":1}`), mustStamp(t, s, verified("acme", "premium", "user-1"), `{"order":1}`))
-	var got seen
-	if n := q.Drain(context.Background(), stamp.Trusted(v)(got.handler())); n != 1 {
+	var got messagetest.Seen
+	if n := q.Drain(context.Background(), stamp.Trusted(v)(got.Handler())); n != 1 {
 		t.Fatalf("Drain delivered %d messages, want 1", n)
 	}
-	tn, ok := got.tenant(id)
+	tn, ok := got.Tenant(id)
 	if !ok {
 		t.Fatalf("the handler did not run; dead letters: %v", q.DeadLetters())
 	}
@@ -158,9 +159,9 @@ func TestTrustedRefuses(t *testing.T) {
 			v, reader := newVerifier(t, s, clk, tc.opts...)
 			q := memqueue.New("orders")
 			bad := tc.publish(env{t, clk, key, s, q})
-			var got seen
-			q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
-			if _, ran := got.tenant(bad); ran {
+			var got messagetest.Seen
+			q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
+			if _, ran := got.Tenant(bad); ran {
 				t.Fatalf("message %s ran as a tenant", bad)
 			}
 			dead := q.DeadLetters()
@@ -212,11 +213,11 @@ func TestTrustedReplayOnAnotherSource(t *testing.T) {
 	s := newSigner(t, clk)
 	v, _ := newVerifier(t, s, clk)
 	attrs := mustStamp(t, s, verified("acme", "basic", ""), "a")
-	var got seen
+	var got messagetest.Seen
 	for _, name := range []string{"orders-eu", "orders-us"} {
 		q := memqueue.New(name)
 		q.Publish([]byte("a"), attrs)
-		q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
+		q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
 		if len(q.Acked()) != 1 {
 			t.Errorf("%s: acked %d, dead %v", name, len(q.Acked()), q.DeadLetters())
 		}
@@ -232,14 +233,14 @@ func TestTrustedReplayAfterExpiry(t *testing.T) {
 	attrs := mustStamp(t, s, verified("acme", "basic", ""), "a")
 	q := memqueue.New("orders")
 	q.Publish([]byte("a"), attrs)
-	var got seen
-	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
+	var got messagetest.Seen
+	q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
 	clk.Add(time.Hour + time.Second)
 	q.Publish([]byte("a"), attrs)
-	q.Drain(context.Background(), stamp.Trusted(v)(got.handler()))
+	q.Drain(context.Background(), stamp.Trusted(v)(got.Handler()))
 	dead := q.DeadLetters()
-	if got.count() != 1 || len(dead) != 1 || dead[0].Reason != "stamp:expired" {
-		t.Fatalf("ran %d, dead %v; want 1 and one stamp:expired", got.count(), dead)
+	if got.Count() != 1 || len(dead) != 1 || dead[0].Reason != "stamp:expired" {
+		t.Fatalf("ran %d, dead %v; want 1 and one stamp:expired", got.Count(), dead)
 	}
 }
 
@@ -275,9 +276,9 @@ func TestTrustedAroundSenderSession(t *testing.T) {
 		q.Publish([]byte("a"), mustStamp(t, s, verified("acme", "premium", "user-1"), "a"), memqueue.WithSenderID(roleID+":t-globex")): "sender_session:sender_mismatch",
 		q.Publish([]byte("a"), map[string]string{"tenant": "acme"}, memqueue.WithSenderID(roleID+":t-acme")):                           "stamp:missing",
 	}
-	var got seen
-	q.Drain(context.Background(), mw(got.handler()))
-	if tn, _ := got.tenant(ok); summary(tn) != "acme/premium/token" || tn.Subject != "user-1" {
+	var got messagetest.Seen
+	q.Drain(context.Background(), mw(got.Handler()))
+	if tn, _ := got.Tenant(ok); summary(tn) != "acme/premium/token" || tn.Subject != "user-1" {
 		t.Errorf("tenant = %s (user %q), want the stamp's acme/premium/token, user-1", summary(tn), tn.Subject)
 	}
 	checkDead(t, q, refused)
