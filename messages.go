@@ -8,12 +8,14 @@ import (
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/throttle"
 )
 
 // messageConfig is what only messages need: how a message's tenant is
 // trusted, and its credentials.
 type messageConfig struct {
 	trust       []message.Middleware
+	fair        *throttle.FairShare
 	credentials message.Middleware
 }
 
@@ -33,6 +35,23 @@ func WithMessageTrust(modes ...message.Middleware) Option {
 	}
 }
 
+// WithMessageFairShare shares the consumer's workers among tenants with
+// f (see throttle.FairShare): a tenant with a backlog on a shared queue
+// waits for its turn among the tenants with messages waiting, and the
+// consumer reads past its backlog instead of behind it. It sits inside the
+// trust mode, which says whose message it is, and outside the throttle, so
+// that a message waiting for a worker holds none of its tenant's
+// in-flight slots. Default none: messages run as the transport hands them
+// over.
+func WithMessageFairShare(f *throttle.FairShare) Option {
+	return func(c *config) {
+		if f == nil {
+			c.errs = append(c.errs, errors.New("tenancy: WithMessageFairShare: nil FairShare; build one with throttle.NewFairShare"))
+		}
+		c.messages.fair = f
+	}
+}
+
 // WithMessageCredentials runs mw innermost around message handlers:
 // awscreds.MessageMiddleware(provider), so that a message's tenant has its
 // AWS credentials before the handler runs (see [WithCredentials] for
@@ -49,13 +68,15 @@ func WithMessageCredentials(mw message.Middleware) Option {
 // WrapMessages returns h (a queue or stream consumer's handler) inside the
 // stack's parts, in the order that works for messages as for requests:
 //
-//	message log → meter → trust mode → throttle → credentials → h
+//	message log → meter → trust mode → fair share → throttle → credentials → h
 //
 // The trust mode ([WithMessageTrust]) establishes the tenant, or refuses
 // the message, which then never runs as any tenant and is dead-lettered
 // with the reason; the log and the meter sit outside it, so that they see
 // every refusal, and read the tenant it established from the message's
-// state, as the access log of a request does. The throttle defers a
+// state, as the access log of a request does. The fair share
+// ([WithMessageFairShare]) gives the workers to the tenants with messages
+// waiting in turn, deferring a backlog's excess. The throttle defers a
 // message of a tenant over its budget, and credentials are fetched only
 // for messages the throttle let through. The access log's logger
 // ([WithAccessLog]) writes the message lines (logging.MessageLog), the
@@ -83,6 +104,9 @@ func (s *Stack) WrapMessages(h message.Handler) message.Handler {
 	}
 	if c.limiter != nil {
 		h = c.limiter.MessageMiddleware()(h)
+	}
+	if c.messages.fair != nil {
+		h = c.messages.fair.MessageMiddleware()(h)
 	}
 	for _, mode := range slices.Backward(c.messages.trust) {
 		h = mode(h)
