@@ -25,6 +25,7 @@ const (
 	devAudience          = "orders-dev"
 	defaultOrdersTable   = "orders"
 	maxReplicas          = 10_000
+	maxStampMaxAge       = 7 * 24 * time.Hour
 )
 
 // config is the service's configuration, read from the environment by
@@ -78,6 +79,21 @@ type config struct {
 	// meterStateDir is where the spool and the checkpoint of meterFile are
 	// kept (METER_STATE_DIR); empty means beside meterFile.
 	meterStateDir string
+	// eventsStream is the Redis stream the order events go to
+	// (ORDER_EVENTS_STREAM), or the name of their queue in memory.
+	eventsStream string
+	// stampIssuer names the service in the stamps of its events
+	// (STAMP_ISSUER), an absolute URL consumers trust by name.
+	stampIssuer string
+	// stampKeyFile is the PEM file of the key that signs the stamps
+	// (STAMP_KEY_FILE); empty means a key generated at start.
+	stampKeyFile string
+	// stampKeyID is the key ID of that key (STAMP_KEY_ID); empty means
+	// one derived from its public key.
+	stampKeyID string
+	// stampMaxAge is how long a stamp is valid (STAMP_MAX_AGE); 0
+	// means stamp.DefaultMaxAge.
+	stampMaxAge time.Duration
 	// logLevel is the lowest level logged (LOG_LEVEL).
 	logLevel slog.Level
 	// dev configures the development issuer; zero unless devMode.
@@ -138,7 +154,12 @@ func readConfig(env *kit.Env) config {
 		catalogURL:     env.Get("CATALOG_URL", ""),
 		meterFile:      env.Get("METER_FILE", ""),
 		meterStateDir:  env.Get("METER_STATE_DIR", ""),
+		eventsStream:   env.Get("ORDER_EVENTS_STREAM", defaultEventsStream),
+		stampIssuer:    env.Get("STAMP_ISSUER", defaultStampIssuer),
+		stampKeyFile:   env.Get("STAMP_KEY_FILE", ""),
+		stampKeyID:     env.Get("STAMP_KEY_ID", ""),
 	}
+	c.checkStamps(env)
 	if c.meterStateDir != "" && c.meterFile == "" {
 		env.Fail("METER_STATE_DIR is set but METER_FILE is not: the spool and checkpoint it holds are METER_FILE's (EMF on stdout keeps none)")
 	}
@@ -150,6 +171,23 @@ func readConfig(env *kit.Env) config {
 		c.logLevel = l
 	}
 	return c
+}
+
+// checkStamps checks the settings of the order events' stamps.
+func (c *config) checkStamps(env *kit.Env) {
+	if err := kit.CheckURL(c.stampIssuer); err != nil {
+		env.Fail("STAMP_ISSUER %q: %v (the service's own URL, which consumers name)", c.stampIssuer, err)
+	}
+	if c.stampKeyID != "" && c.stampKeyFile == "" {
+		env.Fail("STAMP_KEY_ID is set but STAMP_KEY_FILE is not: a key generated at start is named by its public key")
+	}
+	if s := env.Get("STAMP_MAX_AGE", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Minute || d > maxStampMaxAge {
+			env.Fail("STAMP_MAX_AGE %q: want a duration from 1m to %v, such as 24h", s, maxStampMaxAge)
+		}
+		c.stampMaxAge = d
+	}
 }
 
 // loadLimits reads the limits per tier (TIERS_FILE, else the embedded

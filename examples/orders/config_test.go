@@ -134,7 +134,7 @@ func TestLoadConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(c.want, got, cmp.AllowUnexported(config{}, devConfig{})); diff != "" {
+			if diff := cmp.Diff(withEventDefaults(c.want), got, cmp.AllowUnexported(config{}, devConfig{})); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
 			}
 			if got.devMode() != (c.env["AUTH_ISSUER"] == "") {
@@ -188,8 +188,39 @@ func TestLoadConfigLimits(t *testing.T) {
 		redisURL:      "redis://:secret@127.0.0.1:6379/2",
 		dev:           devConfig{issuerAddr: "127.0.0.1:0", tokenLifetime: 24 * time.Hour},
 	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(config{}, devConfig{})); diff != "" {
+	if diff := cmp.Diff(withEventDefaults(want), got, cmp.AllowUnexported(config{}, devConfig{})); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+// withEventDefaults returns c with the defaults of the order events'
+// settings where c has none.
+func withEventDefaults(c config) config {
+	if c.eventsStream == "" {
+		c.eventsStream = defaultEventsStream
+	}
+	if c.stampIssuer == "" {
+		c.stampIssuer = defaultStampIssuer
+	}
+	return c
+}
+
+func TestLoadConfigStamps(t *testing.T) {
+	got, err := loadConfig(func(n string) string {
+		return map[string]string{
+			"ORDER_EVENTS_STREAM": "orders:events",
+			"STAMP_ISSUER":        "https://orders.acme.example",
+			"STAMP_KEY_FILE":      "stamp.pem",
+			"STAMP_KEY_ID":        "2026-11",
+			"STAMP_MAX_AGE":       "2h",
+		}[n]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.eventsStream != "orders:events" || got.stampIssuer != "https://orders.acme.example" || got.stampKeyFile != "stamp.pem" ||
+		got.stampKeyID != "2026-11" || got.stampMaxAge != 2*time.Hour {
+		t.Errorf("config %+v: want every stamp setting read", got)
 	}
 }
 
@@ -268,6 +299,10 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"CATALOG_URL not a URL", map[string]string{"CATALOG_URL": "catalog:8081"}, []string{`CATALOG_URL "catalog:8081"`}},
 		{"CATALOG_URL with a query", map[string]string{"CATALOG_URL": "http://catalog/?x=1"}, []string{"CATALOG_URL", "without user, query or fragment"}},
 		{"CATALOG_URL with a password", map[string]string{"CATALOG_URL": "http://u:hunter2@catalog/"}, []string{"CATALOG_URL", "without user"}},
+		{"STAMP_ISSUER not a URL", map[string]string{"STAMP_ISSUER": "orders"}, []string{`STAMP_ISSUER "orders": want an absolute http or https URL`}},
+		{"STAMP_KEY_ID without STAMP_KEY_FILE", map[string]string{"STAMP_KEY_ID": "k1"}, []string{"STAMP_KEY_ID is set but STAMP_KEY_FILE is not"}},
+		{"STAMP_MAX_AGE too short", map[string]string{"STAMP_MAX_AGE": "10s"}, []string{`STAMP_MAX_AGE "10s": want a duration from 1m to 168h0m0s`}},
+		{"STAMP_MAX_AGE not a duration", map[string]string{"STAMP_MAX_AGE": "a day"}, []string{`STAMP_MAX_AGE "a day"`}},
 		{"every limits mistake at once", map[string]string{"TIERS_FILE": missing, "TENANT_OVERRIDES_FILE": badID, "REDIS_URL": "nope://"},
 			[]string{"TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL"}},
 	} {

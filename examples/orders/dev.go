@@ -112,6 +112,10 @@ type stackInfo struct {
 	// tenantCreds says whether DynamoDB is called with tenant
 	// credentials (AWS_TENANT_ROLE_ARN).
 	tenantCreds bool
+	// events is where order events go: "redis" or "memory".
+	events string
+	// stampKeyGenerated says the stamp key was made at start.
+	stampKeyGenerated bool
 }
 
 // newStackInfo describes what run builds from cfg; meters is the sink of
@@ -160,6 +164,16 @@ func (s stackInfo) describe() []string {
 	} else {
 		lines = append(lines, "catalog      none: orders are not priced (CATALOG_URL)")
 	}
+	if s.events == "redis" {
+		lines = append(lines, "events       order.created to the Redis stream "+s.cfg.eventsStream+", stamped for fulfillment")
+	} else {
+		lines = append(lines, "events       order.created kept in a queue in memory, lost at exit (REDIS_URL for a stream)")
+	}
+	key := "the key of " + s.cfg.stampKeyFile
+	if s.stampKeyGenerated {
+		key = "a key generated at start (STAMP_KEY_FILE to keep one)"
+	}
+	lines = append(lines, "stamps       issuer "+s.cfg.stampIssuer+", "+key+", public keys at "+stampJWKSPath)
 	return lines
 }
 

@@ -33,6 +33,8 @@ type api struct {
 	store Store
 	// catalog prices new orders; nil when CATALOG_URL is unset.
 	catalog *catalog
+	// events publishes the order.created event of each order placed.
+	events *orderEvents
 	// log is the service's logger, the one slog.SetDefault installed:
 	// a.log.InfoContext(ctx, ...) is slog.InfoContext(ctx, ...), but stays
 	// this service's when a test runs several in one process.
@@ -47,6 +49,7 @@ type stack struct {
 	limiter  *throttle.Limiter
 	recorder *meter.Recorder
 	creds    *awscreds.Provider // nil: no tenant-scoped AWS credentials
+	events   *orderEvents
 	log      *slog.Logger
 	auditor  *logging.Auditor
 }
@@ -62,7 +65,7 @@ type stack struct {
 //	awscreds     the tenant's AWS credentials, with AWS_TENANT_ROLE_ARN (503 when STS fails)
 //	the orders routes
 func newHandler(s stack) (http.Handler, error) {
-	a := &api{store: s.store, catalog: s.catalog, log: s.log}
+	a := &api{store: s.store, catalog: s.catalog, events: s.events, log: s.log}
 	orders := http.NewServeMux()
 	orders.HandleFunc("POST /orders", a.createOrder)
 	orders.HandleFunc("GET /orders", a.listOrders)
@@ -84,7 +87,11 @@ func newHandler(s stack) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kit.WithHealthz(stack.Wrap(orders)), nil
+	// The stamp JWK Set is public, as an issuer's is: no token, no limit.
+	root := http.NewServeMux()
+	root.HandleFunc("GET "+stampJWKSPath, s.events.serveJWKS)
+	root.Handle("/", kit.WithHealthz(stack.Wrap(orders)))
+	return root, nil
 }
 
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
@@ -117,6 +124,16 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	// tenant_id, tenant_tier, user_id, request_id and the trace come from
 	// the context.
 	a.log.InfoContext(ctx, "order created", "order_id", o.ID, "quantity", o.Quantity)
+	// The order is stored: its event is published now, or kept in the
+	// outbox and published once the transport is back. Either way the
+	// client has its order and must not place it again.
+	if err := a.events.publish(ctx, o); err != nil {
+		// Only a tenant that cannot be stamped gets here, which authz
+		// never lets through.
+		a.log.ErrorContext(ctx, "order event not made", "order_id", o.ID, "error", err)
+		tenant.WriteProblem(w, tenant.Problem{Status: http.StatusInternalServerError, Detail: "The order was stored but its event could not be made."})
+		return
+	}
 	w.Header().Set("Location", "/orders/"+o.ID)
 	kit.WriteJSON(w, http.StatusCreated, o)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,6 +57,16 @@ It takes no arguments; it is configured by environment variables:
   METER_STATE_DIR        with METER_FILE: the directory of its spool and checkpoint
                          (usage.spool, usage.spool.checkpoint), on a volume that
                          outlives the process (default: beside METER_FILE)
+  ORDER_EVENTS_STREAM    the Redis stream (on REDIS_URL) each order.created event is
+                         published to, stamped for fulfillment (default order-events;
+                         without REDIS_URL the events stay in a queue in memory)
+  STAMP_ISSUER           the service's URL, named in its stamps (default
+                         https://orders.example)
+  STAMP_KEY_FILE         PEM file of the private key signing the stamps: EC P-256,
+                         RSA 2048+ or Ed25519 (default: a P-256 key generated at
+                         start); the public keys are served at /.well-known/jwks.json
+  STAMP_KEY_ID           with STAMP_KEY_FILE: its key ID (default: from the public key)
+  STAMP_MAX_AGE          how long a stamp is valid, 1m to 168h (default 24h)
   LOG_LEVEL              debug, info, warn or error (default info)
   DEV_ISSUER_ADDR        development mode only: the issuer's address (default 127.0.0.1:0)
   DEV_TOKEN_LIFETIME     development mode only: validity of printed tokens (default 24h)
@@ -71,6 +82,7 @@ type runHooks struct {
 	sts          stscreds.AssumeRoleAPIClient    // replaces STS for AWS_TENANT_ROLE_ARN
 	stdout       []logging.AsyncOption           // options of the log streams
 	reload       <-chan os.Signal                // each value reloads the limits files
+	eventRetry   <-chan struct{}                 // each value publishes the events' outbox again
 }
 
 // withReady calls f with the bound address once the service accepts
@@ -99,6 +111,12 @@ func withStdoutOptions(opts ...logging.AsyncOption) runOption {
 // withReload reloads TIERS_FILE and TENANT_OVERRIDES_FILE at each value
 // of signals: main passes SIGHUP.
 func withReload(signals <-chan os.Signal) runOption { return func(h *runHooks) { h.reload = signals } }
+
+// withEventRetry publishes the events kept in the outbox at each value
+// of retry, besides every eventRetryInterval.
+func withEventRetry(retry <-chan struct{}) runOption {
+	return func(h *runHooks) { h.eventRetry = retry }
+}
 
 // newRunHooks applies opts; nil ones are ignored.
 func newRunHooks(opts []runOption) runHooks {
@@ -169,7 +187,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer id.close()
 
-	s := stack{verifier: id.verifier, limiter: limiter, recorder: recorder.rec, log: log, auditor: auditor}
+	signer, generated, err := newStampSigner(cfg)
+	if err != nil {
+		return err
+	}
+	events, err := newOrderEvents(cfg, rdb, signer, log, hooks.eventRetry)
+	if err != nil {
+		return err
+	}
+	defer events.close(ctx) // on the early ways out; the normal one reports
+
+	s := stack{verifier: id.verifier, limiter: limiter, recorder: recorder.rec, log: log, auditor: auditor, events: events}
 	closeStore, err := openStore(ctx, cfg, getenv, hooks.sts, &s)
 	if err != nil {
 		return err
@@ -185,6 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	info := newStackInfo(cfg, recorder.sink, s.creds != nil)
+	info.events, info.stampKeyGenerated = events.transport, generated
 	if err := announce(stderr, log, ln.Addr().String(), id, limiter, info); err != nil {
 		ln.Close()
 		return err
@@ -192,16 +221,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := kit.Serve(ctx, srv, ln, log, "orders", hooks.ready); err != nil {
 		return err
 	}
-	return shutDown(recorder, out, log)
+	return shutDown(ctx, events, recorder, out, log)
 }
 
-// shutDown, once the server has drained, delivers the usage the requests
-// recorded, then writes out the log lines still buffered, the meter's own
-// among them.
-func shutDown(recorder *usageRecorder, out *kit.Stdout, log *slog.Logger) error {
+// shutDown, once the server has drained, publishes the order events still
+// in the outbox and delivers the usage the requests recorded, then writes
+// out the log lines still buffered, the meter's own among them.
+func shutDown(ctx context.Context, events *orderEvents, recorder *usageRecorder, out *kit.Stdout, log *slog.Logger) error {
+	evErr := events.close(ctx)
 	log.Info("orders service drained: delivering usage records", "timeout", meterShutdownTimeout.String())
 	if err := recorder.shutdown(); err != nil {
-		return fmt.Errorf("usage records: %w", err)
+		return errors.Join(evErr, fmt.Errorf("usage records: %w", err))
+	}
+	if evErr != nil {
+		out.Close()
+		return evErr
 	}
 	log.Info("orders service stopped")
 	if err := out.Close(); err != nil {
@@ -327,6 +361,7 @@ func announce(stderr io.Writer, log *slog.Logger, addr string, id *identity, lim
 	if cfg.catalogURL != "" {
 		attrs = append(attrs, "catalog", cfg.catalogURL)
 	}
+	attrs = append(attrs, "events", info.events, "events_stream", cfg.eventsStream, "stamp_issuer", cfg.stampIssuer)
 	log.Info("orders service started", attrs...)
 	return nil
 }
