@@ -1,0 +1,71 @@
+package tenancykafka_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy/adapters/tenancykafka"
+	"github.com/tenancykit/tenancy/message"
+)
+
+// TestOutcomes: on one partition, an acknowledged record is settled, a
+// rejected one dead-lettered with the handler's reason, a failing one
+// delivered again after the retry delay until its maximum of deliveries
+// and then dead-lettered "max_deliveries", a deferred one delivered again
+// when due on the consumer's clock and never dead-lettered; then every
+// offset is committed.
+func TestOutcomes(t *testing.T) {
+	c := newCluster(t, 1, "orders", "orders.dead")
+	clk := newClock()
+	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := map[string]string{}
+	for _, b := range []string{"ack", "reject", "fail", "defer"} {
+		ids[b] = publish(t, p, ctx, b, map[string]string{"k": "v-" + b})
+	}
+	ev := newEvents()
+	h := ev.handler(func(_ context.Context, m *message.Message) error {
+		switch string(m.Body) {
+		case "reject":
+			return message.Reject("invalid_order")
+		case "fail":
+			return errors.New("database down")
+		case "defer":
+			if m.Deliveries == 1 {
+				return message.Defer(time.Minute)
+			}
+		}
+		return nil
+	})
+	con := newConsumer(t, c, "orders", tenancykafka.WithClock(clk.Now),
+		tenancykafka.WithMaxDeliveries(3), tenancykafka.WithRetryDelay(time.Second))
+	stop := run(t, con, h)
+
+	ev.expect(t, "ack#1", "reject#1", "fail#1", "defer#1")
+	clk.Add(time.Second)
+	ev.expect(t, "fail#2")
+	clk.Add(time.Second)
+	ev.expect(t, "fail#3")
+	clk.Add(time.Minute - 2*time.Second - time.Millisecond)
+	dead := readDeadLetters(t, c, "orders.dead", 2) // fail#3 settled; defer is not due
+	clk.Add(time.Millisecond)
+	ev.expect(t, "defer#2")
+	stop()
+	ev.none(t)
+
+	if diff := cmp.Diff(map[string]string{
+		ids["reject"]: "reject reject handler:invalid_order 1 map[k:v-reject]",
+		ids["fail"]:   "fail fail max_deliveries 3 map[k:v-fail]",
+	}, summarize(dead)); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[int32]int64{0: 4}, committed(t, c, "orders")); diff != "" {
+		t.Errorf("committed offsets (-want +got):\n%s", diff)
+	}
+}
