@@ -3,14 +3,18 @@ package tenancykafka_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/adapters/tenancykafka"
 	"github.com/tenancykit/tenancy/message"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // tally counts the deliveries of each record, by message ID, per member.
@@ -121,5 +125,86 @@ func TestMemberClosedMidBatch(t *testing.T) {
 	}
 	if m1, m2 := ta.by["m1"], ta.by["m2"]; m1 < 10 || m1 >= 10+partitions || m1+m2 != n {
 		t.Errorf("m1 handled %d and m2 %d, want m1 10 to %d and m2 the rest of %d", m1, m2, 10+partitions-1, n)
+	}
+}
+
+// TestUncommittedRecordsDeliveredAgain: a member none of whose commits
+// reached the group (as one that crashed before committing) leaves every
+// record it handled to the next member, which delivers them all again:
+// at least once, none lost.
+func TestUncommittedRecordsDeliveredAgain(t *testing.T) {
+	const n = 20
+	c := newCluster(t, 4, "orders", "orders.dead")
+	ids := publishMany(t, c, n)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if !refuse.Load() {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		oc := req.(*kmsg.OffsetCommitRequest)
+		resp := oc.ResponseKind().(*kmsg.OffsetCommitResponse)
+		resp.SetVersion(oc.GetVersion())
+		for _, rt := range oc.Topics {
+			topic := kmsg.NewOffsetCommitResponseTopic()
+			topic.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				part := kmsg.NewOffsetCommitResponseTopicPartition()
+				part.Partition, part.ErrorCode = rp.Partition, kerr.GroupAuthorizationFailed.Code
+				topic.Partitions = append(topic.Partitions, part)
+			}
+			resp.Topics = append(resp.Topics, topic)
+		}
+		return resp, nil, true
+	})
+
+	first := &tally{counts: map[string]int{}, by: map[string]int{}}
+	all := make(chan struct{})
+	stop := run(t, newConsumer(t, c, "orders", tenancykafka.WithLogger(slog.New(slog.DiscardHandler))),
+		first.handler("m1", func(context.Context, *message.Message) error {
+			if first.total() == n {
+				close(all)
+			}
+			return nil
+		}))
+	select {
+	case <-all:
+	case <-time.After(wait):
+		t.Fatalf("m1: %d deliveries within %v, want %d", first.total(), wait, n)
+	}
+	stop()
+	if got := committed(t, c, "orders"); len(got) != 0 {
+		t.Fatalf("committed %v, want nothing", got)
+	}
+	refuse.Store(false)
+
+	again := &tally{counts: map[string]int{}, by: map[string]int{}}
+	all = make(chan struct{})
+	stop = run(t, newConsumer(t, c, "orders"), again.handler("m2", func(context.Context, *message.Message) error {
+		if again.total() == n {
+			close(all)
+		}
+		return nil
+	}))
+	select {
+	case <-all:
+	case <-time.After(wait):
+		t.Fatalf("m2: %d deliveries within %v, want %d", again.total(), wait, n)
+	}
+	stop()
+	for _, ta := range []*tally{first, again} {
+		if diff := cmp.Diff(ids, ta.counts); diff != "" {
+			t.Errorf("%v: deliveries by ID (-want once each +got):\n%s", ta.by, diff)
+		}
+	}
+	sum := int64(0)
+	got := committed(t, c, "orders")
+	for _, o := range got {
+		sum += o
+	}
+	if sum != n {
+		t.Errorf("committed %v, want the ends of the partitions, %d records in all", got, n)
 	}
 }
