@@ -52,10 +52,13 @@ const (
 // Deferrals are recorded (tenant.Rejection, "throttle" and "fair_share")
 // for the message log and the meter, and are never dead-lettered.
 //
-// Fairness needs a transport that hands several messages to the handler
-// at once, more than workers (memqueue from several goroutines, a
-// consumer's concurrency option): the messages beyond the workers are
-// the ones that wait, and it is among them that turns are taken.
+// Fairness needs a transport that hands the handler more messages at once
+// than the workers and the waiting bound hold together (memqueue from
+// several goroutines, a consumer's concurrency option): the messages
+// beyond the workers are the ones that wait, it is among them that turns
+// are taken, and the deliveries beyond those are what reads past a
+// backlog. With the defaults, give the transport a concurrency of at
+// least three times the workers.
 //
 // A FairShare is safe for concurrent use. Give each consumer's handler
 // its own.
@@ -100,8 +103,9 @@ type fairConfig struct {
 }
 
 // WithWaiting bounds how many messages may wait for a worker at once, all
-// tenants together. Default: 8 × workers. A tenant can have at most about
-// its share of them waiting while other tenants have messages to give.
+// tenants together. Default: as many as the workers. A tenant can have at
+// most about its share of them waiting while other tenants have messages
+// waiting too.
 func WithWaiting(n int) FairOption {
 	return func(c *fairConfig) {
 		if n < 0 {
@@ -149,7 +153,7 @@ func NewFairShare(workers int, opts ...FairOption) (*FairShare, error) {
 		return nil, err
 	}
 	if c.waiting == 0 {
-		c.waiting = 8 * workers
+		c.waiting = workers
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -191,6 +195,14 @@ func (f *FairShare) MessageMiddleware() message.Middleware {
 			return next.HandleMessage(st, m)
 		})
 	}
+}
+
+// Waiting returns how many messages wait for a worker now, all tenants
+// together.
+func (f *FairShare) Waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waiting
 }
 
 // acquire waits for a worker for a message of t, and reports whether it
