@@ -71,6 +71,9 @@ func (r *fairRig) waitFor(n int) {
 		if w > n {
 			r.t.Fatalf("%d messages wait, want %d", w, n)
 		}
+		if len(r.results) > 0 {
+			r.t.Fatalf("%d messages wait, want %d, and a message returned: %+v", w, n, <-r.results)
+		}
 		runtime.Gosched()
 	}
 }
@@ -108,7 +111,7 @@ func (r *fairRig) finish() {
 }
 
 func TestFairShareTakesTurns(t *testing.T) {
-	r := newFairRig(t, 1)
+	r := newFairRig(t, 1, WithWaiting(100))
 	ctx := context.Background()
 	r.send(ctx, "acme", "basic", 1)
 	if got := <-r.started; got != "acme" {
