@@ -1,0 +1,84 @@
+// Package sqsqueue carries messages on Amazon SQS: a [Publisher] sends
+// each message (SendMessage, the attributes as String message attributes,
+// the tenant as the MessageGroupId), and a [Worker] long-polls a queue
+// (ReceiveMessage), hands each message to a message.Handler and acts on its
+// outcome (message.OutcomeOf):
+//
+//   - acked: deleted, in batches (DeleteMessageBatch) once the batch's
+//     handlers have returned;
+//   - deferred: its visibility timeout is set to the delay, rounded up to
+//     whole seconds and capped at SQS's 12 hours (ChangeMessageVisibility),
+//     and SQS delivers it again after it; it is never dead-lettered for
+//     being deferred;
+//   - rejected: sent to the dead-letter queue ([WithDeadLetterQueue]) with
+//     its body and attributes and the reason as the attribute [AttrReason],
+//     then deleted; when that send fails it is not deleted, and comes back
+//     after its visibility timeout;
+//   - failed: hidden for [WithRetryDelay] and delivered again, until its
+//     ApproximateReceiveCount reaches [WithMaxDeliveries]; then it is
+//     dead-lettered with the reason "max_deliveries".
+//
+// A message's ID is its MessageId, the same on every delivery, so a
+// stamp's replay check tells a redelivery from a replay; Deliveries is its
+// ApproximateReceiveCount, SenderID its SenderId (for message.SenderSession)
+// and Source the queue's name ([WithSource]).
+//
+//	w, err := sqsqueue.NewWorker(sqs.NewFromConfig(cfg), queueURL,
+//		sqsqueue.WithDeadLetterQueue(deadLetterURL))
+//	err = w.Run(ctx, stack.WrapMessages(handler))
+//
+// # Delivery
+//
+// Delivery is at least once, and no message is lost: a message is deleted
+// only once it was handled and acknowledged, or once its dead letter was
+// sent. A message whose handler did not return (the worker stopped, or
+// crashed), whose deletion failed (a DeleteMessageBatch failure, whole or
+// for some entries) or whose dead letter could not be sent stays in the
+// queue and comes back after its visibility timeout; so does one whose
+// deferral could not be set (then after the visibility timeout rather
+// than the delay). A Worker whose context is done starts no more handlers
+// and settles those that returned.
+//
+// Receipt handles expire with the visibility timeout: a handler slower
+// than it would see its message delivered again to another consumer while
+// it runs, and its deletion fail. So the Worker asks for a visibility
+// timeout ([WithVisibilityTimeout]) and, while handlers run, extends the
+// visibility of each unsettled message of the batch every half of it (a
+// heartbeat), up to the 12 hours SQS allows after a receive.
+//
+// # The queue's redrive policy
+//
+// The Worker dead-letters itself, with the reason, so a queue needs no
+// redrive policy. A queue may keep one as a safety net, for messages whose
+// dead letter could never be sent: SQS then moves a message to its
+// dead-letter queue once received maxReceiveCount times, without a reason.
+// SQS counts every receive, deferred ones too, so set maxReceiveCount well
+// above WithMaxDeliveries and above the deferrals a tenant over its budget
+// may take; else SQS dead-letters deferred messages. The alternative is
+// to let the policy do it all: a WithMaxDeliveries above its
+// maxReceiveCount leaves failing messages to SQS, and their reason is lost.
+//
+// # Fair queues and FIFO queues
+//
+// Publish sets the MessageGroupId to the tenant of its context. On a
+// standard queue this makes it an SQS fair queue: SQS treats each group as
+// a tenant, and when one holds a disproportionate share of the messages in
+// flight or of the consumers' processing time, it delivers the other
+// tenants' messages first until the noisy tenant's share falls back. It
+// drops and throttles nothing and orders nothing. On a FIFO queue (a name
+// ending in ".fifo") the group is required, and keeps each tenant's
+// messages in order; give [WithDeduplicationID] or turn on the queue's
+// content-based deduplication.
+//
+// # Tests
+//
+// The tests run against a fake of the one-method interfaces whose answers
+// are shaped as SQS's: the SDK's types, String attributes, a receipt
+// handle that changes on every receive, an ApproximateReceiveCount that
+// counts them, visibility timeouts kept on an injected clock (so that a
+// deferral or a retry is tested without waiting for it), a long poll that
+// returns when a message arrives. No SQS emulator is among this module's
+// test servers yet: goaws refuses the SDK's JSON protocol, and of the npm
+// emulators only fauxqs 1.9.2 answers it on Node.js 20; it keeps
+// visibility timeouts on the real clock.
+package sqsqueue
