@@ -72,4 +72,43 @@
 // authz.WithJWKSURL: it then makes no OIDC discovery round trip at cold
 // start, only the JWK Set fetch, which the environment's later
 // invocations share, and verified tokens are cached until they expire.
+//
+// # Message event sources
+//
+// A function that consumes messages hands them to the stack's message
+// handler (tenancy's Stack.WrapMessages) through [NewSQS] or
+// [NewEventBridge]; the trust mode establishes each message's tenant, as
+// it does for a worker.
+//
+// SQS: [SQSHandler.Handle] answers an SQS event with a partial batch
+// response; give the event source mapping ReportBatchItemFailures, else
+// Lambda deletes the whole batch, failures and all. Each record becomes a
+// message.Message as message/sqsqueue maps a received message (ID the
+// messageId, Source the queue's name, Deliveries the
+// ApproximateReceiveCount, SenderID the SenderId for
+// message.SenderSession). An acked record is deleted by Lambda; a
+// deferred one is a batch item failure, with [WithSQSClient] hidden for
+// its delay first; a rejected one goes to [WithSQSDeadLetterQueue] with
+// its reason, or without one is a batch item failure whose reason is
+// logged, for the queue's redrive policy to dead-letter after
+// maxReceiveCount receives (which counts deferrals too: set it high); a
+// failed one is a batch item failure.
+//
+//	sh, err := tenancylambda.NewSQS(stack.WrapMessages(handler),
+//		tenancylambda.WithSQSClient(sqs.NewFromConfig(cfg)),
+//		tenancylambda.WithSQSDeadLetterQueue(deadLetterURL))
+//	lambda.Start(sh.Handle)
+//
+// EventBridge: events carry no attributes, so a producer puts the message
+// in the event's detail as an envelope of its attributes and its body
+// exactly as signed ([EventBridgeDetail]) and the function reads it back
+// ([EventBridgeMessage]). Lambda invokes such a function asynchronously:
+// an error makes it retry (twice by default), then send the event to the
+// function's on-failure destination, and drop it when there is none. So
+// [EventBridgeHandler.Handle] returns nil for an acked event and for one
+// rejected into [WithEventBridgeDeadLetterQueue], and an error for a
+// deferred one (Lambda's retry delay, not the deferral's), a failed one
+// and a rejected one without a dead-letter queue (its reason then reaches
+// the on-failure destination). Give the function an on-failure
+// destination.
 package tenancylambda
