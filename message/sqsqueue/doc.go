@@ -62,10 +62,15 @@
 //
 // Publish sets the MessageGroupId to the tenant of its context. On a
 // standard queue this makes it an SQS fair queue: SQS treats each group as
-// a tenant, and when one holds a disproportionate share of the messages in
-// flight or of the consumers' processing time, it delivers the other
-// tenants' messages first until the noisy tenant's share falls back. It
-// drops and throttles nothing and orders nothing. On a FIFO queue (a name
+// a tenant (a message without a group is a tenant of its own), and when
+// one holds a disproportionate share of the messages in flight (AWS
+// documents more than about 10% and at least 30 of its own) or of the
+// consumers' recent processing time (more than about 10%), it delivers the
+// quiet tenants' messages first, until the noisy tenant's share falls
+// back, its backlog is drained, or it sent nothing for five minutes. It
+// drops and throttles nothing, and orders nothing: the noisy tenant's
+// messages only wait longer. It needs no setting on the queue, and no
+// change to consumers. On a FIFO queue (a name
 // ending in ".fifo") the group is required, and keeps each tenant's
 // messages in order; give [WithDeduplicationID] or turn on the queue's
 // content-based deduplication.
