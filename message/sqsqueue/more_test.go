@@ -255,6 +255,7 @@ func TestConfigurationMistakes(t *testing.T) {
 		"dead letters to self":  {sqsqueue.WithDeadLetterQueue(queueURL)},
 		"batch of 11":           {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithBatch(11)},
 		"wait of 21 s":          {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithWait(21 * time.Second)},
+		"negative wait":         {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithWait(-time.Second)},
 		"visibility of 1 s":     {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithVisibilityTimeout(time.Second)},
 		"negative concurrency":  {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithConcurrency(-1)},
 		"deduplication":         {sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithDeduplicationID(func([]byte, map[string]string) string { return "" })},

@@ -25,7 +25,6 @@ type config struct {
 	now           func() time.Time
 	batch         int
 	wait          time.Duration
-	waitSet       bool
 	concurrency   int
 	visibility    time.Duration
 	maxDeliveries int
@@ -50,7 +49,7 @@ func newConfig(opts []Option) config {
 	if c.batch == 0 {
 		c.batch = DefaultBatch
 	}
-	if !c.waitSet {
+	if c.wait == 0 {
 		c.wait = DefaultWait
 	}
 	if c.concurrency == 0 {
@@ -98,18 +97,12 @@ func WithClock(now func() time.Time) Option { return worker(func(c *config) { c.
 // (MaxNumberOfMessages), 1 to [MaxBatch]. Default [DefaultBatch].
 func WithBatch(n int) Option { return worker(func(c *config) { c.batch = n }) }
 
-// WithWait sets how long a ReceiveMessage waits for messages when the
-// queue has none (WaitTimeSeconds, a long poll), in whole seconds up to
-// [MaxWait]; it also bounds how long Worker.Run takes to return once its
-// context is done. A negative d polls without waiting (short polling).
-// Default [DefaultWait].
-func WithWait(d time.Duration) Option {
-	return worker(func(c *config) {
-		if d != 0 {
-			c.wait, c.waitSet = d, true
-		}
-	})
-}
+// WithWait sets how long a ReceiveMessage of Worker.Run waits for
+// messages when the queue has none (WaitTimeSeconds, a long poll), 1 s to
+// [MaxWait] in whole seconds; it also bounds how long Run takes to return
+// once its context is done. Worker.Poll does not wait. Default
+// [DefaultWait].
+func WithWait(d time.Duration) Option { return worker(func(c *config) { c.wait = d }) }
 
 // WithConcurrency sets how many messages of a batch a Worker handles at
 // once. Default [DefaultConcurrency]: one after the other. Run several

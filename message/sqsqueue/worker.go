@@ -44,8 +44,8 @@ func NewWorker(client Client, queueURL string, opts ...Option) (*Worker, error) 
 		return nil, errors.New("sqsqueue: WithDeadLetterQueue names the queue the Worker receives from; give another")
 	case c.batch < 1 || c.batch > MaxBatch:
 		return nil, fmt.Errorf("sqsqueue: WithBatch(%d): SQS returns 1 to %d messages at a time", c.batch, MaxBatch)
-	case c.wait > MaxWait:
-		return nil, fmt.Errorf("sqsqueue: WithWait(%s): SQS waits at most %s", c.wait, MaxWait)
+	case c.wait < time.Second || c.wait > MaxWait:
+		return nil, fmt.Errorf("sqsqueue: WithWait(%s): give 1s to %s (Poll does not wait)", c.wait, MaxWait)
 	case c.concurrency < 1:
 		return nil, fmt.Errorf("sqsqueue: WithConcurrency(%d) needs a positive count", c.concurrency)
 	case c.visibility < 2*time.Second || c.visibility > MaxVisibility:
@@ -77,9 +77,8 @@ func (w *Worker) Poll(ctx context.Context, h message.Handler) (int, error) {
 // returns nil; the messages of the batch it did not start come back after
 // their visibility timeout.
 func (w *Worker) Run(ctx context.Context, h message.Handler) error {
-	wait := max(w.cfg.wait, 0)
 	for ctx.Err() == nil {
-		n, err := w.round(ctx, h, wait)
+		n, err := w.round(ctx, h, w.cfg.wait)
 		if err == nil || ctx.Err() != nil {
 			continue
 		}
