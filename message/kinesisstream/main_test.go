@@ -15,6 +15,6 @@ var (
 
 func TestMain(m *testing.M) {
 	var stop func()
-	kinesalite, stop, kinesaliteErr = testservers.StartKinesalite()
+	kinesalite, stop, kinesaliteErr = testservers.StartKinesalite("--shardLimit", "100000")
 	goleak.VerifyTestMain(testservers.AfterRun(m, stop))
 }
