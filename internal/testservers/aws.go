@@ -196,11 +196,8 @@ func findNodeServer(name, env string) ([]string, error) {
 		}
 		return nodeCommand(script, hint)
 	}
-	if root, err := RepoRoot(); err == nil {
-		script := filepath.Join(root, serversDir, "node_modules", name, "cli.js")
-		if _, err := os.Stat(script); err == nil {
-			return nodeCommand(script, hint)
-		}
+	if script, ok := inServersDir(name, "cli.js"); ok {
+		return nodeCommand(script, hint)
 	}
 	if bin, ok := lookPath(name); ok {
 		return []string{bin}, nil
@@ -215,6 +212,27 @@ func nodeCommand(script, hint string) ([]string, error) {
 		return nil, notInstalled("node not found (Node.js 20 or later is needed); " + hint)
 	}
 	return []string{node, script}, nil
+}
+
+// inServersDir returns the path rel under the node_modules of the nearest
+// serversDir above the working directory that holds it: the repository's,
+// for the tests of the core module and of the nested modules alike.
+func inServersDir(rel ...string) (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		p := filepath.Join(append([]string{dir, serversDir, "node_modules"}, rel...)...)
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
 }
 
 // RepoRoot returns the folder holding go.mod, found by walking up from the

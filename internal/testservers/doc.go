@@ -102,9 +102,10 @@
 //     /usr/local/bin.
 //   - dynalite (kinesalite): the script named by TENANCY_DYNALITE
 //     (TENANCY_KINESALITE), run with node when it ends in .js; else
-//     .servers/node_modules/dynalite/cli.js under the folder holding go.mod,
-//     found by walking up from the working directory, run with node; else a
-//     dynalite (kinesalite) program on PATH.
+//     .servers/node_modules/dynalite/cli.js in the nearest folder above the
+//     working directory that has one (the repository root, for the core
+//     module and the nested modules alike), run with node; else a dynalite
+//     (kinesalite) program on PATH.
 //   - oidc-provider: the package folder named by TENANCY_OIDC_PROVIDER,
 //     else .servers/node_modules/oidc-provider under the folder holding
 //     go.mod; it is imported by a script of this package run with node.
