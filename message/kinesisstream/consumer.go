@@ -137,8 +137,8 @@ func (c *Consumer) Poll(ctx context.Context, h message.Handler) (int, error) {
 	for i, r := range results {
 		n += r.n
 		errs = append(errs, r.err)
-		if polled[i].ended {
-			c.relist = true
+		if polled[i].done {
+			c.relist = true // its children may be new
 		}
 	}
 	return n, errors.Join(errs...)
