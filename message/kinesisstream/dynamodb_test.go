@@ -1,0 +1,75 @@
+package kinesisstream_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tenancykit/tenancy/internal/testservers"
+	"github.com/tenancykit/tenancy/message/kinesisstream"
+)
+
+// TestDynamoDBCheckpoints: a consumer stopped mid-batch leaves its
+// checkpoint in a DynamoDB table; a consumer of another process (a new
+// client, new checkpoints) resumes after it; another prefix in the same
+// table is another application's.
+func TestDynamoDBCheckpoints(t *testing.T) {
+	d := testservers.Dynalite(t)
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	db := dynamodb.NewFromConfig(aws.Config{
+		Region:      testservers.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
+		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
+	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
+	if _, err := db.CreateTable(t.Context(), &dynamodb.CreateTableInput{
+		TableName:            aws.String("checkpoints"),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+		BillingMode:          types.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	newCheckpoints := func(prefix string) *kinesisstream.DynamoDBCheckpoints {
+		cp, err := kinesisstream.NewDynamoDBCheckpoints(db, "checkpoints", prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+
+	client, stream := shared(t, 1)
+	p := newPublisher(t, client, stream)
+	var ids []string
+	for _, b := range []string{"1", "2", "3"} {
+		ids = append(ids, publish(t, p, "acme", b, nil))
+	}
+	var first recorder
+	c1 := newConsumer(t, client, client, stream, newCheckpoints("fulfillment/"+stream), kinesisstream.WithBatch(2))
+	poll(t, c1, acme(first.handler(nil)), 2)
+
+	var second recorder
+	c2 := newConsumer(t, client, client, stream, newCheckpoints("fulfillment/"+stream))
+	poll(t, c2, acme(second.handler(nil)), 1)
+	if diff := cmp.Diff(ids[2:], second.delivered()); diff != "" {
+		t.Errorf("resumed (-want +got):\n%s", diff)
+	}
+	seq, err := newCheckpoints("fulfillment/"+stream).Checkpoint(t.Context(), shardOf(ids[0]))
+	if err != nil || seq != seqOf(ids[2]) {
+		t.Errorf("checkpoint %q, %v; want %s", seq, err, seqOf(ids[2]))
+	}
+
+	var other recorder
+	c3 := newConsumer(t, client, client, stream, newCheckpoints("billing/"+stream))
+	poll(t, c3, acme(other.handler(nil)), 3)
+
+	if _, err := kinesisstream.NewDynamoDBCheckpoints(db, "checkpoints", ""); err == nil {
+		t.Error("NewDynamoDBCheckpoints without a prefix: no error")
+	}
+}
