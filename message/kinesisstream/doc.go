@@ -50,7 +50,9 @@
 //
 // A dead letter that cannot be written keeps its record unsettled, and is
 // written again after WithRetryDelay; its record is never settled without
-// it. A record is never written back to the stream it came from: it would
+// it: a record of another producer so large (within [DeadLetterHeadroom]
+// of 1 MiB) that its dead letter does not fit in a record stays unsettled,
+// and is logged at each attempt. A record is never written back to the stream it came from: it would
 // come back with another ID, and anyone who can write to the stream could
 // then make a replayed stamp pass for a redelivery.
 //
