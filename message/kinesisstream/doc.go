@@ -85,7 +85,8 @@
 // Library, or Lambda (tenancylambda) to spread the shards over workers.
 // A shard without a checkpoint is read from its oldest record
 // (TRIM_HORIZON). [MemoryCheckpoints] keeps checkpoints for the life of
-// the process only; [DynamoDBCheckpoints] keeps them in a DynamoDB table.
+// the process only; package message/kinesisstream/dynamocheckpoints keeps
+// them in a DynamoDB table.
 //
 //	deadLetters, err := kinesisstream.NewPublisher(client, "orders-dead")
 //	c, err := kinesisstream.NewConsumer(client, "orders", checkpoints, deadLetters)
@@ -95,6 +96,5 @@
 //
 // A Publisher calls kinesis:PutRecord on its stream; a Consumer
 // kinesis:ListShards, kinesis:GetShardIterator and kinesis:GetRecords on
-// its stream, and kinesis:PutRecord on the dead-letter stream;
-// DynamoDBCheckpoints dynamodb:GetItem and dynamodb:PutItem on its table.
+// its stream, and kinesis:PutRecord on the dead-letter stream.
 package kinesisstream

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
+	"github.com/tenancykit/tenancy/message/kinesisstream/dynamocheckpoints"
 )
 
 // TestDynamoDBCheckpoints: a consumer stopped mid-batch leaves its
@@ -36,8 +37,13 @@ func TestDynamoDBCheckpoints(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	newCheckpoints := func(prefix string) *kinesisstream.DynamoDBCheckpoints {
-		cp, err := kinesisstream.NewDynamoDBCheckpoints(db, "checkpoints", prefix)
+	// Active at once in dynalite, as its create returns or a moment later.
+	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
+	if err := w.Wait(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String("checkpoints")}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	newCheckpoints := func(prefix string) *dynamocheckpoints.Checkpoints {
+		cp, err := dynamocheckpoints.New(db, "checkpoints", prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +75,7 @@ func TestDynamoDBCheckpoints(t *testing.T) {
 	c3 := newConsumer(t, client, client, stream, newCheckpoints("billing/"+stream))
 	poll(t, c3, acme(other.handler(nil)), 3)
 
-	if _, err := kinesisstream.NewDynamoDBCheckpoints(db, "checkpoints", ""); err == nil {
+	if _, err := dynamocheckpoints.New(db, "checkpoints", ""); err == nil {
 		t.Error("NewDynamoDBCheckpoints without a prefix: no error")
 	}
 }

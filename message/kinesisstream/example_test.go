@@ -11,6 +11,7 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
+	"github.com/tenancykit/tenancy/message/kinesisstream/dynamocheckpoints"
 	"github.com/tenancykit/tenancy/message/stamp"
 )
 
@@ -34,7 +35,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	checkpoints, err := kinesisstream.NewDynamoDBCheckpoints(dynamodb.NewFromConfig(cfg), "checkpoints", "fulfillment/orders")
+	checkpoints, err := dynamocheckpoints.New(dynamodb.NewFromConfig(cfg), "checkpoints", "fulfillment/orders")
 	if err != nil {
 		log.Fatal(err)
 	}
