@@ -76,8 +76,8 @@
 // # Message event sources
 //
 // A function that consumes messages hands them to the stack's message
-// handler (tenancy's Stack.WrapMessages) through [NewSQS] or
-// [NewEventBridge]; the trust mode establishes each message's tenant, as
+// handler (tenancy's Stack.WrapMessages) through [NewSQS],
+// [NewEventBridge] or [NewKinesis]; the trust mode establishes each message's tenant, as
 // it does for a worker.
 //
 // SQS: [SQSHandler.Handle] answers an SQS event with a partial batch
@@ -111,4 +111,20 @@
 // and a rejected one without a dead-letter queue (its reason then reaches
 // the on-failure destination). Give the function an on-failure
 // destination.
+//
+// Kinesis: [KinesisHandler.Handle] answers the events of a Kinesis event
+// source mapping (FunctionResponseTypes ReportBatchItemFailures). Each
+// record becomes the message a kinesisstream.Consumer would make of it:
+// kinesisstream's envelope for body and attributes, ID shardId/sequence,
+// Source the stream's name, Deliveries 0. Lambda resumes a shard from the
+// first record reported, so a deferred or failed record stops the rest of
+// its shard's batch, and the records after it come again. A deferral is
+// retried at Lambda's pace, not after its delay, and counts against
+// MaximumRetryAttempts: keep it at -1 (the default) so that a deferred
+// record never reaches the on-failure destination. A rejected record is
+// dead-lettered with [WithKinesisDeadLetter] (a kinesisstream.Publisher to
+// another stream); without it, the record is reported as a failure with
+// its reason logged, and blocks its shard until MaximumRetryAttempts or
+// MaximumRecordAgeInSeconds, after which the on-failure destination gets
+// the record's location, not its data.
 package tenancylambda
