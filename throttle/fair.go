@@ -16,14 +16,13 @@ import (
 // tenant had more messages waiting for a worker than its share.
 const ReasonFairShare Reason = "fair_share"
 
-// The defaults of FairShare's options, in one place.
+// The bounds of FairShare's deferrals, in one place.
 const (
-	// DefaultFairDeferral is how long a deferred message waits before its
-	// next delivery until the handler's duration has been measured.
-	DefaultFairDeferral = time.Second
-	// MaxFairDeferral bounds a deferral, however often the message was
-	// deferred before.
-	MaxFairDeferral = time.Minute
+	// DefaultFairService is the handler's duration FairShare assumes
+	// until it has measured one.
+	DefaultFairService = 100 * time.Millisecond
+	// MaxFairDeferral bounds a deferral, however long the backlog.
+	MaxFairDeferral = 15 * time.Minute
 )
 
 // FairShare shares a consumer's workers among the tenants whose messages
@@ -44,11 +43,15 @@ const (
 // waiting, and a new message of the tenant with the longest line is
 // deferred at once. A deferred message is delivered again by its
 // transport (message.Defer), so the consumer reads past a tenant's
-// backlog instead of waiting for it, and comes back to it later. The
-// deferral is the time the waiting messages are expected to take, from
-// the handler's measured duration (DefaultFairDeferral before the first
-// measurement), doubled with each earlier delivery of the message, up to
-// MaxFairDeferral: a backlog is retried less often the longer it lasts.
+// backlog instead of waiting for it, and comes back to it later. A
+// tenant's deferred messages are spread over the time its share of the
+// workers takes to handle them: each is deferred one share of the
+// handler's measured duration (the duration × the tenants with messages
+// waiting / workers; DefaultFairService before the first measurement)
+// after the previous one, and no earlier than its line would take to
+// drain, up to MaxFairDeferral. So a backlog comes back about as fast as
+// its tenant's turns can take it, and a tenant with a few messages more
+// than its places comes back within a few turns.
 // Deferrals are recorded (tenant.Rejection, "throttle" and "fair_share")
 // for the message log and the meter, and are never dead-lettered.
 //
@@ -72,6 +75,7 @@ type FairShare struct {
 	free    int                  // workers not running a message
 	waiting int                  // messages waiting, in all lines
 	lines   map[string]*fairLine // by tenant ID, lines with messages waiting
+	due     map[string]time.Time // by tenant ID, when its last deferral is due
 	ring    []*fairLine          // lines with messages waiting, in turn order
 	turn    int                  // index in ring of the line whose turn it is
 	credit  int                  // messages left in the turn of ring[turn]
@@ -165,6 +169,7 @@ func NewFairShare(workers int, opts ...FairOption) (*FairShare, error) {
 		now:        c.now,
 		free:       workers,
 		lines:      make(map[string]*fairLine),
+		due:        make(map[string]time.Time),
 	}
 	return f, nil
 }
@@ -188,7 +193,7 @@ func (f *FairShare) MessageMiddleware() message.Middleware {
 			}
 			if !f.acquire(st, t) {
 				st.Reject(request.Rejection{By: "throttle", Reason: string(ReasonFairShare)})
-				return message.Defer(f.deferral(m.Deliveries))
+				return message.Defer(f.deferral(t.ID))
 			}
 			start := f.now()
 			defer f.release(start)
@@ -289,19 +294,40 @@ func (f *FairShare) release(start time.Time) {
 	w.ch <- true
 }
 
-// deferral is how long a message delivered deliveries times waits before
-// its next delivery.
-func (f *FairShare) deferral(deliveries int) time.Duration {
+// deferral is how long a message of tenant id waits before its next
+// delivery: one share of the handler's duration after the last one of
+// the tenant deferred, and no earlier than the tenant's waiting line
+// takes to drain.
+func (f *FairShare) deferral(id string) time.Duration {
+	now := f.now()
 	f.mu.Lock()
-	d := DefaultFairDeferral
-	if f.service > 0 {
-		d = f.service * time.Duration(f.waiting+f.workers) / time.Duration(f.workers)
+	defer f.mu.Unlock()
+	service := f.service
+	if service == 0 {
+		service = DefaultFairService
 	}
-	f.mu.Unlock()
-	for i := 1; i < deliveries && d < MaxFairDeferral; i++ {
-		d *= 2
+	lines := max(len(f.ring), 1)
+	share := service * time.Duration(lines) / time.Duration(f.workers)
+	n := 0
+	if line := f.lines[id]; line != nil {
+		n = len(line.waiters)
 	}
-	return min(d, MaxFairDeferral)
+	due := now.Add(share * time.Duration(n+1))
+	if next := f.due[id].Add(share); next.After(due) {
+		due = next
+	}
+	if due.Sub(now) > MaxFairDeferral {
+		due = now.Add(MaxFairDeferral)
+	}
+	f.due[id] = due
+	if len(f.due) > 4*f.maxWaiting+1024 {
+		for k, d := range f.due {
+			if !d.After(now) {
+				delete(f.due, k)
+			}
+		}
+	}
+	return due.Sub(now)
 }
 
 // weight is the number of messages per turn of t's tier.

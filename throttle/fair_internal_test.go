@@ -201,10 +201,12 @@ func TestFairShareDeferral(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	r := newFairRig(t, 2, WithWaiting(2), WithFairClock(clock))
 	ctx := context.Background()
-	// Before any measurement, the default.
-	if d := r.f.deferral(1); d != DefaultFairDeferral {
+	// Before any measurement, DefaultFairService: one share of it is
+	// 100 ms × 1 line / 2 workers.
+	if d := r.f.deferral("initech"); d != 50*time.Millisecond {
 		t.Fatalf("deferral before a measurement: %v", d)
 	}
 	// Two messages of 40 ms each: the average is 40 ms.
@@ -212,9 +214,7 @@ func TestFairShareDeferral(t *testing.T) {
 		r.send(ctx, "acme", "basic", 1)
 		<-r.started
 	}
-	mu.Lock()
-	now = now.Add(40 * time.Millisecond)
-	mu.Unlock()
+	advance(40 * time.Millisecond)
 	r.release <- struct{}{}
 	r.release <- struct{}{}
 	for range 2 {
@@ -222,10 +222,9 @@ func TestFairShareDeferral(t *testing.T) {
 			t.Fatal(end.err)
 		}
 	}
-	// Both workers busy and both places taken: a third message of acme
-	// is deferred for what the waiting ones are expected to take,
-	// (2 waiting + 2 workers) / 2 workers × 40 ms, doubled per earlier
-	// delivery.
+	// Both workers busy and both places taken by acme: its next messages
+	// are deferred one share (40 ms × 1 line / 2 workers) apart, the
+	// first after its line of two drains.
 	for range 2 {
 		r.send(ctx, "acme", "basic", 1)
 		<-r.started
@@ -234,12 +233,25 @@ func TestFairShareDeferral(t *testing.T) {
 		r.send(ctx, "acme", "basic", 1)
 		r.waitFor(i + 1)
 	}
-	for deliveries, want := range map[int]time.Duration{1: 80 * time.Millisecond, 3: 320 * time.Millisecond, 40: MaxFairDeferral} {
-		r.send(ctx, "acme", "basic", deliveries)
+	for _, want := range []time.Duration{60 * time.Millisecond, 80 * time.Millisecond, 100 * time.Millisecond} {
+		r.send(ctx, "acme", "basic", 40)
 		_, after, _ := message.OutcomeOf(r.deferred().err)
 		if after != want {
-			t.Errorf("deferral after %d deliveries: %v, want %v", deliveries, after, want)
+			t.Errorf("deferral %v, want %v", after, want)
 		}
+	}
+	// Once those are due, the spacing starts again from now.
+	advance(time.Second)
+	r.send(ctx, "acme", "basic", 1)
+	if _, after, _ := message.OutcomeOf(r.deferred().err); after != 60*time.Millisecond {
+		t.Errorf("deferral after the others were due: %v", after)
+	}
+	// However long the backlog, MaxFairDeferral bounds the wait.
+	for range 50_000 {
+		r.f.deferral("acme")
+	}
+	if d := r.f.deferral("acme"); d != MaxFairDeferral {
+		t.Errorf("deferral of a long backlog: %v", d)
 	}
 	r.finish()
 }
