@@ -34,6 +34,7 @@ type config struct {
 	destinations  []string
 	tiers         *tenant.Tiers
 	replaySize    int
+	replayStore   ReplayStore
 	authzOpts     []authz.Option
 	meterProvider metric.MeterProvider
 

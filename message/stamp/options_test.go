@@ -39,6 +39,10 @@ func TestConfigurationMistakes(t *testing.T) {
 			_, err := stamp.NewVerifier(context.Background(), issuer, stamp.WithJWKS(s.JWKS()), stamp.WithMaxAge(time.Hour))
 			return err
 		}, "WithMaxAge does not apply to NewVerifier"},
+		{"signer: a replay store", func() error {
+			_, err := stamp.NewSigner(issuer, key, "k1", stamp.WithReplayStore(&fakeStore{}))
+			return err
+		}, "WithReplayStore does not apply to NewSigner"},
 	} {
 		err := tc.err()
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "stamp: ") {

@@ -34,17 +34,19 @@ type Verifier struct {
 	v       *authz.Verifier
 	now     func() time.Time
 	replay  *replayCache
+	store   ReplayStore
 	refused *refusals.Counter
 }
 
 // NewVerifier returns a Verifier for the stamps of issuer (the producer's
 // Signer.Issuer). It needs the producer's keys: [WithJWKSURL] or
 // [WithJWKS]; it takes [ForDestination], [WithTiers], [WithClock],
-// [WithReplayCacheSize], [WithMeterProvider] and [WithAuthzOptions]. ctx
-// bounds the first fetch of the JWK Set. Configuration mistakes, and a
-// JWK Set that cannot be fetched, are errors here.
+// [WithReplayCacheSize], [WithReplayStore], [WithMeterProvider] and
+// [WithAuthzOptions]. ctx bounds the first fetch of the JWK Set.
+// Configuration mistakes, and a JWK Set that cannot be fetched, are errors
+// here.
 func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) {
-	c, err := newConfig("NewVerifier", []string{"WithJWKSURL", "WithJWKS", "ForDestination", "WithTiers", "WithClock", "WithReplayCacheSize", "WithMeterProvider", "WithAuthzOptions"}, opts)
+	c, err := newConfig("NewVerifier", []string{"WithJWKSURL", "WithJWKS", "ForDestination", "WithTiers", "WithClock", "WithReplayCacheSize", "WithReplayStore", "WithMeterProvider", "WithAuthzOptions"}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +79,7 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{v: v, now: c.now, replay: newReplayCache(c.replaySize), refused: refusals.NewCounter(c.meterProvider)}, nil
+	return &Verifier{v: v, now: c.now, replay: newReplayCache(c.replaySize), store: c.replayStore, refused: refusals.NewCounter(c.meterProvider)}, nil
 }
 
 // Close stops the background refresh of the JWK Set.
@@ -94,8 +96,9 @@ func (v *Verifier) Close() error { return v.v.Close() }
 // "malformed", "too_large", "algorithm", "unknown_key", "signature",
 // "type", "issuer", "destination", "expired", "not_yet_valid",
 // "tenant_claim", "tier_claim", "claims", "body_digest" or "replayed", and
-// counted. A stamp that cannot be checked yet (the keys are not fetched)
-// defers the message, recorded By "stamp" for "keys_unavailable".
+// counted. A stamp that cannot be checked yet defers the message,
+// recorded By "stamp" for "keys_unavailable" (the keys are not fetched) or
+// "replay_unavailable" (the [ReplayStore] could not answer).
 //
 // It panics when v is nil.
 func Trusted(v *Verifier) message.Middleware {
@@ -114,9 +117,10 @@ func Trusted(v *Verifier) message.Middleware {
 				st.Reject(request.Rejection{By: rej.By, Reason: rej.Reason})
 				v.refused.Add(st, rej.By, rej.Reason)
 				return err
-			case err != nil: // the keys are not fetched: not the message's fault
-				st.Reject(request.Rejection{By: by, Reason: "keys_unavailable"})
-				return message.Defer(keysRetry)
+			case err != nil: // the keys, or the replay store, are away: not the message's fault
+				reason, after := deferral(err)
+				st.Reject(request.Rejection{By: by, Reason: reason})
+				return message.Defer(after)
 			}
 			st.SetTenant(&t, "")
 			return next.HandleMessage(st, m)
@@ -125,7 +129,8 @@ func Trusted(v *Verifier) message.Middleware {
 }
 
 // verify establishes the tenant of m's stamp, or refuses m with a
-// *message.RejectError, or returns the error of keys it cannot fetch.
+// *message.RejectError, or returns the error of keys it cannot fetch or
+// of a replay check the store could not make.
 func (v *Verifier) verify(ctx context.Context, m *message.Message) (tenant.Tenant, error) {
 	stamp := m.Attributes[Attribute]
 	if stamp == "" {
@@ -153,7 +158,11 @@ func (v *Verifier) verify(ctx context.Context, m *message.Message) (tenant.Tenan
 	if jti == "" || expSec == 0 {
 		return tenant.Tenant{}, reject("claims", errors.New("stamp: the stamp has no jti or exp"))
 	}
-	if !v.replay.see(m.Source, jti, m.ID, time.Unix(int64(expSec), 0), v.now()) {
+	fresh, err := v.seen(ctx, m.Source, jti, m.ID, time.Unix(int64(expSec), 0))
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if !fresh {
 		return tenant.Tenant{}, reject("replayed", errors.New("stamp: the stamp came before on another message"))
 	}
 	return t, nil
