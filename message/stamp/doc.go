@@ -43,11 +43,7 @@
 //
 // A stamp outlives the user's token but not its maximum age: a message
 // redriven from a dead-letter queue after that needs a new stamp from a
-// service trusted to make one, never a longer maximum age. Replays are
-// caught within one process, while the first delivery is among the last
-// [WithReplayCacheSize] stamps it accepted; a replay that reaches another
-// replica, or comes after that, is caught only by the handler's own
-// idempotency.
+// service trusted to make one, never a longer maximum age.
 //
 //	verifier, err := stamp.NewVerifier(ctx, "https://orders.example.com",
 //		stamp.WithJWKSURL("https://orders.example.com/.well-known/jwks.json"),
@@ -55,4 +51,24 @@
 //	// ...
 //	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(verifier)))
 //	worker := stack.WrapMessages(handler)
+//
+// # Replays
+//
+// A Verifier remembers each stamp it accepted, with the message it came
+// on, until the stamp expires. Alone, it catches replays within one
+// process, while the first delivery is among the last
+// [WithReplayCacheSize] stamps it accepted; a replay that reaches another
+// replica, or comes after that, is caught only by the handler's own
+// idempotency.
+//
+// With [WithReplayStore] (package message/stamp/redisreplay keeps one in
+// Redis), the replicas share the check: a stamp its own cache does not
+// hold is checked in the store, which remembers it until it expires and
+// 5 minutes after (authz's greatest leeway), so a replay is refused
+// whichever replica it reaches and however many stamps came between; a
+// redelivery the cache holds costs no call. A check the store cannot make
+// (it is unreachable, or slower than its timeout) defers the message: it
+// is never dead-lettered for it, and never accepted unchecked. What the
+// store forgets (a Redis restarted without persistence) it no longer
+// catches.
 package stamp

@@ -120,8 +120,8 @@ func WithTiers(ts *tenant.Tiers) Option {
 
 // WithReplayCacheSize bounds how many stamps a Verifier remembers to catch
 // a replay: about the last n it accepted, each until it expires. A stamp
-// replayed after its first delivery left the cache passes; see the
-// package documentation. Default [DefaultReplayCacheSize], also for 0.
+// replayed after its first delivery left the cache passes, unless a
+// [WithReplayStore] remembers it; see the package documentation. Default [DefaultReplayCacheSize], also for 0.
 func WithReplayCacheSize(n int) Option {
 	return func(c *config) { c.replaySize = n; c.give("WithReplayCacheSize") }
 }
