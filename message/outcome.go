@@ -98,6 +98,12 @@ type RejectError struct {
 	Reason string
 	// Err is what caused it, for logs, or nil. It never holds a stamp.
 	Err error
+	// Tenant is the tenant the refused message claimed, unverified, when
+	// the trust mode could read a valid tenant ID from it (a stamp's
+	// tenant claim, a tenant attribute); "" otherwise. It is for audit
+	// records (logging.MessageLog writes it as claimed_tenant_id): never
+	// act on it.
+	Tenant string
 }
 
 func (e *RejectError) Error() string {

@@ -74,7 +74,7 @@ func SenderSession(roleID, tenantAttribute string, opts ...Option) Middleware {
 			t.Source = tenant.SourcePeer
 		}
 		if session != sessionname.For(prefix, t.ID) {
-			return tenant.Tenant{}, reject(bySender, "sender_mismatch", nil)
+			return tenant.Tenant{}, &RejectError{By: bySender, Reason: "sender_mismatch", Tenant: t.ID}
 		}
 		return t, nil
 	})

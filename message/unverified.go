@@ -50,7 +50,11 @@ func attributeTenant(by string, m *Message, name string, c *config) (tenant.Tena
 		if v, ok := m.Attributes[c.tierAttribute]; ok {
 			var err error
 			if tier, err = c.tiers.Parse(v); err != nil {
-				return tenant.Tenant{}, reject(by, "tier_invalid", err)
+				rej := &RejectError{By: by, Reason: "tier_invalid", Err: err}
+				if tenant.ValidateID(id) == nil {
+					rej.Tenant = id
+				}
+				return tenant.Tenant{}, rej
 			}
 		}
 	}

@@ -114,6 +114,7 @@ func Trusted(v *Verifier) message.Middleware {
 			var rej *message.RejectError
 			switch {
 			case errors.As(err, &rej):
+				rej.Tenant = claimedTenant(m)
 				st.Reject(request.Rejection{By: rej.By, Reason: rej.Reason})
 				v.refused.Add(st, rej.By, rej.Reason)
 				return err
