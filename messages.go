@@ -79,7 +79,8 @@ func WithMessageCredentials(mw message.Middleware) Option {
 // waiting in turn, deferring a backlog's excess. The throttle defers a
 // message of a tenant over its budget, and credentials are fetched only
 // for messages the throttle let through. The access log's logger
-// ([WithAccessLog]) writes the message lines (logging.MessageLog), the
+// ([WithAccessLog]) writes the message lines and the audit events of
+// refused messages (logging.MessageLog, with the access log's options), the
 // meter ([WithMeter]) records [meter.MessageMeters], the limiter
 // ([WithThrottle]) admits messages as requests, from the same budgets (a
 // consumer that needs budgets of its own gets a Stack of its own, with a

@@ -18,7 +18,9 @@ import (
 
 // A worker consumes the messages a producer stamped, through the stack:
 // its handler runs as the tenant of the stamp, and a forged stamp is
-// dead-lettered with its reason, never run.
+// dead-lettered with its reason, never run, and audited (here on the same
+// logger: logging.WithAuditor sends audit events to a stream of their
+// own) with the tenant it claimed.
 func ExampleStack_WrapMessages() {
 	ctx := context.Background()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -55,4 +57,5 @@ func ExampleStack_WrapMessages() {
 	// {"level":"INFO","msg":"order fulfilled","tenant_id":"acme","tenant_tier":"premium","user_id":"user-1"}
 	// {"level":"INFO","msg":"message","message_source":"orders","outcome":"acked","deliveries":1,"tenant_id":"acme","tenant_tier":"premium","user_id":"user-1"}
 	// {"level":"WARN","msg":"message","message_source":"orders","outcome":"rejected","deliveries":1,"rejected_by":"stamp","reject_reason":"signature"}
+	// {"level":"INFO","msg":"audit","log_type":"audit","action":"consume","resource":"orders","outcome":"denied","rejected_by":"stamp","reject_reason":"signature","deliveries":1,"claimed_tenant_id":"acme"}
 }

@@ -77,8 +77,9 @@ func WithRequestIDHeader(name string) AccessOption {
 func WithoutTraceContext() AccessOption { return func(c *accessConfig) { c.noTrace = true } }
 
 // WithAuditor sends the audit events of refused requests (authz denials)
-// to a; nil turns them off. Default: the auditor set with
-// [SetDefaultAuditor], else the access log's own logger.
+// and, given to [MessageLog], of refused messages to a; nil turns them
+// off. Default: the auditor set with [SetDefaultAuditor], else the access
+// log's (the message log's) own logger.
 func WithAuditor(a *Auditor) AccessOption {
 	return func(c *accessConfig) { c.auditor, c.auditExplicit = a, true }
 }

@@ -19,6 +19,9 @@ const (
 	KeyDeliveries    = "deliveries"
 	KeyRetryAfterMS  = "retry_after_ms"
 	KeyError         = "error"
+	// KeyClaimedTenant is the tenant a refused message claimed, unverified,
+	// in its audit record (see [MessageLog]).
+	KeyClaimedTenant = "claimed_tenant_id"
 )
 
 // MessageLog returns message middleware that writes one line per message
@@ -36,10 +39,21 @@ const (
 // span. The message's baggage attribute becomes the context's baggage
 // when the context has none.
 //
+// A message a layer of the stack refuses (a trust mode's refusal; a
+// throttle or credentials layer that finds no tenant) is also an audit
+// event: action "consume", resource the message's source, outcome denied,
+// with rejected_by, reject_reason, deliveries when known, the message ID
+// as request_id and its trace, and claimed_tenant_id when the message
+// claimed a tenant the trust mode could read (never the stamp itself).
+// The handler's own message.Reject, deferrals and failures are not audit
+// events.
+//
 // Of the AccessOptions, WithClientErrorLevel sets the level of rejected
-// messages (default warn; failures are errors, the rest info) and
-// WithoutTraceContext leaves a message without a span without trace IDs;
-// the others concern requests.
+// messages (default warn; failures are errors, the rest info),
+// WithoutTraceContext leaves a message without a span without trace IDs,
+// and WithAuditor sets where the audit events go (default: the auditor set
+// with SetDefaultAuditor, else the message log's own logger); the others
+// concern requests.
 //
 // It belongs outermost, so that it sees every refusal (tenancy's
 // Stack.WrapMessages wires that order); wrapped around a layer that
@@ -55,6 +69,9 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 		}
 	}
 	_, ours := logger.Handler().(*Handler)
+	// With no auditor named or set as default, audit events go where the
+	// message lines go, not to slog.Default.
+	c.fallback = NewAuditor(logger.Handler())
 	return func(next message.Handler) message.Handler {
 		if next == nil {
 			panic("logging: MessageLog needs a handler")
@@ -77,6 +94,7 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 					panic(p)
 				}
 				c.logMessage(logger, ours, st, m, start, err)
+				c.auditMessage(st, m, err)
 			}()
 			return next.HandleMessage(st, m)
 		})
@@ -125,4 +143,31 @@ func (c *accessConfig) logMessage(logger *slog.Logger, ours bool, st *request.St
 		attrs = appendContext(attrs, st, nil)
 	}
 	logger.LogAttrs(st, level, "message", attrs...)
+}
+
+// auditMessage writes the audit event of a message a layer of the stack
+// refused: rejected, with the layer's refusal in the state (the handler's
+// own message.Reject leaves none there).
+func (c *accessConfig) auditMessage(st *request.State, m *message.Message, err error) {
+	rej := st.Rejection()
+	if rej.By == "" {
+		return
+	}
+	if o, _, _ := message.OutcomeOf(err); o != message.Rejected {
+		return
+	}
+	a := c.auditorFor()
+	if a == nil {
+		return
+	}
+	var buf [4]slog.Attr
+	attrs := append(buf[:0], slog.String(KeyRejectedBy, rej.By), slog.String(KeyRejectReason, rej.Reason))
+	if m.Deliveries > 0 {
+		attrs = append(attrs, slog.Int(KeyDeliveries, m.Deliveries))
+	}
+	var re *message.RejectError
+	if errors.As(err, &re) && re.Tenant != "" {
+		attrs = append(attrs, slog.String(KeyClaimedTenant, re.Tenant))
+	}
+	a.Audit(st, "consume", m.Source, OutcomeDenied, attrs...)
 }
