@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,9 +14,9 @@ import (
 )
 
 // Consumer reads a stream as one consumer of a group and hands each entry
-// to a message.Handler, one at a time. Run several Consumers (with names
-// of their own) for more at once. Its methods must not be called
-// concurrently with each other.
+// to a message.Handler: one at a time, or up to [WithConcurrency] at once.
+// Run several Consumers (with names of their own) for more processes. Its
+// methods must not be called concurrently with each other.
 type Consumer struct {
 	client redis.UniversalClient
 	stream string
@@ -24,21 +25,28 @@ type Consumer struct {
 	due    string // sorted set of deferred entries by due time, unix ms
 	cfg    config
 	cursor string // of XAUTOCLAIM
+
+	// With WithConcurrency above 1, the handlers running in goroutines.
+	running sync.WaitGroup
+	freed   chan struct{} // a handler returned and was settled (capacity 1)
+	mu      sync.Mutex
+	busy    int   // handlers running
+	err     error // the first error settling an entry, not yet returned
 }
 
 // NewConsumer returns consumer name of group on stream, creating the
 // stream and the group when they do not exist (a new group starts at the
 // stream's first entry). It takes [WithClock], [WithBatch], [WithBlock],
 // [WithClaimAfter], [WithMaxDeliveries], [WithRetryDelay],
-// [WithDeadLetterStream] and [WithLogger].
+// [WithDeadLetterStream], [WithLogger] and [WithConcurrency].
 func NewConsumer(ctx context.Context, client redis.UniversalClient, stream, group, name string, opts ...Option) (*Consumer, error) {
 	if client == nil || stream == "" || group == "" || name == "" {
 		return nil, errors.New("redisstream: NewConsumer needs a client, a stream, a group and a consumer name")
 	}
 	c := newConfig(opts)
 	switch {
-	case c.batch < 0, c.block < 0, c.claimAfter < 0, c.maxDeliveries < 0, c.retryDelay < 0:
-		return nil, errors.New("redisstream: WithBatch, WithBlock, WithClaimAfter, WithMaxDeliveries and WithRetryDelay need positive values")
+	case c.batch < 0, c.block < 0, c.claimAfter < 0, c.maxDeliveries < 0, c.retryDelay < 0, c.concurrency < 0:
+		return nil, errors.New("redisstream: WithBatch, WithBlock, WithClaimAfter, WithMaxDeliveries, WithRetryDelay and WithConcurrency need positive values")
 	case c.maxLen != 0:
 		return nil, errors.New("redisstream: WithMaxLen applies to NewPublisher")
 	}
@@ -52,23 +60,45 @@ func NewConsumer(ctx context.Context, client redis.UniversalClient, stream, grou
 	return &Consumer{
 		client: client, stream: stream, group: group, name: name,
 		due: stream + ":" + group + ":deferred", cfg: c, cursor: "0-0",
+		freed: make(chan struct{}, 1),
 	}, nil
 }
 
 // Poll handles what is there to handle now, without waiting: the
 // deferred and failed entries that are due, a batch of entries other
 // consumers left unsettled for WithClaimAfter, and a batch of new
-// entries. It returns how many messages it handed to h.
+// entries. It returns how many messages it handed to h, once each is
+// settled.
 func (c *Consumer) Poll(ctx context.Context, h message.Handler) (int, error) {
-	return c.poll(ctx, h, -1)
+	n, err := c.poll(ctx, h, -1, false)
+	c.running.Wait()
+	if serr := c.takeErr(); err == nil {
+		err = serr
+	}
+	return n, err
 }
 
 // Run polls until ctx is done, waiting up to WithBlock for new entries
-// when there is nothing to do. A Redis error is reported to WithLogger and
-// retried after WithBlock. It returns nil once ctx is done.
+// when there is nothing to do; with WithConcurrency, it reads as soon as a
+// handler is free, as many entries as there are free handlers. A Redis
+// error is reported to WithLogger and retried after WithBlock. It returns
+// nil once ctx is done and every entry it handed over is settled.
 func (c *Consumer) Run(ctx context.Context, h message.Handler) error {
+	// A consumer that is stopping still settles what it handed over.
+	defer c.running.Wait()
 	for ctx.Err() == nil {
-		if _, err := c.poll(ctx, h, c.cfg.block); err != nil && ctx.Err() == nil {
+		if c.free() == 0 {
+			select {
+			case <-ctx.Done():
+			case <-c.freed:
+			}
+			continue
+		}
+		_, err := c.poll(ctx, h, c.cfg.block, true)
+		if serr := c.takeErr(); err == nil {
+			err = serr
+		}
+		if err != nil && ctx.Err() == nil {
 			c.cfg.logger.Warn("redisstream: polling failed; retrying", "stream", c.stream, "group", c.group, "error", err.Error())
 			t := time.NewTimer(c.cfg.block)
 			select {
@@ -81,28 +111,44 @@ func (c *Consumer) Run(ctx context.Context, h message.Handler) error {
 	return nil
 }
 
-// poll is one round; block < 0 reads new entries without waiting.
-func (c *Consumer) poll(ctx context.Context, h message.Handler, block time.Duration) (int, error) {
+// poll is one round; block < 0 reads new entries without waiting. Each
+// step reads up to WithBatch entries; in Run (room) with WithConcurrency,
+// no more than there are free handlers, and none when there are none.
+func (c *Consumer) poll(ctx context.Context, h message.Handler, block time.Duration, room bool) (int, error) {
+	limit := func() int {
+		if !room || c.cfg.concurrency == 1 {
+			return c.cfg.batch
+		}
+		return min(c.cfg.batch, c.free())
+	}
 	handled := 0
-	due, err := c.claimDue(ctx)
-	if err != nil {
-		return handled, err
+	if n := limit(); n > 0 {
+		due, err := c.claimDue(ctx, n)
+		if err != nil {
+			return handled, err
+		}
+		if err := c.handleAll(ctx, h, due, true, &handled); err != nil {
+			return handled, err
+		}
 	}
-	if err := c.handleAll(ctx, h, due, true, &handled); err != nil {
-		return handled, err
-	}
-	abandoned, err := c.claimAbandoned(ctx)
-	if err != nil {
-		return handled, err
-	}
-	if err := c.handleAll(ctx, h, abandoned, true, &handled); err != nil {
-		return handled, err
+	if n := limit(); n > 0 {
+		abandoned, err := c.claimAbandoned(ctx, n)
+		if err != nil {
+			return handled, err
+		}
+		if err := c.handleAll(ctx, h, abandoned, true, &handled); err != nil {
+			return handled, err
+		}
 	}
 	if handled > 0 {
 		block = -1 // there may be more due: do not wait for new entries
 	}
+	n := limit()
+	if n == 0 {
+		return handled, nil
+	}
 	streams, err := c.client.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: c.group, Consumer: c.name, Streams: []string{c.stream, ">"}, Count: int64(c.cfg.batch), Block: block,
+		Group: c.group, Consumer: c.name, Streams: []string{c.stream, ">"}, Count: int64(n), Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return handled, nil
@@ -121,9 +167,9 @@ func (c *Consumer) poll(ctx context.Context, h message.Handler, block time.Durat
 // claimDue claims the deferred and failed entries whose time has come.
 // Each is taken off the sorted set first: of consumers polling at once,
 // the one whose ZREM removed it delivers it.
-func (c *Consumer) claimDue(ctx context.Context) ([]redis.XMessage, error) {
+func (c *Consumer) claimDue(ctx context.Context, n int) ([]redis.XMessage, error) {
 	now := strconv.FormatInt(c.cfg.now().UnixMilli(), 10)
-	ids, err := c.client.ZRangeByScore(ctx, c.due, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(c.cfg.batch)}).Result()
+	ids, err := c.client.ZRangeByScore(ctx, c.due, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(n)}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstream: ZRANGEBYSCORE %s: %w", c.due, err)
 	}
@@ -159,9 +205,9 @@ func (c *Consumer) take(ctx context.Context, ids []string) ([]redis.XMessage, er
 // claimAbandoned claims entries left unsettled for WithClaimAfter, except
 // those deferred to a later time (their consumer left them pending on
 // purpose, and the sorted set brings them back).
-func (c *Consumer) claimAbandoned(ctx context.Context) ([]redis.XMessage, error) {
+func (c *Consumer) claimAbandoned(ctx context.Context, n int) ([]redis.XMessage, error) {
 	ids, next, err := c.client.XAutoClaimJustID(ctx, &redis.XAutoClaimArgs{
-		Stream: c.stream, Group: c.group, Consumer: c.name, MinIdle: c.cfg.claimAfter, Start: c.cursor, Count: int64(c.cfg.batch),
+		Stream: c.stream, Group: c.group, Consumer: c.name, MinIdle: c.cfg.claimAfter, Start: c.cursor, Count: int64(n),
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstream: XAUTOCLAIM %s: %w", c.stream, err)
@@ -195,9 +241,10 @@ func (c *Consumer) claimAbandoned(ctx context.Context) ([]redis.XMessage, error)
 	return append(msgs, more...), nil
 }
 
-// handleAll hands each of msgs to h and settles it. claimed says msgs
-// were claimed, so their delivery counts are asked of Redis; new entries
-// are on their first.
+// handleAll hands each of msgs to h and settles it: in turn, or with
+// WithConcurrency in a goroutine each, once a handler is free. claimed
+// says msgs were claimed, so their delivery counts are asked of Redis; new
+// entries are on their first.
 func (c *Consumer) handleAll(ctx context.Context, h message.Handler, msgs []redis.XMessage, claimed bool, handled *int) error {
 	var counts map[string]int
 	if claimed && len(msgs) > 0 {
@@ -219,6 +266,17 @@ func (c *Consumer) handleAll(ctx context.Context, h message.Handler, msgs []redi
 			m.Deliveries = counts[xm.ID]
 		}
 		*handled++
+		if c.cfg.concurrency > 1 {
+			c.acquire()
+			c.running.Go(func() {
+				defer c.release()
+				err := h.HandleMessage(ctx, m)
+				if err := c.settle(context.WithoutCancel(ctx), m, err); err != nil {
+					c.fail(err) // the entry stays pending: claimed again after WithClaimAfter
+				}
+			})
+			continue
+		}
 		err := h.HandleMessage(ctx, m)
 		// A consumer that is stopping still settles what it handled.
 		if err := c.settle(context.WithoutCancel(ctx), m, err); err != nil {
@@ -226,6 +284,57 @@ func (c *Consumer) handleAll(ctx context.Context, h message.Handler, msgs []redi
 		}
 	}
 	return nil
+}
+
+// free returns how many more entries may be handed over now.
+func (c *Consumer) free() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.concurrency - c.busy
+}
+
+// acquire waits for a free handler and takes it.
+func (c *Consumer) acquire() {
+	for {
+		c.mu.Lock()
+		if c.busy < c.cfg.concurrency {
+			c.busy++
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		<-c.freed
+	}
+}
+
+// release gives back the handler of a settled entry.
+func (c *Consumer) release() {
+	c.mu.Lock()
+	c.busy--
+	c.mu.Unlock()
+	select {
+	case c.freed <- struct{}{}:
+	default:
+	}
+}
+
+// fail keeps the first error of a handler's goroutine, for Run or Poll to
+// return.
+func (c *Consumer) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// takeErr returns the error fail kept, and forgets it.
+func (c *Consumer) takeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.err
+	c.err = nil
+	return err
 }
 
 // deliveries returns the delivery counts of msgs, by entry ID.

@@ -15,6 +15,12 @@
 //     with the reason "max_deliveries" once it has had
 //     [WithMaxDeliveries].
 //
+// A Consumer handles one entry at a time, in the order read, unless given
+// [WithConcurrency]: then up to that many at once, each settled as its
+// handler returns, and it reads only as many entries as it has handlers
+// free. That is what a throttle.FairShare in the handler needs to share
+// the handlers among tenants and read past one tenant's backlog.
+//
 // Entries a consumer read and never settled (it stopped, or crashed) are
 // claimed by another consumer of the group once idle for
 // [WithClaimAfter] (XAUTOCLAIM), and delivered again with their delivery
@@ -26,6 +32,8 @@
 //
 // Delivery is at least once: a consumer that stops between the handler's
 // return and the XACK (or between the dead-letter XADD and the XACK)
-// leaves the entry to be delivered (or dead-lettered) again. Streams grow
+// leaves the entry to be delivered (or dead-lettered) again. Run, stopped,
+// reads no more and returns once every entry in hand is settled; an entry
+// whose settling failed (Redis away) stays pending and is claimed again. Streams grow
 // until trimmed: give the Publisher [WithMaxLen], or trim them yourself.
 package redisstream

@@ -29,6 +29,7 @@ type config struct {
 	deadLetter    string
 	logger        *slog.Logger
 	maxLen        int64
+	concurrency   int
 }
 
 func newConfig(opts []Option) config {
@@ -58,6 +59,9 @@ func newConfig(opts []Option) config {
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	if c.concurrency == 0 {
+		c.concurrency = 1
 	}
 	return c
 }
@@ -98,6 +102,21 @@ func WithDeadLetterStream(name string) Option { return func(c *config) { c.deadL
 // WithLogger sets where Consumer.Run reports Redis errors it retries
 // after. Default, also for nil: slog.Default.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithConcurrency lets a Consumer handle up to n entries at once. It reads
+// and claims no more entries than it has handlers free for (and at most
+// WithBatch at a time), hands each to the handler in a goroutine of its
+// own and settles each as its handler returns, in whatever order they
+// return; Run reads again as soon as a handler is free. Poll returns once
+// every entry it handed over is settled. Default 1: one entry at a time,
+// in the order read.
+//
+// A throttle.FairShare needs more entries at once than it has workers:
+// give n above its workers and its waiting bound together (10 × workers
+// with the default bound), so that the entries beyond them are deferred
+// and the consumer reads past a tenant's backlog. An entry's handling then
+// includes its wait for a worker: keep WithClaimAfter above it.
+func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
 
 // WithMaxLen trims a Publisher's stream to about n entries as it adds
 // (XADD MAXLEN ~ n): entries past it are gone, read or not. Default: no

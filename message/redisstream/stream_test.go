@@ -19,6 +19,7 @@ import (
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
+	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"github.com/tenancykit/tenancy/message/redisstream"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
@@ -360,7 +361,200 @@ func TestConfigurationMistakes(t *testing.T) {
 	if _, err := redisstream.NewConsumer(context.Background(), client, stream, "g", "w1", redisstream.WithMaxLen(10)); err == nil {
 		t.Error("NewConsumer WithMaxLen: no error")
 	}
+	if _, err := redisstream.NewConsumer(context.Background(), client, stream, "g", "w1", redisstream.WithConcurrency(-1)); err == nil || !strings.Contains(err.Error(), "WithConcurrency") {
+		t.Errorf("NewConsumer WithConcurrency(-1): %v, want an error naming the option", err)
+	}
 	if _, err := redisstream.NewPublisher(client, stream, redisstream.WithMaxLen(-1)); err == nil {
 		t.Error("NewPublisher WithMaxLen(-1): no error")
+	}
+}
+
+// blocker is a handler that holds each message until the test releases
+// one, and counts how many it holds at once.
+type blocker struct {
+	started chan string   // the body of each message as its handler starts
+	release chan struct{} // one message returns per send
+	mu      sync.Mutex
+	now     int // messages held
+	most    int // the most held at once
+}
+
+func newBlocker() *blocker {
+	return &blocker{started: make(chan string, 100), release: make(chan struct{})}
+}
+
+func (b *blocker) HandleMessage(_ context.Context, m *message.Message) error {
+	b.mu.Lock()
+	b.now++
+	b.most = max(b.most, b.now)
+	b.mu.Unlock()
+	b.started <- string(m.Body)
+	<-b.release
+	b.mu.Lock()
+	b.now--
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *blocker) mostAtOnce() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.most
+}
+
+// TestConcurrency: with WithConcurrency(4), Run hands four entries to
+// the handler at once, and never a fifth before one returns; each is
+// acknowledged as its handler returns, whatever the order.
+func TestConcurrency(t *testing.T) {
+	client, stream := newClient(t)
+	p, _ := redisstream.NewPublisher(client, stream)
+	for i := range 10 {
+		publish(t, p, string(rune('a'+i)), nil)
+	}
+	c := newConsumer(t, client, stream, "w1", redisstream.WithConcurrency(4), redisstream.WithBlock(20*time.Millisecond))
+	b := newBlocker()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, b) }()
+
+	seen := map[string]bool{}
+	for range 4 { // four at once: none has returned yet
+		seen[<-b.started] = true
+	}
+	for range 6 { // each return lets one more start
+		b.release <- struct{}{}
+		seen[<-b.started] = true
+	}
+	for range 4 {
+		b.release <- struct{}{}
+	}
+	if len(seen) != 10 {
+		t.Errorf("%d distinct messages started, want 10: %v", len(seen), seen)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil once cancelled", err)
+	}
+	if n := b.mostAtOnce(); n != 4 {
+		t.Errorf("at most %d messages handled at once, want 4", n)
+	}
+	if n := pending(t, client, stream); n != 0 {
+		t.Errorf("%d entries pending after Run returned, want every one acknowledged", n)
+	}
+}
+
+// TestConcurrencyStopMidStream: Run stopped while four entries are in
+// hand waits for their handlers and settles them before it returns, and
+// reads no more: the entries it never read are there for the next
+// consumer, none lost and none left pending.
+func TestConcurrencyStopMidStream(t *testing.T) {
+	client, stream := newClient(t)
+	p, _ := redisstream.NewPublisher(client, stream)
+	for i := range 10 {
+		publish(t, p, string(rune('a'+i)), nil)
+	}
+	c := newConsumer(t, client, stream, "w1", redisstream.WithConcurrency(4), redisstream.WithBlock(20*time.Millisecond))
+	b := newBlocker()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, b) }()
+	for range 4 {
+		<-b.started
+	}
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) while four handlers were running", err)
+	default:
+	}
+	for range 4 {
+		b.release <- struct{}{}
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil once cancelled", err)
+	}
+	if n := pending(t, client, stream); n != 0 {
+		t.Errorf("%d entries pending, want the four handled acknowledged", n)
+	}
+	var seen messagetest.Seen
+	next := newConsumer(t, client, stream, "w2")
+	poll(t, next, message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(seen.Handler()), 6)
+	if n := seen.Count(); n != 6 {
+		t.Errorf("the next consumer ran %d messages, want the 6 never read", n)
+	}
+}
+
+// TestConcurrencyOutcomes: with WithConcurrency, each outcome is acted on
+// as without: stamped messages verified and run as their tenant, refused
+// stamps and rejected messages dead-lettered with their reasons, a
+// deferred and a failing message delivered again when due, the failing
+// one dead-lettered after its maximum of deliveries.
+func TestConcurrencyOutcomes(t *testing.T) {
+	client, stream := newClient(t)
+	clk := newClock()
+	s := newSigner(t, clk)
+	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(v)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	h := stack.WrapMessages(rec.handler(func(_ context.Context, m *message.Message) error {
+		switch string(m.Body) {
+		case "later":
+			if m.Deliveries == 1 {
+				return message.Defer(time.Second)
+			}
+		case "broken":
+			return errors.New("database down")
+		case "unreadable":
+			return message.Reject("invalid_order")
+		}
+		return nil
+	}))
+	p, _ := redisstream.NewPublisher(client, stream)
+	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now), redisstream.WithConcurrency(3),
+		redisstream.WithMaxDeliveries(2), redisstream.WithRetryDelay(time.Second))
+	ok1 := publish(t, p, "ok1", mustStamp(t, s, "acme", "ok1"))
+	ok2 := publish(t, p, "ok2", mustStamp(t, s, "globex", "ok2"))
+	later := publish(t, p, "later", mustStamp(t, s, "acme", "later"))
+	broken := publish(t, p, "broken", mustStamp(t, s, "globex", "broken"))
+	unreadable := publish(t, p, "unreadable", mustStamp(t, s, "acme", "unreadable"))
+	forged := publish(t, p, "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
+	tampered := publish(t, p, "t1-changed", mustStamp(t, s, "acme", "t1"))
+	missing := publish(t, p, "m1", nil)
+
+	poll(t, c, h, 8)
+	want := map[string]string{ok1: "acme#1", ok2: "globex#1", later: "acme#1", broken: "globex#1", unreadable: "acme#1"}
+	if diff := cmp.Diff(want, rec.got()); diff != "" {
+		t.Errorf("ran (-want +got):\n%s", diff)
+	}
+	dead := map[string]string{
+		forged: "stamp:signature after 1", tampered: "stamp:body_digest after 1", missing: "stamp:missing after 1",
+		unreadable: "handler:invalid_order after 1",
+	}
+	if diff := cmp.Diff(dead, deadLetters(t, client, stream)); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	if n := pending(t, client, stream); n != 2 {
+		t.Errorf("%d entries pending, want the deferred and the failed", n)
+	}
+	poll(t, c, h, 0)
+	clk.Add(time.Second)
+	poll(t, c, h, 2)
+	want[later], want[broken] = "acme#2", "globex#2"
+	if diff := cmp.Diff(want, rec.got()); diff != "" {
+		t.Errorf("ran (-want +got):\n%s", diff)
+	}
+	dead[broken] = "max_deliveries after 2"
+	if diff := cmp.Diff(dead, deadLetters(t, client, stream)); diff != "" {
+		t.Errorf("dead letters (-want +got):\n%s", diff)
+	}
+	if n := pending(t, client, stream); n != 0 {
+		t.Errorf("%d entries pending, want none", n)
 	}
 }
