@@ -181,7 +181,7 @@ func TestChartEscapesText(t *testing.T) {
 	for i := range values {
 		values[i] = float64(i * i)
 	}
-	err = writeChart(f, `<a & "b">`, "x < y", 250*time.Millisecond, []series{
+	err = writeChart(f, `<a & "b">`, "x < y", "<y>", 250*time.Millisecond, []series{
 		{label: "<script>", color: "#000", values: values},
 		{label: "it's & more", color: `"red"`, values: make([]float64, chartBins)}, // all zero
 	})
@@ -260,6 +260,103 @@ func TestFlags(t *testing.T) {
 		_, err := run(context.Background(), append([]string{"noisyneighbor"}, c.args...), &out)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+// runQueueFor runs the queue scenario with args and returns its report and
+// output.
+func runQueueFor(t *testing.T, args ...string) (*queueReport, string) {
+	t.Helper()
+	var out bytes.Buffer
+	rep, err := runQueue(context.Background(), args, &out)
+	if err != nil {
+		t.Fatalf("queue %v: %v\n%s", args, err, out.String())
+	}
+	t.Logf("noisyneighbor queue %s\n%s", strings.Join(args, " "), out.String())
+	return rep, out.String()
+}
+
+// TestQueueNoisyNeighbour runs the queue scenario both ways, smaller: 500
+// messages of globex, then 10 of acme, on 4 workers. Without the fair
+// share, acme's messages are handled only once globex's backlog is
+// (all but the last few in hand); with it, they are all handled before
+// half of globex's are, globex's excess deferred and none lost. The
+// facts are counts, which a busy machine does not change; the margin is
+// wide (observed with -race on a busy machine: acme all done within the
+// first 25 of globex's).
+func TestQueueNoisyNeighbour(t *testing.T) {
+	const backlog, after, workers = 500, 10, 4
+	dir := t.TempDir()
+	onSVG, offSVG := filepath.Join(dir, "on.svg"), filepath.Join(dir, "off.svg")
+	args := []string{"-backlog=500", "-after=10", "-workers=4", "-work=4ms"}
+	on, onOut := runQueueFor(t, append(args, "-svg="+onSVG)...)
+	off, _ := runQueueFor(t, append(args, "-fair=false", "-svg="+offSVG)...)
+
+	for _, rep := range []*queueReport{on, off} {
+		flood, few := rep.Tenants[0], rep.Tenants[1]
+		if flood.Tenant != "globex" || few.Tenant != "acme" || flood.Messages != backlog || few.Messages != after {
+			t.Fatalf("%s: %s handled %d, %s %d; want globex %d and acme %d, each once",
+				rep.mode(), flood.Tenant, flood.Messages, few.Tenant, few.Messages, backlog, after)
+		}
+	}
+	t.Run("fair share off", func(t *testing.T) {
+		flood, few := off.Tenants[0], off.Tenants[1]
+		if few.OthersDone < backlog-workers {
+			t.Errorf("acme all done after %d of globex's %d: want behind the backlog (at least %d) without the fair share",
+				few.OthersDone, backlog, backlog-workers)
+		}
+		if flood.Deliveries != backlog || few.Deliveries != after {
+			t.Errorf("deliveries %d and %d, want one per message: nothing defers without the fair share", flood.Deliveries, few.Deliveries)
+		}
+	})
+	t.Run("fair share on", func(t *testing.T) {
+		flood, few := on.Tenants[0], on.Tenants[1]
+		if few.OthersDone >= backlog/2 {
+			t.Errorf("acme all done after %d of globex's %d, want before half of them", few.OthersDone, backlog)
+		}
+		if flood.Deliveries <= backlog {
+			t.Errorf("globex: %d deliveries of %d messages: its excess was never deferred", flood.Deliveries, backlog)
+		}
+		for _, want := range []string{"queue, fair share on:", "globex   basic", "acme     premium", "chart: " + onSVG} {
+			if !strings.Contains(onOut, want) {
+				t.Errorf("the output does not contain %q:\n%s", want, onOut)
+			}
+		}
+	})
+	t.Run("charts", func(t *testing.T) {
+		for _, path := range []string{onSVG, offSVG} {
+			checkChart(t, path, 2)
+		}
+	})
+}
+
+func TestQueueFlags(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := run(context.Background(), []string{"noisyneighbor", "queue", "-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("queue -h: %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"-fair", "-svg", "-backlog", "-after", "-workers", "-work", "-concurrency"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("usage does not mention %s", name)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-backlog=0"}, "-backlog 0: want 1 to 100000"},
+		{[]string{"-after=1e6"}, `invalid value "1e6" for flag -after`},
+		{[]string{"-after=20000"}, "-after 20000: want 1 to 10000"},
+		{[]string{"-workers=0"}, "-workers 0"},
+		{[]string{"-work=2s"}, "-work 2s"},
+		{[]string{"-workers=8", "-concurrency=4"}, "-concurrency 4: want -workers (8) to 4096"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		out.Reset()
+		_, err := run(context.Background(), append([]string{"noisyneighbor", "queue"}, c.args...), &out)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("queue %v: %v, want an error containing %q", c.args, err, c.want)
 		}
 	}
 }

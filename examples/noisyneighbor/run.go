@@ -95,6 +95,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 // run parses args, sends the load, prints the table to stdout, writes the
 // chart, and returns what it measured.
 func run(ctx context.Context, args []string, stdout io.Writer) (_ *report, err error) {
+	if len(args) > 1 && args[1] == "queue" {
+		_, err := runQueue(ctx, args[2:], stdout)
+		return nil, err
+	}
 	o, err := parseFlags(args, stdout)
 	if err != nil {
 		return nil, err
@@ -139,7 +143,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (_ *report, err e
 		return nil, err
 	}
 	if o.svg != "" {
-		if err := writeChartFile(o.svg, rep); err != nil {
+		if err := writeChartFile(o.svg, rep.chart); err != nil {
 			return nil, err
 		}
 		if _, err := fmt.Fprintf(stdout, "\nchart: %s\n", o.svg); err != nil {
@@ -149,12 +153,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) (_ *report, err e
 	return rep, nil
 }
 
-func writeChartFile(path string, rep *report) error {
+// writeChartFile writes the chart chart draws to path.
+func writeChartFile(path string, chart func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("-svg: %w", err)
 	}
-	if err := rep.chart(f); err != nil {
+	if err := chart(f); err != nil {
 		f.Close()
 		return fmt.Errorf("-svg %s: %w", path, err)
 	}

@@ -47,12 +47,12 @@ func (r *report) chart(w io.Writer) error {
 	}
 	title := "Admitted requests per second, " + mode
 	sub := fmt.Sprintf("%d workers × %v; %d bins of %v", r.Workers, r.Work, chartBins, r.Bin.Round(time.Millisecond))
-	return writeChart(w, title, sub, r.Bin, lines)
+	return writeChart(w, title, sub, "admitted requests/s", r.Bin, lines)
 }
 
 // writeChart draws lines over time, each value the mean of one bin, with
-// axes, ticks and a legend.
-func writeChart(w io.Writer, title, subtitle string, bin time.Duration, lines []series) error {
+// axes, ticks, the y axis's label and a legend.
+func writeChart(w io.Writer, title, subtitle, yLabel string, bin time.Duration, lines []series) error {
 	bins := 0
 	peak := 0.0
 	for _, l := range lines {
@@ -100,8 +100,8 @@ func writeChart(w io.Writer, title, subtitle string, bin time.Duration, lines []
 	p(`<line x1="%d" y1="%d" x2="%d" y2="%d"/>`, plotLeft, plotTop, plotLeft, plotBottom)
 	p(`</g>`)
 	p(`<text x="%d" y="%d" text-anchor="middle">time (s)</text>`, (plotLeft+plotRight)/2, plotBottom+38)
-	p(`<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">admitted requests/s</text>`,
-		(plotTop+plotBottom)/2, (plotTop+plotBottom)/2)
+	p(`<text x="16" y="%d" text-anchor="middle" transform="rotate(-90 16 %d)">%s</text>`,
+		(plotTop+plotBottom)/2, (plotTop+plotBottom)/2, esc(yLabel))
 
 	// The lines, a point in the middle of each bin.
 	for _, l := range lines {
