@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +29,13 @@ const (
 	// destination is the name the stamps must be made for: orders stamps
 	// its events with stamp.WithDestination("fulfillment").
 	destination = "fulfillment"
+	// defaultWorkers is how many orders are fulfilled at once; the
+	// consumer hands over 10 × as many messages by default, so that the
+	// fair share defers a tenant's backlog and reads past it.
+	defaultWorkers     = 8
+	concurrencyPerWork = 10
+	maxWorkers         = 1024
+	maxConcurrency     = 16384
 )
 
 // defaultTiersJSON are the limits per tier of the messages a tenant may
@@ -51,6 +59,8 @@ type config struct {
 	tierLimits  map[string]throttle.Limits
 	meterFile   string // METER_FILE; empty: EMF lines on stdout
 	logLevel    slog.Level
+	workers     int // WORKERS: orders fulfilled at once, shared among tenants
+	concurrency int // CONSUMER_CONCURRENCY: messages handed to the stack at once
 }
 
 // loadConfig reads the configuration through getenv (os.Getenv in main).
@@ -104,7 +114,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.logLevel = l
 	}
+	c.workers = envInt(env, "WORKERS", defaultWorkers, 1, maxWorkers)
+	c.concurrency = envInt(env, "CONSUMER_CONCURRENCY", concurrencyPerWork*c.workers, c.workers, maxConcurrency)
 	return c, env.Err()
+}
+
+// envInt reads the integer variable name, from lo to hi, def when unset.
+func envInt(env *kit.Env, name string, def, lo, hi int) int {
+	s := env.Get(name, "")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		env.Fail("%s %q: want a whole number from %d to %d", name, s, lo, hi)
+		return def
+	}
+	return n
 }
 
 // readTiers decodes the limits per tier of path, or the embedded ones.

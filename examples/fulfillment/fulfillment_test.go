@@ -27,6 +27,7 @@ import (
 	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
+	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/redisstream"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/meter"
@@ -158,6 +159,13 @@ const stampKeyID = "orders-test"
 // start runs the whole: tiers, when not empty, is the worker's TIERS_FILE.
 func start(t *testing.T, tiers string) *fixture {
 	t.Helper()
+	return startWith(t, tiers, nil)
+}
+
+// startWith runs the whole with more of the worker's environment, and
+// opts.
+func startWith(t *testing.T, tiers string, more map[string]string, opts ...runOption) *fixture {
+	t.Helper()
 	rs := testservers.Redis(t)
 	f := &fixture{
 		redis:     redis.NewClient(&redis.Options{Addr: rs.Addr}),
@@ -191,6 +199,9 @@ func start(t *testing.T, tiers string) *fixture {
 		"METER_FILE":      f.meterFile,
 		"CONSUMER_NAME":   "w1",
 	}
+	for k, v := range more {
+		env[k] = v
+	}
 	if tiers != "" {
 		env["TIERS_FILE"] = filepath.Join(t.TempDir(), "tiers.json")
 		if err := os.WriteFile(env["TIERS_FILE"], []byte(tiers), 0o600); err != nil {
@@ -199,7 +210,7 @@ func start(t *testing.T, tiers string) *fixture {
 	}
 	f.worker = servicetest.Start(t, env, func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
 		return run(ctx, []string{"fulfillment"}, getenv, stdout, stderr,
-			withReady(ready), withClock(f.clock.Now), withBlock(10*time.Millisecond))
+			append([]runOption{withReady(ready), withClock(f.clock.Now), withBlock(10 * time.Millisecond)}, opts...)...)
 	})
 	return f
 }
@@ -494,5 +505,105 @@ func TestTenantOverBudgetIsDeferred(t *testing.T) {
 		if u[key] != want {
 			t.Errorf("usage %q = %v, want %v (all: %v)", key, u[key], want, u)
 		}
+	}
+}
+
+// TestNoisyNeighbourBacklog: acme's backlog of 60 orders is on the stream
+// before globex's 3, and the worker has 2 workers (WORKERS) and reads 40
+// messages at once (CONSUMER_CONCURRENCY). The fair share holds 16 in
+// line and defers the rest of acme's backlog, so the consumer reads past
+// it: once globex's 3 wait in line (45 of acme's deferred), the workers
+// take turns, and globex's are all fulfilled after 5 of acme's (2 were
+// running), where a plain pool would take all 60 first. Every order is
+// then fulfilled once, acme's deferred ones when their time comes (the
+// worker's clock moved), none dead-lettered.
+func TestNoisyNeighbourBacklog(t *testing.T) {
+	const backlog, few = 60, 3
+	started := make(chan string, backlog+few)
+	release := make(chan struct{})
+	hold := func(next message.Handler) message.Handler {
+		return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
+			tn, _ := tenant.FromContext(ctx)
+			started <- tn.ID
+			<-release
+			return next.HandleMessage(ctx, m)
+		})
+	}
+	f := startWith(t, "", map[string]string{"WORKERS": "2", "CONSUMER_CONCURRENCY": "40"}, withHandler(hold))
+	ctx := context.Background()
+	signer, err := stamp.NewSigner(defaultStampIssuer, f.key, stampKeyID, stamp.WithClock(f.clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := redisstream.NewPublisher(f.redis, defaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(tenantID, tier string, n int) {
+		tctx := tenant.NewContext(ctx, tenant.Tenant{ID: tenantID, Tier: tenant.DefaultTiers.MustLookup(tier), Source: tenant.SourceToken})
+		for i := range n {
+			body := []byte(fmt.Sprintf(`{"type":"order.created","order":{"id":"%s-%d","tenant_id":"%s","user_id":"u","item":"anvil","quantity":1}}`, tenantID, i, tenantID))
+			attrs, err := signer.Stamp(tctx, body, stamp.WithDestination("fulfillment"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pub.Publish(ctx, body, attrs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish("acme", "premium", backlog)
+	publish("globex", "basic", few)
+
+	// 2 running, 16 waiting (3 of them globex's): the other 45 of acme's
+	// deferred, each logged.
+	f.waitLines(t, servicetest.LogLine{"msg": "message", "outcome": "deferred", "tenant_id": "acme", "reject_reason": "fair_share"}, backlog-2-16+few)
+	var order []string
+	for range 2 {
+		order = append(order, <-started)
+	}
+	acmeFirst := 0
+	for globex := 0; globex < few; {
+		release <- struct{}{}
+		switch tn := <-started; tn {
+		case "globex":
+			globex++
+		default:
+			acmeFirst++
+		}
+	}
+	close(release)
+	t.Logf("globex's %d orders ran after %d of acme's", few, 2+acmeFirst)
+	if want := 2 + few; 2+acmeFirst > want+1 {
+		t.Errorf("globex's %d orders ran after %d of acme's (the first %v), want about %d: a backlog of %d held them up",
+			few, 2+acmeFirst, order, want, backlog)
+	}
+
+	// acme's deferred orders come back when due, on the worker's clock.
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		lines := servicetest.LinesWhere(f.worker.Lines(t), servicetest.LogLine{"msg": "order fulfilled"})
+		if len(lines) >= backlog+few {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d orders fulfilled after a minute, want %d", len(lines), backlog+few)
+		}
+		f.clock.Add(time.Minute) // the longest a fair share defers
+		<-tick.C
+	}
+	if dl := f.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters %v, want none: a deferral never dead-letters", dl)
+	}
+	u := f.usage(t)
+	for key, want := range map[string]float64{"acme orders.fulfilled": backlog, "globex orders.fulfilled": few} {
+		if u[key] != want {
+			t.Errorf("usage %q = %v, want %v: each order once (all: %v)", key, u[key], want, u)
+		}
+	}
+	if u["acme messages.denied throttle:fair_share"] < backlog-2-16+few {
+		t.Errorf("acme's fair_share deferrals metered %v, want at least %d", u["acme messages.denied throttle:fair_share"], backlog-2-16+few)
 	}
 }

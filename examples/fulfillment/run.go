@@ -14,6 +14,7 @@ import (
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/logging"
+	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/redisstream"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/meter"
@@ -42,6 +43,11 @@ It takes no arguments; it is configured by environment variables:
   METER_FILE           usage records appended as JSON lines (default: CloudWatch
                        EMF lines on stdout)
   LOG_LEVEL            debug, info, warn or error (default info)
+  WORKERS              orders fulfilled at once, shared among the tenants with
+                       messages waiting (default 8)
+  CONSUMER_CONCURRENCY messages read and handed to the stack at once; those
+                       beyond the workers and their waiting line are deferred
+                       (default 10 × WORKERS)
 `
 
 // Shutdown bounds.
@@ -64,6 +70,7 @@ type runHooks struct {
 	ready func(addr string) // /healthz is served on addr, and the consumer reads
 	clock func() time.Time  // the time of the verifier, the throttle and the consumer
 	block time.Duration     // how long one read waits for new entries
+	wrap  func(message.Handler) message.Handler
 }
 
 // withReady calls f with the bound address once the worker serves
@@ -77,6 +84,12 @@ func withClock(now func() time.Time) runOption { return func(h *runHooks) { h.cl
 // withBlock sets how long one read of the stream waits for new entries,
 // which bounds how late a deferred message comes back once due.
 func withBlock(d time.Duration) runOption { return func(h *runHooks) { h.block = d } }
+
+// withHandler wraps the fulfiller in wrap, inside the stack: a test holds
+// each order there to see which tenant's runs next.
+func withHandler(wrap func(message.Handler) message.Handler) runOption {
+	return func(h *runHooks) { h.wrap = wrap }
+}
 
 // run builds the worker from the environment, consumes until ctx is done,
 // then delivers the usage it recorded and returns nil. Human-facing text
@@ -154,23 +167,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		redisstream.WithBlock(hooks.block),
 		redisstream.WithDeadLetterStream(cfg.deadLetter),
 		redisstream.WithLogger(log),
+		redisstream.WithConcurrency(cfg.concurrency),
 	)
 	if err != nil {
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 
-	// The consumer's stack: message log → meter → stamp → throttle → the
-	// fulfiller.
+	// The workers, shared among the tenants with messages waiting: a
+	// tenant's backlog does not hold up the others' orders.
+	fair, err := throttle.NewFairShare(cfg.workers, throttle.WithFairClock(hooks.clock))
+	if err != nil {
+		return fmt.Errorf("WORKERS: %w", err)
+	}
+	// The consumer's stack: message log → meter → stamp → fair share →
+	// throttle → the fulfiller.
 	stack, err := tenancy.New(
 		tenancy.WithAccessLog(log),
 		tenancy.WithMeter(rec),
 		tenancy.WithMessageTrust(stamp.Trusted(verifier)),
+		tenancy.WithMessageFairShare(fair),
 		tenancy.WithThrottle(limiter),
 	)
 	if err != nil {
 		return err
 	}
-	worker := stack.WrapMessages(newFulfiller(log))
+	var fulfil message.Handler = newFulfiller(log)
+	if hooks.wrap != nil {
+		fulfil = hooks.wrap(fulfil)
+	}
+	worker := stack.WrapMessages(fulfil)
 
 	ln, err := kit.Listen(cfg.addr)
 	if err != nil {

@@ -51,19 +51,21 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.stream != "order-events" || c.group != "fulfillment" || c.stampIssuer != "https://orders.example" ||
-		c.jwksURL != "http://127.0.0.1:8080/.well-known/jwks.json" || c.consumer == "" || len(c.tierLimits) != 4 {
+		c.jwksURL != "http://127.0.0.1:8080/.well-known/jwks.json" || c.consumer == "" || len(c.tierLimits) != 4 ||
+		c.workers != 8 || c.concurrency != 80 {
 		t.Errorf("defaults %+v", c)
 	}
 	_, err = loadConfig(func(name string) string {
 		return map[string]string{
 			"ADDR": "nope", "REDIS_URL": "http://:hunter2@redis:6379", "ORDERS_STAMP_ISSUER": "orders",
 			"ORDERS_JWKS_URL": "/keys", "TIERS_FILE": "missing.json", "LOG_LEVEL": "trace",
+			"WORKERS": "0", "CONSUMER_CONCURRENCY": "many",
 		}[name]
 	})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"ADDR", "REDIS_URL", "ORDERS_STAMP_ISSUER", "ORDERS_JWKS_URL", "TIERS_FILE missing.json", "LOG_LEVEL"} {
+	for _, want := range []string{"ADDR", "REDIS_URL", "ORDERS_STAMP_ISSUER", "ORDERS_JWKS_URL", "TIERS_FILE missing.json", "LOG_LEVEL", `WORKERS "0"`, `CONSUMER_CONCURRENCY "many"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
