@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/tenancykit/tenancy/internal/propagate"
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/message"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -82,7 +84,8 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 			if st.Info.ID == "" {
 				st.Info.ID = newRequestID()
 			}
-			if st.First(request.AccessLog) {
+			if st.First(request.AccessLog) && m.Attributes["baggage"] != "" &&
+				!request.DeriveMessageValue(st, baggageKey, deriveBaggage, m.Attributes) {
 				st.Context = propagate.ExtractBaggage(st.Context, propagation.MapCarrier(m.Attributes))
 			}
 			if !c.noTrace && !trace.SpanContextFromContext(st).IsValid() {
@@ -99,6 +102,36 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 			return next.HandleMessage(st, m)
 		})
 	}
+}
+
+// baggageKey is the context key OpenTelemetry keeps baggage under, found
+// by asking a context that records the key it is asked for: a message's
+// baggage attribute is parsed only when something looks the key up (most
+// handlers never do), through request.DeriveMessageValue. Nil if
+// OpenTelemetry looks baggage up otherwise: the attribute is then parsed
+// for every message.
+var baggageKey = func() any {
+	p := keyProbe{Context: context.Background()}
+	baggage.FromContext(&p)
+	return p.key
+}()
+
+// keyProbe is a context that records the last key it was asked for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	p.key = key
+	return nil
+}
+
+// deriveBaggage adds the baggage of a message's attributes (a
+// map[string]string) to parent when parent has none.
+func deriveBaggage(parent context.Context, attrs any) context.Context {
+	a, _ := attrs.(map[string]string)
+	return propagate.ExtractBaggage(parent, propagation.MapCarrier(a))
 }
 
 // errPanic is the failure a panicking handler is logged with.

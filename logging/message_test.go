@@ -147,3 +147,37 @@ func TestMessageLogWithoutID(t *testing.T) {
 		t.Errorf("line %v: want no trace", lines[1])
 	}
 }
+
+// TestMessageLogContextBaggageWins: a context that holds baggage keeps it,
+// whether the handler reads it from its own goroutine or from several.
+func TestMessageLogContextBaggageWins(t *testing.T) {
+	logger, _ := newLogger()
+	own, err := baggage.Parse("region=us")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := make(chan string, 3)
+	h := logging.MessageLog(logger)(asTenant(message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
+		done := make(chan struct{})
+		for range 2 {
+			go func() {
+				regions <- baggage.FromContext(ctx).Member("region").Value()
+				done <- struct{}{}
+			}()
+		}
+		regions <- baggage.FromContext(ctx).Member("region").Value()
+		<-done
+		<-done
+		return nil
+	})))
+	m := &message.Message{ID: "1", Attributes: map[string]string{"baggage": "region=eu"}}
+	if err := h.HandleMessage(baggage.ContextWithBaggage(context.Background(), own), m); err != nil {
+		t.Fatal(err)
+	}
+	close(regions)
+	for r := range regions {
+		if r != "us" {
+			t.Errorf("region %q, want the context's own us", r)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package request
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // A message is handled by the same layers as a request, in the same order
@@ -21,9 +22,19 @@ type messageKey struct{}
 // handled inside a request (an in-memory queue drained by a handler) must
 // not run as the request's tenant, nor log its request ID, nor share its
 // state.
+//
+// It may answer one more key, derived from the message when it is first
+// asked for (see [DeriveMessageValue]): the message's baggage, which most
+// messages' handlers never read, is then parsed only when one does.
 type messageParent struct {
 	context.Context
 	st *State
+
+	derivedKey any // nil: none
+	derive     func(parent context.Context, arg any) context.Context
+	deriveArg  any
+	deriveOnce sync.Once
+	derived    context.Context
 }
 
 func (p *messageParent) Value(key any) any {
@@ -35,7 +46,40 @@ func (p *messageParent) Value(key any) any {
 			return nil
 		}
 	}
+	if p.derivedKey != nil && key == p.derivedKey {
+		p.deriveOnce.Do(func() { p.derived = p.derive(p.Context, p.deriveArg) })
+		return p.derived.Value(key)
+	}
 	return p.Context.Value(key)
+}
+
+// messageState is a message's State and the context it starts from, in
+// one allocation.
+type messageState struct {
+	st     State
+	parent messageParent
+}
+
+// DeriveMessageValue has the context of the message whose State is st
+// answer key (a comparable context key) with the value that
+// derive(parent, arg).Value(key) returns, where parent is the context the
+// message's handler was called with: derive runs once, on the first
+// lookup of key, and never if no one asks. It reports false, and changes
+// nothing, when st is not a message's State whose Context is still the
+// one EnterMessage made, or when a derived key is set already: the caller
+// then derives the context itself.
+//
+// It is for the first layer only, before any other layer sees the State
+// (see [State.First]). derive must return a context that answers key as
+// parent would with the value added; arg is passed as given (a map, a
+// pointer: no allocation).
+func DeriveMessageValue(st *State, key any, derive func(parent context.Context, arg any) context.Context, arg any) bool {
+	p, ok := st.Context.(*messageParent)
+	if !ok || p.st != st || p.derivedKey != nil || key == nil || derive == nil {
+		return false
+	}
+	p.derivedKey, p.derive, p.deriveArg = key, derive, arg
+	return true
 }
 
 // EnterMessage is how message layer l starts on a message: it returns the
@@ -55,9 +99,11 @@ func EnterMessage(l Layer, ctx context.Context) (st *State, created bool) {
 		}
 		return st, false
 	}
-	st = new(State)
+	ms := new(messageState)
+	st = &ms.st
 	st.entered.Store(1 << l)
-	st.Context = &messageParent{Context: ctx, st: st}
+	ms.parent.Context, ms.parent.st = ctx, st
+	st.Context = &ms.parent
 	return st, true
 }
 

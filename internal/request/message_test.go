@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tenancykit/tenancy/internal/request"
@@ -76,5 +78,68 @@ func TestMessageLayersMisordered(t *testing.T) {
 	}
 	if r := reported(); len(r) != 1 || !strings.HasPrefix(r[0], "meter: meter.MessageMiddleware runs inside (throttle.Limiter).MessageMiddleware") {
 		t.Errorf("reports %q", r)
+	}
+}
+
+// derivedKey is the key TestDeriveMessageValue derives.
+type derivedKey struct{}
+
+// TestDeriveMessageValue: a message's context answers the derived key
+// with what derive adds to the context the message came with, deriving it
+// on the first lookup only, once however many goroutines ask, and never
+// when no one asks; other keys are not derived. A State that is not a
+// message's as EnterMessage made it, or has a derived key already, is
+// left alone.
+func TestDeriveMessageValue(t *testing.T) {
+	var calls atomic.Int32
+	derive := func(parent context.Context, arg any) context.Context {
+		calls.Add(1)
+		return context.WithValue(parent, derivedKey{}, arg.(string)+" derived")
+	}
+	parent := context.WithValue(context.Background(), otherKey{}, "other")
+
+	st, _ := request.EnterMessage(request.AccessLog, parent)
+	if !request.DeriveMessageValue(st, derivedKey{}, derive, "baggage") {
+		t.Fatal("DeriveMessageValue refused a new message state")
+	}
+	if request.DeriveMessageValue(st, derivedKey{}, derive, "again") {
+		t.Error("DeriveMessageValue accepted a second derived key")
+	}
+	if v := st.Value(otherKey{}); v != "other" || calls.Load() != 0 {
+		t.Errorf("other key = %v after %d derivations, want the parent's value and none", v, calls.Load())
+	}
+	var wg sync.WaitGroup
+	got := make([]any, 8)
+	for i := range got {
+		wg.Go(func() { got[i] = st.Value(derivedKey{}) })
+	}
+	wg.Wait()
+	for i, v := range got {
+		if v != "baggage derived" {
+			t.Errorf("lookup %d = %v, want the derived value", i, v)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("derive ran %d times, want once", n)
+	}
+
+	// Never asked: never derived.
+	calls.Store(0)
+	unasked, _ := request.EnterMessage(request.AccessLog, parent)
+	request.DeriveMessageValue(unasked, derivedKey{}, derive, "baggage")
+	unasked.Value(otherKey{})
+	if n := calls.Load(); n != 0 {
+		t.Errorf("derive ran %d times for a message whose key no one asked for", n)
+	}
+
+	// A State whose Context was replaced, or a request's, is left alone.
+	replaced, _ := request.EnterMessage(request.AccessLog, parent)
+	replaced.Context = context.WithValue(replaced.Context, otherKey{}, "replaced")
+	if request.DeriveMessageValue(replaced, derivedKey{}, derive, "x") {
+		t.Error("DeriveMessageValue accepted a State whose Context was replaced")
+	}
+	_, _, reqState, _ := request.Enter(request.AccessLog, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	if request.DeriveMessageValue(reqState, derivedKey{}, derive, "x") {
+		t.Error("DeriveMessageValue accepted a request's State")
 	}
 }
