@@ -21,5 +21,5 @@ func BoundQueue(tenantID string, tier tenant.Tier) Middleware {
 		panic(fmt.Sprintf("message: BoundQueue: %v", err))
 	}
 	t.Source = tenant.SourceAssigned
-	return trust(nil, func(context.Context, *Message) (tenant.Tenant, error) { return t, nil })
+	return trust(nil, func(context.Context, *Message) (*tenant.Tenant, error) { return &t, nil })
 }

@@ -50,32 +50,32 @@ func SenderSession(roleID, tenantAttribute string, opts ...Option) Middleware {
 	if prefix == "" {
 		prefix = sessionname.DefaultPrefix
 	}
-	return trust(refusals.NewCounter(c.meterProvider), func(ctx context.Context, m *Message) (tenant.Tenant, error) {
+	return trust(refusals.NewCounter(c.meterProvider), func(ctx context.Context, m *Message) (*tenant.Tenant, error) {
 		role, session, ok := strings.Cut(m.SenderID, ":")
 		switch {
 		case m.SenderID == "":
-			return tenant.Tenant{}, reject(bySender, "sender_missing", nil)
+			return nil, reject(bySender, "sender_missing", nil)
 		case !ok:
-			return tenant.Tenant{}, reject(bySender, "sender_not_session", nil)
+			return nil, reject(bySender, "sender_not_session", nil)
 		case role != roleID:
-			return tenant.Tenant{}, reject(bySender, "sender_role", nil)
+			return nil, reject(bySender, "sender_role", nil)
 		}
 		// The message state hides the tenant of the context the message
 		// was handled in: a tenant here is an outer trust mode's.
 		t, ok := tenant.FromContext(ctx)
 		if !ok {
 			if tenantAttribute == "" {
-				return tenant.Tenant{}, reject(bySender, "tenant_missing", nil)
+				return nil, reject(bySender, "tenant_missing", nil)
 			}
 			var err error
 			if t, err = attributeTenant(bySender, m, tenantAttribute, &c); err != nil {
-				return tenant.Tenant{}, err
+				return nil, err
 			}
 			t.Source = tenant.SourcePeer
 		}
 		if session != sessionname.For(prefix, t.ID) {
-			return tenant.Tenant{}, &RejectError{By: bySender, Reason: "sender_mismatch", Tenant: t.ID}
+			return nil, &RejectError{By: bySender, Reason: "sender_mismatch", Tenant: t.ID}
 		}
-		return t, nil
+		return &t, nil
 	})
 }

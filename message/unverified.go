@@ -31,10 +31,13 @@ func UnverifiedAttribute(name string, opts ...Option) Middleware {
 	if name == "" {
 		panic("message: UnverifiedAttribute needs the name of the attribute that names the tenant")
 	}
-	return trust(refusals.NewCounter(c.meterProvider), func(_ context.Context, m *Message) (tenant.Tenant, error) {
+	return trust(refusals.NewCounter(c.meterProvider), func(_ context.Context, m *Message) (*tenant.Tenant, error) {
 		t, err := attributeTenant(byUnverified, m, name, &c)
+		if err != nil {
+			return nil, err
+		}
 		t.Source = tenant.SourceClaimed
-		return t, err
+		return &t, nil
 	})
 }
 
