@@ -70,10 +70,16 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 			o(&c)
 		}
 	}
-	_, ours := logger.Handler().(*Handler)
 	// With no auditor named or set as default, audit events go where the
 	// message lines go, not to slog.Default.
 	c.fallback = NewAuditor(logger.Handler())
+	// A logger on a Handler without groups takes the line straight from
+	// here, as the access log does (see AccessLog).
+	fast, ours := logger.Handler().(*Handler)
+	if fast != nil && (len(fast.groups) > 0 || fast.opts.redactor.hasSensitiveKey(messageKeys[:])) {
+		fast = nil
+	}
+	lc := messageLogger{logger: logger, ours: ours, fast: fast}
 	return func(next message.Handler) message.Handler {
 		if next == nil {
 			panic("logging: MessageLog needs a handler")
@@ -93,10 +99,10 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 			}
 			defer func() {
 				if p := recover(); p != nil {
-					c.logMessage(logger, ours, st, m, start, errPanic)
+					c.logMessage(&lc, st, m, start, errPanic)
 					panic(p)
 				}
-				c.logMessage(logger, ours, st, m, start, err)
+				c.logMessage(&lc, st, m, start, err)
 				c.auditMessage(st, m, err)
 			}()
 			return next.HandleMessage(st, m)
@@ -134,10 +140,37 @@ func deriveBaggage(parent context.Context, attrs any) context.Context {
 	return propagate.ExtractBaggage(parent, propagation.MapCarrier(a))
 }
 
+// rejectionOf returns who rejected a message and why when err is a
+// *message.RejectError (the handler's message.Reject), else "" and "".
+// Apart from logMessage, so that a message acknowledged does not pay for
+// the variable errors.As needs.
+func rejectionOf(err error) (by, reason string) {
+	var rej *message.RejectError
+	if errors.As(err, &rej) {
+		return rej.By, rej.Reason
+	}
+	return "", ""
+}
+
 // errPanic is the failure a panicking handler is logged with.
 var errPanic = errors.New("logging: the handler panicked")
 
-func (c *accessConfig) logMessage(logger *slog.Logger, ours bool, st *request.State, m *message.Message, start time.Time, err error) {
+// messageKeys are the keys of a message line's own fields.
+var messageKeys = [...]string{KeyMessageSource, KeyOutcome, KeyDurationMS, KeyDeliveries, KeyRejectedBy, KeyRejectReason, KeyRetryAfterMS, KeyError}
+
+// messageLogger is where MessageLog writes its lines.
+type messageLogger struct {
+	logger *slog.Logger
+	// ours: the logger's handler is a *Handler, which adds the
+	// context's fields itself.
+	ours bool
+	// fast is that Handler when the line may skip it (no groups, none of
+	// messageKeys redacted): the line then gets the context's fields here
+	// and goes to the handler the Handler wraps, as an access line does.
+	fast *Handler
+}
+
+func (c *accessConfig) logMessage(lc *messageLogger, st *request.State, m *message.Message, start time.Time, err error) {
 	outcome, after, _ := message.OutcomeOf(err)
 	level := slog.LevelInfo
 	switch outcome {
@@ -146,22 +179,22 @@ func (c *accessConfig) logMessage(logger *slog.Logger, ours bool, st *request.St
 	case message.Failed:
 		level = slog.LevelError
 	}
-	if !logger.Enabled(st, level) {
+	if !lc.logger.Enabled(st, level) {
 		return
 	}
-	var buf [16]slog.Attr
+	end := c.now()
+	var buf [24]slog.Attr
 	attrs := append(buf[:0],
 		slog.String(KeyMessageSource, m.Source),
 		slog.String(KeyOutcome, outcome.String()),
-		slog.Float64(KeyDurationMS, float64(c.now().Sub(start).Microseconds())/1000),
+		slog.Float64(KeyDurationMS, float64(end.Sub(start).Microseconds())/1000),
 	)
 	if m.Deliveries > 0 {
 		attrs = append(attrs, slog.Int(KeyDeliveries, m.Deliveries))
 	}
 	by, reason := st.Rejection().By, st.Rejection().Reason
-	var rej *message.RejectError
-	if by == "" && errors.As(err, &rej) {
-		by, reason = rej.By, rej.Reason
+	if by == "" && err != nil {
+		by, reason = rejectionOf(err)
 	}
 	if by != "" {
 		attrs = append(attrs, slog.String(KeyRejectedBy, by), slog.String(KeyRejectReason, reason))
@@ -172,10 +205,25 @@ func (c *accessConfig) logMessage(logger *slog.Logger, ours bool, st *request.St
 	case message.Failed:
 		attrs = append(attrs, slog.String(KeyError, err.Error()))
 	}
-	if !ours {
+	// What Handler.Handle would add, in its order, to a line with nothing
+	// to redact: a failure's error text may hold anything, so it takes the
+	// Handler's path; the other values are checked here.
+	if h := lc.fast; h != nil && outcome != message.Failed && !looksLikeJWT(m.Source) && !looksLikeJWT(reason) {
+		attrs = appendContext(attrs, st, h.opts.names)
+		attrs = append(attrs, h.opts.static...)
+		if json, ok := h.next.(*JSONHandler); ok {
+			json.handleAttrs(st, end, level, "message", attrs)
+			return
+		}
+		rec := slog.NewRecord(end, level, "message", 0)
+		rec.AddAttrs(attrs...)
+		h.next.Handle(st, rec)
+		return
+	}
+	if !lc.ours {
 		attrs = appendContext(attrs, st, nil)
 	}
-	logger.LogAttrs(st, level, "message", attrs...)
+	lc.logger.LogAttrs(st, level, "message", attrs...)
 }
 
 // auditMessage writes the audit event of a message a layer of the stack

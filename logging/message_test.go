@@ -181,3 +181,74 @@ func TestMessageLogContextBaggageWins(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageLogHandlers: a message line is the same through a Handler
+// over slog's JSON handler, over logging's JSONHandler, and with static
+// attributes (the lines an access log writes straight to the handler
+// inside); and a value that looks like a token, in the source, a reject
+// reason or a failure's error, or a message key named to be redacted, is
+// redacted on each.
+func TestMessageLogHandlers(t *testing.T) {
+	const tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+	type handlerCase struct {
+		name string
+		new  func(buf *syncBuffer) slog.Handler
+	}
+	handlers := []handlerCase{
+		{"slog JSON", func(buf *syncBuffer) slog.Handler { return logging.NewHandler(jsonHandler(buf)) }},
+		{"logging JSON", func(buf *syncBuffer) slog.Handler { return logging.NewHandler(logging.NewJSONHandler(buf, nil)) }},
+		{"with attrs", func(buf *syncBuffer) slog.Handler {
+			return logging.NewHandler(jsonHandler(buf), logging.WithAttrs(slog.String("service", "fulfillment")))
+		}},
+		{"source redacted by key", func(buf *syncBuffer) slog.Handler {
+			return logging.NewHandler(jsonHandler(buf), logging.WithRedactedKeys(logging.KeyMessageSource))
+		}},
+	}
+	for _, tc := range []struct {
+		name   string
+		source string
+		err    error
+		want   map[string]any // fields of the line
+	}{
+		{"acked", "orders", nil, map[string]any{"message_source": "orders", "outcome": "acked"}},
+		{"token as source", tok, nil, map[string]any{"message_source": logging.Redacted, "outcome": "acked"}},
+		{"token as reason", "orders", message.Reject(tok), map[string]any{"message_source": "orders", "outcome": "rejected", "rejected_by": "handler", "reject_reason": logging.Redacted}},
+		{"token in error", "orders", errors.New("call with " + tok + " failed"), map[string]any{"message_source": "orders", "outcome": "failed", "error": logging.Redacted}},
+	} {
+		for _, hc := range handlers {
+			t.Run(tc.name+"/"+hc.name, func(t *testing.T) {
+				buf := new(syncBuffer)
+				logger := slog.New(hc.new(buf))
+				h := logging.MessageLog(logger)(asTenant(message.HandlerFunc(func(context.Context, *message.Message) error { return tc.err })))
+				m := &message.Message{ID: "1700000000-0", Source: tc.source, Attributes: map[string]string{
+					"traceparent": "00-" + testTraceID + "-" + testSpanID + "-01",
+				}}
+				h.HandleMessage(context.Background(), m)
+				lines := decodeLines(t, buf.String())
+				if len(lines) != 1 {
+					t.Fatalf("%d lines, want 1", len(lines))
+				}
+				line := lines[0]
+				want := map[string]any{
+					"msg": "message", "tenant_id": "acme", "tenant_tier": "premium", "request_id": "1700000000-0", "trace_id": testTraceID,
+					"level": line["level"], "duration_ms": line["duration_ms"], "span_id": line["span_id"],
+				}
+				if ts, ok := line["time"]; ok { // logging's JSONHandler writes it
+					want["time"] = ts
+				}
+				for k, v := range tc.want {
+					want[k] = v
+				}
+				if hc.name == "with attrs" {
+					want["service"] = "fulfillment"
+				}
+				if hc.name == "source redacted by key" {
+					want["message_source"] = logging.Redacted
+				}
+				if diff := cmp.Diff(want, line); diff != "" {
+					t.Errorf("message line (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
