@@ -61,33 +61,24 @@ type stampFixture struct {
 }
 
 var (
-	stampOnce     sync.Once
-	stampFixtures map[string]*stampFixture
-	stampErr      error
+	stampMu       sync.Mutex
+	stampFixtures = map[string]*stampFixture{}
 )
 
 // getStampFixture returns the fixture of alg, built once per process (an
-// RSA key takes a while to generate).
+// RSA key takes a while to generate) and only when a benchmark needs it.
 func getStampFixture(tb testing.TB, alg string) *stampFixture {
 	tb.Helper()
-	stampOnce.Do(func() {
-		stampFixtures = map[string]*stampFixture{}
-		for _, a := range stampAlgs {
-			f, err := newStampFixture(a)
-			if err != nil {
-				stampErr = fmt.Errorf("%s: %w", a, err)
-				return
-			}
-			stampFixtures[a] = f
-		}
-	})
-	if stampErr != nil {
-		tb.Fatal(stampErr)
+	stampMu.Lock()
+	defer stampMu.Unlock()
+	if f, ok := stampFixtures[alg]; ok {
+		return f
 	}
-	f, ok := stampFixtures[alg]
-	if !ok {
-		tb.Fatalf("no stamp fixture for %s", alg)
+	f, err := newStampFixture(alg)
+	if err != nil {
+		tb.Fatalf("%s: %v", alg, err)
 	}
+	stampFixtures[alg] = f
 	return f
 }
 
