@@ -5,6 +5,7 @@ import (
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/message"
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // The meters of [MessageMiddleware]. Declare them with [MessageMeters].
@@ -50,23 +51,43 @@ func MessageMiddleware(rec *Recorder) message.Middleware {
 		if next == nil {
 			panic("meter: MessageMiddleware needs a handler")
 		}
+		meters := [...]*meterInfo{
+			rec.meter(MeterMessages), rec.meter(MeterMessagesDenied),
+			rec.meter(MeterMessageBytes), rec.meter(MeterMessageDuration),
+		}
 		return request.NewMessageHandler[*message.Message](request.Meter, next, func(st *request.State, m *message.Message, next request.MessageNext[*message.Message]) error {
-			start := rec.clock.now()
+			start := rec.clock.messageStart()
 			st.SetRecorder(rec)
-			defer rec.meterMessage(st, m, start)
+			defer rec.meterMessage(&meters, st, m, start)
 			return next.HandleMessage(st, m)
 		})
 	}
 }
 
-// meterMessage records the meters of one message once it was handled.
-func (rec *Recorder) meterMessage(st *request.State, m *message.Message, start time.Time) {
-	ms := float64(rec.clock.now().Sub(start)) / float64(time.Millisecond)
-	if rej := st.Rejection(); rej.By != "" {
-		rec.Add(st, MeterMessagesDenied, 1, m.Source, rej.By+":"+rej.Reason)
-	} else {
-		rec.Add(st, MeterMessages, 1, m.Source)
+// messageStart returns when a message's handling began: a reading that
+// requestEnd can end (monotonic, unless the clock was injected).
+func (c *clock) messageStart() time.Time {
+	if c.custom != nil {
+		return c.now()
 	}
-	rec.Add(st, MeterMessageBytes, float64(len(m.Body)), m.Source)
-	rec.Add(st, MeterMessageDuration, ms, m.Source)
+	return time.Now()
+}
+
+// meterMessage records the meters of one message once it was handled
+// (meters: messages, denied, bytes, duration), with one reading of the
+// clock for all, as meterRequest does: the end of the duration is also the
+// instant that picks the window.
+func (rec *Recorder) meterMessage(meters *[4]*meterInfo, st *request.State, m *message.Message, start time.Time) {
+	t, ok := tenant.FromContext(st)
+	took, end := rec.clock.requestEnd(start)
+	p := rec.pointAt(t, ok, end)
+	dims := [2]string{m.Source}
+	if rej := st.Rejection(); rej.By != "" {
+		dims[1] = rej.By + ":" + rej.Reason
+		rec.addAt(p, meters[1], 1, dims[:2])
+	} else {
+		rec.addAt(p, meters[0], 1, dims[:1])
+	}
+	rec.addAt(p, meters[2], float64(len(m.Body)), dims[:1])
+	rec.addAt(p, meters[3], float64(took)/float64(time.Millisecond), dims[:1])
 }

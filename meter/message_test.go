@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/meter"
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // TestMessageMiddlewareMeters: each message is metered for the tenant its
@@ -50,5 +51,23 @@ func TestMessageMetersFreshCopy(t *testing.T) {
 	a[0].Name = "changed"
 	if meter.MessageMeters()[0].Name != meter.MeterMessages {
 		t.Error("MessageMeters shares its slice")
+	}
+}
+
+// TestMessageMiddlewareReadsClockTwice: the middleware reads the clock
+// when a message starts and once when it ends, for the duration and the
+// window of every meter of the message alike.
+func TestMessageMiddlewareReadsClockTwice(t *testing.T) {
+	clk := newClock(start)
+	var reads int
+	counting := func() time.Time { reads++; return clk.Now() }
+	rec := newRecorder(t, clk, &sink{}, meter.WithMeters(meter.MessageMeters()...), meter.WithClock(counting))
+	h := meter.MessageMiddleware(rec)(message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("premium"))(message.HandlerFunc(func(context.Context, *message.Message) error {
+		return nil
+	})))
+	before := reads
+	h.HandleMessage(context.Background(), &message.Message{ID: "1", Source: "orders", Body: []byte("{}")})
+	if n := reads - before; n != 2 {
+		t.Errorf("one message read the clock %d times, want 2", n)
 	}
 }
