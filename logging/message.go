@@ -64,7 +64,7 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 	if logger == nil {
 		panic("logging: MessageLog needs a logger")
 	}
-	c := accessConfig{clientLevel: slog.LevelWarn, now: time.Now}
+	c := accessConfig{clientLevel: slog.LevelWarn}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -85,7 +85,12 @@ func MessageLog(logger *slog.Logger, opts ...AccessOption) message.Middleware {
 			panic("logging: MessageLog needs a handler")
 		}
 		return request.NewMessageHandler[*message.Message](request.AccessLog, next, func(st *request.State, m *message.Message, next request.MessageNext[*message.Message]) (err error) {
-			start := c.now()
+			// The message's start, read once by the first layer for all of
+			// them; a test's clock reads its own.
+			start := st.Start()
+			if c.now != nil {
+				start = c.now()
+			}
 			st.Info.ID = m.ID
 			if st.Info.ID == "" {
 				st.Info.ID = newRequestID()
@@ -182,7 +187,12 @@ func (c *accessConfig) logMessage(lc *messageLogger, st *request.State, m *messa
 	if !lc.logger.Enabled(st, level) {
 		return
 	}
-	end := c.now()
+	var end time.Time
+	if c.now != nil {
+		end = c.now()
+	} else {
+		end = start.Add(time.Since(start)) // one monotonic reading
+	}
 	var buf [24]slog.Attr
 	attrs := append(buf[:0],
 		slog.String(KeyMessageSource, m.Source),

@@ -56,21 +56,12 @@ func MessageMiddleware(rec *Recorder) message.Middleware {
 			rec.meter(MeterMessageBytes), rec.meter(MeterMessageDuration),
 		}
 		return request.NewMessageHandler[*message.Message](request.Meter, next, func(st *request.State, m *message.Message, next request.MessageNext[*message.Message]) error {
-			start := rec.clock.messageStart()
+			start := rec.clock.requestStart(st)
 			st.SetRecorder(rec)
 			defer rec.meterMessage(&meters, st, m, start)
 			return next.HandleMessage(st, m)
 		})
 	}
-}
-
-// messageStart returns when a message's handling began: a reading that
-// requestEnd can end (monotonic, unless the clock was injected).
-func (c *clock) messageStart() time.Time {
-	if c.custom != nil {
-		return c.now()
-	}
-	return time.Now()
 }
 
 // meterMessage records the meters of one message once it was handled

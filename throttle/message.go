@@ -53,14 +53,24 @@ func (l *Limiter) MessageMiddleware() message.Middleware {
 				st.Reject(request.Rejection{By: "throttle", Reason: "tenant_required"})
 				return &message.RejectError{By: "throttle", Reason: "tenant_required", Err: tenant.ErrNoTenant}
 			}
-			tier := t.Tier.String()
-			release, ok := l.Acquire(t)
-			if !ok {
-				l.count(st, tier, false, ReasonConcurrency)
-				return deferMessage(st, ReasonConcurrency, concurrencyRetry)
+			// One time for the whole decision: the message's, unless the
+			// clock was injected; the limits and the key looked up once.
+			now := st.Start()
+			if !l.systemClock || now.IsZero() {
+				now = l.now()
 			}
-			defer release()
-			d, err := l.Allow(st, t, 1)
+			tier := t.Tier.String()
+			lim := l.LimitsFor(t)
+			key := budgetKey(l.name, tenantKey(t.ID), nil, nil, nil)
+			if lim.MaxConcurrent > 0 {
+				e, _, ok := l.local.acquire(key, lim.MaxConcurrent, now)
+				if !ok {
+					l.count(st, tier, false, ReasonConcurrency)
+					return deferMessage(st, ReasonConcurrency, concurrencyRetry)
+				}
+				defer e.release()
+			}
+			d, err := l.take(st, key, &lim, 1, tier, now)
 			switch {
 			case d.Allowed:
 			case err != nil || d.Reason == ReasonStore:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // A message is handled by the same layers as a request, in the same order
@@ -84,7 +85,7 @@ func DeriveMessageValue(st *State, key any, derive func(parent context.Context, 
 
 // EnterMessage is how message layer l starts on a message: it returns the
 // message's State from ctx, or a new one when l is the first layer to see
-// the message (created is true). The State is the context l passes on. A
+// the message (created is true), whose Start is now. The State is the context l passes on. A
 // layer that enters after a layer that belongs inside it is reported,
 // once per pair.
 func EnterMessage(l Layer, ctx context.Context) (st *State, created bool) {
@@ -101,6 +102,7 @@ func EnterMessage(l Layer, ctx context.Context) (st *State, created bool) {
 	}
 	ms := new(messageState)
 	st = &ms.st
+	st.start = time.Now() // read once for every layer, as a request's
 	st.entered.Store(1 << l)
 	ms.parent.Context, ms.parent.st = ctx, st
 	st.Context = &ms.parent

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"github.com/tenancykit/tenancy/internal/request/requesttest"
@@ -141,5 +142,21 @@ func TestDeriveMessageValue(t *testing.T) {
 	_, _, reqState, _ := request.Enter(request.AccessLog, httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	if request.DeriveMessageValue(reqState, derivedKey{}, derive, "x") {
 		t.Error("DeriveMessageValue accepted a request's State")
+	}
+}
+
+// TestMessageStart: a message's State starts when the first layer enters
+// it, for every layer to read instead of the clock; inner layers find the
+// same start.
+func TestMessageStart(t *testing.T) {
+	before := time.Now()
+	st, _ := request.EnterMessage(request.AccessLog, context.Background())
+	after := time.Now()
+	if s := st.Start(); s.Before(before) || s.After(after) {
+		t.Errorf("Start = %v, want between %v and %v", s, before, after)
+	}
+	inner, _ := request.EnterMessage(request.Throttle, st)
+	if inner.Start() != st.Start() {
+		t.Errorf("an inner layer's Start = %v, want the first's %v", inner.Start(), st.Start())
 	}
 }
