@@ -243,6 +243,26 @@ func checkTargets(r results, runs []httpRun) []target {
 	mal, ok2 := r.median("MeterAdd/tenancy", "allocs/op")
 	add("meter.Add: ≤ 100 ns and 0 allocs", ok && ok2, mns <= 100 && mal == 0, "%s, %.0f allocs", fmtNS(mns), mal)
 
+	// Messages (issue 17).
+	for _, alg := range []string{"ES256", "RS256"} {
+		st, ok := r.median("StampVerify/"+alg+"/stamp", "ns/op")
+		parse, ok2 := r.median("StampVerify/"+alg+"/jwt.Parse", "ns/op")
+		az, ok3 := r.median("StampVerify/"+alg+"/authz", "ns/op")
+		add("stamp verification ("+alg+"), not cached: ≤ 1.1 × golang-jwt's jwt.Parse of the stamp", ok && ok2, st <= 1.1*parse,
+			"%s vs %s: %.2f ×", fmtNS(st), fmtNS(parse), st/parse)
+		add("stamp verification ("+alg+"), not cached: ≤ authz verification of an uncached token, same key and algorithm", ok && ok3, st <= az,
+			"%s vs %s: %.2f ×", fmtNS(st), fmtNS(az), st/az)
+		cached, ok4 := r.median("StampVerify/"+alg+"/stamp-cached", "ns/op")
+		add("redelivered stamp ("+alg+"): cached path cheaper than the fresh path", ok && ok4, cached < st,
+			"%s vs %s: %s", fmtNS(cached), fmtNS(st), fmtRatio(cached/st))
+	}
+	for _, name := range []string{"tenancy-stamp-cached", "tenancy-boundqueue"} {
+		ns, ok := r.over("MessageStack/"+name, "MessageStack/bare", "ns/op")
+		al, ok2 := r.over("MessageStack/"+name, "MessageStack/bare", "allocs/op")
+		add("consumer stack, "+strings.TrimPrefix(name, "tenancy-")+": ≤ 2 µs and ≤ 12 allocs over a bare message.Handler", ok && ok2, ns <= 2000 && al <= 12,
+			"%s, %.0f allocs over bare", fmtNS(ns), al)
+	}
+
 	bare, nb := medianRPS(runs, "bare")
 	orders, no := medianRPS(runs, "orders")
 	known := nb > 0 && no > 0
@@ -328,10 +348,13 @@ func writeRatios(w io.Writer, rows []ratio) {
 func writeOverheads(w io.Writer, r results) {
 	fmt.Fprintln(w, "| benchmark | median | over bare | allocs | allocs over bare | B/op |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|")
-	for _, group := range []string{"Stack", "StackParallel", "StackLayers"} {
+	for _, group := range []string{"Stack", "StackParallel", "StackLayers", "MessageStack", "MessageLayers"} {
 		base := group + "/bare"
-		if group == "StackLayers" {
+		switch group {
+		case "StackLayers":
 			base = "Stack/bare"
+		case "MessageLayers":
+			base = "MessageStack/bare"
 		}
 		for _, name := range sortedNames(r, group+"/") {
 			ns, _ := r.median(name, "ns/op")
@@ -356,7 +379,8 @@ func sortedNames(r results, prefix string) []string {
 			names = append(names, name)
 		}
 	}
-	order := []string{"bare", "tenancy-cached", "tenancy-fresh", "anchor", "anchor-noop-otel"}
+	order := []string{"bare", "tenancy-cached", "tenancy-fresh", "anchor", "anchor-noop-otel",
+		"tenancy-stamp-cached", "tenancy-stamp-fresh", "tenancy-boundqueue"}
 	rank := func(n string) int {
 		if i := slices.Index(order, strings.TrimPrefix(n, prefix)); i >= 0 {
 			return i
@@ -405,6 +429,10 @@ func writeReport(w io.Writer, machine map[string]string, ts []target, rows []rat
 	writeOverheads(w, r)
 	p("")
 	p("StackLayers adds our middleware one at a time, outermost first, around the same app (compared with Stack/bare).")
+	p("MessageStack handles one stamped message, delivered again and again, through a bare message.Handler and our")
+	p("consumer stack (tenancy.New(...).WrapMessages); MessageLayers adds the stack's parts one at a time around the")
+	p("stamp's trust mode (compared with MessageStack/bare).")
+	writeStamps(w, r)
 	if len(benchstat) > 0 {
 		p("")
 		p("## benchstat")
@@ -454,6 +482,31 @@ func writeReport(w io.Writer, machine map[string]string, ts []target, rows []rat
 		p("")
 		p("```")
 	}
+}
+
+// writeStamps writes the stamp verifications of each algorithm side by
+// side, when they ran.
+func writeStamps(w io.Writer, r results) {
+	names := sortedNames(r, "StampVerify/")
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "## Stamp verification")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| benchmark | median | allocs | B/op |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|")
+	for _, name := range names {
+		ns, _ := r.median(name, "ns/op")
+		al, _ := r.median(name, "allocs/op")
+		by, _ := r.median(name, "B/op")
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f |\n", name, fmtNS(ns), al, by)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "stamp: stamp.Trusted around a no-op handler, its verifier without the verified-stamp cache (every delivery")
+	fmt.Fprintln(w, "checks the signature); stamp-cached: the same message redelivered through the cache; jwt.Parse: golang-jwt")
+	fmt.Fprintln(w, "verifying the same stamp with the same key; authz: authz.Verifier.Verify of an access token of the same")
+	fmt.Fprintln(w, "claims, key and algorithm, without its cache.")
 }
 
 func runsOf(r results, name string) string {
