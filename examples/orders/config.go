@@ -79,7 +79,14 @@ type config struct {
 	// meterStateDir is where the spool and the checkpoint of meterFile are
 	// kept (METER_STATE_DIR); empty means beside meterFile.
 	meterStateDir string
-	// eventsStream is the Redis stream the order events go to
+	// events is the transport of the order events (ORDER_EVENTS):
+	// eventsRedis, eventsKinesis or eventsMemory, defaulted from
+	// KINESIS_ENDPOINT and REDIS_URL.
+	events string
+	// kinesisEndpoint is the Kinesis API's URL (KINESIS_ENDPOINT), for
+	// kinesalite; empty means AWS's own endpoint.
+	kinesisEndpoint string
+	// eventsStream is the Redis or Kinesis stream the order events go to
 	// (ORDER_EVENTS_STREAM), or the name of their queue in memory.
 	eventsStream string
 	// stampIssuer names the service in the stamps of its events
@@ -124,6 +131,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.loadLimits(env)
 	c.checkStore(env)
 	c.checkCatalog(env)
+	c.checkEvents(env)
 	if err := kit.CheckHostPort(c.addr); err != nil {
 		env.Fail("ADDR %q: %v", c.addr, err)
 	}
@@ -140,24 +148,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 func readConfig(env *kit.Env) config {
 	auth := env.Auth()
 	c := config{
-		addr:           env.Get("ADDR", defaultAddr),
-		issuer:         auth.Issuer,
-		jwksURL:        auth.JWKSURL,
-		audience:       auth.Audience,
-		mapping:        auth.Mapping,
-		tiersFile:      env.Get("TIERS_FILE", ""),
-		overridesFile:  env.Get("TENANT_OVERRIDES_FILE", ""),
-		redisURL:       env.Get("REDIS_URL", ""),
-		dynamoEndpoint: env.Get("DYNAMODB_ENDPOINT", ""),
-		ordersTable:    env.Get("ORDERS_TABLE", ""),
-		tenantRoleARN:  env.Get("AWS_TENANT_ROLE_ARN", ""),
-		catalogURL:     env.Get("CATALOG_URL", ""),
-		meterFile:      env.Get("METER_FILE", ""),
-		meterStateDir:  env.Get("METER_STATE_DIR", ""),
-		eventsStream:   env.Get("ORDER_EVENTS_STREAM", defaultEventsStream),
-		stampIssuer:    env.Get("STAMP_ISSUER", defaultStampIssuer),
-		stampKeyFile:   env.Get("STAMP_KEY_FILE", ""),
-		stampKeyID:     env.Get("STAMP_KEY_ID", ""),
+		addr:            env.Get("ADDR", defaultAddr),
+		issuer:          auth.Issuer,
+		jwksURL:         auth.JWKSURL,
+		audience:        auth.Audience,
+		mapping:         auth.Mapping,
+		tiersFile:       env.Get("TIERS_FILE", ""),
+		overridesFile:   env.Get("TENANT_OVERRIDES_FILE", ""),
+		redisURL:        env.Get("REDIS_URL", ""),
+		dynamoEndpoint:  env.Get("DYNAMODB_ENDPOINT", ""),
+		ordersTable:     env.Get("ORDERS_TABLE", ""),
+		tenantRoleARN:   env.Get("AWS_TENANT_ROLE_ARN", ""),
+		catalogURL:      env.Get("CATALOG_URL", ""),
+		meterFile:       env.Get("METER_FILE", ""),
+		meterStateDir:   env.Get("METER_STATE_DIR", ""),
+		events:          env.Get("ORDER_EVENTS", ""),
+		kinesisEndpoint: env.Get("KINESIS_ENDPOINT", ""),
+		eventsStream:    env.Get("ORDER_EVENTS_STREAM", defaultEventsStream),
+		stampIssuer:     env.Get("STAMP_ISSUER", defaultStampIssuer),
+		stampKeyFile:    env.Get("STAMP_KEY_FILE", ""),
+		stampKeyID:      env.Get("STAMP_KEY_ID", ""),
 	}
 	c.checkStamps(env)
 	if c.meterStateDir != "" && c.meterFile == "" {
@@ -269,6 +279,50 @@ func (c *config) checkCatalog(env *kit.Env) {
 	c.catalogURL = strings.TrimRight(c.catalogURL, "/")
 }
 
+// The transports of the order events (ORDER_EVENTS).
+const (
+	eventsRedis   = "redis"
+	eventsKinesis = "kinesis"
+	eventsMemory  = "memory"
+)
+
+// checkEvents checks where the order events go. ORDER_EVENTS says it;
+// unset, it is kinesis with KINESIS_ENDPOINT (which serves nothing else),
+// else redis with REDIS_URL, else memory. A setting that contradicts it
+// is refused rather than ignored: events that silently went elsewhere
+// would never reach fulfillment.
+func (c *config) checkEvents(env *kit.Env) {
+	if c.kinesisEndpoint != "" {
+		if err := kit.CheckURL(c.kinesisEndpoint); err != nil {
+			env.Fail("KINESIS_ENDPOINT %q: %v", c.kinesisEndpoint, err)
+		}
+	}
+	switch c.events {
+	case "":
+		switch {
+		case c.kinesisEndpoint != "":
+			c.events = eventsKinesis
+		case c.redisURL != "":
+			c.events = eventsRedis
+		default:
+			c.events = eventsMemory
+		}
+	case eventsRedis:
+		if c.redisURL == "" {
+			env.Fail("ORDER_EVENTS is redis but REDIS_URL is not set: set REDIS_URL, or ORDER_EVENTS to kinesis or memory")
+		}
+	case eventsKinesis, eventsMemory:
+	default:
+		env.Fail("ORDER_EVENTS %q: want redis, kinesis or memory", c.events)
+	}
+	if c.kinesisEndpoint != "" && c.events != eventsKinesis {
+		env.Fail("KINESIS_ENDPOINT is set but ORDER_EVENTS is %s: the endpoint serves only the order events; unset it, or set ORDER_EVENTS=kinesis", c.events)
+	}
+	if c.events == eventsKinesis && !kinesisStreamName.MatchString(c.eventsStream) {
+		env.Fail("ORDER_EVENTS_STREAM %q: a Kinesis stream name is 1 to 128 letters, digits, '_', '-' or '.'", c.eventsStream)
+	}
+}
+
 // checkIssuer checks the settings of a real issuer, and refuses those of
 // development mode beside them.
 func (c *config) checkIssuer(env *kit.Env) {
@@ -326,6 +380,9 @@ var logLevels = map[string]slog.Level{
 
 // tableName is DynamoDB's rule for table names.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// kinesisStreamName is Kinesis's rule for stream names.
+var kinesisStreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 // roleARN is the shape of an IAM role ARN, in any partition; awscreds.New
 // checks it further.

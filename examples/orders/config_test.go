@@ -199,6 +199,12 @@ func withEventDefaults(c config) config {
 	if c.eventsStream == "" {
 		c.eventsStream = defaultEventsStream
 	}
+	if c.events == "" {
+		c.events = eventsMemory
+		if c.redisURL != "" {
+			c.events = eventsRedis
+		}
+	}
 	if c.stampIssuer == "" {
 		c.stampIssuer = defaultStampIssuer
 	}
@@ -221,6 +227,34 @@ func TestLoadConfigStamps(t *testing.T) {
 	if got.eventsStream != "orders:events" || got.stampIssuer != "https://orders.acme.example" || got.stampKeyFile != "stamp.pem" ||
 		got.stampKeyID != "2026-11" || got.stampMaxAge != 2*time.Hour {
 		t.Errorf("config %+v: want every stamp setting read", got)
+	}
+}
+
+// TestLoadConfigEvents: ORDER_EVENTS, when unset, follows
+// KINESIS_ENDPOINT, then REDIS_URL; set, it wins over REDIS_URL, which
+// keeps the limits.
+func TestLoadConfigEvents(t *testing.T) {
+	const redisURL, kinesisURL = "redis://127.0.0.1:6379/0", "http://127.0.0.1:4568"
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "memory"},
+		{map[string]string{"REDIS_URL": redisURL}, "redis"},
+		{map[string]string{"KINESIS_ENDPOINT": kinesisURL}, "kinesis"},
+		{map[string]string{"KINESIS_ENDPOINT": kinesisURL, "REDIS_URL": redisURL}, "kinesis"},
+		{map[string]string{"ORDER_EVENTS": "kinesis"}, "kinesis"}, // AWS's endpoint
+		{map[string]string{"ORDER_EVENTS": "memory", "REDIS_URL": redisURL}, "memory"},
+		{map[string]string{"ORDER_EVENTS": "kinesis", "REDIS_URL": redisURL}, "kinesis"},
+	} {
+		got, err := loadConfig(func(n string) string { return c.env[n] })
+		if err != nil {
+			t.Errorf("%v: %v", c.env, err)
+			continue
+		}
+		if got.events != c.want || got.kinesisEndpoint != c.env["KINESIS_ENDPOINT"] {
+			t.Errorf("%v: events %q at %q, want %q", c.env, got.events, got.kinesisEndpoint, c.want)
+		}
 	}
 }
 
@@ -303,6 +337,16 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"STAMP_KEY_ID without STAMP_KEY_FILE", map[string]string{"STAMP_KEY_ID": "k1"}, []string{"STAMP_KEY_ID is set but STAMP_KEY_FILE is not"}},
 		{"STAMP_MAX_AGE too short", map[string]string{"STAMP_MAX_AGE": "10s"}, []string{`STAMP_MAX_AGE "10s": want a duration from 1m to 168h0m0s`}},
 		{"STAMP_MAX_AGE not a duration", map[string]string{"STAMP_MAX_AGE": "a day"}, []string{`STAMP_MAX_AGE "a day"`}},
+		{"ORDER_EVENTS unknown", map[string]string{"ORDER_EVENTS": "sqs"}, []string{`ORDER_EVENTS "sqs": want redis, kinesis or memory`}},
+		{"ORDER_EVENTS redis without REDIS_URL", map[string]string{"ORDER_EVENTS": "redis"},
+			[]string{"ORDER_EVENTS is redis but REDIS_URL is not set"}},
+		{"KINESIS_ENDPOINT with ORDER_EVENTS redis", map[string]string{"ORDER_EVENTS": "redis", "REDIS_URL": "redis://127.0.0.1:6379/0", "KINESIS_ENDPOINT": "http://127.0.0.1:4568"},
+			[]string{"KINESIS_ENDPOINT is set but ORDER_EVENTS is redis"}},
+		{"KINESIS_ENDPOINT with ORDER_EVENTS memory", map[string]string{"ORDER_EVENTS": "memory", "KINESIS_ENDPOINT": "http://127.0.0.1:4568"},
+			[]string{"KINESIS_ENDPOINT is set but ORDER_EVENTS is memory"}},
+		{"KINESIS_ENDPOINT not a URL", map[string]string{"KINESIS_ENDPOINT": "127.0.0.1:4568"}, []string{`KINESIS_ENDPOINT "127.0.0.1:4568"`}},
+		{"ORDER_EVENTS_STREAM not a Kinesis name", map[string]string{"KINESIS_ENDPOINT": "http://127.0.0.1:4568", "ORDER_EVENTS_STREAM": "orders:events"},
+			[]string{`ORDER_EVENTS_STREAM "orders:events": a Kinesis stream name`}},
 		{"every limits mistake at once", map[string]string{"TIERS_FILE": missing, "TENANT_OVERRIDES_FILE": badID, "REDIS_URL": "nope://"},
 			[]string{"TIERS_FILE", "TENANT_OVERRIDES_FILE", "REDIS_URL"}},
 	} {

@@ -112,7 +112,8 @@ type stackInfo struct {
 	// tenantCreds says whether DynamoDB is called with tenant
 	// credentials (AWS_TENANT_ROLE_ARN).
 	tenantCreds bool
-	// events is where order events go: "redis" or "memory".
+	// events is where order events go: eventsRedis, eventsKinesis or
+	// eventsMemory.
 	events string
 	// stampKeyGenerated says the stamp key was made at start.
 	stampKeyGenerated bool
@@ -164,10 +165,17 @@ func (s stackInfo) describe() []string {
 	} else {
 		lines = append(lines, "catalog      none: orders are not priced (CATALOG_URL)")
 	}
-	if s.events == "redis" {
+	switch s.events {
+	case eventsRedis:
 		lines = append(lines, "events       order.created to the Redis stream "+s.cfg.eventsStream+", stamped for fulfillment")
-	} else {
-		lines = append(lines, "events       order.created kept in a queue in memory, lost at exit (REDIS_URL for a stream)")
+	case eventsKinesis:
+		where := "AWS"
+		if s.cfg.kinesisEndpoint != "" {
+			where = s.cfg.kinesisEndpoint
+		}
+		lines = append(lines, "events       order.created to the Kinesis stream "+s.cfg.eventsStream+" at "+where+", stamped for fulfillment")
+	default:
+		lines = append(lines, "events       order.created kept in a queue in memory, lost at exit (REDIS_URL or KINESIS_ENDPOINT for a stream)")
 	}
 	key := "the key of " + s.cfg.stampKeyFile
 	if s.stampKeyGenerated {

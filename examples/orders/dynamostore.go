@@ -36,8 +36,9 @@ const (
 	attrPrice     = "unit_price_cents" // N, only on priced orders
 )
 
-// Local development defaults for DYNAMODB_ENDPOINT, which dynalite and
-// DynamoDB Local accept: they check that a request is signed, not by whom.
+// Local development defaults for DYNAMODB_ENDPOINT and KINESIS_ENDPOINT,
+// which dynalite, DynamoDB Local and kinesalite accept: they check that a
+// request is signed, not by whom.
 const (
 	localRegion    = "us-east-1"
 	localAccessKey = "local"
@@ -81,7 +82,7 @@ func (d *dynamo) close() { d.http.CloseIdleConnections() }
 // refuses. sts, when not nil, replaces the STS client of
 // AWS_TENANT_ROLE_ARN (tests).
 func openDynamo(ctx context.Context, cfg config, getenv func(string) string, auditor *logging.Auditor, sts stscreds.AssumeRoleAPIClient) (*dynamo, error) {
-	base, tr, err := loadAWSConfig(ctx, cfg, getenv)
+	base, tr, err := loadAWSConfig(ctx, getenv, cfg.dynamoEndpoint, "ORDERS_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -136,17 +137,19 @@ func openDynamo(ctx context.Context, cfg config, getenv func(string) string, aud
 func stsClient(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) }
 
 // loadAWSConfig loads the SDK's configuration as any AWS service does
-// (AWS_REGION, the ECS task role, ...). For DYNAMODB_ENDPOINT it fills in
-// what a local emulator needs and a developer's machine may lack: region
-// us-east-1 unless AWS_REGION or AWS_DEFAULT_REGION is set, and fixed
-// credentials unless AWS_ACCESS_KEY_ID or AWS_PROFILE is set.
+// (AWS_REGION, the ECS task role, ...), for what it serves (a variable
+// named in errors, such as ORDERS_TABLE). For a local endpoint (endpoint,
+// such as DYNAMODB_ENDPOINT's, not empty) it fills in what a local
+// emulator needs and a developer's machine may lack: region us-east-1
+// unless AWS_REGION or AWS_DEFAULT_REGION is set, and fixed credentials
+// unless AWS_ACCESS_KEY_ID or AWS_PROFILE is set.
 //
 // The SDK's HTTP client, configured by then (AWS_CA_BUNDLE, ...), is
 // replaced by one with the same transport and timeout whose idle
 // connections the service can close at shutdown: tr.
-func loadAWSConfig(ctx context.Context, cfg config, getenv func(string) string) (_ aws.Config, tr *http.Transport, _ error) {
+func loadAWSConfig(ctx context.Context, getenv func(string) string, endpoint, what string) (_ aws.Config, tr *http.Transport, _ error) {
 	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.dynamoEndpoint != "" {
+	if endpoint != "" {
 		if getenv("AWS_REGION") == "" && getenv("AWS_DEFAULT_REGION") == "" {
 			opts = append(opts, awsconfig.WithRegion(localRegion))
 		}
@@ -157,10 +160,10 @@ func loadAWSConfig(ctx context.Context, cfg config, getenv func(string) string) 
 	}
 	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return aws.Config{}, nil, fmt.Errorf("AWS configuration for ORDERS_TABLE: %w", err)
+		return aws.Config{}, nil, fmt.Errorf("AWS configuration for %s: %w", what, err)
 	}
 	if c.Region == "" {
-		return aws.Config{}, nil, errors.New("ORDERS_TABLE: no AWS region: set AWS_REGION")
+		return aws.Config{}, nil, fmt.Errorf("%s: no AWS region: set AWS_REGION", what)
 	}
 	client := &http.Client{
 		// As the SDK's own client: a redirect is returned, not followed.

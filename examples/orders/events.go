@@ -24,6 +24,7 @@ import (
 	"github.com/tenancykit/tenancy/message/memqueue"
 	"github.com/tenancykit/tenancy/message/redisstream"
 	"github.com/tenancykit/tenancy/message/stamp"
+	"github.com/tenancykit/tenancy/tenant"
 )
 
 // The order events.
@@ -34,7 +35,7 @@ const (
 	// eventDestination is the destination the stamps name
 	// (stamp.WithDestination): the consumer's stamp.ForDestination.
 	eventDestination = "fulfillment"
-	// defaultEventsStream is the Redis stream of the events
+	// defaultEventsStream is the Redis or Kinesis stream of the events
 	// (ORDER_EVENTS_STREAM), and the name of the queue in memory.
 	defaultEventsStream = "order-events"
 	// defaultStampIssuer names the service in its stamps (STAMP_ISSUER).
@@ -59,14 +60,15 @@ type orderEvent struct {
 }
 
 // eventPublisher sends one message of body with attrs and returns the ID
-// its transport gave it. redisstream.Publisher is one; memoryPublisher
-// adapts memqueue; a Kinesis stream is the next.
+// its transport gave it. redisstream.Publisher and
+// kinesisstream.Publisher are two (the latter takes the partition key from
+// ctx's tenant); memoryPublisher adapts memqueue.
 type eventPublisher interface {
 	Publish(ctx context.Context, body []byte, attrs map[string]string) (string, error)
 }
 
 // memoryPublisher publishes to a queue in memory (memqueue): the events
-// of a service with no REDIS_URL, lost at exit with the orders of the
+// of ORDER_EVENTS=memory, lost at exit with the orders of the
 // memory store.
 type memoryPublisher struct{ q *memqueue.Queue }
 
@@ -90,9 +92,10 @@ type pendingEvent struct {
 type orderEvents struct {
 	signer    *stamp.Signer
 	pub       eventPublisher
-	transport string // "redis" or "memory"
+	transport string // eventsRedis, eventsKinesis or eventsMemory
 	stream    string
 	log       *slog.Logger
+	closePub  func() // releases the transport's connections; nil for none
 
 	mu      sync.Mutex
 	outbox  []pendingEvent
@@ -102,20 +105,31 @@ type orderEvents struct {
 	done chan struct{}
 }
 
-// newOrderEvents returns the events of cfg: to the stream on rdb (the
-// client of REDIS_URL) when not nil, else to a queue in memory. It starts
+// newOrderEvents returns the events of cfg, to the transport of
+// ORDER_EVENTS: the Redis stream on rdb (the client of REDIS_URL, not nil
+// then), the Kinesis stream (openKinesis), or a queue in memory. It starts
 // the retry of the outbox, at each eventRetryInterval and at each value
 // of retry (tests), until close.
-func newOrderEvents(cfg config, rdb *redis.Client, signer *stamp.Signer, log *slog.Logger, retry <-chan struct{}) (*orderEvents, error) {
-	e := &orderEvents{signer: signer, stream: cfg.eventsStream, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	if rdb != nil {
+func newOrderEvents(ctx context.Context, cfg config, getenv func(string) string, rdb *redis.Client, signer *stamp.Signer, log *slog.Logger, retry <-chan struct{}) (*orderEvents, error) {
+	e := &orderEvents{signer: signer, transport: cfg.events, stream: cfg.eventsStream, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	switch cfg.events {
+	case eventsRedis:
+		if rdb == nil {
+			return nil, errors.New("ORDER_EVENTS is redis but there is no Redis client: set REDIS_URL") // unreachable: config checked it
+		}
 		p, err := redisstream.NewPublisher(rdb, cfg.eventsStream)
 		if err != nil {
 			return nil, fmt.Errorf("ORDER_EVENTS_STREAM %q: %w", cfg.eventsStream, err)
 		}
-		e.pub, e.transport = p, "redis"
-	} else {
-		e.pub, e.transport = memoryPublisher{memqueue.New(cfg.eventsStream)}, "memory"
+		e.pub = p
+	case eventsKinesis:
+		k, err := openKinesis(ctx, cfg, getenv)
+		if err != nil {
+			return nil, err
+		}
+		e.pub, e.closePub = k.pub, k.close
+	default:
+		e.pub, e.transport = memoryPublisher{memqueue.New(cfg.eventsStream)}, eventsMemory
 	}
 	go e.retryLoop(retry)
 	return e, nil
@@ -191,7 +205,9 @@ func (e *orderEvents) flush(ctx context.Context) int {
 		}
 		ev := e.outbox[0]
 		e.mu.Unlock()
-		id, err := e.pub.Publish(ctx, ev.body, ev.attrs)
+		// The request is gone: its tenant, which Kinesis takes as the
+		// partition key, goes with the event.
+		id, err := e.pub.Publish(tenant.NewContext(ctx, tenant.Tenant{ID: ev.tenantID}), ev.body, ev.attrs)
 		if err != nil {
 			e.mu.Lock()
 			n := len(e.outbox)
@@ -216,6 +232,9 @@ func (e *orderEvents) close(ctx context.Context) error {
 	}
 	close(e.stop)
 	<-e.done
+	if e.closePub != nil {
+		defer e.closePub()
+	}
 	fctx, cancel := kit.UrgentTimeout(ctx, eventsShutdownTimeout)
 	defer cancel()
 	if e.flush(fctx) == 0 {

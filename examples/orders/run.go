@@ -191,7 +191,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	events, err := newOrderEvents(cfg, rdb, signer, log, hooks.eventRetry)
+	events, err := newOrderEvents(ctx, cfg, getenv, rdb, signer, log, hooks.eventRetry)
 	if err != nil {
 		return err
 	}
@@ -362,6 +362,9 @@ func announce(stderr io.Writer, log *slog.Logger, addr string, id *identity, lim
 		attrs = append(attrs, "catalog", cfg.catalogURL)
 	}
 	attrs = append(attrs, "events", info.events, "events_stream", cfg.eventsStream, "stamp_issuer", cfg.stampIssuer)
+	if cfg.kinesisEndpoint != "" {
+		attrs = append(attrs, "kinesis_endpoint", cfg.kinesisEndpoint)
+	}
 	log.Info("orders service started", attrs...)
 	return nil
 }
