@@ -195,6 +195,13 @@ func TestOrderEventsOnKinesis(t *testing.T) {
 	g1 := svc.create(t, globex, "bolt", 1)
 	a2 := svc.create(t, acme, "crate", 3)
 	servicetest.OneLine(t, svc.Lines(t), servicetest.LogLine{"msg": "orders service started", "events": "kinesis", "events_stream": defaultEventsStream})
+	sum, err := client.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(defaultEventsStream)})
+	if err != nil {
+		t.Fatalf("the service did not create its stream: %v", err)
+	}
+	if n := aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount); n != localStreamShards {
+		t.Errorf("the stream has %d shards, want %d", n, localStreamShards)
+	}
 
 	recs, ids := records(t, client, defaultEventsStream)
 	if len(recs) != 3 {
@@ -297,5 +304,32 @@ func TestOrderEventsWaitForKinesis(t *testing.T) {
 	}
 	if dl := deadLetters(t, client); len(dl) != 0 {
 		t.Errorf("dead letters %v, want none", dl)
+	}
+}
+
+// TestDevelopmentModeOnKinesalite: in development mode with
+// KINESIS_ENDPOINT and a stream that exists already, the service uses that
+// stream as it is (one shard, not the two it creates), and the banner
+// says where the events go.
+func TestDevelopmentModeOnKinesalite(t *testing.T) {
+	k := testservers.Kinesalite(t)
+	client := kinesisClient(t, k.Endpoint)
+	if _, err := client.CreateStream(t.Context(), &kinesis.CreateStreamInput{StreamName: aws.String("dev-events"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	svc := startService(t, map[string]string{"ADDR": "127.0.0.1:0", "KINESIS_ENDPOINT": k.Endpoint, "ORDER_EVENTS_STREAM": "dev-events"})
+	want := "\nevents       order.created to the Kinesis stream dev-events at " + k.Endpoint + ", stamped for fulfillment\n"
+	if out := svc.Stderr.String(); !strings.Contains(out, want) {
+		t.Errorf("the banner lacks %q:\n%s", want, out)
+	}
+	sum, err := client.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("dev-events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount); n != 1 {
+		t.Errorf("the stream has %d shards, want the 1 it was created with", n)
+	}
+	if _, err := client.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(defaultEventsStream)}); err == nil {
+		t.Errorf("the stream %s was created, want only ORDER_EVENTS_STREAM used", defaultEventsStream)
 	}
 }

@@ -36,7 +36,8 @@ It takes no arguments; it is configured by environment variables:
                          (both files are read again on SIGHUP; a file with a
                          mistake is logged and the limits in force stay)
   REDIS_URL              redis://[user:password@]host:port/db: limits shared by
-                         every replica (default: each process keeps its own)
+                         every replica, and the events unless ORDER_EVENTS says
+                         otherwise (default: each process keeps its own)
   THROTTLE_REPLICAS      with REDIS_URL: how many replicas share the limits, for
                          each one's share while Redis is away (default: the
                          replicas count themselves in Redis)
@@ -57,9 +58,16 @@ It takes no arguments; it is configured by environment variables:
   METER_STATE_DIR        with METER_FILE: the directory of its spool and checkpoint
                          (usage.spool, usage.spool.checkpoint), on a volume that
                          outlives the process (default: beside METER_FILE)
-  ORDER_EVENTS_STREAM    the Redis stream (on REDIS_URL) each order.created event is
-                         published to, stamped for fulfillment (default order-events;
-                         without REDIS_URL the events stay in a queue in memory)
+  ORDER_EVENTS           where each order.created event goes, stamped for fulfillment:
+                         redis (the stream on REDIS_URL), kinesis (a Kinesis stream)
+                         or memory (a queue in memory); a contradicting setting
+                         is refused (default: kinesis with KINESIS_ENDPOINT, else
+                         redis with REDIS_URL, else memory)
+  KINESIS_ENDPOINT       Kinesis API URL, such as kinesalite's http://127.0.0.1:4568,
+                         for the events only; creates ORDER_EVENTS_STREAM if
+                         missing (default: AWS's endpoint with ORDER_EVENTS=kinesis)
+  ORDER_EVENTS_STREAM    the Redis or Kinesis stream of the events, or the name of
+                         their queue in memory (default order-events)
   STAMP_ISSUER           the service's URL, named in its stamps (default
                          https://orders.example)
   STAMP_KEY_FILE         PEM file of the private key signing the stamps: EC P-256,
