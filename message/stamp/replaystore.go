@@ -3,7 +3,6 @@ package stamp
 import (
 	"context"
 	"errors"
-	"hash/maphash"
 	"time"
 )
 
@@ -84,8 +83,8 @@ func deferral(err error) (reason string, after time.Duration) {
 // lookup returns the message the stamp jti of source was accepted on, if
 // the cache holds it and it has not expired.
 func (c *replayCache) lookup(source, jti string, now time.Time) (string, bool) {
-	key := source + "\x00" + jti
-	s := &c.shards[maphash.String(c.seed, key)%replayShards]
+	key := replayKey{source, jti}
+	s := c.shard(key)
 	s.mu.Lock()
 	e, ok := s.m[key]
 	s.mu.Unlock()
