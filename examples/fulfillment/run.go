@@ -174,8 +174,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	// The workers, shared among the tenants with messages waiting: a
-	// tenant's backlog does not hold up the others' orders.
-	fair, err := throttle.NewFairShare(cfg.workers, throttle.WithFairClock(hooks.clock))
+	// tenant's backlog does not hold up the others' orders. Half of what
+	// the consumer hands over may wait in line; the other half reads past
+	// a backlog.
+	fair, err := throttle.NewFairShare(cfg.workers, throttle.WithWaiting(max(cfg.concurrency/2, 1)), throttle.WithFairClock(hooks.clock))
 	if err != nil {
 		return fmt.Errorf("WORKERS: %w", err)
 	}
