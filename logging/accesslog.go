@@ -128,15 +128,39 @@ func AccessLog(logger *slog.Logger, opts ...AccessOption) func(http.Handler) htt
 			if c.now != nil {
 				start = c.now()
 			}
-			id := r.Header.Get(c.header)
-			if !validRequestID(id) || len(r.Header.Values(c.header)) > 1 {
-				id = newRequestID()
+			// The names are in canonical form: the header map is read
+			// without Get and Values spelling them again.
+			var id string
+			if ids := r.Header[c.header]; len(ids) == 1 && validRequestID(ids[0]) {
+				id = ids[0]
+			}
+			traced := !c.noTrace && !trace.SpanContextFromContext(r.Context()).IsValid()
+			if traced {
+				newTraceIDs(&st.Info, firstValue(r.Header["Traceparent"]))
+			}
+			// A new request ID and the text of the trace IDs share one
+			// allocation.
+			var buf [requestIDLen + hexIDsLen]byte
+			n := 0
+			if id == "" {
+				putRequestID((*[requestIDLen]byte)(buf[:]))
+				n = requestIDLen
+			}
+			if traced {
+				putHexIDs((*[hexIDsLen]byte)(buf[n:]), st.Info.TraceID, st.Info.SpanID)
+				n += hexIDsLen
+			}
+			if n > 0 {
+				text := string(buf[:n])
+				if id == "" {
+					id, text = text[:requestIDLen], text[requestIDLen:]
+				}
+				if traced {
+					st.Info.SetTraceText(text)
+				}
 			}
 			st.Info.ID, st.Info.Header[0] = id, id
 			w.Header()[c.header] = st.Info.Header[:]
-			if !c.noTrace && !trace.SpanContextFromContext(r.Context()).IsValid() {
-				setTraceIDs(&st.Info, r.Header.Get("Traceparent"))
-			}
 			defer func() {
 				p := recover()
 				if p != nil && p != http.ErrAbortHandler && !st.Response.Sent() {
@@ -265,14 +289,23 @@ func (c *accessConfig) remoteIP(r *http.Request) string {
 	return a.String()
 }
 
-// newRequestID returns 26 characters of base32 (RFC 4648, as crypto/rand's
-// Text) from 130 random bits. A request ID correlates lines and is no
-// secret, so it comes from math/rand/v2's generator (ChaCha8, seeded by the
-// system), which takes a few nanoseconds where crypto/rand takes a system
-// call's worth.
+// requestIDLen is the length of the request IDs the access log makes.
+const requestIDLen = 26
+
+// newRequestID returns a new request ID (see putRequestID).
 func newRequestID() string {
+	var b [requestIDLen]byte
+	putRequestID(&b)
+	return string(b[:])
+}
+
+// putRequestID writes a new request ID into b: 26 characters of base32
+// (RFC 4648, as crypto/rand's Text) from 130 random bits. A request ID
+// correlates lines and is no secret, so it comes from math/rand/v2's
+// generator (ChaCha8, seeded by the system), which takes a few nanoseconds
+// where crypto/rand takes a system call's worth.
+func putRequestID(b *[requestIDLen]byte) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	var b [26]byte
 	for i, x := 0, uint64(0); i < len(b); i++ {
 		if i%12 == 0 {
 			x = rand.Uint64() // 12 characters of 5 bits from each
@@ -280,7 +313,14 @@ func newRequestID() string {
 		b[i] = alphabet[x&31]
 		x >>= 5
 	}
-	return string(b[:])
+}
+
+// firstValue returns the first of a header's values, as Header.Get does.
+func firstValue(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	return values[0]
 }
 
 func validRequestID(id string) bool {

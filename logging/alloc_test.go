@@ -76,3 +76,30 @@ func TestJSONHandlerAllocs(t *testing.T) {
 		t.Errorf("an access line allocates %v times through the JSONHandler, %v through slog's", ours, theirs)
 	}
 }
+
+// TestAccessLogGeneratedIDAllocs: a request ID the access log makes shares
+// its allocation with the text of the request's trace IDs, so that a
+// request without one allocates no more than a request with one, and the
+// line and the handler's lines reuse the text instead of encoding it.
+func TestAccessLogGeneratedIDAllocs(t *testing.T) {
+	logger := slog.New(logging.NewHandler(logging.NewJSONHandler(io.Discard, nil)))
+	access := logging.AccessLog(logger, logging.WithAuditor(nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logger.InfoContext(r.Context(), "inside")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	allocs := func(id string) float64 {
+		req := httptest.NewRequest("GET", "/orders", nil)
+		if id != "" {
+			req.Header.Set("X-Request-ID", id)
+		}
+		w := httptest.NewRecorder()
+		return testing.AllocsPerRun(100, func() {
+			clear(w.Header())
+			access.ServeHTTP(w, req)
+		})
+	}
+	given, generated := allocs("req-1"), allocs("")
+	if generated != given {
+		t.Errorf("a request with a generated ID allocates %v times, one with its own ID %v: want the same", generated, given)
+	}
+}

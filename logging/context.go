@@ -42,10 +42,18 @@ func spanIDs(info *request.Info, tid trace.TraceID, sid trace.SpanID) (traceID, 
 	return text[:n], text[n:]
 }
 
+// hexIDsLen is the length of the hex text of a trace and a span ID.
+const hexIDsLen = 2*16 + 2*8
+
 // hexIDs is the hex text of a trace ID and a span ID, in one string.
 func hexIDs(tid [16]byte, sid [8]byte) string {
-	var b [2*16 + 2*8]byte
+	var b [hexIDsLen]byte
+	putHexIDs(&b, tid, sid)
+	return string(b[:])
+}
+
+// putHexIDs writes the hex text of a trace ID and a span ID into b.
+func putHexIDs(b *[hexIDsLen]byte, tid [16]byte, sid [8]byte) {
 	hex.Encode(b[:32], tid[:])
 	hex.Encode(b[32:], sid[:])
-	return string(b[:])
 }

@@ -9,12 +9,19 @@ import (
 )
 
 // setTraceIDs gives a request (or a message) without a span the trace IDs
+// its lines will carry (see newTraceIDs), and records their text.
+func setTraceIDs(info *request.Info, traceparent string) {
+	newTraceIDs(info, traceparent)
+	info.SetTraceText(hexIDs(info.TraceID, info.SpanID))
+}
+
+// newTraceIDs gives a request (or a message) without a span the trace IDs
 // its lines will carry: the trace of its W3C traceparent header (or
 // attribute), or a new one, and a span ID of its own. They go into the
 // request's state, never into its context as a span: a tracer inside
 // (otelhttp) makes its own sampling decision from the headers, as if the
-// access log were not there.
-func setTraceIDs(info *request.Info, traceparent string) {
+// access log were not there. Their text is the caller's to record.
+func newTraceIDs(info *request.Info, traceparent string) {
 	if !parseTraceparent(traceparent, info) {
 		binary.BigEndian.PutUint64(info.TraceID[:8], rand.Uint64())
 		binary.BigEndian.PutUint64(info.TraceID[8:], rand.Uint64()|1) // never all zero

@@ -3,6 +3,7 @@ package request_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -407,4 +408,63 @@ func TestRequestBodyCounted(t *testing.T) {
 	if got := st.RequestBytes(); got != 600 {
 		t.Errorf("RequestBytes = %d, want 600", got)
 	}
+}
+
+// TestInfoText: the text of the Info's own trace and span IDs is the one
+// SetTraceText recorded, with no encoding; another pair is encoded once
+// and reused while it is asked for again; IDs changed after SetTraceText
+// are encoded anew, never answered with the old text; and concurrent
+// lines (run with -race) read it all without a lock.
+func TestInfoText(t *testing.T) {
+	encoded := 0
+	encode := func(tid [16]byte, sid [8]byte) string {
+		encoded++
+		return fmt.Sprintf("%x%x", tid, sid)
+	}
+	var info request.Info
+	info.TraceID, info.SpanID = [16]byte{1}, [8]byte{2}
+	info.SetTraceText("own")
+	for range 3 {
+		if got := info.Text(info.TraceID, info.SpanID, encode); got != "own" {
+			t.Fatalf("own pair: Text = %q, want the recorded %q", got, "own")
+		}
+	}
+	if encoded != 0 {
+		t.Errorf("own pair encoded %d times, want 0", encoded)
+	}
+
+	other := [16]byte{3}
+	want := fmt.Sprintf("%x%x", other, [8]byte{4})
+	for range 3 {
+		if got := info.Text(other, [8]byte{4}, encode); got != want {
+			t.Fatalf("other pair: Text = %q, want %q", got, want)
+		}
+	}
+	if encoded != 1 {
+		t.Errorf("another pair asked for three times was encoded %d times, want 1", encoded)
+	}
+	if got := info.Text(info.TraceID, info.SpanID, encode); got != "own" {
+		t.Errorf("own pair after another: Text = %q, want %q", got, "own")
+	}
+
+	info.SpanID = [8]byte{5}
+	want = fmt.Sprintf("%x%x", info.TraceID, info.SpanID)
+	if got := info.Text(info.TraceID, info.SpanID, encode); got != want {
+		t.Errorf("IDs changed after SetTraceText: Text = %q, want %q", got, want)
+	}
+
+	var wg sync.WaitGroup
+	safe := func(tid [16]byte, sid [8]byte) string { return fmt.Sprintf("%x%x", tid, sid) }
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				sid := [8]byte{byte(g), byte(i % 3)}
+				if got, want := info.Text(other, sid, safe), safe(other, sid); got != want {
+					t.Errorf("concurrent Text = %q, want %q", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

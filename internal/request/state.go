@@ -17,7 +17,6 @@ import (
 	"context"
 	"net/http"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -329,8 +328,8 @@ func (m *Response) Sent() bool { return m.status.Load() != 0 || m.hijacked.Load(
 func (m *Response) Bytes() int64 { return m.bytes.Load() }
 
 // Info is a request's ID, the trace and span IDs its log lines carry when
-// no tracer gave it a span, and the text of the IDs last logged, which the
-// lines of one span share instead of encoding them again.
+// no tracer gave it a span, and the hex text of those IDs, which the lines
+// of the request share instead of encoding them again.
 type Info struct {
 	ID string
 	// Header is ID as a header value, for the response, without an
@@ -344,22 +343,44 @@ type Info struct {
 	SpanID     [8]byte
 	TraceFlags byte
 
-	mu       sync.Mutex // guards the text of the IDs last logged
-	lastTID  [16]byte
-	lastSID  [8]byte
-	lastText string
+	// own is the hex text of TraceID and SpanID as SetTraceText found
+	// them, set before the request's handler runs and never changed after:
+	// read without a lock.
+	own spanText
+	// other is the text of the last other pair asked for (a tracer's
+	// span), replaced whole, so that reading it takes no lock either.
+	other atomic.Pointer[spanText]
 }
 
-// Text returns the hex text of a trace and span ID pair (trace first),
-// from the last call when the pair is the same, else made by encode and
-// kept for the next: the lines of one span share one string.
+// spanText is the hex text of a trace and span ID pair.
+type spanText struct {
+	tid  [16]byte
+	sid  [8]byte
+	text string
+}
+
+// SetTraceText records text as the hex text of TraceID and SpanID, which
+// the caller has just set: the lines of the request take it from here
+// instead of encoding the IDs (should the IDs change later, Text encodes
+// the new ones). It is called before the request's handler runs, never
+// while a line may be logged.
+func (i *Info) SetTraceText(text string) { i.own = spanText{tid: i.TraceID, sid: i.SpanID, text: text} }
+
+// Text returns the hex text of a trace and span ID pair (trace first): for
+// the Info's own pair, the text SetTraceText recorded; for another, the
+// text of the last call when the pair is the same, else made by encode and
+// kept for the next, so that the lines of one span share one string. It
+// takes no lock.
 func (i *Info) Text(tid [16]byte, sid [8]byte, encode func(tid [16]byte, sid [8]byte) string) string {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.lastText == "" || i.lastTID != tid || i.lastSID != sid {
-		i.lastTID, i.lastSID, i.lastText = tid, sid, encode(tid, sid)
+	if i.own.text != "" && tid == i.own.tid && sid == i.own.sid {
+		return i.own.text
 	}
-	return i.lastText
+	if p := i.other.Load(); p != nil && p.tid == tid && p.sid == sid {
+		return p.text
+	}
+	p := &spanText{tid: tid, sid: sid, text: encode(tid, sid)}
+	i.other.Store(p)
+	return p.text
 }
 
 // HasTrace reports whether the access log gave the request trace IDs.
