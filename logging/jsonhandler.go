@@ -514,9 +514,45 @@ func (e *anyEncoder) free() {
 // '\\' and control characters, invalid UTF-8 as U+FFFD, U+2028 and U+2029;
 // not <, > and &.
 func appendJSONString(b []byte, s string) []byte {
+	// Most strings (keys, IDs, routes) need no escaping: they are checked
+	// a word at a time, the last bytes in one more word that overlaps the
+	// one before, or a byte at a time when shorter than a word, and
+	// appended whole.
+	if n := len(s); n >= 8 {
+		i := 0
+		for ; i+8 <= n; i += 8 {
+			if !plain8(s[i:]) {
+				return appendJSONEscaped(b, s, i)
+			}
+		}
+		if i < n && !plain8(s[n-8:]) {
+			return appendJSONEscaped(b, s, i)
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			if !plainByte[s[i]] {
+				return appendJSONEscaped(b, s, 0)
+			}
+		}
+	}
+	return append(b, s...)
+}
+
+// plainByte tells the bytes a JSON string holds as they are: printable
+// ASCII other than '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendJSONEscaped is appendJSONString for s, of which the first i bytes
+// need no escaping (i is a multiple of 8).
+func appendJSONEscaped(b []byte, s string, i int) []byte {
 	const hex = "0123456789abcdef"
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if i+8 <= len(s) && plain8(s[i:i+8]) {
 			i += 8
 			continue
@@ -562,11 +598,13 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, s[start:]...)
 }
 
-// plain8 reports whether the 8 bytes of s are all printable ASCII other
-// than '"' and '\\', which a JSON string holds as they are. Eight bytes
-// at a time, so that the common string costs a few instructions per word.
+// plain8 reports whether the first 8 bytes of s are all printable ASCII
+// other than '"' and '\\', which a JSON string holds as they are. Eight
+// bytes at a time, so that the common string costs a few instructions per
+// word.
 func plain8(s string) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	_ = s[7]
 	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 	// A byte below n shows as a high bit of (x - n*ones) &^ x, for n ≤ 128;

@@ -516,17 +516,19 @@ func FuzzJSONHandler(f *testing.F) {
 }
 
 // TestJSONHandlerEscapesAtEveryOffset puts each character escaping treats
-// apart at every offset of a longer string, where ours looks at eight
-// bytes at a time.
+// apart at every offset of strings of every length up to 25, where ours
+// looks at eight bytes at a time and at the last few as one more word.
 func TestJSONHandlerEscapesAtEveryOffset(t *testing.T) {
 	tw := newTwin(nil)
 	for _, c := range []string{"\"", "\\", "\x00", "\x1f", "\n", " ", "~", "\x7f", "\x80", "\xff", "é", "\u2028", "\U0001F600", "\xe2\x80"} {
-		for i := range 17 {
-			s := strings.Repeat("a", i) + c + strings.Repeat("b", 17-i)
-			r := slog.NewRecord(testTime, slog.LevelInfo, s, 0)
-			r.AddAttrs(slog.String(s, s))
-			tw.handle(context.Background(), r)
-			tw.same(t, fmt.Sprintf("%q", s))
+		for n := range 25 {
+			for i := range n + 1 {
+				s := strings.Repeat("a", i) + c + strings.Repeat("b", n-i)
+				r := slog.NewRecord(testTime, slog.LevelInfo, s, 0)
+				r.AddAttrs(slog.String(s, s))
+				tw.handle(context.Background(), r)
+				tw.same(t, fmt.Sprintf("%q", s))
+			}
 		}
 	}
 }
