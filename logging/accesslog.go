@@ -233,9 +233,10 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		// wrote (a route is a pattern, remote_ip an address), and none of
 		// the keys is one the Handler redacts.
 		attrs = appendContext(attrs, ctx, ours.opts.names)
+		schema := len(attrs) // the keys so far are the schema's
 		attrs = append(attrs, ours.opts.static...)
 		if json, ok := ours.next.(*JSONHandler); ok {
-			json.handleAttrs(ctx, end, level, "request", attrs)
+			json.handleAttrs(ctx, end, level, "request", attrs, schema)
 			break
 		}
 		rec := slog.NewRecord(end, level, "request", 0)

@@ -68,6 +68,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	var buf [8]slog.Attr
 	fields := appendContext(buf[:0], ctx, h.opts.names)
+	schema := len(fields) // the keys so far are the schema's
 	fields = append(fields, h.opts.static...)
 	red := h.opts.redactor
 	// A JSONHandler takes the attributes straight from here: no record
@@ -84,7 +85,10 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 				l.add(red.attr(a))
 				return true
 			})
-			for _, a := range fields {
+			for _, a := range fields[:schema] {
+				l.field(a)
+			}
+			for _, a := range fields[schema:] {
 				l.add(a)
 			}
 			return json.end(&l)

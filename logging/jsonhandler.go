@@ -149,15 +149,20 @@ func (h *JSONHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // handleAttrs writes a line of attrs, as Handle writes a record with
-// them, without making one.
-func (h *JSONHandler) handleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+// them, without making one. The keys of the first schema attributes are
+// keys of the package's schema, written without looking for anything to
+// escape (see field).
+func (h *JSONHandler) handleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr, schema int) error {
 	if h.slog != nil {
 		r := slog.NewRecord(t, level, msg, 0)
 		r.AddAttrs(attrs...)
 		return h.slog.Handle(ctx, r)
 	}
 	l := h.begin(t, level, msg)
-	for _, a := range attrs {
+	for _, a := range attrs[:schema] {
+		l.field(a)
+	}
+	for _, a := range attrs[schema:] {
 		l.add(a)
 	}
 	return h.end(&l)
@@ -170,12 +175,12 @@ func (h *JSONHandler) begin(t time.Time, level slog.Level, msg string) jsonLine 
 	p := bufPool.Get().(*[]byte)
 	l := jsonLine{buf: append((*p)[:0], '{'), pooled: p}
 	if !t.IsZero() {
-		l.key(slog.TimeKey)
+		l.plainKey(slog.TimeKey)
 		l.recordTime(t)
 	}
-	l.key(slog.LevelKey)
+	l.plainKey(slog.LevelKey)
 	l.string(levelString(level))
-	l.key(slog.MessageKey)
+	l.plainKey(slog.MessageKey)
 	l.string(msg)
 	if len(h.pre) > 0 {
 		l.buf = append(l.buf, ',')
@@ -258,9 +263,36 @@ func (l *jsonLine) add(a slog.Attr) {
 	}
 }
 
+// field is add for an attribute whose key is a key of the package's
+// schema (KeyTenantID, KeyMethod, their OpenTelemetry names...), which
+// are plain ASCII with nothing to escape (TestSchemaKeysArePlain): the
+// key is written as it is.
+func (l *jsonLine) field(a slog.Attr) {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		l.plainKey(a.Key)
+		l.string(a.Value.String())
+		l.wrote = true
+	case slog.KindInt64:
+		l.plainKey(a.Key)
+		l.buf = strconv.AppendInt(l.buf, a.Value.Int64(), 10)
+		l.wrote = true
+	default:
+		l.add(a)
+	}
+}
+
 // attr writes a, and reports whether slog's handler counts it as written.
 func (l *jsonLine) attr(a slog.Attr) bool {
 	v := a.Value
+	switch v.Kind() {
+	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64,
+		slog.KindBool, slog.KindDuration, slog.KindTime:
+		// The common kinds, none of which needs the checks below.
+		l.key(a.Key)
+		l.value(v)
+		return true
+	}
 	if v.Kind() == slog.KindLogValuer {
 		v = v.Resolve()
 	}
@@ -328,6 +360,17 @@ func (l *jsonLine) openGroup(name string) {
 	l.key(name)
 	l.buf = append(l.buf, '{')
 	l.sep = false
+}
+
+// plainKey is key for a key known to need no escaping.
+func (l *jsonLine) plainKey(k string) {
+	if l.sep {
+		l.buf = append(l.buf, ',')
+	}
+	l.buf = append(l.buf, '"')
+	l.buf = append(l.buf, k...)
+	l.buf = append(l.buf, '"', ':')
+	l.sep = true
 }
 
 func (l *jsonLine) key(k string) {
