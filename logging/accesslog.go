@@ -307,13 +307,19 @@ func newRequestID() string {
 // where crypto/rand takes a system call's worth.
 func putRequestID(b *[requestIDLen]byte) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	for i, x := 0, uint64(0); i < len(b); i++ {
-		if i%12 == 0 {
-			x = rand.Uint64() // 12 characters of 5 bits from each
-		}
+	// 12 characters of 5 bits from each of two words, 2 from a third.
+	x := rand.Uint64()
+	for i := range 12 {
 		b[i] = alphabet[x&31]
 		x >>= 5
 	}
+	x = rand.Uint64()
+	for i := 12; i < 24; i++ {
+		b[i] = alphabet[x&31]
+		x >>= 5
+	}
+	x = rand.Uint64()
+	b[24], b[25] = alphabet[x&31], alphabet[x>>5&31]
 }
 
 // firstValue returns the first of a header's values, as Header.Get does.

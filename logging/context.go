@@ -2,7 +2,6 @@ package logging
 
 import (
 	"context"
-	"encoding/hex"
 
 	"github.com/tenancykit/tenancy/internal/request"
 	"go.opentelemetry.io/otel/trace"
@@ -52,8 +51,22 @@ func hexIDs(tid [16]byte, sid [8]byte) string {
 	return string(b[:])
 }
 
-// putHexIDs writes the hex text of a trace ID and a span ID into b.
+// putHexIDs writes the hex text of a trace ID and a span ID into b, two
+// characters per byte from a table.
 func putHexIDs(b *[hexIDsLen]byte, tid [16]byte, sid [8]byte) {
-	hex.Encode(b[:32], tid[:])
-	hex.Encode(b[32:], sid[:])
+	for i, c := range tid {
+		b[2*i], b[2*i+1] = hexPairs[c][0], hexPairs[c][1]
+	}
+	for i, c := range sid {
+		b[32+2*i], b[32+2*i+1] = hexPairs[c][0], hexPairs[c][1]
+	}
 }
+
+// hexPairs is the lower-case hex text of every byte.
+var hexPairs = func() (t [256][2]byte) {
+	const digits = "0123456789abcdef"
+	for c := range t {
+		t[c] = [2]byte{digits[c>>4], digits[c&15]}
+	}
+	return t
+}()
