@@ -267,19 +267,31 @@ func (l *jsonLine) add(a slog.Attr) {
 // schema (KeyTenantID, KeyMethod, their OpenTelemetry names...), which
 // are plain ASCII with nothing to escape (TestSchemaKeysArePlain): the
 // key is written as it is.
+//
+// The line is built in a local slice, with the punctuation between the
+// key and the value appended at once.
 func (l *jsonLine) field(a slog.Attr) {
-	switch a.Value.Kind() {
-	case slog.KindString:
-		l.plainKey(a.Key)
-		l.string(a.Value.String())
-		l.wrote = true
-	case slog.KindInt64:
-		l.plainKey(a.Key)
-		l.buf = strconv.AppendInt(l.buf, a.Value.Int64(), 10)
-		l.wrote = true
-	default:
+	kind := a.Value.Kind()
+	if kind != slog.KindString && kind != slog.KindInt64 {
 		l.add(a)
+		return
 	}
+	b := l.buf
+	if l.sep {
+		b = append(b, ',', '"')
+	} else {
+		b = append(b, '"')
+	}
+	b = append(b, a.Key...)
+	if kind == slog.KindString {
+		b = append(b, '"', ':', '"')
+		b = appendJSONString(b, a.Value.String())
+		b = append(b, '"')
+	} else {
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, a.Value.Int64(), 10)
+	}
+	l.buf, l.sep, l.wrote = b, true, true
 }
 
 // attr writes a, and reports whether slog's handler counts it as written.
@@ -364,28 +376,31 @@ func (l *jsonLine) openGroup(name string) {
 
 // plainKey is key for a key known to need no escaping.
 func (l *jsonLine) plainKey(k string) {
+	b := l.buf
 	if l.sep {
-		l.buf = append(l.buf, ',')
+		b = append(b, ',', '"')
+	} else {
+		b = append(b, '"')
 	}
-	l.buf = append(l.buf, '"')
-	l.buf = append(l.buf, k...)
-	l.buf = append(l.buf, '"', ':')
-	l.sep = true
+	b = append(b, k...)
+	l.buf, l.sep = append(b, '"', ':'), true
 }
 
 func (l *jsonLine) key(k string) {
+	b := l.buf
 	if l.sep {
-		l.buf = append(l.buf, ',')
+		b = append(b, ',', '"')
+	} else {
+		b = append(b, '"')
 	}
-	l.string(k)
-	l.buf = append(l.buf, ':')
-	l.sep = true
+	b = appendJSONString(b, k)
+	l.buf, l.sep = append(b, '"', ':'), true
 }
 
 func (l *jsonLine) string(s string) {
-	l.buf = append(l.buf, '"')
-	l.buf = appendJSONString(l.buf, s)
-	l.buf = append(l.buf, '"')
+	b := append(l.buf, '"')
+	b = appendJSONString(b, s)
+	l.buf = append(b, '"')
 }
 
 // value writes v, of any kind but group and LogValuer.
