@@ -504,6 +504,10 @@ func (l *jsonLine) float(f float64) {
 		l.string("!ERROR:json: unsupported value: " + strconv.FormatFloat(f, 'g', -1, 64))
 		return
 	}
+	if b, ok := appendThousandths(l.buf, f); ok {
+		l.buf = b
+		return
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -517,6 +521,39 @@ func (l *jsonLine) float(f float64) {
 			l.buf = l.buf[:len(l.buf)-1]
 		}
 	}
+}
+
+// appendThousandths appends f as float writes it when f is a whole
+// number of thousandths under 10^12 in magnitude, other than zero (the
+// access log's duration_ms), and reports whether it was one: the number
+// of thousandths with the point put in and the trailing zeros dropped,
+// without strconv's search for the shortest digits. That decimal reads
+// back as f, and it is the shortest that does: it has at most 15
+// significant digits, and no two decimals of 15 digits or fewer read back
+// as the same float64.
+func appendThousandths(b []byte, f float64) ([]byte, bool) {
+	if f == 0 || !(f > -1e12 && f < 1e12) {
+		return b, false
+	}
+	n := math.Round(f * 1000)
+	if n/1000 != f {
+		return b, false
+	}
+	i := int64(n)
+	if i < 0 {
+		b = append(b, '-')
+		i = -i
+	}
+	b = strconv.AppendInt(b, i/1000, 10)
+	if frac := i % 1000; frac != 0 {
+		d := [4]byte{'.', byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+		k := len(d)
+		for d[k-1] == '0' {
+			k--
+		}
+		b = append(b, d[:k]...)
+	}
+	return b, true
 }
 
 // any writes x as slog does: an error that does not marshal itself as its
