@@ -14,3 +14,28 @@ func TestSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheHashCoversTheWholeToken: the cache's key of a token changes
+// with any one byte of it, header, claims or signature: a key of part of
+// the token would let a token with the same part, and other claims, find
+// the entry and only the signature check stand in the way. Two caches key
+// the same token differently: the hash is seeded per cache.
+func TestCacheHashCoversTheWholeToken(t *testing.T) {
+	c := newTokenCache(64)
+	token := []byte(strings.Repeat("eyJhbGciOiJSUzI1NiJ9", 20) + "." + strings.Repeat("c2lnbmF0dXJl", 30))
+	h := c.hash(string(token))
+	for i := range token {
+		was := token[i]
+		token[i] ^= 1
+		if c.hash(string(token)) == h {
+			t.Fatalf("changing byte %d of %d left the cache key as it was", i, len(token))
+		}
+		token[i] = was
+	}
+	if c.hash(string(token)) != h {
+		t.Fatal("the same token got another key")
+	}
+	if newTokenCache(64).hash(string(token)) == h {
+		t.Error("two caches keyed a token the same: the hash is not seeded per cache")
+	}
+}
