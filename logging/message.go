@@ -220,9 +220,10 @@ func (c *accessConfig) logMessage(lc *messageLogger, st *request.State, m *messa
 	// Handler's path; the other values are checked here.
 	if h := lc.fast; h != nil && outcome != message.Failed && !looksLikeJWT(m.Source) && !looksLikeJWT(reason) {
 		attrs = appendContext(attrs, st, h.opts.names)
+		schema := len(attrs) // the keys so far are the schema's
 		attrs = append(attrs, h.opts.static...)
 		if json, ok := h.next.(*JSONHandler); ok {
-			json.handleAttrs(st, end, level, "message", attrs)
+			json.handleAttrs(st, end, level, "message", attrs, schema)
 			return
 		}
 		rec := slog.NewRecord(end, level, "message", 0)
