@@ -19,8 +19,11 @@ const ReasonFairShare Reason = "fair_share"
 // The bounds of FairShare's deferrals, in one place.
 const (
 	// DefaultFairService is the handler's duration FairShare assumes
-	// until it has measured one.
-	DefaultFairService = 100 * time.Millisecond
+	// until it has measured one. It is short on purpose: a message
+	// deferred too briefly comes back and is deferred again by then
+	// measured durations, while one deferred too long leaves workers
+	// idle.
+	DefaultFairService = time.Millisecond
 	// MaxFairDeferral bounds a deferral, however long the backlog.
 	MaxFairDeferral = 15 * time.Minute
 )

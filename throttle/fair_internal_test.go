@@ -205,8 +205,8 @@ func TestFairShareDeferral(t *testing.T) {
 	r := newFairRig(t, 2, WithWaiting(2), WithFairClock(clock))
 	ctx := context.Background()
 	// Before any measurement, DefaultFairService: one share of it is
-	// 100 ms × 1 line / 2 workers.
-	if d := r.f.deferral("initech"); d != 50*time.Millisecond {
+	// 1 ms × 1 line / 2 workers.
+	if d := r.f.deferral("initech"); d != DefaultFairService/2 {
 		t.Fatalf("deferral before a measurement: %v", d)
 	}
 	// Two messages of 40 ms each: the average is 40 ms.
