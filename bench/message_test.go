@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,13 +114,20 @@ func newStampFixture(alg string) (*stampFixture, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An access token of the stamp's size and claims (a jti, a digest-long
+	// claim, a typ), so that authz verifies as many bytes as the stamp's
+	// verifier does.
 	now := time.Now()
+	digest := sha256.Sum256(msgBody)
 	tok := jwt.NewWithClaims(method, jwt.MapClaims{
 		"iss": stampIssuer, "sub": "alice", "aud": msgSource,
 		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
+		"jti":       rand.Text(),
 		"tenant_id": benchTenant, "tier": benchTier,
+		"body_sha256": base64.RawURLEncoding.EncodeToString(digest[:]),
 	})
 	tok.Header["kid"] = stampKID
+	tok.Header["typ"] = "JWT"
 	token, err := tok.SignedString(key)
 	if err != nil {
 		return nil, err

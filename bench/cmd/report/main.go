@@ -250,7 +250,7 @@ func checkTargets(r results, runs []httpRun) []target {
 		az, ok3 := r.median("StampVerify/"+alg+"/authz", "ns/op")
 		add("stamp verification ("+alg+"), not cached: ≤ 1.1 × golang-jwt's jwt.Parse of the stamp", ok && ok2, st <= 1.1*parse,
 			"%s vs %s: %.2f ×", fmtNS(st), fmtNS(parse), st/parse)
-		add("stamp verification ("+alg+"), not cached: ≤ authz verification of an uncached token, same key and algorithm", ok && ok3, st <= az,
+		add("stamp verification ("+alg+"), not cached: ≤ authz verification of an uncached access token of the stamp's size and claims, same key and algorithm", ok && ok3, st <= az,
 			"%s vs %s: %.2f ×", fmtNS(st), fmtNS(az), st/az)
 		cached, ok4 := r.median("StampVerify/"+alg+"/stamp-cached", "ns/op")
 		add("redelivered stamp ("+alg+"): cached path cheaper than the fresh path", ok && ok4, cached < st,
