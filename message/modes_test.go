@@ -2,7 +2,7 @@ package message_test
 
 import (
 	"context"
-	"github.com/tenancykit/tenancy/message/internal/messagetest"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"strings"
 	"testing"
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/adapters/tenancykafka"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 )
 
@@ -17,7 +18,7 @@ import (
 // before, and acme's next record follows it.
 func TestDeferralKeepsKeyOrder(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestDeferralKeepsKeyOrder(t *testing.T) {
 // group delivers it and every record after it again, and commits all.
 func TestDeferredRecordOutlivesItsConsumer(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestDeferredRecordOutlivesItsConsumer(t *testing.T) {
 // settle.
 func TestBackpressure(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
 	if err != nil {
 		t.Fatal(err)

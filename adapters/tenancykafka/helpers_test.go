@@ -96,20 +96,6 @@ func publish(t *testing.T, p *tenancykafka.Producer, ctx context.Context, body s
 	return id
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // events records each delivery a handler gets, as "body#deliveries", in
 // the order they came, and hands them to the test.
 type events struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy/adapters/tenancykafka"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,7 +23,7 @@ import (
 // offset is committed.
 func TestOutcomes(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestOutcomes(t *testing.T) {
 // again after the retry delay, then dead-lettered once.
 func TestDeadLetterWriteFails(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
 	if err != nil {
 		t.Fatal(err)

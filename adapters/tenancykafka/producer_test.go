@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tenancykit/tenancy/adapters/tenancykafka"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -24,7 +25,7 @@ func TestProducerKeys(t *testing.T) {
 	partitions := map[string]string{}
 	for range 5 {
 		for _, tn := range []string{"acme", "globex"} {
-			id := publish(t, p, tenantContext(tn), tn, map[string]string{"b": "2", "a": "1"})
+			id := publish(t, p, messagetest.As(tn), tn, map[string]string{"b": "2", "a": "1"})
 			part := id[:strings.LastIndex(id, "/")]
 			if prev, ok := partitions[tn]; ok && prev != part {
 				t.Errorf("%s's records on %s and %s, want one partition", tn, prev, part)

@@ -2,9 +2,6 @@ package tenancykafka_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -12,30 +9,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/adapters/tenancykafka"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
 )
-
-const producer = "https://orders.example.com"
-
-func newSigner(t *testing.T, clk *clock) *stamp.Signer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// tenantContext is the context of a request of tenant id, verified.
-func tenantContext(id string) context.Context {
-	return tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceToken})
-}
 
 func mustStamp(t *testing.T, s *stamp.Signer, ctx context.Context, body string) map[string]string {
 	t.Helper()
@@ -75,9 +53,9 @@ func (r *ran) handler() message.Handler {
 // stamp's reason and never run.
 func TestStampedEndToEnd(t *testing.T) {
 	c := newCluster(t, 4, "orders", "orders.dead")
-	clk := newClock()
-	s := newSigner(t, clk)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	clk := messagetest.NewClock()
+	s := messagetest.NewSigner(t, clk.Now)
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +68,7 @@ func TestStampedEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acme, globex := tenantContext("acme"), tenantContext("globex")
+	acme, globex := messagetest.As("acme"), messagetest.As("globex")
 	ids := map[string]string{}
 	for i := range 5 {
 		for _, b := range []struct {
@@ -100,7 +78,7 @@ func TestStampedEndToEnd(t *testing.T) {
 			ids[b.body] = publish(t, p, b.ctx, b.body, mustStamp(t, s, b.ctx, b.body))
 		}
 	}
-	forged := publish(t, p, acme, "forged", mustStamp(t, newSigner(t, clk), acme, "forged"))
+	forged := publish(t, p, acme, "forged", mustStamp(t, messagetest.NewSigner(t, clk.Now), acme, "forged"))
 	tampered := publish(t, p, acme, "tampered-changed", mustStamp(t, s, acme, "tampered"))
 	unsigned := publish(t, p, globex, "unsigned", map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
 

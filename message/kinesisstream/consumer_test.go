@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
-
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
@@ -41,9 +41,9 @@ func shardOf(id string) string { return id[:strings.IndexByte(id, '/')] }
 // dead-lettered with their reasons.
 func TestEndToEnd(t *testing.T) {
 	client, stream := shared(t, 2)
-	clk := newClock()
-	s := newSigner(t, clk)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	clk := messagetest.NewClock()
+	s := messagetest.NewSigner(t, clk.Now)
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +71,12 @@ func TestEndToEnd(t *testing.T) {
 	want := map[string]string{}
 	for _, id := range []string{"acme", "globex", "initech", "umbrella", "hooli", "wonka"} {
 		for _, b := range []string{"1", "2"} {
-			want[publish(t, p, id, id+b, mustStamp(t, s, id, id+b))] = id + "#1"
+			want[publish(t, p, id, id+b, messagetest.Stamp(t, s, id, id+b))] = id + "#1"
 		}
 	}
-	a3 := publish(t, p, "acme", "a3", mustStamp(t, s, "acme", "a3"))
-	forged := publish(t, p, "acme", "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
-	tampered := publish(t, p, "acme", "t1-changed", mustStamp(t, s, "acme", "t1"))
+	a3 := publish(t, p, "acme", "a3", messagetest.Stamp(t, s, "acme", "a3"))
+	forged := publish(t, p, "acme", "f1", messagetest.Stamp(t, messagetest.NewSigner(t, clk.Now), "acme", "f1"))
+	tampered := publish(t, p, "acme", "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
 	raw, err := client.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("acme"), Data: []byte(`{"tenant":"acme"}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ var acme = message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))
 // with its body, attributes and partition key; a rejected one at once.
 func TestFailuresThenDeadLetter(t *testing.T) {
 	client, stream := shared(t, 1)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p := newPublisher(t, client, stream)
 	c := newConsumer(t, client, client, stream, &kinesisstream.MemoryCheckpoints{},
 		kinesisstream.WithClock(clk.Now), kinesisstream.WithMaxDeliveries(3), kinesisstream.WithRetryDelay(time.Second))
@@ -214,7 +214,7 @@ func TestStopMidBatch(t *testing.T) {
 // it and them to the next, which delivers them with the same IDs.
 func TestCrashRedelivers(t *testing.T) {
 	client, stream := shared(t, 1)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p := newPublisher(t, client, stream)
 	var ids []string
 	for _, b := range []string{"1", "later", "3"} {
@@ -269,7 +269,7 @@ func (c *countingClient) Reads() int {
 // no more until the earliest is due; deferral never dead-letters.
 func TestBackpressure(t *testing.T) {
 	client, stream := shared(t, 1)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p := newPublisher(t, client, stream)
 	var ids []string
 	for _, b := range []string{"1", "2", "3", "4"} {

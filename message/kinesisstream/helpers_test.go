@@ -2,8 +2,6 @@ package kinesisstream_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"net/http"
 	"strings"
@@ -15,33 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
-	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
 )
-
-// clock is a time source tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // kinesisClient returns a client of the real SDK for the emulator at
 // endpoint, whose connections are closed at the test's end. It tries
@@ -156,14 +133,9 @@ func newConsumer(t *testing.T, client kinesisstream.ConsumerAPI, dl kinesisstrea
 	return c
 }
 
-// as returns a context of tenant id, verified from a token.
-func as(id string) context.Context {
-	return tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceToken})
-}
-
 func publish(t *testing.T, p *kinesisstream.Publisher, tenantID, body string, attrs map[string]string) string {
 	t.Helper()
-	id, err := p.Publish(as(tenantID), []byte(body), attrs)
+	id, err := p.Publish(messagetest.As(tenantID), []byte(body), attrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,30 +151,6 @@ func poll(t *testing.T, c *kinesisstream.Consumer, h message.Handler, want int) 
 	if n != want {
 		t.Fatalf("Poll handled %d messages, want %d", n, want)
 	}
-}
-
-const producer = "https://orders.example.com"
-
-func newSigner(t *testing.T, clk *clock) *stamp.Signer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func mustStamp(t *testing.T, s *stamp.Signer, id, body string) map[string]string {
-	t.Helper()
-	attrs, err := s.Stamp(as(id), []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attrs
 }
 
 // recorder records, by message ID, the tenant each message ran as and

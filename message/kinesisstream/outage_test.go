@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message"
@@ -26,7 +26,7 @@ func TestKinesisDownThenUp(t *testing.T) {
 	const stream = "orders"
 	createStream(t, client, stream, 1)
 	createStream(t, client, stream+"-dead", 1)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	logs := &syncbuf.Buffer{}
 	p := newPublisher(t, client, stream)
 	cp := &kinesisstream.MemoryCheckpoints{}
@@ -55,7 +55,7 @@ func TestKinesisDownThenUp(t *testing.T) {
 	if n, err := c.Poll(context.Background(), h); n != 0 || err == nil {
 		t.Fatalf("Poll while Kinesis is down = %d, %v; want an error", n, err)
 	}
-	if _, err := p.Publish(as("acme"), []byte("r4"), nil); err == nil {
+	if _, err := p.Publish(messagetest.As("acme"), []byte("r4"), nil); err == nil {
 		t.Fatal("Publish while Kinesis is down: no error")
 	}
 

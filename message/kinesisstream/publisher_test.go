@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
-
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
 )
@@ -28,7 +28,7 @@ func (p *putRecorder) PutRecord(_ context.Context, in *kinesis.PutRecordInput, _
 func TestPublishPartitionKey(t *testing.T) {
 	var rec putRecorder
 	p := newPublisher(t, &rec, "orders")
-	id, err := p.Publish(as("acme"), []byte("b"), map[string]string{"k": "v"})
+	id, err := p.Publish(messagetest.As("acme"), []byte("b"), map[string]string{"k": "v"})
 	if err != nil || id != "shardId-000000000001/42" {
 		t.Fatalf("Publish = %q, %v", id, err)
 	}
@@ -52,11 +52,11 @@ func TestPublishPartitionKey(t *testing.T) {
 		t.Errorf("record data decodes to %q %v %v", body, attrs, err)
 	}
 	empty := newPublisher(t, &rec, "orders", kinesisstream.WithPartitionKey(func(context.Context, []byte) string { return "" }))
-	if _, err := empty.Publish(as("acme"), []byte("b"), nil); !errors.Is(err, kinesisstream.ErrNoPartitionKey) {
+	if _, err := empty.Publish(messagetest.As("acme"), []byte("b"), nil); !errors.Is(err, kinesisstream.ErrNoPartitionKey) {
 		t.Errorf("Publish with an empty key: %v", err)
 	}
 	long := newPublisher(t, &rec, "orders", kinesisstream.WithPartitionKey(func(context.Context, []byte) string { return strings.Repeat("é", 257) }))
-	if _, err := long.Publish(as("acme"), []byte("b"), nil); err == nil || !strings.Contains(err.Error(), "257 characters") {
+	if _, err := long.Publish(messagetest.As("acme"), []byte("b"), nil); err == nil || !strings.Contains(err.Error(), "257 characters") {
 		t.Errorf("Publish with a key of 257 characters: %v", err)
 	}
 	if len(rec.calls) != 2 {
@@ -72,10 +72,10 @@ func TestPublishTooLarge(t *testing.T) {
 	attrs := map[string]string{"k": "v"}
 	overhead := func() int { d, _ := kinesisstream.Encode(nil, attrs); return len(d) + len("acme") }()
 	fits := make([]byte, kinesisstream.MaxRecordBytes-kinesisstream.DeadLetterHeadroom-overhead)
-	if _, err := p.Publish(as("acme"), fits, attrs); err != nil {
+	if _, err := p.Publish(messagetest.As("acme"), fits, attrs); err != nil {
 		t.Errorf("Publish of a message at the limit: %v", err)
 	}
-	_, err := p.Publish(as("acme"), append(fits, 0), attrs)
+	_, err := p.Publish(messagetest.As("acme"), append(fits, 0), attrs)
 	if !errors.Is(err, kinesisstream.ErrTooLarge) || !strings.Contains(err.Error(), "1047553 bytes") {
 		t.Errorf("Publish of a byte more: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/google/go-cmp/cmp"
-
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
 )
@@ -18,7 +18,7 @@ import (
 // stay in order; the parent's checkpoint becomes ShardEnd.
 func TestReshard(t *testing.T) {
 	client, stream := shared(t, 1)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p := newPublisher(t, client, stream)
 	before := publish(t, p, "acme", "before", nil)
 	if _, err := client.SplitShard(t.Context(), &kinesis.SplitShardInput{

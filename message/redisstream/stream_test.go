@@ -2,8 +2,6 @@ package redisstream_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
 	"log/slog"
@@ -15,11 +13,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/logging"
 	"github.com/tenancykit/tenancy/message"
-	"github.com/tenancykit/tenancy/message/internal/messagetest"
 	"github.com/tenancykit/tenancy/message/redisstream"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
@@ -48,45 +46,6 @@ func newClient(t *testing.T) (*redis.Client, string) {
 	t.Cleanup(func() { c.Close() })
 	// A run of its own too: -count runs a test again on the same server.
 	return c, "orders:" + strings.ReplaceAll(t.Name(), "/", ":") + ":" + rand.Text()[:8]
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-const producer = "https://orders.example.com"
-
-func newSigner(t *testing.T, clk *clock) *stamp.Signer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func mustStamp(t *testing.T, s *stamp.Signer, id, body string) map[string]string {
-	t.Helper()
-	ctx := tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceToken})
-	attrs, err := s.Stamp(ctx, []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attrs
 }
 
 func publish(t *testing.T, p *redisstream.Publisher, body string, attrs map[string]string) string {
@@ -181,9 +140,9 @@ func (r *recorder) got() map[string]string {
 // tampered stamps dead-lettered with their reasons.
 func TestEndToEnd(t *testing.T) {
 	client, stream := newClient(t)
-	clk := newClock()
-	s := newSigner(t, clk)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	clk := messagetest.NewClock()
+	s := messagetest.NewSigner(t, clk.Now)
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +170,12 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now))
-	a1 := publish(t, p, "a1", mustStamp(t, s, "acme", "a1"))
-	a2 := publish(t, p, "a2", mustStamp(t, s, "acme", "a2"))
-	a3 := publish(t, p, "a3", mustStamp(t, s, "acme", "a3"))
-	g1 := publish(t, p, "g1", mustStamp(t, s, "globex", "g1"))
-	forged := publish(t, p, "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
-	tampered := publish(t, p, "t1-changed", mustStamp(t, s, "acme", "t1"))
+	a1 := publish(t, p, "a1", messagetest.Stamp(t, s, "acme", "a1"))
+	a2 := publish(t, p, "a2", messagetest.Stamp(t, s, "acme", "a2"))
+	a3 := publish(t, p, "a3", messagetest.Stamp(t, s, "acme", "a3"))
+	g1 := publish(t, p, "g1", messagetest.Stamp(t, s, "globex", "g1"))
+	forged := publish(t, p, "f1", messagetest.Stamp(t, messagetest.NewSigner(t, clk.Now), "acme", "f1"))
+	tampered := publish(t, p, "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
 
 	poll(t, c, h, 6)
 	if diff := cmp.Diff(map[string]string{a1: "acme#1", a2: "acme#1", g1: "globex#1"}, rec.got()); diff != "" {
@@ -249,7 +208,7 @@ func TestEndToEnd(t *testing.T) {
 // the retry delay until its maximum of deliveries, then dead-lettered.
 func TestFailuresThenDeadLetter(t *testing.T) {
 	client, stream := newClient(t)
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, _ := redisstream.NewPublisher(client, stream)
 	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now), redisstream.WithMaxDeliveries(3), redisstream.WithRetryDelay(time.Second))
 	var rec recorder
@@ -283,7 +242,7 @@ func TestFailuresThenDeadLetter(t *testing.T) {
 func TestAbandonedEntriesClaimed(t *testing.T) {
 	client, stream := newClient(t)
 	ctx := context.Background()
-	clk := newClock()
+	clk := messagetest.NewClock()
 	p, _ := redisstream.NewPublisher(client, stream)
 	var rec recorder
 	h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.handler(func(_ context.Context, m *message.Message) error {
@@ -491,9 +450,9 @@ func TestConcurrencyStopMidStream(t *testing.T) {
 // one dead-lettered after its maximum of deliveries.
 func TestConcurrencyOutcomes(t *testing.T) {
 	client, stream := newClient(t)
-	clk := newClock()
-	s := newSigner(t, clk)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	clk := messagetest.NewClock()
+	s := messagetest.NewSigner(t, clk.Now)
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,13 +478,13 @@ func TestConcurrencyOutcomes(t *testing.T) {
 	p, _ := redisstream.NewPublisher(client, stream)
 	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now), redisstream.WithConcurrency(3),
 		redisstream.WithMaxDeliveries(2), redisstream.WithRetryDelay(time.Second))
-	ok1 := publish(t, p, "ok1", mustStamp(t, s, "acme", "ok1"))
-	ok2 := publish(t, p, "ok2", mustStamp(t, s, "globex", "ok2"))
-	later := publish(t, p, "later", mustStamp(t, s, "acme", "later"))
-	broken := publish(t, p, "broken", mustStamp(t, s, "globex", "broken"))
-	unreadable := publish(t, p, "unreadable", mustStamp(t, s, "acme", "unreadable"))
-	forged := publish(t, p, "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
-	tampered := publish(t, p, "t1-changed", mustStamp(t, s, "acme", "t1"))
+	ok1 := publish(t, p, "ok1", messagetest.Stamp(t, s, "acme", "ok1"))
+	ok2 := publish(t, p, "ok2", messagetest.Stamp(t, s, "globex", "ok2"))
+	later := publish(t, p, "later", messagetest.Stamp(t, s, "acme", "later"))
+	broken := publish(t, p, "broken", messagetest.Stamp(t, s, "globex", "broken"))
+	unreadable := publish(t, p, "unreadable", messagetest.Stamp(t, s, "acme", "unreadable"))
+	forged := publish(t, p, "f1", messagetest.Stamp(t, messagetest.NewSigner(t, clk.Now), "acme", "f1"))
+	tampered := publish(t, p, "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
 	missing := publish(t, p, "m1", nil)
 
 	poll(t, c, h, 8)

@@ -3,7 +3,7 @@ package stamp_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/tenancykit/tenancy/message/internal/messagetest"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"net/http"
 	"net/http/httptest"
 	"slices"

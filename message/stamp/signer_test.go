@@ -10,7 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
-	"github.com/tenancykit/tenancy/message/internal/messagetest"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"net/http"
 	"net/http/httptest"
 	"strings"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
-	"github.com/tenancykit/tenancy/message/internal/messagetest"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"strings"
 	"testing"
 	"time"

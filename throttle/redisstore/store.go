@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tenancykit/tenancy/internal/redisclient"
 	"github.com/tenancykit/tenancy/throttle"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -182,7 +183,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !honoursDeadlines(rdb) {
+	if !redisclient.HonoursDeadlines(rdb) {
 		return nil, errors.New("redisstore: the Redis client ignores context deadlines, so a slow Redis would hold every request past WithTimeout: set ContextTimeoutEnabled: true in its options")
 	}
 	s := &Store{
@@ -204,20 +205,6 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 }
 
 var _ throttle.Store = (*Store)(nil)
-
-// honoursDeadlines reports whether the client's network waits end with the
-// context, for the client types whose options say so.
-func honoursDeadlines(rdb redis.UniversalClient) bool {
-	switch c := rdb.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
-}
 
 // Warm connects to Redis, loads the store's scripts and counts the live
 // replicas, so that the first decisions do not spend their timeout on a

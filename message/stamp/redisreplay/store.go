@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tenancykit/tenancy/internal/redisclient"
 	"github.com/tenancykit/tenancy/message/stamp"
 )
 
@@ -67,7 +68,7 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("redisreplay: WithTimeout needs a positive duration, got %v", c.timeout)
 	case strings.ContainsAny(c.prefix, "{}"):
 		return nil, fmt.Errorf("redisreplay: WithPrefix %q holds a brace, which would put every key in one Redis Cluster slot", c.prefix)
-	case !honoursDeadlines(rdb):
+	case !redisclient.HonoursDeadlines(rdb):
 		return nil, errors.New("redisreplay: the Redis client ignores context deadlines, so a slow Redis would hold every message past WithTimeout: set ContextTimeoutEnabled: true in its options")
 	}
 	if c.timeout == 0 {
@@ -77,20 +78,6 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 		c.prefix = DefaultPrefix
 	}
 	return &Store{rdb: rdb, prefix: c.prefix, timeout: c.timeout}, nil
-}
-
-// honoursDeadlines reports whether the client's network waits end with the
-// context, for the client types whose options say so.
-func honoursDeadlines(rdb redis.UniversalClient) bool {
-	switch c := rdb.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
 }
 
 // Seen records that the stamp jti of source came on message messageID
