@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenancykit/tenancy/authz"
+	"github.com/tenancykit/tenancy/examples/internal/awskit"
 	"github.com/tenancykit/tenancy/examples/internal/kit"
 	"github.com/tenancykit/tenancy/tenant"
 	"github.com/tenancykit/tenancy/throttle"
@@ -318,8 +319,10 @@ func (c *config) checkEvents(env *kit.Env) {
 	if c.kinesisEndpoint != "" && c.events != eventsKinesis {
 		env.Fail("KINESIS_ENDPOINT is set but ORDER_EVENTS is %s: the endpoint serves only the order events; unset it, or set ORDER_EVENTS=kinesis", c.events)
 	}
-	if c.events == eventsKinesis && !kinesisStreamName.MatchString(c.eventsStream) {
-		env.Fail("ORDER_EVENTS_STREAM %q: a Kinesis stream name is 1 to 128 letters, digits, '_', '-' or '.'", c.eventsStream)
+	if c.events == eventsKinesis {
+		if err := awskit.CheckStreamName(c.eventsStream); err != nil {
+			env.Fail("ORDER_EVENTS_STREAM %q: %v", c.eventsStream, err)
+		}
 	}
 }
 
@@ -380,9 +383,6 @@ var logLevels = map[string]slog.Level{
 
 // tableName is DynamoDB's rule for table names.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
-
-// kinesisStreamName is Kinesis's rule for stream names.
-var kinesisStreamName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 // roleARN is the shape of an IAM role ARN, in any partition; awscreds.New
 // checks it further.

@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/tenancykit/tenancy/authz/awscreds"
 	"github.com/tenancykit/tenancy/authz/awscreds/dynamoguard"
+	"github.com/tenancykit/tenancy/examples/internal/awskit"
 	"github.com/tenancykit/tenancy/logging"
 )
 
@@ -36,16 +34,8 @@ const (
 	attrPrice     = "unit_price_cents" // N, only on priced orders
 )
 
-// Local development defaults for DYNAMODB_ENDPOINT and KINESIS_ENDPOINT,
-// which dynalite, DynamoDB Local and kinesalite accept: they check that a
-// request is signed, not by whom.
-const (
-	localRegion    = "us-east-1"
-	localAccessKey = "local"
-	localSecretKey = "local"
-	// tableWait bounds the wait for a table created at start to be ACTIVE.
-	tableWait = 30 * time.Second
-)
+// tableWait bounds the wait for a table created at start to be ACTIVE.
+const tableWait = 30 * time.Second
 
 // dynamoStore is a [Store] in a pooled DynamoDB table: partition key
 // tenant_id, sort key order_id. Like every Store it takes the tenant from
@@ -82,7 +72,10 @@ func (d *dynamo) close() { d.http.CloseIdleConnections() }
 // refuses. sts, when not nil, replaces the STS client of
 // AWS_TENANT_ROLE_ARN (tests).
 func openDynamo(ctx context.Context, cfg config, getenv func(string) string, auditor *logging.Auditor, sts stscreds.AssumeRoleAPIClient) (*dynamo, error) {
-	base, tr, err := loadAWSConfig(ctx, getenv, cfg.dynamoEndpoint, "ORDERS_TABLE")
+	// The SDK's configuration as any AWS service loads it, with a region
+	// and credentials a local emulator takes when DYNAMODB_ENDPOINT is
+	// set and the environment names none.
+	base, tr, err := awskit.LoadConfig(ctx, getenv, cfg.dynamoEndpoint, "ORDERS_TABLE")
 	if err != nil {
 		return nil, err
 	}
@@ -135,48 +128,6 @@ func openDynamo(ctx context.Context, cfg config, getenv func(string) string, aud
 }
 
 func stsClient(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) }
-
-// loadAWSConfig loads the SDK's configuration as any AWS service does
-// (AWS_REGION, the ECS task role, ...), for what it serves (a variable
-// named in errors, such as ORDERS_TABLE). For a local endpoint (endpoint,
-// such as DYNAMODB_ENDPOINT's, not empty) it fills in what a local
-// emulator needs and a developer's machine may lack: region us-east-1
-// unless AWS_REGION or AWS_DEFAULT_REGION is set, and fixed credentials
-// unless AWS_ACCESS_KEY_ID or AWS_PROFILE is set.
-//
-// The SDK's HTTP client, configured by then (AWS_CA_BUNDLE, ...), is
-// replaced by one with the same transport and timeout whose idle
-// connections the service can close at shutdown: tr.
-func loadAWSConfig(ctx context.Context, getenv func(string) string, endpoint, what string) (_ aws.Config, tr *http.Transport, _ error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if endpoint != "" {
-		if getenv("AWS_REGION") == "" && getenv("AWS_DEFAULT_REGION") == "" {
-			opts = append(opts, awsconfig.WithRegion(localRegion))
-		}
-		if getenv("AWS_ACCESS_KEY_ID") == "" && getenv("AWS_PROFILE") == "" {
-			opts = append(opts, awsconfig.WithCredentialsProvider(
-				credentials.NewStaticCredentialsProvider(localAccessKey, localSecretKey, "")))
-		}
-	}
-	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, nil, fmt.Errorf("AWS configuration for %s: %w", what, err)
-	}
-	if c.Region == "" {
-		return aws.Config{}, nil, fmt.Errorf("%s: no AWS region: set AWS_REGION", what)
-	}
-	client := &http.Client{
-		// As the SDK's own client: a redirect is returned, not followed.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	if bc, ok := c.HTTPClient.(*awshttp.BuildableClient); ok {
-		client.Transport, client.Timeout = bc.GetTransport(), bc.GetTimeout()
-	} else {
-		client.Transport = awshttp.NewBuildableClient().GetTransport()
-	}
-	c.HTTPClient = client
-	return c, client.Transport.(*http.Transport), nil
-}
 
 // ensureTable creates the orders table unless it exists, and waits until
 // it is ACTIVE. A table that exists with other keys is an error.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenancykit/tenancy"
 	"github.com/tenancykit/tenancy/authz/authztest"
+	"github.com/tenancykit/tenancy/examples/internal/awskit"
 	"github.com/tenancykit/tenancy/examples/internal/servicetest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message"
@@ -199,8 +200,8 @@ func TestOrderEventsOnKinesis(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the service did not create its stream: %v", err)
 	}
-	if n := aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount); n != localStreamShards {
-		t.Errorf("the stream has %d shards, want %d", n, localStreamShards)
+	if n := aws.ToInt32(sum.StreamDescriptionSummary.OpenShardCount); n != awskit.LocalStreamShards {
+		t.Errorf("the stream has %d shards, want %d", n, awskit.LocalStreamShards)
 	}
 
 	recs, ids := records(t, client, defaultEventsStream)
