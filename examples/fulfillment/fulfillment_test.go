@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redis/go-redis/v9"
 	"github.com/tenancykit/tenancy/authz/authztest"
 	"github.com/tenancykit/tenancy/examples/internal/servicetest"
@@ -141,17 +142,22 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// fixture is Redis, an issuer, orders (a process) and the worker (in the
-// test's process, on the test's clock).
+// fixture is Redis or kinesalite, an issuer, orders (a process) and the
+// worker (in the test's process, on the test's clock).
 type fixture struct {
-	redis     *redis.Client
+	redis     *redis.Client   // with Redis
+	kinesis   *kinesis.Client // with Kinesis
 	iss       *authztest.Issuer
 	key       *ecdsa.PrivateKey // orders' stamp key (STAMP_KEY_FILE)
+	keyFile   string
 	orders    *ordersProc
 	worker    *servicetest.Service
 	clock     *clock
 	meterFile string
 	client    *http.Client
+	// env and opts are the worker's, for startWorker.
+	env  map[string]string
+	opts []runOption
 }
 
 const stampKeyID = "orders-test"
@@ -162,19 +168,16 @@ func start(t *testing.T, tiers string) *fixture {
 	return startWith(t, tiers, nil)
 }
 
-// startWith runs the whole with more of the worker's environment, and
-// opts.
-func startWith(t *testing.T, tiers string, more map[string]string, opts ...runOption) *fixture {
+// newFixture returns the parts of a fixture that do not depend on the
+// transport: the issuer, the clock, orders' stamp key in a file.
+func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	rs := testservers.Redis(t)
 	f := &fixture{
-		redis:     redis.NewClient(&redis.Options{Addr: rs.Addr}),
 		iss:       authztest.Start(t, authztest.WithAudience("orders-test")),
 		clock:     &clock{now: time.Now().Add(time.Minute)}, // ahead of the stamps orders makes now
 		meterFile: filepath.Join(t.TempDir(), "usage.jsonl"),
 		client:    servicetest.NewClient(t),
 	}
-	t.Cleanup(func() { f.redis.Close() })
 	var err error
 	if f.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
@@ -183,35 +186,68 @@ func startWith(t *testing.T, tiers string, more map[string]string, opts ...runOp
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(t.TempDir(), "stamp.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	f.keyFile = filepath.Join(t.TempDir(), "stamp.pem")
+	if err := os.WriteFile(f.keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	redisURL := "redis://" + rs.Addr + "/0"
-	f.orders = startOrders(t, map[string]string{
+	return f
+}
+
+// startOrders runs orders with the events' settings of env, and keeps
+// the worker's environment: env, ORDERS_JWKS_URL, METER_FILE, more, and
+// TIERS_FILE when tiers is not empty.
+func (f *fixture) startOrders(t *testing.T, env map[string]string, tiers string, more map[string]string) {
+	t.Helper()
+	ordersEnv := map[string]string{
 		"ADDR": "127.0.0.1:0", "AUTH_ISSUER": f.iss.URL(), "AUTH_AUDIENCE": f.iss.Audience(),
-		"REDIS_URL": redisURL, "STAMP_KEY_FILE": keyFile, "STAMP_KEY_ID": stampKeyID,
-	})
-	env := map[string]string{
+		"STAMP_KEY_FILE": f.keyFile, "STAMP_KEY_ID": stampKeyID,
+	}
+	for k, v := range env {
+		ordersEnv[k] = v
+	}
+	f.orders = startOrders(t, ordersEnv)
+	f.env = map[string]string{
 		"ADDR":            "127.0.0.1:0",
-		"REDIS_URL":       redisURL,
 		"ORDERS_JWKS_URL": f.orders.URL + "/.well-known/jwks.json",
 		"METER_FILE":      f.meterFile,
-		"CONSUMER_NAME":   "w1",
 	}
-	for k, v := range more {
-		env[k] = v
+	for _, m := range []map[string]string{env, more} {
+		for k, v := range m {
+			f.env[k] = v
+		}
 	}
 	if tiers != "" {
-		env["TIERS_FILE"] = filepath.Join(t.TempDir(), "tiers.json")
-		if err := os.WriteFile(env["TIERS_FILE"], []byte(tiers), 0o600); err != nil {
+		f.env["TIERS_FILE"] = filepath.Join(t.TempDir(), "tiers.json")
+		if err := os.WriteFile(f.env["TIERS_FILE"], []byte(tiers), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.worker = servicetest.Start(t, env, func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
+}
+
+// startWorker runs the worker with the fixture's environment and
+// options, in the test's process.
+func (f *fixture) startWorker(t *testing.T) {
+	t.Helper()
+	f.worker = servicetest.Start(t, f.env, func(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, ready func(string)) error {
 		return run(ctx, []string{"fulfillment"}, getenv, stdout, stderr,
-			append([]runOption{withReady(ready), withClock(f.clock.Now), withBlock(10 * time.Millisecond)}, opts...)...)
+			append([]runOption{withReady(ready), withClock(f.clock.Now), withBlock(10 * time.Millisecond)}, f.opts...)...)
 	})
+}
+
+// startWith runs the whole on Redis with more of the worker's
+// environment, and opts.
+func startWith(t *testing.T, tiers string, more map[string]string, opts ...runOption) *fixture {
+	t.Helper()
+	rs := testservers.Redis(t)
+	f := newFixture(t)
+	f.redis = redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { f.redis.Close() })
+	f.startOrders(t, map[string]string{"REDIS_URL": "redis://" + rs.Addr + "/0"}, tiers, more)
+	if _, ok := f.env["CONSUMER_NAME"]; !ok {
+		f.env["CONSUMER_NAME"] = "w1"
+	}
+	f.opts = opts
+	f.startWorker(t)
 	return f
 }
 
@@ -259,9 +295,13 @@ func (f *fixture) waitLines(t *testing.T, want servicetest.LogLine, n int) []ser
 	}
 }
 
-// entryIDs returns the stream entry of each order's event, by order ID.
+// entryIDs returns the message ID of each order's event, by order ID:
+// its Redis entry ID, or its Kinesis record's kinesisstream.MessageID.
 func (f *fixture) entryIDs(t *testing.T) map[string]string {
 	t.Helper()
+	if f.kinesis != nil {
+		return f.recordIDs(t)
+	}
 	entries, err := f.redis.XRange(context.Background(), defaultStream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -277,10 +317,13 @@ func (f *fixture) entryIDs(t *testing.T) map[string]string {
 	return out
 }
 
-// deadLetters returns the reason of each dead letter, by the entry ID the
+// deadLetters returns the reason of each dead letter, by the message ID the
 // message had.
 func (f *fixture) deadLetters(t *testing.T) map[string]string {
 	t.Helper()
+	if f.kinesis != nil {
+		return f.kinesisDeadLetters(t)
+	}
 	entries, err := f.redis.XRange(context.Background(), defaultStream+":dead", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -521,6 +564,7 @@ func TestNoisyNeighbourBacklog(t *testing.T) {
 	const backlog, few = 60, 3
 	started := make(chan string, backlog+few)
 	release := make(chan struct{})
+	var releaseAll sync.Once
 	hold := func(next message.Handler) message.Handler {
 		return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
 			tn, _ := tenant.FromContext(ctx)
@@ -530,6 +574,9 @@ func TestNoisyNeighbourBacklog(t *testing.T) {
 		})
 	}
 	f := startWith(t, "", map[string]string{"WORKERS": "2", "CONSUMER_CONCURRENCY": "40"}, withHandler(hold))
+	// A test that fails lets every held order go, so that the worker
+	// can stop (this cleanup runs before the worker's).
+	t.Cleanup(func() { releaseAll.Do(func() { close(release) }) })
 	ctx := context.Background()
 	signer, err := stamp.NewSigner(defaultStampIssuer, f.key, stampKeyID, stamp.WithClock(f.clock.Now))
 	if err != nil {
@@ -558,21 +605,33 @@ func TestNoisyNeighbourBacklog(t *testing.T) {
 	// 2 running, 20 waiting (3 of them globex's): the other 41 of acme's
 	// deferred, each logged.
 	f.waitLines(t, servicetest.LogLine{"msg": "message", "outcome": "deferred", "tenant_id": "acme", "reject_reason": "fair_share"}, backlog-2-20+few)
+	// next is the tenant of the next order to start; none within a
+	// minute fails the test instead of hanging it.
+	next := func() string {
+		t.Helper()
+		select {
+		case tn := <-started:
+			return tn
+		case <-time.After(time.Minute):
+			t.Fatalf("no order started within a minute; stdout:\n%s", f.worker.Stdout)
+			return ""
+		}
+	}
 	var order []string
 	for range 2 {
-		order = append(order, <-started)
+		order = append(order, next())
 	}
 	acmeFirst := 0
 	for globex := 0; globex < few; {
 		release <- struct{}{}
-		switch tn := <-started; tn {
+		switch tn := next(); tn {
 		case "globex":
 			globex++
 		default:
 			acmeFirst++
 		}
 	}
-	close(release)
+	releaseAll.Do(func() { close(release) })
 	t.Logf("globex's %d orders ran after %d of acme's", few, 2+acmeFirst)
 	if want := 2 + few; 2+acmeFirst > want+1 {
 		t.Errorf("globex's %d orders ran after %d of acme's (the first %v), want about %d: a backlog of %d held them up",

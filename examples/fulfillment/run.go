@@ -158,20 +158,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer verifier.Close()
 
-	ropts, _ := redis.ParseURL(cfg.redisURL) // checked by loadConfig
-	ropts.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(ropts)
-	defer rdb.Close()
-	consumer, err := redisstream.NewConsumer(sctx, rdb, cfg.stream, cfg.group, cfg.consumer,
-		redisstream.WithClock(hooks.clock),
-		redisstream.WithBlock(hooks.block),
-		redisstream.WithDeadLetterStream(cfg.deadLetter),
-		redisstream.WithLogger(log),
-		redisstream.WithConcurrency(cfg.concurrency),
-	)
+	src, err := openSource(sctx, cfg, getenv, hooks, log)
 	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
+		return err
 	}
+	defer src.close()
 
 	// The workers, shared among the tenants with messages waiting: a
 	// tenant's backlog does not hold up the others' orders. Half of what
@@ -204,20 +195,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	srv := kit.NewServer(kit.WithHealthz(http.NotFoundHandler()), log.Handler())
-	dead := cfg.deadLetter
-	if dead == "" {
-		dead = cfg.stream + ":dead"
-	}
-	if _, err := fmt.Fprintf(stderr, "consuming %s as %s of group %s; refused messages to %s\nlistening on http://%s\n",
-		cfg.stream, cfg.consumer, cfg.group, dead, ln.Addr()); err != nil {
+	if _, err := fmt.Fprintf(stderr, "consuming %s; refused messages to %s\nlistening on http://%s\n",
+		src.describe, cfg.deadLetter, ln.Addr()); err != nil {
 		ln.Close()
 		return err
 	}
-	log.Info("fulfillment worker started", "addr", ln.Addr().String(), "stream", cfg.stream, "group", cfg.group,
-		"consumer", cfg.consumer, "dead_letter_stream", dead, "stamp_issuer", cfg.stampIssuer, "jwks_url", cfg.jwksURL)
+	log.Info("fulfillment worker started", append([]any{"addr", ln.Addr().String(), "events", cfg.events, "stream", cfg.stream},
+		append(src.logAttrs, "dead_letter_stream", cfg.deadLetter, "stamp_issuer", cfg.stampIssuer, "jwks_url", cfg.jwksURL)...)...)
 
 	consumed := make(chan error, 1)
-	go func() { consumed <- consumer.Run(ctx, worker) }()
+	go func() { consumed <- src.run(ctx, worker) }()
 	serveErr := kit.Serve(ctx, srv, ln, log, "fulfillment", hooks.ready)
 	// Run returns once ctx is done, after settling the messages it read.
 	consumeErr := <-consumed
@@ -235,6 +222,60 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("log lines: %w", err)
 	}
 	return nil
+}
+
+// source is where the worker reads the order events: a Redis stream as
+// one consumer of a group, or a Kinesis stream (ORDER_EVENTS).
+type source struct {
+	run   func(ctx context.Context, h message.Handler) error
+	close func()
+	// describe says what is consumed, for the line on stderr; logAttrs,
+	// for the log line of the start.
+	describe string
+	logAttrs []any
+}
+
+// openSource returns the consumer of ORDER_EVENTS: the Redis consumer
+// group, created when missing, or the Kinesis consumer of [openKinesis].
+func openSource(ctx context.Context, cfg config, getenv func(string) string, hooks runHooks, log *slog.Logger) (*source, error) {
+	if cfg.events == eventsKinesis {
+		k, err := openKinesis(ctx, cfg, getenv, hooks, log)
+		if err != nil {
+			return nil, err
+		}
+		attrs := []any{"checkpoints", k.checkpoints}
+		where := "checkpoints in memory"
+		if cfg.checkpointTable != "" {
+			attrs = append(attrs, "checkpoint_table", cfg.checkpointTable, "checkpoint_prefix", cfg.checkpointPrefix())
+			where = "checkpoints in DynamoDB table " + cfg.checkpointTable
+		}
+		if cfg.kinesisEndpoint != "" {
+			attrs = append(attrs, "kinesis_endpoint", cfg.kinesisEndpoint)
+		}
+		return &source{
+			run: k.consumer.Run, close: k.close, logAttrs: attrs,
+			describe: fmt.Sprintf("Kinesis stream %s, every shard, %s", cfg.stream, where),
+		}, nil
+	}
+	ropts, _ := redis.ParseURL(cfg.redisURL) // checked by loadConfig
+	ropts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(ropts)
+	consumer, err := redisstream.NewConsumer(ctx, rdb, cfg.stream, cfg.group, cfg.consumer,
+		redisstream.WithClock(hooks.clock),
+		redisstream.WithBlock(hooks.block),
+		redisstream.WithDeadLetterStream(cfg.deadLetter),
+		redisstream.WithLogger(log),
+		redisstream.WithConcurrency(cfg.concurrency),
+	)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return &source{
+		run: consumer.Run, close: func() { rdb.Close() },
+		logAttrs: []any{"group", cfg.group, "consumer", cfg.consumer},
+		describe: fmt.Sprintf("Redis stream %s as %s of group %s", cfg.stream, cfg.consumer, cfg.group),
+	}, nil
 }
 
 // newRecorder returns the usage recorder: JSON lines in METER_FILE, or

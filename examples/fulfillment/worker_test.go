@@ -74,3 +74,62 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("error %q shows the password of REDIS_URL", err)
 	}
 }
+
+// TestLoadConfigEvents: ORDER_EVENTS follows orders' rules (kinesis with
+// KINESIS_ENDPOINT, else redis), the Kinesis defaults (the dead-letter
+// stream, the checkpoint table with DYNAMODB_ENDPOINT), and every setting
+// the chosen transport would ignore is refused, named.
+func TestLoadConfigEvents(t *testing.T) {
+	load := func(vars map[string]string) (config, error) {
+		return loadConfig(func(name string) string { return vars[name] })
+	}
+	c, err := load(map[string]string{"KINESIS_ENDPOINT": "http://127.0.0.1:4568"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.events != eventsKinesis || c.deadLetter != "order-events-dead" || c.checkpointTable != "" || c.redisURL != "" ||
+		c.checkpointPrefix() != "fulfillment/order-events" {
+		t.Errorf("KINESIS_ENDPOINT alone: %+v", c)
+	}
+	c, err = load(map[string]string{"KINESIS_ENDPOINT": "http://127.0.0.1:4568", "DYNAMODB_ENDPOINT": "http://127.0.0.1:4567"})
+	if err != nil || c.checkpointTable != defaultCheckpointTable {
+		t.Errorf("DYNAMODB_ENDPOINT: table %q, %v; want %q", c.checkpointTable, err, defaultCheckpointTable)
+	}
+	c, err = load(map[string]string{"ORDER_EVENTS": "kinesis", "CHECKPOINT_TABLE": "checkpoints"})
+	if err != nil || c.events != eventsKinesis || c.checkpointTable != "checkpoints" || c.kinesisEndpoint != "" {
+		t.Errorf("ORDER_EVENTS=kinesis in AWS: %+v, %v", c, err)
+	}
+	c, err = load(map[string]string{"REDIS_URL": "redis://10.0.0.1:6379/0"})
+	if err != nil || c.events != eventsRedis || c.deadLetter != "order-events:dead" || c.redisURL != "redis://10.0.0.1:6379/0" {
+		t.Errorf("REDIS_URL: %+v, %v", c, err)
+	}
+	for _, bad := range []struct {
+		vars map[string]string
+		want []string
+	}{
+		{map[string]string{"ORDER_EVENTS": "memory"}, []string{"ORDER_EVENTS is memory"}},
+		{map[string]string{"ORDER_EVENTS": "sqs"}, []string{`ORDER_EVENTS "sqs"`}},
+		{map[string]string{"ORDER_EVENTS": "redis", "KINESIS_ENDPOINT": "http://127.0.0.1:4568"}, []string{"KINESIS_ENDPOINT is set but ORDER_EVENTS is redis"}},
+		{map[string]string{"DYNAMODB_ENDPOINT": "http://127.0.0.1:4567", "CHECKPOINT_TABLE": "cp"}, []string{"DYNAMODB_ENDPOINT is set but ORDER_EVENTS is redis", "CHECKPOINT_TABLE is set but ORDER_EVENTS is redis"}},
+		{map[string]string{
+			"KINESIS_ENDPOINT": "http://127.0.0.1:4568", "REDIS_URL": "redis://127.0.0.1:6379/0",
+			"CONSUMER_NAME": "w1", "CONSUMER_CONCURRENCY": "10",
+		}, []string{"REDIS_URL is set but ORDER_EVENTS is kinesis", "CONSUMER_NAME is set", "CONSUMER_CONCURRENCY is set"}},
+		{map[string]string{
+			"ORDER_EVENTS": "kinesis", "ORDER_EVENTS_STREAM": "order:events", "DEAD_LETTER_STREAM": "dead letters",
+			"CHECKPOINT_TABLE": "cp", "CONSUMER_GROUP": "a/b", "KINESIS_ENDPOINT": "kinesis",
+		}, []string{`ORDER_EVENTS_STREAM "order:events"`, `DEAD_LETTER_STREAM "dead letters"`, `CHECKPOINT_TABLE "cp"`, `CONSUMER_GROUP "a/b"`, `KINESIS_ENDPOINT "kinesis"`}},
+		{map[string]string{"ORDER_EVENTS": "kinesis", "DEAD_LETTER_STREAM": "order-events"}, []string{"is ORDER_EVENTS_STREAM"}},
+	} {
+		_, err := load(bad.vars)
+		if err == nil {
+			t.Errorf("%v: no error", bad.vars)
+			continue
+		}
+		for _, want := range bad.want {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: error %q does not say %q", bad.vars, err, want)
+			}
+		}
+	}
+}
