@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tenancykit/tenancy/internal/recovered"
 	"github.com/tenancykit/tenancy/message"
 )
 
@@ -270,20 +271,32 @@ func (c *Consumer) handleAll(ctx context.Context, h message.Handler, msgs []redi
 			c.acquire()
 			c.running.Go(func() {
 				defer c.release()
-				err := h.HandleMessage(ctx, m)
+				err := c.handle(ctx, h, m)
 				if err := c.settle(context.WithoutCancel(ctx), m, err); err != nil {
 					c.fail(err) // the entry stays pending: claimed again after WithClaimAfter
 				}
 			})
 			continue
 		}
-		err := h.HandleMessage(ctx, m)
+		err := c.handle(ctx, h, m)
 		// A consumer that is stopping still settles what it handled.
 		if err := c.settle(context.WithoutCancel(ctx), m, err); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// handle hands m to h. A handler that panics fails m (retried, then
+// dead-lettered "max_deliveries"), and the panic is logged: it stops
+// neither the consumer nor the process.
+func (c *Consumer) handle(ctx context.Context, h message.Handler, m *message.Message) error {
+	err := recovered.Handle(ctx, h, m)
+	if pe, ok := err.(*recovered.PanicError); ok {
+		c.cfg.logger.Error("redisstream: the handler panicked; the message fails", "stream", c.stream, "id", m.ID,
+			"deliveries", m.Deliveries, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
+	return err
 }
 
 // free returns how many more entries may be handed over now.

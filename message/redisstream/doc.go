@@ -13,7 +13,9 @@
 //     acknowledged;
 //   - failed: delivered again after [WithRetryDelay], and dead-lettered
 //     with the reason "max_deliveries" once it has had
-//     [WithMaxDeliveries].
+//     [WithMaxDeliveries]. A handler that panics fails its message the
+//     same way; the panic, with its stack, goes to [WithLogger], and the
+//     consumer goes on with the other entries.
 //
 // A Consumer handles one entry at a time, in the order read, unless given
 // [WithConcurrency]: then up to that many at once, each settled as its

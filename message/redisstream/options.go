@@ -99,8 +99,8 @@ func WithRetryDelay(d time.Duration) Option { return func(c *config) { c.retryDe
 // to. Default: the stream's name + ":dead".
 func WithDeadLetterStream(name string) Option { return func(c *config) { c.deadLetter = name } }
 
-// WithLogger sets where Consumer.Run reports Redis errors it retries
-// after. Default, also for nil: slog.Default.
+// WithLogger sets where a Consumer reports the Redis errors Run retries
+// after and the panics of its handler. Default, also for nil: slog.Default.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithConcurrency lets a Consumer handle up to n entries at once. It reads
