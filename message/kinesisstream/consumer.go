@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/tenancykit/tenancy/internal/recovered"
 	"github.com/tenancykit/tenancy/message"
 )
 
@@ -303,7 +304,7 @@ func (c *Consumer) deliver(ctx context.Context, sh *shard, h message.Handler) (i
 			e.deliveries++
 			e.m.Deliveries = e.deliveries
 			n++
-			settled = c.settle(e, h.HandleMessage(ctx, e.m))
+			settled = c.settle(e, c.handle(ctx, h, e.m))
 		}
 		if e.deadReason != "" {
 			// A consumer that is stopping still writes the dead letter
@@ -323,6 +324,18 @@ func (c *Consumer) deliver(ctx context.Context, sh *shard, h message.Handler) (i
 	clear(sh.entries[len(kept):])
 	sh.entries = kept
 	return n, errors.Join(errs...)
+}
+
+// handle hands m to h. A handler that panics fails m (retried, then
+// dead-lettered "max_deliveries"), and the panic is logged: it stops
+// neither the consumer nor the process.
+func (c *Consumer) handle(ctx context.Context, h message.Handler, m *message.Message) error {
+	err := recovered.Handle(ctx, h, m)
+	if pe, ok := err.(*recovered.PanicError); ok {
+		c.cfg.logger.Error("kinesisstream: the handler panicked; the message fails", "stream", c.stream, "id", m.ID,
+			"deliveries", m.Deliveries, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
+	return err
 }
 
 // settle acts on the outcome of e's delivery: it reports true for acked;

@@ -47,6 +47,8 @@
 //     settled;
 //   - failed: delivered again after [WithRetryDelay], and dead-lettered
 //     with the reason "max_deliveries" once it had [WithMaxDeliveries].
+//     A handler that panics fails its record the same way; the panic,
+//     with its stack, goes to [WithLogger], and the consumer goes on.
 //
 // A dead letter that cannot be written keeps its record unsettled, and is
 // written again after WithRetryDelay; its record is never settled without

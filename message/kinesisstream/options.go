@@ -127,8 +127,8 @@ func WithShardRefresh(d time.Duration) Option {
 }
 
 // WithLogger sets where a Consumer reports the Kinesis errors it retries
-// after and the dead letters it could not write. Default, also for nil:
-// slog.Default.
+// after, the dead letters it could not write and the panics of its
+// handler. Default, also for nil: slog.Default.
 func WithLogger(l *slog.Logger) Option {
 	return consumerOption("WithLogger", func(c *config) { c.logger = l })
 }
