@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenancykit/tenancy/internal/recovered"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -222,8 +223,20 @@ func (c *Consumer) handle(ctx context.Context, h message.Handler, p *partition, 
 		e.deliveries++
 		e.round = round
 		m := toMessage(e)
-		c.settle(ctx, p, e, m, now, h.HandleMessage(ctx, m))
+		c.settle(ctx, p, e, m, now, c.handleMessage(ctx, h, m))
 	}
+}
+
+// handleMessage hands m to h. A handler that panics fails m (retried,
+// then dead-lettered "max_deliveries"), and the panic is logged: it stops
+// neither the consumer nor the process.
+func (c *Consumer) handleMessage(ctx context.Context, h message.Handler, m *message.Message) error {
+	err := recovered.Handle(ctx, h, m)
+	if pe, ok := err.(*recovered.PanicError); ok {
+		c.cfg.logger.Error("tenancykafka: the handler panicked; the message fails", "topic", c.topic, "id", m.ID,
+			"deliveries", m.Deliveries, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+	}
+	return err
 }
 
 // settle acts on the outcome of e's delivery.

@@ -52,6 +52,8 @@
 //     [WithRetryDelay].
 //   - failed: delivered again after WithRetryDelay, and dead-lettered with
 //     the reason "max_deliveries" once it has had [WithMaxDeliveries].
+//     A handler that panics fails its record the same way; the panic,
+//     with its stack, goes to [WithLogger], and the consumer goes on.
 //
 // A partition's set holds at most [WithMaxPending] records (deferred,
 // failed, or waiting behind one of their key). A partition whose set is

@@ -119,7 +119,8 @@ func WithRetryDelay(d time.Duration) Option { return func(c *config) { c.retryDe
 func WithDeadLetterTopic(name string) Option { return func(c *config) { c.deadLetter = name } }
 
 // WithLogger sets where a Consumer reports the Kafka errors it retries
-// after. Default, also for nil: slog.Default.
+// after and the panics of its handler. Default, also for nil:
+// slog.Default.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithClientOptions passes options to the franz-go client a Consumer
