@@ -17,6 +17,8 @@
 //   - failed: hidden for [WithRetryDelay] and delivered again, until its
 //     ApproximateReceiveCount reaches [WithMaxDeliveries]; then it is
 //     dead-lettered with the reason "max_deliveries".
+//     A handler that panics fails its message the same way; the panic,
+//     with its stack, goes to [WithLogger], and the worker goes on.
 //
 // A message's ID is its MessageId, the same on every delivery, so a
 // stamp's replay check tells a redelivery from a replay; Deliveries is its

@@ -155,7 +155,7 @@ func (w *Worker) round(ctx context.Context, h message.Handler, wait time.Duratio
 		handled++
 		wg.Go(func() {
 			defer func() { <-sem }()
-			del, err := w.settle(settleCtx, f, h.HandleMessage(ctx, f.m))
+			del, err := w.settle(settleCtx, f, w.handle(ctx, h, f.m))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
