@@ -33,8 +33,8 @@
 //
 // [Trusted] proves that the message was stamped by the producing service
 // whose key signed it, for this tenant, within its lifetime, with this
-// body, and (with [ForDestination]) for this destination, and that it is
-// no replay: the same stamp on another message of the same source is
+// body, for this destination (with [ForDestination]; a verifier without
+// it refuses a stamp made for any destination), and that it is no replay: the same stamp on another message of the same source is
 // refused, a redelivery of the same message is not. It proves what the
 // producer verified, no more: a producer that stamps what its caller
 // claims makes every consumer believe the claim. Give each producing

@@ -106,8 +106,9 @@ func WithJWKS(doc []byte) Option {
 
 // ForDestination makes a Verifier accept only stamps made for one of
 // names (the destination a producer named with [WithDestination]).
-// Default: a stamp of the issuer is accepted whatever destination it
-// names, or none.
+// Default: only stamps made for no destination are accepted; a stamp
+// that names one is for the consumers that name it (RFC 7519's audience),
+// and is refused "destination".
 func ForDestination(names ...string) Option {
 	return func(c *config) { c.destinations = append(c.destinations, names...); c.give("ForDestination") }
 }

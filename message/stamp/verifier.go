@@ -36,6 +36,9 @@ type Verifier struct {
 	replay  *replayCache
 	store   ReplayStore
 	refused *refusals.Counter
+	// noDestination: no ForDestination, so a stamp made for one is
+	// refused.
+	noDestination bool
 }
 
 // NewVerifier returns a Verifier for the stamps of issuer (the producer's
@@ -79,7 +82,7 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 	if err != nil {
 		return nil, err
 	}
-	return &Verifier{v: v, now: c.now, replay: newReplayCache(c.replaySize), store: c.replayStore, refused: refusals.NewCounter(c.meterProvider)}, nil
+	return &Verifier{v: v, now: c.now, replay: newReplayCache(c.replaySize), store: c.replayStore, refused: refusals.NewCounter(c.meterProvider), noDestination: len(c.destinations) == 0}, nil
 }
 
 // Close stops the background refresh of the JWK Set.
@@ -153,6 +156,13 @@ func (v *Verifier) verify(ctx context.Context, m *message.Message) (tenant.Tenan
 		return tenant.Tenant{}, reject(stampReason(err), err)
 	}
 	c := t.Claims()
+	if v.noDestination {
+		// A stamp made for a destination is for the consumers that name it
+		// (RFC 7519, 4.1.3): not for one that names none.
+		if _, ok := c.Get("aud"); ok {
+			return tenant.Tenant{}, reject("destination", errors.New("stamp: the stamp is for a destination and this verifier names none: give it ForDestination"))
+		}
+	}
 	want, _ := c.String(claimBodyDigest)
 	if want == "" {
 		return tenant.Tenant{}, reject("claims", errors.New("stamp: the stamp has no body digest"))
