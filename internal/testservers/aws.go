@@ -22,6 +22,7 @@ import (
 const (
 	DynaliteEnv   = "TENANCY_DYNALITE"
 	KinesaliteEnv = "TENANCY_KINESALITE"
+	FauxqsEnv     = "TENANCY_FAUXQS"
 )
 
 // serversDir is the git-ignored folder at the repository root into which
@@ -125,6 +126,53 @@ func (k *KinesaliteServer) Call(operation string, in, out any) error {
 	return awsAPI{spec: kinesisAPI, endpoint: k.Endpoint}.Call(operation, in, out)
 }
 
+// FauxqsServer is a fauxqs (an SQS, SNS and S3 emulator) started for tests,
+// in memory, that answers the SQS JSON protocol of the AWS SDKs. Its queue
+// URLs are "http://sqs.us-east-1.localhost:PORT/000000000000/NAME": an
+// SDK client sends its requests to Endpoint, the URL in their body, and
+// the queue's name is the URL's last segment. Visibility timeouts and delays run on its own, real, clock. A Restart
+// starts it empty: queues must be created again. Fauxqs has no option for
+// the address it listens on: it listens on all of the machine's
+// addresses, and Endpoint names the loopback one.
+type FauxqsServer struct {
+	*Server
+	// Endpoint is the server's base URL, "http://127.0.0.1:PORT", for an
+	// SQS client's endpoint option.
+	Endpoint string
+}
+
+// Fauxqs starts a fauxqs for the test and stops it at t's cleanup. It skips
+// the test when node or fauxqs is not installed, or fails it when
+// TENANCY_REQUIRE_SERVERS=1.
+func Fauxqs(t testing.TB) *FauxqsServer {
+	t.Helper()
+	return startForTest(t, StartFauxqs)
+}
+
+// StartFauxqs starts a fauxqs outside of any test, for a package to share
+// one from TestMain; see StartRedis for stop and the error.
+func StartFauxqs() (f *FauxqsServer, stop func(), err error) {
+	s, err := startNode(nodeServer{
+		name:    "fauxqs",
+		script:  filepath.Join("dist", "cli.js"),
+		env:     FauxqsEnv,
+		portEnv: "FAUXQS_PORT",
+		api:     sqsAPI,
+	}, nil)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return &FauxqsServer{Server: s, Endpoint: endpoint(s)}, s.Stop, nil
+}
+
+// Call sends an SQS operation (such as "CreateQueue") in the SQS JSON
+// protocol with in encoded as JSON for its body ({} when in is nil), and
+// decodes the answer into out unless out is nil. An answer other than 200
+// is returned as an *APIError.
+func (f *FauxqsServer) Call(operation string, in, out any) error {
+	return awsAPI{spec: sqsAPI, endpoint: f.Endpoint}.Call(operation, in, out)
+}
+
 func endpoint(s *Server) string {
 	return "http://" + s.addr()
 }
@@ -132,14 +180,20 @@ func endpoint(s *Server) string {
 // nodeServer describes an npm package's server.
 type nodeServer struct {
 	name     string   // npm package name, also its bin name
+	script   string   // its cli script in the package; "" for cli.js
 	env      string   // variable naming its cli script
+	portEnv  string   // variable the port is given in; "" for a --port option
 	defaults []string // options set unless args set them
 	api      apiSpec  // for the readiness probe
 }
 
 // startNode finds and starts an npm package's server.
 func startNode(ns nodeServer, args []string) (*Server, error) {
-	cmdline, err := findNodeServer(ns.name, ns.env)
+	script := ns.script
+	if script == "" {
+		script = "cli.js"
+	}
+	cmdline, err := findNodeServer(ns.name, script, ns.env)
 	if err != nil {
 		return nil, err
 	}
@@ -148,13 +202,18 @@ func startNode(ns nodeServer, args []string) (*Server, error) {
 		name: ns.name,
 		argv: func(port int) []string {
 			argv := append([]string(nil), cmdline...)
-			argv = append(argv, "--port", strconv.Itoa(port))
+			if ns.portEnv == "" {
+				argv = append(argv, "--port", strconv.Itoa(port))
+			}
 			return append(argv, extra...)
 		},
 		probe: func(ctx context.Context, addr string) error {
 			api := awsAPI{spec: ns.api, endpoint: "http://" + addr}
 			return api.call(ctx, ns.api.probe, nil, nil)
 		},
+	}
+	if ns.portEnv != "" {
+		s.env = func(port int) []string { return []string{ns.portEnv + "=" + strconv.Itoa(port)} }
 	}
 	if err := s.startFirst(); err != nil {
 		return nil, err
@@ -182,22 +241,23 @@ func withDefaults(defaults, args []string) []string {
 }
 
 // findNodeServer returns the command line (less the options) that starts the
-// npm package name: the script in the env variable, else the copy under
-// .servers/node_modules at the repository root, else name on PATH.
-func findNodeServer(name, env string) ([]string, error) {
-	hint := fmt.Sprintf("%s not found: run scripts/test (it installs %s into %s/node_modules with npm), or set %s to its cli.js",
-		name, name, serversDir, env)
-	if script := os.Getenv(env); script != "" {
-		if _, err := os.Stat(script); err != nil {
-			return nil, fmt.Errorf("testservers: %s=%s: %w", env, script, err)
+// npm package name: the script in the env variable, else the package's
+// script under .servers/node_modules at the repository root, else name on
+// PATH.
+func findNodeServer(name, script, env string) ([]string, error) {
+	hint := fmt.Sprintf("%s not found: run scripts/test (it installs %s into %s/node_modules with npm), or set %s to its %s",
+		name, name, serversDir, env, filepath.ToSlash(script))
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("testservers: %s=%s: %w", env, p, err)
 		}
-		if !strings.HasSuffix(script, ".js") {
-			return []string{script}, nil
+		if !strings.HasSuffix(p, ".js") {
+			return []string{p}, nil
 		}
-		return nodeCommand(script, hint)
+		return nodeCommand(p, hint)
 	}
-	if script, ok := inServersDir(name, "cli.js"); ok {
-		return nodeCommand(script, hint)
+	if p, ok := inServersDir(name, script); ok {
+		return nodeCommand(p, hint)
 	}
 	if bin, ok := lookPath(name); ok {
 		return []string{bin}, nil
@@ -265,6 +325,7 @@ type apiSpec struct {
 var (
 	dynamoAPI  = apiSpec{"DynamoDB_20120810", "application/x-amz-json-1.0", "dynamodb", "ListTables"}
 	kinesisAPI = apiSpec{"Kinesis_20131202", "application/x-amz-json-1.1", "kinesis", "ListStreams"}
+	sqsAPI     = apiSpec{"AmazonSQS", "application/x-amz-json-1.0", "sqs", "ListQueues"}
 )
 
 // httpClient keeps no idle connections, so that no transport goroutine

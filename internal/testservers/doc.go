@@ -1,18 +1,18 @@
 // Package testservers starts real servers for tests: redis-server, the
-// DynamoDB and Kinesis emulators dynalite and kinesalite, and the OpenID
-// provider oidc-provider (npm packages run with node).
+// DynamoDB, Kinesis and SQS emulators dynalite, kinesalite and fauxqs, and
+// the OpenID provider oidc-provider (npm packages run with node).
 //
 // Each server is a child process on a free loopback port, started with no
 // persistence into a clean state, and ready when the Start function returns:
-// the helper has polled it until it answered (PING for redis, ListTables or
-// ListStreams for the emulators, the discovery document for the OpenID
-// provider). What the server printed is kept and shown when it does not
+// the helper has polled it until it answered (PING for redis, ListTables,
+// ListStreams or ListQueues for the emulators, the discovery document for
+// the OpenID provider). What the server printed is kept and shown when it does not
 // come up.
 //
 // # Per test
 //
-// Redis, Dynalite, Kinesalite and OIDC start a server for one test and stop
-// it at the test's cleanup, which also runs when the test fails or panics:
+// Redis, Dynalite, Kinesalite, Fauxqs and OIDC start a server for one test
+// and stop it at the test's cleanup, which also runs when the test fails or panics:
 //
 //	r := testservers.Redis(t)
 //	client := redis.NewClient(&redis.Options{Addr: r.Addr})
@@ -20,6 +20,10 @@
 //	d := testservers.Dynalite(t)
 //	// d.Endpoint is "http://127.0.0.1:PORT"; use testservers.AccessKeyID,
 //	// SecretAccessKey and Region for the client's credentials.
+//
+//	f := testservers.Fauxqs(t)
+//	// the same for an SQS client; f.Call("CreateQueue", ...) answers the
+//	// queue's URL.
 //
 // A server can be stopped in the middle of a test, to see how the code under
 // test copes with losing it, and started again on the same port, where
@@ -59,9 +63,8 @@
 //
 // # One server for a package
 //
-// StartRedis, StartRedisCluster, StartDynalite, StartKinesalite and
-// StartOIDC start a
-// server without a test, for TestMain, and return a stop function that must
+// StartRedis, StartRedisCluster, StartDynalite, StartKinesalite,
+// StartFauxqs and StartOIDC start a server without a test, for TestMain, and return a stop function that must
 // be called (it is never nil). Keep the error for the tests to Check, so
 // that a missing server skips them (or fails them, see below) instead of
 // the whole package:
@@ -91,7 +94,7 @@
 // A test whose server is not installed is skipped with a message naming what
 // to install, unless TENANCY_REQUIRE_SERVERS=1 is set, as scripts/test (and
 // so CI) does: then it fails. scripts/test installs what is missing:
-// redis-server from Debian's packages, dynalite, kinesalite and
+// redis-server from Debian's packages, dynalite, kinesalite, fauxqs and
 // oidc-provider with npm into the git-ignored folder .servers/node_modules
 // at the repository root.
 //
@@ -106,6 +109,10 @@
 //     working directory that has one (the repository root, for the core
 //     module and the nested modules alike), run with node; else a dynalite
 //     (kinesalite) program on PATH.
+//   - fauxqs: the same, with TENANCY_FAUXQS and the package's dist/cli.js.
+//     It takes its port in the environment (FAUXQS_PORT), and logs each
+//     request. fauxqs 1.9.2 runs on Node.js 20; its 2.x releases need
+//     Node.js 22.
 //   - oidc-provider: the package folder named by TENANCY_OIDC_PROVIDER,
 //     else .servers/node_modules/oidc-provider under the folder holding
 //     go.mod; it is imported by a script of this package run with node.

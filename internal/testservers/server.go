@@ -142,6 +142,7 @@ type Server struct {
 	name  string                                       // for messages, e.g. "redis-server"
 	port  int                                          // set by the first start
 	argv  func(port int) []string                      // command line for a port
+	env   func(port int) []string                      // added to the environment, "K=V"; nil adds none
 	dir   string                                       // working directory of the process
 	probe func(ctx context.Context, addr string) error // returns nil once the server answers
 
@@ -202,6 +203,9 @@ func (s *Server) Start() error {
 	args := s.argv(s.port)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = s.dir
+	if s.env != nil {
+		cmd.Env = append(os.Environ(), s.env(s.port)...)
+	}
 	out := &syncBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out

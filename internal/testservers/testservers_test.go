@@ -2,6 +2,7 @@ package testservers_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -232,6 +233,53 @@ func TestKinesalite(t *testing.T) {
 	}
 	if put.SequenceNumber == "" {
 		t.Fatalf("PutRecord answered %+v", put)
+	}
+}
+
+// TestFauxqs: fauxqs answers the SQS JSON protocol on the port it was
+// given (in its environment, not an option), keeps what it is sent, and
+// comes back empty on the same port after a Restart.
+func TestFauxqs(t *testing.T) {
+	f := testservers.Fauxqs(t)
+	if !strings.HasPrefix(f.Endpoint, "http://127.0.0.1:") {
+		t.Fatalf("Endpoint = %q", f.Endpoint)
+	}
+	var created struct{ QueueUrl string }
+	if err := f.Call("CreateQueue", map[string]string{"QueueName": "orders"}, &created); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("http://sqs.%s.localhost:%d/000000000000/orders", testservers.Region, f.Port()); created.QueueUrl != want {
+		t.Fatalf("CreateQueue answered the URL %q; want %q", created.QueueUrl, want)
+	}
+	if err := f.Call("SendMessage", map[string]string{"QueueUrl": created.QueueUrl, "MessageBody": "hello"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Messages []struct{ Body string } }
+	if err := f.Call("ReceiveMessage", map[string]string{"QueueUrl": created.QueueUrl}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Messages) != 1 || got.Messages[0].Body != "hello" {
+		t.Fatalf("ReceiveMessage = %+v; want the message sent", got)
+	}
+	var apiErr *testservers.APIError
+	err := f.Call("ReceiveMessage", map[string]string{"QueueUrl": strings.TrimSuffix(created.QueueUrl, "orders") + "nope"}, nil)
+	if !errors.As(err, &apiErr) || !strings.Contains(apiErr.Type, "QueueDoesNotExist") {
+		t.Fatalf("ReceiveMessage of a missing queue: %v; want an APIError QueueDoesNotExist", err)
+	}
+
+	port := f.Port()
+	if err := f.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if f.Port() != port {
+		t.Fatalf("port after Restart = %d; want %d", f.Port(), port)
+	}
+	var list struct{ QueueUrls []string }
+	if err := f.Call("ListQueues", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.QueueUrls) != 0 {
+		t.Fatalf("ListQueues after Restart = %v; want none (in memory)", list.QueueUrls)
 	}
 }
 
