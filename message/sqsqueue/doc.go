@@ -79,13 +79,32 @@
 //
 // # Tests
 //
-// The tests run against a fake of the one-method interfaces whose answers
-// are shaped as SQS's: the SDK's types, String attributes, a receipt
-// handle that changes on every receive, an ApproximateReceiveCount that
-// counts them, visibility timeouts kept on an injected clock (so that a
-// deferral or a retry is tested without waiting for it), a long poll that
-// returns when a message arrives. No SQS emulator is among this module's
-// test servers yet: goaws refuses the SDK's JSON protocol, and of the npm
-// emulators only fauxqs 1.9.2 answers it on Node.js 20; it keeps
-// visibility timeouts on the real clock.
+// Two sets of tests, each for what it can show.
+//
+// Against fauxqs 1.9.2 (an SQS emulator, started per test by the module's
+// test servers), with the SDK's *sqs.Client (an endpoint, static
+// credentials, a region): queues and dead-letter queues created with
+// CreateQueue; stamped messages verified end to end through the stack
+// with stamp.Trusted, each run as its tenant and deleted, and forged,
+// tampered, missing and replayed stamps dead-lettered with their reason
+// and deleted; a deferral of a second coming back on the emulator's own
+// clock with an ApproximateReceiveCount of 2; the limit of ten
+// attributes, which fauxqs does not enforce, kept by Publish and by the
+// dead letters; the emulator stopped while a handler runs (Run logs the
+// failed deletion and receives, tries again, and handles what is sent
+// once it is back); the dead-letter queue's server stopped (the rejected
+// message stays in its queue, comes back, and is dead-lettered once the
+// server is back). Fauxqs keeps its queues in memory, so a restart
+// empties it.
+//
+// Against a fake of the one-method interfaces whose answers are shaped as
+// SQS's (the SDK's types, String attributes, a receipt handle that
+// changes on every receive, an ApproximateReceiveCount that counts them,
+// a long poll that returns when a message arrives), for what needs an
+// injected clock or a failure fauxqs cannot be made to give: retries up
+// to WithMaxDeliveries and deferrals of 90 seconds and more, without
+// waiting for them; the heartbeat; a worker stopped mid-batch; a
+// DeleteMessageBatch that fails for some entries; SenderId of a role
+// session (fauxqs gives every message the same SenderId); the FIFO
+// queue's group and deduplication ID; the receive's parameters.
 package sqsqueue

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,6 +398,15 @@ func stringAttrs(m map[string]string) map[string]types.MessageAttributeValue {
 	return out
 }
 
+// values returns the String values of message attributes.
+func values(attrs map[string]types.MessageAttributeValue) map[string]string {
+	out := map[string]string{}
+	for k, v := range attrs {
+		out[k] = aws.ToString(v.StringValue)
+	}
+	return out
+}
+
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -404,4 +414,140 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestFauxqsServerStopped: fauxqs stops while a handler runs. The
+// handler's ack cannot be deleted, and Run logs it; each receive fails,
+// and Run logs it and tries again (twice at least here) instead of
+// returning. Once fauxqs is back on its port (empty: it keeps its queues
+// in memory, so they are created again, at the same URLs) Run handles
+// the next message and deletes it. No message is lost by the Worker: the
+// first was handled (its deletion would be tried again on a server that
+// kept its state, as a redelivery), the second after the restart.
+func TestFauxqsServerStopped(t *testing.T) {
+	// One attempt per call: the SDK's retries would only slow the test.
+	e := newEmulator(t, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	q := e.createQueue(t, "orders")
+	dlq := e.createQueue(t, "orders-dead")
+	p := sdkPublisher(t, e.client, q)
+	var logs syncbuf.Buffer
+	w := sdkWorker(t, e.client, q, dlq, sqsqueue.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	started, release := make(chan struct{}), make(chan struct{})
+	got := make(chan string, 4)
+	h := message.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		if string(m.Body) == "first" {
+			close(started)
+			<-release
+		}
+		got <- string(m.Body) + "#" + strconv.Itoa(m.Deliveries)
+		return nil
+	})
+	publish(t, p, ctxOf("acme"), "first", nil)
+	stop, done := run(t, w, h)
+	receive(t, started, "the first message")
+
+	e.srv.Stop()
+	close(release)
+	if b := receive(t, got, "the first message's ack"); b != "first#1" {
+		t.Fatalf("handled %q, want first#1", b)
+	}
+	receives := func() int { return strings.Count(logs.String(), "ReceiveMessage orders") }
+	waitUntil(t, "two failed receives logged", func() bool { return receives() >= 2 })
+	select {
+	case <-done:
+		t.Fatal("Run returned while fauxqs was down")
+	default:
+	}
+	if l := logs.String(); !strings.Contains(l, "DeleteMessageBatch on orders") {
+		t.Errorf("the failed deletion of the ack was not logged: %q", l)
+	}
+
+	if err := e.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if again := e.createQueue(t, "orders"); again != q {
+		t.Fatalf("the queue is at %s after the restart, was at %s", again, q)
+	}
+	e.createQueue(t, "orders-dead")
+	publish(t, p, ctxOf("acme"), "second", nil)
+	if b := receive(t, got, "the message sent after the restart"); b != "second#1" {
+		t.Fatalf("handled %q after the restart, want second#1", b)
+	}
+	stop()
+	if n := e.held(t, q); n != 0 {
+		t.Errorf("the queue holds %d messages after the restart's ack, want none", n)
+	}
+}
+
+// deadLetterElsewhere is an SQS client that sends to the dead-letter
+// queue through a client of its own server, and does all else through the
+// source queue's.
+type deadLetterElsewhere struct {
+	*sqs.Client
+	dlq       string
+	dlqClient *sqs.Client
+}
+
+func (c deadLetterElsewhere) SendMessage(ctx context.Context, in *sqs.SendMessageInput, opts ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	if aws.ToString(in.QueueUrl) == c.dlq {
+		return c.dlqClient.SendMessage(ctx, in, opts...)
+	}
+	return c.Client.SendMessage(ctx, in, opts...)
+}
+
+// TestFauxqsDeadLetterServerStopped: the dead-letter queue is on a second
+// fauxqs, which is down when a message is rejected. The message is not
+// deleted: it comes back after the visibility timeout, as often as it
+// takes, and once that server is back it is dead-lettered, with its
+// reason and its deliveries, and deleted. The source queue's server keeps
+// its state throughout, so this shows no message lost across an outage.
+func TestFauxqsDeadLetterServerStopped(t *testing.T) {
+	src := newEmulator(t)
+	dead := newEmulator(t, func(o *sqs.Options) { o.RetryMaxAttempts = 1 })
+	q := src.createQueue(t, "orders")
+	dlq := dead.createQueue(t, "orders-dead")
+	dead.srv.Stop()
+
+	var logs syncbuf.Buffer
+	client := deadLetterElsewhere{Client: src.client, dlq: dlq, dlqClient: dead.client}
+	w := sdkWorker(t, client, q, dlq,
+		sqsqueue.WithVisibilityTimeout(2*time.Second),
+		sqsqueue.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	var deliveries atomic.Int32
+	h := message.HandlerFunc(func(_ context.Context, m *message.Message) error {
+		deliveries.Add(1)
+		return message.Reject("invalid_order")
+	})
+	id := publish(t, sdkPublisher(t, src.client, q), ctxOf("acme"), "bad", map[string]string{"k": "v"})
+	stop, _ := run(t, w, h)
+
+	waitUntil(t, "the failed dead letter logged", func() bool { return strings.Contains(logs.String(), "dead-lettering "+id) })
+	if n := src.held(t, q); n != 1 {
+		t.Fatalf("the queue holds %d messages after the dead letter failed, want the message still there", n)
+	}
+	if err := dead.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if again := dead.createQueue(t, "orders-dead"); again != dlq {
+		t.Fatalf("the dead-letter queue is at %s after the restart, was at %s", again, dlq)
+	}
+	waitUntil(t, "the message dead-lettered", func() bool { return dead.held(t, dlq) == 1 })
+	stop()
+
+	n := int(deliveries.Load())
+	letters := dead.drain(t, dlq)
+	if len(letters) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(letters))
+	}
+	a := func(k string) string { return aws.ToString(letters[0].MessageAttributes[k].StringValue) }
+	if a(sqsqueue.AttrMessageID) != id || a(sqsqueue.AttrReason) != "handler:invalid_order" ||
+		a(sqsqueue.AttrDeliveries) != strconv.Itoa(n) || a("k") != "v" || aws.ToString(letters[0].Body) != "bad" {
+		t.Errorf("dead letter %q %v; want the body, k=v, the reason, the ID %s and %d deliveries", aws.ToString(letters[0].Body), values(letters[0].MessageAttributes), id, n)
+	}
+	if n < 2 {
+		t.Errorf("handled %d times; want a redelivery after the failed dead letter", n)
+	}
+	if n := src.held(t, q); n != 0 {
+		t.Errorf("the queue holds %d messages once dead-lettered, want none", n)
+	}
 }
