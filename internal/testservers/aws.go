@@ -130,10 +130,12 @@ func (k *KinesaliteServer) Call(operation string, in, out any) error {
 // in memory, that answers the SQS JSON protocol of the AWS SDKs. Its queue
 // URLs are "http://sqs.us-east-1.localhost:PORT/000000000000/NAME": an
 // SDK client sends its requests to Endpoint, the URL in their body, and
-// the queue's name is the URL's last segment. Visibility timeouts and delays run on its own, real, clock. A Restart
-// starts it empty: queues must be created again. Fauxqs has no option for
-// the address it listens on: it listens on all of the machine's
-// addresses, and Endpoint names the loopback one.
+// the queue's name is the URL's last segment. Visibility timeouts and
+// delays run on its own, real, clock. It does not enforce SQS's limit of
+// ten message attributes. A Restart starts it empty: queues must be
+// created again. Fauxqs has no option for the address it listens on: it
+// listens on all of the machine's addresses, and Endpoint names the
+// loopback one.
 type FauxqsServer struct {
 	*Server
 	// Endpoint is the server's base URL, "http://127.0.0.1:PORT", for an

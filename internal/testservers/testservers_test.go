@@ -342,6 +342,13 @@ func TestMissing(t *testing.T) {
 		t.Fatalf("StartKinesalite error = %v; want ErrNotInstalled naming scripts/test", err)
 	}
 
+	t.Setenv(testservers.FauxqsEnv, "")
+	_, stop, err = testservers.StartFauxqs()
+	stop()
+	if !errors.Is(err, testservers.ErrNotInstalled) || !strings.Contains(err.Error(), testservers.FauxqsEnv+" to its dist/cli.js") {
+		t.Fatalf("StartFauxqs error = %v; want ErrNotInstalled naming %s and the package's dist/cli.js", err, testservers.FauxqsEnv)
+	}
+
 	var skipped bool
 	t.Run("skip", func(t *testing.T) {
 		defer func() { skipped = t.Skipped() }()
