@@ -122,18 +122,6 @@ func (e *emulator) drain(t *testing.T, url string) []types.Message {
 	}
 }
 
-// deadLettersIn returns the dead letters of the queue at url as "reason
-// after deliveries from source", by the ID the message had.
-func deadLettersIn(t *testing.T, e *emulator, url string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, m := range e.drain(t, url) {
-		a := func(k string) string { return aws.ToString(m.MessageAttributes[k].StringValue) }
-		out[a("tenancy-dead-letter-message-id")] = a("tenancy-dead-letter-reason") + " after " + a("tenancy-dead-letter-deliveries") + " from " + a("tenancy-dead-letter-source")
-	}
-	return out
-}
-
 // realSigner is a stamp signer on the real clock, as fauxqs's is.
 func realSigner(t *testing.T) *stamp.Signer {
 	t.Helper()
