@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message"
@@ -129,7 +130,7 @@ func realSigner(t *testing.T) *stamp.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := stamp.NewSigner(producer, key, "k1")
+	s, err := stamp.NewSigner(messagetest.Producer, key, "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestFauxqsStampedEndToEnd(t *testing.T) {
 	q := e.createQueue(t, "orders")
 	dlq := e.createQueue(t, "orders-dead")
 	s := realSigner(t)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()))
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,13 +236,13 @@ func TestFauxqsStampedEndToEnd(t *testing.T) {
 	h := stack.WrapMessages(rec.handler(nil))
 	p := sdkPublisher(t, e.client, q)
 
-	a1Attrs := mustStamp(t, s, "acme", "a1")
-	a1 := publish(t, p, ctxOf("acme"), "a1", a1Attrs)
-	g1 := publish(t, p, ctxOf("globex"), "g1", mustStamp(t, s, "globex", "g1"))
-	forged := publish(t, p, ctxOf("acme"), "f1", mustStamp(t, realSigner(t), "acme", "f1"))
-	tampered := publish(t, p, ctxOf("acme"), "t1-changed", mustStamp(t, s, "acme", "t1"))
-	missing := publish(t, p, ctxOf("acme"), "m1", map[string]string{"k": "v"})
-	replayed := publish(t, p, ctxOf("acme"), "a1", a1Attrs) // the same stamp, another message
+	a1Attrs := messagetest.Stamp(t, s, "acme", "a1")
+	a1 := publish(t, p, messagetest.As("acme"), "a1", a1Attrs)
+	g1 := publish(t, p, messagetest.As("globex"), "g1", messagetest.Stamp(t, s, "globex", "g1"))
+	forged := publish(t, p, messagetest.As("acme"), "f1", messagetest.Stamp(t, realSigner(t), "acme", "f1"))
+	tampered := publish(t, p, messagetest.As("acme"), "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
+	missing := publish(t, p, messagetest.As("acme"), "m1", map[string]string{"k": "v"})
+	replayed := publish(t, p, messagetest.As("acme"), "a1", a1Attrs) // the same stamp, another message
 
 	// fauxqs hands out every visible message, oldest first, up to the batch.
 	n, err := sdkWorker(t, e.client, q, dlq).Poll(context.Background(), h)
@@ -297,7 +298,7 @@ func TestFauxqsDeferral(t *testing.T) {
 		}
 		return nil
 	})
-	id := publish(t, sdkPublisher(t, e.client, q), ctxOf("acme"), "later", nil)
+	id := publish(t, sdkPublisher(t, e.client, q), messagetest.As("acme"), "later", nil)
 	stop, _ := run(t, sdkWorker(t, e.client, q, dlq, sqsqueue.WithVisibilityTimeout(10*time.Minute)), h)
 
 	first := receive(t, got, "the first delivery")
@@ -336,13 +337,13 @@ func TestFauxqsAttributeLimit(t *testing.T) {
 		}
 		return m
 	}
-	if _, err := p.Publish(ctxOf("acme"), []byte("eleven"), attrs(11)); !errors.Is(err, sqsqueue.ErrTooManyAttributes) {
+	if _, err := p.Publish(messagetest.As("acme"), []byte("eleven"), attrs(11)); !errors.Is(err, sqsqueue.ErrTooManyAttributes) {
 		t.Fatalf("Publish of 11 attributes: %v, want ErrTooManyAttributes", err)
 	}
 	if n := e.held(t, q); n != 0 {
 		t.Fatalf("the queue holds %d messages after a refused Publish", n)
 	}
-	six := publish(t, p, ctxOf("acme"), "six", attrs(6))
+	six := publish(t, p, messagetest.As("acme"), "six", attrs(6))
 	out, err := e.client.SendMessage(context.Background(), &sqs.SendMessageInput{
 		QueueUrl: aws.String(q), MessageBody: aws.String("ten"), MessageAttributes: stringAttrs(attrs(10)),
 	})
@@ -430,7 +431,7 @@ func TestFauxqsServerStopped(t *testing.T) {
 		got <- string(m.Body) + "#" + strconv.Itoa(m.Deliveries)
 		return nil
 	})
-	publish(t, p, ctxOf("acme"), "first", nil)
+	publish(t, p, messagetest.As("acme"), "first", nil)
 	stop, done := run(t, w, h)
 	receive(t, started, "the first message")
 
@@ -457,7 +458,7 @@ func TestFauxqsServerStopped(t *testing.T) {
 		t.Fatalf("the queue is at %s after the restart, was at %s", again, q)
 	}
 	e.createQueue(t, "orders-dead")
-	publish(t, p, ctxOf("acme"), "second", nil)
+	publish(t, p, messagetest.As("acme"), "second", nil)
 	if b := receive(t, got, "the message sent after the restart"); b != "second#1" {
 		t.Fatalf("handled %q after the restart, want second#1", b)
 	}
@@ -506,7 +507,7 @@ func TestFauxqsDeadLetterServerStopped(t *testing.T) {
 		deliveries.Add(1)
 		return message.Reject("invalid_order")
 	})
-	id := publish(t, sdkPublisher(t, src.client, q), ctxOf("acme"), "bad", map[string]string{"k": "v"})
+	id := publish(t, sdkPublisher(t, src.client, q), messagetest.As("acme"), "bad", map[string]string{"k": "v"})
 	stop, _ := run(t, w, h)
 
 	waitUntil(t, "the failed dead letter logged", func() bool { return strings.Contains(logs.String(), "dead-lettering "+id) })

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/sqsqueue"
 )
@@ -20,17 +21,17 @@ import (
 // runs a message sent from the tenant's role session as that tenant and
 // dead-letters one sent from another tenant's session.
 func TestSenderSession(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
 	var rec recorder
 	h := message.SenderSession(roleID, "tenant")(rec.handler(nil))
 	f.setSender(roleID + ":tenant-acme")
-	ok := publish(t, p, ctxOf("acme"), "a", map[string]string{"tenant": "acme"})
-	mismatch := publish(t, p, ctxOf("globex"), "g", map[string]string{"tenant": "globex"})
+	ok := publish(t, p, messagetest.As("acme"), "a", map[string]string{"tenant": "acme"})
+	mismatch := publish(t, p, messagetest.As("globex"), "g", map[string]string{"tenant": "globex"})
 	f.setSender("AIDAUSERID")
-	user := publish(t, p, ctxOf("acme"), "u", map[string]string{"tenant": "acme"})
+	user := publish(t, p, messagetest.As("acme"), "u", map[string]string{"tenant": "acme"})
 	poll(t, w, h, 3)
 	if diff := cmp.Diff(map[string]string{ok: "acme#1"}, rec.got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
@@ -48,7 +49,7 @@ func TestSenderSession(t *testing.T) {
 // eleven attributes, an empty value, a reserved name; a FIFO queue needs
 // a tenant for the group, and takes the deduplication ID.
 func TestPublishRefuses(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	eleven := map[string]string{}
@@ -59,7 +60,7 @@ func TestPublishRefuses(t *testing.T) {
 	for i := range 10 {
 		ten["a"+strconv.Itoa(i)] = "v"
 	}
-	if _, err := p.Publish(ctxOf("acme"), []byte("x"), eleven); !errors.Is(err, sqsqueue.ErrTooManyAttributes) || !strings.Contains(err.Error(), "11") {
+	if _, err := p.Publish(messagetest.As("acme"), []byte("x"), eleven); !errors.Is(err, sqsqueue.ErrTooManyAttributes) || !strings.Contains(err.Error(), "11") {
 		t.Errorf("11 attributes: %v, want ErrTooManyAttributes naming 11", err)
 	}
 	for name, attrs := range map[string]map[string]string{
@@ -68,14 +69,14 @@ func TestPublishRefuses(t *testing.T) {
 		"chars":    {"a b": "v"},
 		"dots":     {"a..b": "v"},
 	} {
-		if _, err := p.Publish(ctxOf("acme"), []byte("x"), attrs); err == nil {
+		if _, err := p.Publish(messagetest.As("acme"), []byte("x"), attrs); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 	if len(f.sent) != 0 {
 		t.Fatalf("%d refused messages were sent", len(f.sent))
 	}
-	if _, err := p.Publish(ctxOf("acme"), []byte("x"), ten); err != nil {
+	if _, err := p.Publish(messagetest.As("acme"), []byte("x"), ten); err != nil {
 		t.Errorf("10 attributes: %v", err)
 	}
 	if g := aws.ToString(f.sent[0].MessageGroupId); g != "acme" {
@@ -92,7 +93,7 @@ func TestPublishRefuses(t *testing.T) {
 	if _, err := fifo.Publish(context.Background(), []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "FIFO") {
 		t.Errorf("FIFO without a tenant: %v, want an error naming FIFO", err)
 	}
-	if _, err := fifo.Publish(ctxOf("acme"), []byte("x"), nil); err != nil {
+	if _, err := fifo.Publish(messagetest.As("acme"), []byte("x"), nil); err != nil {
 		t.Fatal(err)
 	}
 	last := f.sent[len(f.sent)-1]
@@ -105,7 +106,7 @@ func TestPublishRefuses(t *testing.T) {
 // rejected message is not deleted; it comes back after its visibility
 // timeout and is dead-lettered once the dead-letter queue takes it.
 func TestDeadLetterSendFails(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
@@ -137,7 +138,7 @@ func TestDeadLetterSendFails(t *testing.T) {
 // batch settles the messages it handled and starts no others; those come
 // back after their visibility timeout, and none is lost.
 func TestStoppedMidBatch(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
@@ -180,7 +181,7 @@ func TestStoppedMidBatch(t *testing.T) {
 // TestConcurrency: with WithConcurrency(3), three handlers of a batch run
 // at once.
 func TestConcurrency(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk, sqsqueue.WithConcurrency(3))
@@ -222,7 +223,7 @@ func TestConcurrency(t *testing.T) {
 // visibility by the timeout, so that it is not delivered again; it stops
 // once the message is settled.
 func TestHeartbeat(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk, sqsqueue.WithVisibilityTimeout(2*time.Second))

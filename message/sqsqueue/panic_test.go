@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/syncbuf"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/sqsqueue"
@@ -21,7 +22,7 @@ import (
 // settled: every worker that received it stopped, and the worker never
 // dead-lettered it.
 func TestHandlerPanicFails(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	var logs syncbuf.Buffer

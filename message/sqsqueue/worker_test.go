@@ -2,9 +2,6 @@ package sqsqueue_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tenancykit/tenancy"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/sqsqueue"
 	"github.com/tenancykit/tenancy/message/stamp"
@@ -25,27 +23,8 @@ import (
 const (
 	queueURL = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"
 	dlqURL   = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dead"
-	producer = "https://orders.example.com"
 	roleID   = "AROAEXAMPLEID123456"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func ctxOf(id string) context.Context {
-	return tenant.NewContext(context.Background(), tenant.Tenant{ID: id, Tier: tenant.DefaultTiers.MustLookup("basic"), Source: tenant.SourceToken})
-}
 
 func newPublisher(t *testing.T, f *fakeSQS, url string, opts ...sqsqueue.Option) *sqsqueue.Publisher {
 	t.Helper()
@@ -65,7 +44,7 @@ func publish(t *testing.T, p *sqsqueue.Publisher, ctx context.Context, body stri
 	return id
 }
 
-func newWorker(t *testing.T, f *fakeSQS, clk *clock, opts ...sqsqueue.Option) *sqsqueue.Worker {
+func newWorker(t *testing.T, f *fakeSQS, clk *messagetest.Clock, opts ...sqsqueue.Option) *sqsqueue.Worker {
 	t.Helper()
 	base := []sqsqueue.Option{sqsqueue.WithDeadLetterQueue(dlqURL), sqsqueue.WithClock(clk.Now)}
 	w, err := sqsqueue.NewWorker(f, queueURL, append(base, opts...)...)
@@ -141,7 +120,7 @@ var basic = tenant.DefaultTiers.MustLookup("basic")
 // again after the retry delay until its maximum of deliveries, then
 // dead-lettered "max_deliveries".
 func TestOutcomes(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk, sqsqueue.WithMaxDeliveries(3), sqsqueue.WithRetryDelay(5*time.Second))
@@ -209,7 +188,7 @@ func TestOutcomes(t *testing.T) {
 // the sender, the receive count and the sent time, and its visibility
 // timeout; Poll does not wait, Run long-polls.
 func TestReceiveInput(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	w := newWorker(t, f, clk, sqsqueue.WithBatch(7), sqsqueue.WithVisibilityTimeout(1500*time.Millisecond+time.Second), sqsqueue.WithWait(3*time.Second))
 	poll(t, w, message.HandlerFunc(func(context.Context, *message.Message) error { return nil }), 0)
@@ -249,38 +228,16 @@ func TestReceiveInput(t *testing.T) {
 	}
 }
 
-func newSigner(t *testing.T, clk *clock) *stamp.Signer {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := stamp.NewSigner(producer, key, "k1", stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func mustStamp(t *testing.T, s *stamp.Signer, id, body string) map[string]string {
-	t.Helper()
-	attrs, err := s.Stamp(ctxOf(id), []byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attrs
-}
-
 // TestStampedEndToEnd: stamped messages of two tenants, published with
 // their tenant as the group, run as their tenant through the stack with
 // stamp.Trusted; a redelivery of an accepted stamp (its deletion failed)
 // passes; a forged, a tampered, a missing stamp and a replayed one are
 // dead-lettered with their reasons and never run.
 func TestStampedEndToEnd(t *testing.T) {
-	clk := newClock()
+	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
-	s := newSigner(t, clk)
-	v, err := stamp.NewVerifier(context.Background(), producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
+	s := messagetest.NewSigner(t, clk.Now)
+	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,13 +251,13 @@ func TestStampedEndToEnd(t *testing.T) {
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
 
-	a1Attrs := mustStamp(t, s, "acme", "a1")
-	a1 := publish(t, p, ctxOf("acme"), "a1", a1Attrs)
-	g1 := publish(t, p, ctxOf("globex"), "g1", mustStamp(t, s, "globex", "g1"))
-	forged := publish(t, p, ctxOf("acme"), "f1", mustStamp(t, newSigner(t, clk), "acme", "f1"))
-	tampered := publish(t, p, ctxOf("acme"), "t1-changed", mustStamp(t, s, "acme", "t1"))
-	missing := publish(t, p, ctxOf("acme"), "m1", map[string]string{"k": "v"})
-	replayed := publish(t, p, ctxOf("acme"), "a1", a1Attrs) // the same stamp, another message
+	a1Attrs := messagetest.Stamp(t, s, "acme", "a1")
+	a1 := publish(t, p, messagetest.As("acme"), "a1", a1Attrs)
+	g1 := publish(t, p, messagetest.As("globex"), "g1", messagetest.Stamp(t, s, "globex", "g1"))
+	forged := publish(t, p, messagetest.As("acme"), "f1", messagetest.Stamp(t, messagetest.NewSigner(t, clk.Now), "acme", "f1"))
+	tampered := publish(t, p, messagetest.As("acme"), "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
+	missing := publish(t, p, messagetest.As("acme"), "m1", map[string]string{"k": "v"})
+	replayed := publish(t, p, messagetest.As("acme"), "a1", a1Attrs) // the same stamp, another message
 
 	for _, in := range f.sent {
 		if len(in.MessageAttributes) > 0 && aws.ToString(in.MessageGroupId) == "" {
