@@ -101,7 +101,8 @@ func WithEventBridgeDeadLetterQueue(client sqsqueue.SendMessageAPI, url string) 
 	return func(c *eventBridgeConfig) { c.client, c.deadLetter = client, url }
 }
 
-// WithEventBridgeLogger sets where an EventBridgeHandler logs rejections.
+// WithEventBridgeLogger sets where an EventBridgeHandler logs rejections
+// and handlers that panicked.
 // Default, also for nil: slog.Default.
 func WithEventBridgeLogger(l *slog.Logger) EventBridgeOption {
 	return func(c *eventBridgeConfig) { c.logger = l }
@@ -155,10 +156,11 @@ var ErrRetry = errors.New("tenancylambda: event to be delivered again")
 //     not to retry, so it retries in vain and then sends the event to the
 //     on-failure destination, whose record carries the error message and
 //     so the reason. Give a dead-letter queue to spare the retries.
-//   - failed: an error wrapping [ErrRetry] and the handler's.
+//   - failed: an error wrapping [ErrRetry] and the handler's; a handler
+//     that panics fails so too, and the panic is logged.
 func (e *EventBridgeHandler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	m := EventBridgeMessage(ev)
-	herr := e.next.HandleMessage(ctx, m)
+	herr := handleRecovered(ctx, e.next, m, e.logger)
 	outcome, after, reason := message.OutcomeOf(herr)
 	switch outcome {
 	case message.Acked:

@@ -56,7 +56,8 @@ func WithKinesisDeadLetter(dl KinesisDeadLetter) KinesisOption {
 }
 
 // WithKinesisLogger sets where a KinesisHandler logs the records it
-// reports as failures, and why. Default, also for nil: slog.Default.
+// reports as failures, and why (a handler that panicked with its stack).
+// Default, also for nil: slog.Default.
 func WithKinesisLogger(l *slog.Logger) KinesisOption {
 	return func(c *kinesisConfig) { c.logger = l }
 }
@@ -87,7 +88,8 @@ func NewKinesis(h message.Handler, opts ...KinesisOption) (*KinesisHandler, erro
 // Handle handles the records of ev, each shard's in order, and returns
 // the batch item failures: for each shard, the sequence number of its
 // first record that is not done (deferred, failed, rejected without a
-// dead letter written, or not reached before ctx was done). Lambda
+// dead letter written, a handler that panicked, or not reached before ctx
+// was done). Lambda
 // resumes the shard from that record, so the records after it are not
 // handled in this invocation: they would be delivered again anyway.
 func (k *KinesisHandler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
@@ -114,7 +116,7 @@ func (k *KinesisHandler) handle(ctx context.Context, m *message.Message, partiti
 		k.c.logger.WarnContext(ctx, "tenancylambda: invocation ending; the shard resumes from this record", "id", m.ID, "source", m.Source)
 		return false
 	}
-	outcome, after, reason := message.OutcomeOf(k.next.HandleMessage(ctx, m))
+	outcome, after, reason := message.OutcomeOf(handleRecovered(ctx, k.next, m, k.c.logger))
 	switch outcome {
 	case message.Acked:
 		return true

@@ -58,8 +58,8 @@ func WithSQSClient(c SQSClient) SQSOption { return func(s *sqsConfig) { s.client
 func WithSQSDeadLetterQueue(url string) SQSOption { return func(s *sqsConfig) { s.deadLetter = url } }
 
 // WithSQSLogger sets where an SQSHandler logs the rejections it leaves to
-// the redrive policy and the SQS calls that failed. Default, also for nil:
-// slog.Default.
+// the redrive policy, the SQS calls that failed and the handlers that
+// panicked. Default, also for nil: slog.Default.
 func WithSQSLogger(l *slog.Logger) SQSOption { return func(s *sqsConfig) { s.logger = l } }
 
 // NewSQS returns the handler of an SQS event source mapping that hands each
@@ -98,7 +98,8 @@ func NewSQS(h message.Handler, opts ...SQSOption) (*SQSHandler, error) {
 //     without, reported and its reason logged, for the queue's redrive
 //     policy to dead-letter after maxReceiveCount receives;
 //   - failed: reported; the queue's redrive policy dead-letters it after
-//     maxReceiveCount receives.
+//     maxReceiveCount receives. A handler that panics fails its record
+//     (the panic is logged), and the other records keep their outcomes.
 //
 // Records not handled when ctx is done are reported. Handle never returns
 // an error: an error would have Lambda deliver the whole batch again.
@@ -115,7 +116,7 @@ func (s *SQSHandler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQS
 // handle handles one record, and says whether it is settled.
 func (s *SQSHandler) handle(ctx context.Context, r events.SQSMessage) bool {
 	m := SQSMessage(r)
-	outcome, after, reason := message.OutcomeOf(s.next.HandleMessage(ctx, m))
+	outcome, after, reason := message.OutcomeOf(handleRecovered(ctx, s.next, m, s.logger))
 	ctx = context.WithoutCancel(ctx)
 	switch outcome {
 	case message.Acked:
