@@ -162,10 +162,18 @@ func ToMessage(source string, m types.Message) *message.Message {
 // [AttrReason], [AttrMessageID], [AttrSource] and [AttrDeliveries] while
 // SQS's limit of [MaxAttributes] leaves room (a stamped message leaves
 // room for all four; a message that already has ten keeps them all and
-// carries no reason, which the caller then logs).
+// carries no reason, which the caller then logs). The message's own
+// attributes of those four names are not copied: a dead letter never
+// carries a reason, ID, source or count the message came with.
 func DeadLetterInput(queueURL string, m *message.Message, reason string) *sqs.SendMessageInput {
 	attrs := make(map[string]string, len(m.Attributes)+4)
 	for k, v := range m.Attributes {
+		switch k {
+		case AttrReason, AttrMessageID, AttrSource, AttrDeliveries:
+			// The message's own, forged or of an earlier dead letter: the
+			// dead letter's are the consumer's.
+			continue
+		}
 		if v != "" {
 			attrs[k] = v
 		}
