@@ -268,11 +268,20 @@ func (c *Consumer) settle(ctx context.Context, p *partition, e *entry, m *messag
 }
 
 // deadLetter produces e's record to the dead-letter topic, with its key,
-// value and headers, and the reason.
+// value and headers, and the reason, ID and count: the consumer's alone,
+// the record's own headers of those names dropped.
 func (c *Consumer) deadLetter(ctx context.Context, e *entry, m *message.Message, reason string) error {
 	r := e.rec
 	hs := make([]kgo.RecordHeader, 0, len(r.Headers)+3)
-	hs = append(hs, r.Headers...)
+	for _, h := range r.Headers {
+		switch h.Key {
+		case HeaderReason, HeaderID, HeaderDeliveries:
+			// The record's own, forged or of an earlier dead letter: a
+			// reader of the first would take them for the consumer's.
+			continue
+		}
+		hs = append(hs, h)
+	}
 	hs = append(hs,
 		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
 		kgo.RecordHeader{Key: HeaderID, Value: []byte(m.ID)},

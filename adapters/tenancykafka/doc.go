@@ -47,7 +47,8 @@
 //     order of their offsets, deferrals included.
 //   - rejected: produced to the dead-letter topic ([WithDeadLetterTopic],
 //     the topic + ".dead" by default) with its key, value and headers and
-//     the reason under [HeaderReason], then settled. When that fails, the
+//     the reason under [HeaderReason] (a record's own headers of the
+//     dead-letter names are dropped, so that none is forged), then settled. When that fails, the
 //     record stays unsettled and is delivered again after
 //     [WithRetryDelay].
 //   - failed: delivered again after WithRetryDelay, and dead-lettered with
