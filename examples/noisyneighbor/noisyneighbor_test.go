@@ -94,13 +94,15 @@ func TestNoisyNeighbour(t *testing.T) {
 		if limit := 10 + int(5*off.Elapsed.Seconds()) + 1; flood.Admitted < 4*limit {
 			t.Errorf("globex: %d admitted, want far above its tier's %d: is the throttle off?", flood.Admitted, limit)
 		}
-		// acme's requests wait behind the flood's 128 for two workers, 640
-		// ms, where they took 10 with the throttle; or, on a machine too
-		// busy to serve even that, time out. Which of the two depends on
-		// the machine, not whether acme suffers. The median is compared
-		// rather than the p99, which a busy machine makes jumpy.
+		// acme's requests wait behind the flood's 128 for two workers of
+		// 10 ms: 640 ms, a wait set by the number of requests ahead, which
+		// a busy machine can only lengthen; or, on a machine too busy to
+		// serve even that, they time out. Which of the two depends on the
+		// machine, not whether acme suffers. Its median is held to half
+		// that wait, not to the throttled run's, which a busy machine
+		// makes jumpy.
 		was := on.Tenants[1]
-		if acme.AdmittedRatio() > 0.5 && acme.P50 < 5*was.P50 {
+		if acme.AdmittedRatio() > 0.5 && acme.P50 < 320*time.Millisecond {
 			t.Errorf("acme does not suffer from the flood: %d of %d admitted, p50 %v (%v with the throttle)",
 				acme.Admitted, acme.Offered, acme.P50, was.P50)
 		}
