@@ -1,8 +1,11 @@
 package authz
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestSignature: signature finds what follows the last dot, as
@@ -37,5 +40,27 @@ func TestCacheHashCoversTheWholeToken(t *testing.T) {
 	}
 	if newTokenCache(64).hash(string(token)) == h {
 		t.Error("two caches keyed a token the same: the hash is not seeded per cache")
+	}
+}
+
+// TestExpiry: expiry reads exp as golang-jwt's GetExpirationTime does,
+// to the second, for whole and fractional numbers, and has none where it
+// has none; out of its own range it defers to golang-jwt.
+func TestExpiry(t *testing.T) {
+	for _, exp := range []any{nil, 1796139120.0, 1796139120.999, 1.5, 0.0, -3.0, 1e12, 1e300, "1796139120", json.Number("1796139120")} {
+		claims := jwt.MapClaims{"sub": "alice"}
+		if exp != nil {
+			claims["exp"] = exp
+		}
+		got, ok := expiry(claims)
+		want, err := claims.GetExpirationTime()
+		switch {
+		case err != nil || want == nil:
+			if ok {
+				t.Errorf("exp %v: expiry = %v, want none (GetExpirationTime: %v, %v)", exp, got, want, err)
+			}
+		case !ok || !got.Equal(want.Time):
+			t.Errorf("exp %v: expiry = %v, %v, want %v", exp, got, ok, want.Time)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"sync"
@@ -345,13 +346,32 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 		return nil, err
 	}
 	if v.cache != nil {
-		exp, err := claims.GetExpirationTime()
-		if err == nil && exp != nil {
-			v.cache.put(h, token, &t, exp.Time, gen, now)
+		if exp, ok := expiry(claims); ok {
+			v.cache.put(h, token, &t, exp, gen, now)
 		}
 	}
 	return v.withLookedUpTier(ctx, &t, !t.Tier.IsZero())
 }
+
+// expiry returns the token's exp as golang-jwt's
+// MapClaims.GetExpirationTime reads it (whole seconds), false when it has
+// none. The parser decodes numbers as float64: such an exp, in the range
+// of a time.Time's UnixNano, is read without the NumericDate that
+// GetExpirationTime allocates; any other is left to it.
+func expiry(claims jwt.MapClaims) (time.Time, bool) {
+	if f, ok := claims["exp"].(float64); ok && f >= 1 && f < maxUnixNanoSeconds {
+		return time.Unix(int64(f), 0), true // truncated, as NumericDate is
+	}
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return time.Time{}, false
+	}
+	return exp.Time, true
+}
+
+// maxUnixNanoSeconds bounds the exp that expiry reads itself: the cache
+// keeps exp in Unix nanoseconds, which end in 2262.
+const maxUnixNanoSeconds = float64(math.MaxInt64 / int64(time.Second))
 
 // claimsHint is the room made for a token's claims before they are
 // decoded. Access tokens of Cognito, Auth0 or Entra ID carry 9 claims or
