@@ -28,11 +28,18 @@ type tokenCache struct {
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[uint64]cacheEntry
-	_  [40]byte // keep shards on separate cache lines
+	// spare holds the signature buffers of evicted entries, for the next
+	// entries to copy their signature into: a cache that is full, as it is
+	// under a stream of new tokens, then stores a token without
+	// allocating. At most perShard buffers are kept.
+	spare [][]byte
+	_     [16]byte // keep shards on separate cache lines
 }
 
 type cacheEntry struct {
-	sig string
+	// sig is a copy of the token's signature segment. Its buffer is reused
+	// once the entry is evicted, so it is read only under the shard's lock.
+	sig []byte
 	t   *tenant.Tenant
 	exp int64 // unix nanoseconds
 }
@@ -61,9 +68,10 @@ func signature(token string) string {
 
 // hasSignature reports whether sig is the last segment of token, without
 // scanning the token for the last dot.
-func hasSignature(token, sig string) bool {
+func hasSignature(token string, sig []byte) bool {
 	n := len(token) - len(sig)
-	return n > 0 && token[n-1] == '.' && token[n:] == sig
+	// The conversion in a comparison copies nothing.
+	return n > 0 && token[n-1] == '.' && token[n:] == string(sig)
 }
 
 // hash is the key of token in the cache. A token is hashed once per
@@ -78,8 +86,10 @@ func (c *tokenCache) get(h uint64, token string, now time.Time) (*tenant.Tenant,
 	s := &c.shards[h%cacheShards]
 	s.mu.RLock()
 	e, ok := s.m[h]
+	// Under the lock: once the entry is evicted, put may reuse its buffer.
+	ok = ok && now.UnixNano() < e.exp && hasSignature(token, e.sig)
 	s.mu.RUnlock()
-	if !ok || now.UnixNano() >= e.exp || !hasSignature(token, e.sig) {
+	if !ok {
 		return nil, false
 	}
 	return e.t, true
@@ -99,10 +109,32 @@ func (c *tokenCache) put(h uint64, token string, t *tenant.Tenant, exp time.Time
 	if c.gen.Load() != gen {
 		return
 	}
+	if old, ok := s.m[h]; ok { // the same token verified twice at once
+		s.recycle(old.sig, c.perShard)
+		delete(s.m, h)
+	}
 	if len(s.m) >= c.perShard {
 		s.evict(now.UnixNano(), c.perShard)
 	}
-	s.m[h] = cacheEntry{sig: strings.Clone(signature(token)), t: t, exp: exp.UnixNano()}
+	sig := signature(token)
+	var buf []byte
+	if n := len(s.spare); n > 0 {
+		// One too small (a shorter signature's) is dropped, not kept to
+		// block the others.
+		if cap(s.spare[n-1]) >= len(sig) {
+			buf = s.spare[n-1]
+		}
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+	}
+	s.m[h] = cacheEntry{sig: append(buf[:0], sig...), t: t, exp: exp.UnixNano()}
+}
+
+// recycle keeps buf for a later entry, up to limit buffers.
+func (s *cacheShard) recycle(buf []byte, limit int) {
+	if len(s.spare) < limit {
+		s.spare = append(s.spare, buf)
+	}
 }
 
 // evict drops expired entries, and if that frees less than an eighth of the
@@ -110,21 +142,27 @@ func (c *tokenCache) put(h uint64, token string, t *tenant.Tenant, exp time.Time
 func (s *cacheShard) evict(now int64, limit int) {
 	target := limit - max(1, limit/8)
 	if target == 0 {
-		clear(s.m) // what the loops below come to, without walking the map twice
+		// What the loops below come to, without walking the map twice.
+		for _, e := range s.m {
+			s.recycle(e.sig, limit)
+		}
+		clear(s.m)
 		return
 	}
 	for k, e := range s.m {
 		if e.exp <= now {
+			s.recycle(e.sig, limit)
 			delete(s.m, k)
 		}
 	}
 	if len(s.m) <= target {
 		return
 	}
-	for k := range s.m {
+	for k, e := range s.m {
 		if len(s.m) <= target {
 			break
 		}
+		s.recycle(e.sig, limit)
 		delete(s.m, k)
 	}
 }
