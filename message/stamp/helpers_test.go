@@ -5,11 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/message/memqueue"
 	"github.com/tenancykit/tenancy/message/stamp"
 	"github.com/tenancykit/tenancy/tenant"
@@ -19,24 +18,9 @@ import (
 const issuer = "https://orders.example.com"
 
 // clock is a time source tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = messagetest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return messagetest.NewClock() }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
