@@ -55,11 +55,7 @@ func TestStampedEndToEnd(t *testing.T) {
 	c := newCluster(t, 4, "orders", "orders.dead")
 	clk := messagetest.NewClock()
 	s := messagetest.NewSigner(t, clk.Now)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, clk.Now)
 	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(v)))
 	if err != nil {
 		t.Fatal(err)

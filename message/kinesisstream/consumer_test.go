@@ -43,11 +43,7 @@ func TestEndToEnd(t *testing.T) {
 	client, stream := shared(t, 2)
 	clk := messagetest.NewClock()
 	s := messagetest.NewSigner(t, clk.Now)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, clk.Now)
 	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
 		"basic": {Rate: 1, Burst: 2}, "standard": {Rate: 1, Burst: 2}, "premium": {Rate: 1, Burst: 2}, "platinum": {Rate: 1, Burst: 2},
 	}, throttle.WithClock(clk.Now))
@@ -63,8 +59,8 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	h := stack.WrapMessages(rec.handler(nil))
+	var rec messagetest.Recorder
+	h := stack.WrapMessages(rec.Handler(nil))
 
 	p := newPublisher(t, client, stream)
 	c := newConsumer(t, client, client, stream, &kinesisstream.MemoryCheckpoints{}, kinesisstream.WithClock(clk.Now))
@@ -84,14 +80,14 @@ func TestEndToEnd(t *testing.T) {
 	foreign := kinesisstream.MessageID(aws.ToString(raw.ShardId), aws.ToString(raw.SequenceNumber))
 
 	poll(t, c, h, 16)
-	if diff := cmp.Diff(want, rec.got()); diff != "" {
+	if diff := cmp.Diff(want, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]string{forged: "stamp:signature after 1", tampered: "stamp:body_digest after 1", foreign: "stamp:missing after 1"}, deadLetters(t, client, stream)); diff != "" {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}
 	last := map[string]string{}
-	for _, id := range rec.delivered() {
+	for _, id := range rec.Delivered() {
 		if l := last[shardOf(id)]; l != "" && !seqLess(l, id) {
 			t.Errorf("%s delivered after %s", id, l)
 		}
@@ -106,7 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	poll(t, c, h, 0)
 	clk.Add(time.Millisecond)
 	poll(t, c, h, 1)
-	if got := rec.got()[a3]; got != "acme#2" {
+	if got := rec.Got()[a3]; got != "acme#2" {
 		t.Errorf("a3 ran as %q, want acme on its second delivery", got)
 	}
 	poll(t, c, h, 0)
@@ -126,8 +122,8 @@ func TestFailuresThenDeadLetter(t *testing.T) {
 	p := newPublisher(t, client, stream)
 	c := newConsumer(t, client, client, stream, &kinesisstream.MemoryCheckpoints{},
 		kinesisstream.WithClock(clk.Now), kinesisstream.WithMaxDeliveries(3), kinesisstream.WithRetryDelay(time.Second))
-	var rec recorder
-	h := acme(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := acme(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "bad" {
 			return message.Reject("invalid_order")
 		}
@@ -140,7 +136,7 @@ func TestFailuresThenDeadLetter(t *testing.T) {
 		poll(t, c, h, 0)
 		clk.Add(time.Second)
 		poll(t, c, h, 1)
-		if got := rec.got()[id]; got != "acme#"+string(rune('1'+i)) {
+		if got := rec.Got()[id]; got != "acme#"+string(rune('1'+i)) {
 			t.Fatalf("delivery %d: %q", i+1, got)
 		}
 	}
@@ -183,8 +179,8 @@ func TestStopMidBatch(t *testing.T) {
 	cp := &kinesisstream.MemoryCheckpoints{}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var first recorder
-	h := acme(first.handler(func(_ context.Context, m *message.Message) error {
+	var first messagetest.Recorder
+	h := acme(first.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "2" {
 			stop() // the worker is told to stop while it handles 2
 		}
@@ -198,10 +194,10 @@ func TestStopMidBatch(t *testing.T) {
 		t.Errorf("checkpoint %s, want %s (the second record)", got, seqOf(ids[1]))
 	}
 
-	var second recorder
+	var second messagetest.Recorder
 	c2 := newConsumer(t, client, client, stream, cp)
-	poll(t, c2, acme(second.handler(nil)), 3)
-	if diff := cmp.Diff(ids[2:], second.delivered()); diff != "" {
+	poll(t, c2, acme(second.Handler(nil)), 3)
+	if diff := cmp.Diff(ids[2:], second.Delivered()); diff != "" {
 		t.Errorf("second consumer delivered (-want +got):\n%s", diff)
 	}
 	if got := checkpointOf(t, cp, ids[0]); got != seqOf(ids[4]) {
@@ -221,8 +217,8 @@ func TestCrashRedelivers(t *testing.T) {
 		ids = append(ids, publish(t, p, "acme", b, nil))
 	}
 	cp := &kinesisstream.MemoryCheckpoints{}
-	var first recorder
-	h := acme(first.handler(func(_ context.Context, m *message.Message) error {
+	var first messagetest.Recorder
+	h := acme(first.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "later" {
 			return message.Defer(time.Hour)
 		}
@@ -234,10 +230,10 @@ func TestCrashRedelivers(t *testing.T) {
 		t.Errorf("checkpoint %s, want %s: not past the deferred record", got, seqOf(ids[0]))
 	}
 	// c1 crashes; c2 takes over.
-	var second recorder
+	var second messagetest.Recorder
 	c2 := newConsumer(t, client, client, stream, cp, kinesisstream.WithClock(clk.Now))
-	poll(t, c2, acme(second.handler(nil)), 2)
-	if diff := cmp.Diff(ids[1:], second.delivered()); diff != "" {
+	poll(t, c2, acme(second.Handler(nil)), 2)
+	if diff := cmp.Diff(ids[1:], second.Delivered()); diff != "" {
 		t.Errorf("delivered again (-want +got):\n%s", diff)
 	}
 	if got := checkpointOf(t, cp, ids[0]); got != seqOf(ids[2]) {
@@ -278,8 +274,8 @@ func TestBackpressure(t *testing.T) {
 	counting := &countingClient{Client: client}
 	c := newConsumer(t, counting, client, stream, &kinesisstream.MemoryCheckpoints{},
 		kinesisstream.WithClock(clk.Now), kinesisstream.WithBatch(1), kinesisstream.WithMaxPending(2), kinesisstream.WithMaxDeliveries(1))
-	var rec recorder
-	h := acme(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := acme(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if m.Deliveries < 4 {
 			return message.Defer(time.Minute)
 		}
@@ -305,7 +301,7 @@ func TestBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff(map[string]string{ids[0]: "acme#4", ids[1]: "acme#4", ids[2]: "acme#4", ids[3]: "acme#4"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{ids[0]: "acme#4", ids[1]: "acme#4", ids[2]: "acme#4", ids[3]: "acme#4"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	if dl := deadLetters(t, client, stream); len(dl) != 0 {

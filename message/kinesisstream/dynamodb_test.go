@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tenancykit/tenancy/internal/messagetest"
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
 	"github.com/tenancykit/tenancy/message/kinesisstream/dynamocheckpoints"
@@ -56,14 +57,14 @@ func TestDynamoDBCheckpoints(t *testing.T) {
 	for _, b := range []string{"1", "2", "3"} {
 		ids = append(ids, publish(t, p, "acme", b, nil))
 	}
-	var first recorder
+	var first messagetest.Recorder
 	c1 := newConsumer(t, client, client, stream, newCheckpoints("fulfillment/"+stream), kinesisstream.WithBatch(2))
-	poll(t, c1, acme(first.handler(nil)), 2)
+	poll(t, c1, acme(first.Handler(nil)), 2)
 
-	var second recorder
+	var second messagetest.Recorder
 	c2 := newConsumer(t, client, client, stream, newCheckpoints("fulfillment/"+stream))
-	poll(t, c2, acme(second.handler(nil)), 1)
-	if diff := cmp.Diff(ids[2:], second.delivered()); diff != "" {
+	poll(t, c2, acme(second.Handler(nil)), 1)
+	if diff := cmp.Diff(ids[2:], second.Delivered()); diff != "" {
 		t.Errorf("resumed (-want +got):\n%s", diff)
 	}
 	seq, err := newCheckpoints("fulfillment/"+stream).Checkpoint(t.Context(), shardOf(ids[0]))
@@ -71,9 +72,9 @@ func TestDynamoDBCheckpoints(t *testing.T) {
 		t.Errorf("checkpoint %q, %v; want %s", seq, err, seqOf(ids[2]))
 	}
 
-	var other recorder
+	var other messagetest.Recorder
 	c3 := newConsumer(t, client, client, stream, newCheckpoints("billing/"+stream))
-	poll(t, c3, acme(other.handler(nil)), 3)
+	poll(t, c3, acme(other.Handler(nil)), 3)
 
 	if _, err := dynamocheckpoints.New(db, "checkpoints", ""); err == nil {
 		t.Error("NewDynamoDBCheckpoints without a prefix: no error")

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/tenancykit/tenancy/internal/testservers"
 	"github.com/tenancykit/tenancy/message"
 	"github.com/tenancykit/tenancy/message/kinesisstream"
-	"github.com/tenancykit/tenancy/tenant"
 )
 
 // kinesisClient returns a client of the real SDK for the emulator at
@@ -151,45 +149,4 @@ func poll(t *testing.T, c *kinesisstream.Consumer, h message.Handler, want int) 
 	if n != want {
 		t.Fatalf("Poll handled %d messages, want %d", n, want)
 	}
-}
-
-// recorder records, by message ID, the tenant each message ran as and
-// its delivery count, and the order of the deliveries.
-type recorder struct {
-	mu    sync.Mutex
-	ran   map[string]string
-	order []string // message IDs
-}
-
-func (r *recorder) handler(next func(ctx context.Context, m *message.Message) error) message.Handler {
-	return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		tn, _ := tenant.FromContext(ctx)
-		r.mu.Lock()
-		if r.ran == nil {
-			r.ran = map[string]string{}
-		}
-		r.ran[m.ID] = tn.ID + "#" + string(rune('0'+m.Deliveries))
-		r.order = append(r.order, m.ID)
-		r.mu.Unlock()
-		if next != nil {
-			return next(ctx, m)
-		}
-		return nil
-	})
-}
-
-func (r *recorder) got() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range r.ran {
-		out[k] = v
-	}
-	return out
-}
-
-func (r *recorder) delivered() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.order...)
 }

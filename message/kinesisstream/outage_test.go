@@ -32,8 +32,8 @@ func TestKinesisDownThenUp(t *testing.T) {
 	cp := &kinesisstream.MemoryCheckpoints{}
 	c := newConsumer(t, client, client, stream, cp, kinesisstream.WithClock(clk.Now), kinesisstream.WithRetryDelay(time.Second),
 		kinesisstream.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
-	var rec recorder
-	h := acme(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := acme(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "r2" {
 			srv.Stop()
 			return message.Reject("invalid_order")
@@ -72,7 +72,7 @@ func TestKinesisDownThenUp(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{r2: "handler:invalid_order after 1"}, deadLetters(t, client, stream)); diff != "" {
 		t.Errorf("dead letters (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{r1, r2, r3, r4}, rec.delivered()); diff != "" {
+	if diff := cmp.Diff([]string{r1, r2, r3, r4}, rec.Delivered()); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
 	if !strings.Contains(logs.String(), "writing a dead letter failed") {

@@ -29,8 +29,8 @@ func TestHandlerPanicFails(t *testing.T) {
 	c := newConsumer(t, client, client, stream, &kinesisstream.MemoryCheckpoints{},
 		kinesisstream.WithClock(clk.Now), kinesisstream.WithMaxDeliveries(2), kinesisstream.WithRetryDelay(time.Second),
 		kinesisstream.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	var rec recorder
-	h := acme(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := acme(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "poison" {
 			panic("handler bug")
 		}
@@ -42,7 +42,7 @@ func TestHandlerPanicFails(t *testing.T) {
 	clk.Add(time.Second)
 	poll(t, c, h, 1)
 	poll(t, c, h, 0)
-	if diff := cmp.Diff(map[string]string{poison: "acme#2", ok: "acme#1"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{poison: "acme#2", ok: "acme#1"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]string{poison: "max_deliveries after 2"}, deadLetters(t, client, stream)); diff != "" {

@@ -37,8 +37,8 @@ func TestReshard(t *testing.T) {
 
 	cp := &kinesisstream.MemoryCheckpoints{}
 	c := newConsumer(t, client, client, stream, cp, kinesisstream.WithClock(clk.Now))
-	var rec recorder
-	h := acme(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := acme(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "before" && m.Deliveries == 1 {
 			return message.Defer(time.Second)
 		}
@@ -49,14 +49,14 @@ func TestReshard(t *testing.T) {
 	clk.Add(time.Second)
 	poll(t, c, h, 1) // before again: the parent ends
 	poll(t, c, h, 1) // after, on a child
-	if diff := cmp.Diff([]string{before, before, after}, rec.delivered()); diff != "" {
+	if diff := cmp.Diff([]string{before, before, after}, rec.Delivered()); diff != "" {
 		t.Errorf("delivered (-want +got):\n%s", diff)
 	}
 	if got := checkpointOf(t, cp, before); got != kinesisstream.ShardEnd {
 		t.Errorf("parent's checkpoint %q, want ShardEnd", got)
 	}
 	// A consumer that starts again reads the parent no more.
-	var again recorder
+	var again messagetest.Recorder
 	c2 := newConsumer(t, client, client, stream, cp, kinesisstream.WithClock(clk.Now))
-	poll(t, c2, acme(again.handler(nil)), 0)
+	poll(t, c2, acme(again.Handler(nil)), 0)
 }

@@ -35,8 +35,8 @@ func TestHandlerPanicFails(t *testing.T) {
 			c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now), redisstream.WithMaxDeliveries(2),
 				redisstream.WithRetryDelay(time.Second), redisstream.WithConcurrency(concurrency),
 				redisstream.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-			var rec recorder
-			h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.handler(func(_ context.Context, m *message.Message) error {
+			var rec messagetest.Recorder
+			h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.Handler(func(_ context.Context, m *message.Message) error {
 				if string(m.Body) == "poison" {
 					panic("handler bug")
 				}
@@ -46,7 +46,7 @@ func TestHandlerPanicFails(t *testing.T) {
 			poison := publish(t, p, "poison", nil)
 			ok2 := publish(t, p, "ok2", nil)
 			poll(t, c, h, 3)
-			if diff := cmp.Diff(map[string]string{ok: "acme#1", poison: "acme#1", ok2: "acme#1"}, rec.got()); diff != "" {
+			if diff := cmp.Diff(map[string]string{ok: "acme#1", poison: "acme#1", ok2: "acme#1"}, rec.Got()); diff != "" {
 				t.Errorf("ran (-want +got):\n%s", diff)
 			}
 			if n := pending(t, client, stream); n != 1 {

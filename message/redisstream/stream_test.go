@@ -101,39 +101,6 @@ func pending(t *testing.T, client *redis.Client, stream string) int64 {
 	return p.Count
 }
 
-// recorder records, by message ID, the tenant each message ran as and
-// its delivery count.
-type recorder struct {
-	mu  sync.Mutex
-	ran map[string]string
-}
-
-func (r *recorder) handler(next func(ctx context.Context, m *message.Message) error) message.Handler {
-	return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		tn, _ := tenant.FromContext(ctx)
-		r.mu.Lock()
-		if r.ran == nil {
-			r.ran = map[string]string{}
-		}
-		r.ran[m.ID] = tn.ID + "#" + string(rune('0'+m.Deliveries))
-		r.mu.Unlock()
-		if next != nil {
-			return next(ctx, m)
-		}
-		return nil
-	})
-}
-
-func (r *recorder) got() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range r.ran {
-		out[k] = v
-	}
-	return out
-}
-
 // TestEndToEnd: stamped messages published to a stream are consumed
 // through the whole stack: acknowledged, a tenant over its budget
 // deferred and delivered again when its budget allows, forged and
@@ -142,11 +109,7 @@ func TestEndToEnd(t *testing.T) {
 	client, stream := newClient(t)
 	clk := messagetest.NewClock()
 	s := messagetest.NewSigner(t, clk.Now)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, clk.Now)
 	limiter, err := throttle.New(tenant.DefaultTiers, map[string]throttle.Limits{
 		"basic": {Rate: 1, Burst: 2}, "standard": {Rate: 1, Burst: 2}, "premium": {Rate: 1, Burst: 2}, "platinum": {Rate: 1, Burst: 2},
 	}, throttle.WithClock(clk.Now))
@@ -162,8 +125,8 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	h := stack.WrapMessages(rec.handler(nil))
+	var rec messagetest.Recorder
+	h := stack.WrapMessages(rec.Handler(nil))
 
 	p, err := redisstream.NewPublisher(client, stream)
 	if err != nil {
@@ -178,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 	tampered := publish(t, p, "t1-changed", messagetest.Stamp(t, s, "acme", "t1"))
 
 	poll(t, c, h, 6)
-	if diff := cmp.Diff(map[string]string{a1: "acme#1", a2: "acme#1", g1: "globex#1"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{a1: "acme#1", a2: "acme#1", g1: "globex#1"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]string{forged: "stamp:signature after 1", tampered: "stamp:body_digest after 1"}, deadLetters(t, client, stream)); diff != "" {
@@ -193,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	poll(t, c, h, 0)
 	clk.Add(time.Millisecond)
 	poll(t, c, h, 1)
-	if got := rec.got()[a3]; got != "acme#2" {
+	if got := rec.Got()[a3]; got != "acme#2" {
 		t.Errorf("a3 ran as %q, want acme on its second delivery", got)
 	}
 	if n := pending(t, client, stream); n != 0 {
@@ -211,14 +174,14 @@ func TestFailuresThenDeadLetter(t *testing.T) {
 	clk := messagetest.NewClock()
 	p, _ := redisstream.NewPublisher(client, stream)
 	c := newConsumer(t, client, stream, "w1", redisstream.WithClock(clk.Now), redisstream.WithMaxDeliveries(3), redisstream.WithRetryDelay(time.Second))
-	var rec recorder
-	h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.handler(func(context.Context, *message.Message) error {
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.Handler(func(context.Context, *message.Message) error {
 		return errors.New("database down")
 	}))
 	id := publish(t, p, "a", map[string]string{"k": "v"})
 	for i := range 3 {
 		poll(t, c, h, 1)
-		if got := rec.got()[id]; got != "acme#"+string(rune('1'+i)) {
+		if got := rec.Got()[id]; got != "acme#"+string(rune('1'+i)) {
 			t.Fatalf("delivery %d: %q", i+1, got)
 		}
 		poll(t, c, h, 0)
@@ -244,8 +207,8 @@ func TestAbandonedEntriesClaimed(t *testing.T) {
 	ctx := context.Background()
 	clk := messagetest.NewClock()
 	p, _ := redisstream.NewPublisher(client, stream)
-	var rec recorder
-	h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", tenant.DefaultTiers.MustLookup("basic"))(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "later" && m.Deliveries == 1 {
 			return message.Defer(time.Hour)
 		}
@@ -268,13 +231,13 @@ func TestAbandonedEntriesClaimed(t *testing.T) {
 	}
 	w2 := newConsumer(t, client, stream, "w2", redisstream.WithClock(clk.Now))
 	poll(t, w2, h, 1)
-	if got := rec.got()[lost]; got != "acme#2" {
+	if got := rec.Got()[lost]; got != "acme#2" {
 		t.Errorf("the abandoned entry ran as %q, want acme on its second delivery", got)
 	}
 	poll(t, w2, h, 0)
 	clk.Add(time.Hour)
 	poll(t, w2, h, 1)
-	if got := rec.got()[later]; got != "acme#2" {
+	if got := rec.Got()[later]; got != "acme#2" {
 		t.Errorf("the deferred entry ran as %q, want acme on its second delivery", got)
 	}
 	if n := pending(t, client, stream); n != 0 {
@@ -452,17 +415,13 @@ func TestConcurrencyOutcomes(t *testing.T) {
 	client, stream := newClient(t)
 	clk := messagetest.NewClock()
 	s := messagetest.NewSigner(t, clk.Now)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, clk.Now)
 	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(v)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	h := stack.WrapMessages(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := stack.WrapMessages(rec.Handler(func(_ context.Context, m *message.Message) error {
 		switch string(m.Body) {
 		case "later":
 			if m.Deliveries == 1 {
@@ -489,7 +448,7 @@ func TestConcurrencyOutcomes(t *testing.T) {
 
 	poll(t, c, h, 8)
 	want := map[string]string{ok1: "acme#1", ok2: "globex#1", later: "acme#1", broken: "globex#1", unreadable: "acme#1"}
-	if diff := cmp.Diff(want, rec.got()); diff != "" {
+	if diff := cmp.Diff(want, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	dead := map[string]string{
@@ -506,7 +465,7 @@ func TestConcurrencyOutcomes(t *testing.T) {
 	clk.Add(time.Second)
 	poll(t, c, h, 2)
 	want[later], want[broken] = "acme#2", "globex#2"
-	if diff := cmp.Diff(want, rec.got()); diff != "" {
+	if diff := cmp.Diff(want, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	dead[broken] = "max_deliveries after 2"

@@ -223,17 +223,13 @@ func TestFauxqsStampedEndToEnd(t *testing.T) {
 	q := e.createQueue(t, "orders")
 	dlq := e.createQueue(t, "orders-dead")
 	s := realSigner(t)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, nil)
 	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(v)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	h := stack.WrapMessages(rec.handler(nil))
+	var rec messagetest.Recorder
+	h := stack.WrapMessages(rec.Handler(nil))
 	p := sdkPublisher(t, e.client, q)
 
 	a1Attrs := messagetest.Stamp(t, s, "acme", "a1")
@@ -249,7 +245,7 @@ func TestFauxqsStampedEndToEnd(t *testing.T) {
 	if n != 6 || err != nil {
 		t.Fatalf("Poll = %d, %v; want 6 handled and no error", n, err)
 	}
-	if diff := cmp.Diff(map[string]string{a1: "acme#1", g1: "globex#1"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{a1: "acme#1", g1: "globex#1"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	letters := e.drain(t, dlq)

@@ -25,15 +25,15 @@ func TestSenderSession(t *testing.T) {
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
-	var rec recorder
-	h := message.SenderSession(roleID, "tenant")(rec.handler(nil))
+	var rec messagetest.Recorder
+	h := message.SenderSession(roleID, "tenant")(rec.Handler(nil))
 	f.setSender(roleID + ":tenant-acme")
 	ok := publish(t, p, messagetest.As("acme"), "a", map[string]string{"tenant": "acme"})
 	mismatch := publish(t, p, messagetest.As("globex"), "g", map[string]string{"tenant": "globex"})
 	f.setSender("AIDAUSERID")
 	user := publish(t, p, messagetest.As("acme"), "u", map[string]string{"tenant": "acme"})
 	poll(t, w, h, 3)
-	if diff := cmp.Diff(map[string]string{ok: "acme#1"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{ok: "acme#1"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	want := map[string]string{
@@ -110,8 +110,8 @@ func TestDeadLetterSendFails(t *testing.T) {
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
-	var rec recorder
-	h := message.BoundQueue("acme", basic)(rec.handler(func(context.Context, *message.Message) error { return message.Reject("invalid_order") }))
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", basic)(rec.Handler(func(context.Context, *message.Message) error { return message.Reject("invalid_order") }))
 	id := publish(t, p, context.Background(), "bad", nil)
 	f.failSend = map[string]error{dlqURL: errSendDown}
 	n, err := w.Poll(context.Background(), h)
@@ -147,12 +147,9 @@ func TestStoppedMidBatch(t *testing.T) {
 		ids[publish(t, p, context.Background(), "m"+strconv.Itoa(i), nil)] = true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var rec recorder
-	h := message.BoundQueue("acme", basic)(rec.handler(func(context.Context, *message.Message) error {
-		rec.mu.Lock()
-		n := rec.count
-		rec.mu.Unlock()
-		if n == 2 {
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", basic)(rec.Handler(func(context.Context, *message.Message) error {
+		if rec.Count() == 2 {
 			cancel() // stop while handling the second
 		}
 		return nil
@@ -167,14 +164,14 @@ func TestStoppedMidBatch(t *testing.T) {
 	poll(t, w, h, 0) // still in flight
 	clk.Add(sqsqueue.DefaultVisibility)
 	poll(t, w, h, 3)
-	got := rec.got()
+	got := rec.Got()
 	for id := range ids {
 		if _, ok := got[id]; !ok {
 			t.Errorf("message %s never ran", id)
 		}
 	}
-	if rec.count != 5 || f.count(queueURL) != 0 {
-		t.Errorf("%d deliveries, %d left in the queue; want 5 and none", rec.count, f.count(queueURL))
+	if rec.Count() != 5 || f.count(queueURL) != 0 {
+		t.Errorf("%d deliveries, %d left in the queue; want 5 and none", rec.Count(), f.count(queueURL))
 	}
 }
 

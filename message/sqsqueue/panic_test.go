@@ -28,8 +28,8 @@ func TestHandlerPanicFails(t *testing.T) {
 	var logs syncbuf.Buffer
 	w := newWorker(t, f, clk, sqsqueue.WithMaxDeliveries(2), sqsqueue.WithRetryDelay(5*time.Second),
 		sqsqueue.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	var rec recorder
-	h := message.BoundQueue("acme", basic)(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", basic)(rec.Handler(func(_ context.Context, m *message.Message) error {
 		if string(m.Body) == "poison" {
 			panic("handler bug")
 		}

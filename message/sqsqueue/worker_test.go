@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,41 +64,6 @@ func poll(t *testing.T, w *sqsqueue.Worker, h message.Handler, want int) {
 	}
 }
 
-// recorder records, by message ID, the tenant each delivery ran as and
-// its delivery count ("acme#2"), and how many deliveries there were.
-type recorder struct {
-	mu    sync.Mutex
-	ran   map[string]string
-	count int
-}
-
-func (r *recorder) handler(next func(ctx context.Context, m *message.Message) error) message.Handler {
-	return message.HandlerFunc(func(ctx context.Context, m *message.Message) error {
-		tn, _ := tenant.FromContext(ctx)
-		r.mu.Lock()
-		if r.ran == nil {
-			r.ran = map[string]string{}
-		}
-		r.ran[m.ID] = fmt.Sprintf("%s#%d", tn.ID, m.Deliveries)
-		r.count++
-		r.mu.Unlock()
-		if next != nil {
-			return next(ctx, m)
-		}
-		return nil
-	})
-}
-
-func (r *recorder) got() map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]string{}
-	for k, v := range r.ran {
-		out[k] = v
-	}
-	return out
-}
-
 // deadLetters returns the dead-letter queue's messages as "reason after
 // deliveries from source", by the ID the message had.
 func deadLetters(f *fakeSQS) map[string]string {
@@ -124,8 +88,8 @@ func TestOutcomes(t *testing.T) {
 	f := newFake(clk.Now)
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk, sqsqueue.WithMaxDeliveries(3), sqsqueue.WithRetryDelay(5*time.Second))
-	var rec recorder
-	h := message.BoundQueue("acme", basic)(rec.handler(func(_ context.Context, m *message.Message) error {
+	var rec messagetest.Recorder
+	h := message.BoundQueue("acme", basic)(rec.Handler(func(_ context.Context, m *message.Message) error {
 		switch string(m.Body) {
 		case "defer":
 			if m.Deliveries <= 4 {
@@ -151,7 +115,7 @@ func TestOutcomes(t *testing.T) {
 	for delivery := 2; delivery <= 3; delivery++ {
 		clk.Add(5 * time.Second)
 		poll(t, w, h, 1)
-		if got := rec.got()[failing]; got != fmt.Sprintf("acme#%d", delivery) {
+		if got := rec.Got()[failing]; got != fmt.Sprintf("acme#%d", delivery) {
 			t.Fatalf("the failing message ran as %q on delivery %d", got, delivery)
 		}
 	}
@@ -163,7 +127,7 @@ func TestOutcomes(t *testing.T) {
 		clk.Add(91 * time.Second)
 		poll(t, w, h, 1)
 	}
-	if got := rec.got()[deferred]; got != "acme#5" {
+	if got := rec.Got()[deferred]; got != "acme#5" {
 		t.Errorf("the deferred message ran as %q, want acme on its fifth delivery", got)
 	}
 	want := map[string]string{
@@ -237,17 +201,13 @@ func TestStampedEndToEnd(t *testing.T) {
 	clk := messagetest.NewClock()
 	f := newFake(clk.Now)
 	s := messagetest.NewSigner(t, clk.Now)
-	v, err := stamp.NewVerifier(context.Background(), messagetest.Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer v.Close()
+	v := messagetest.NewVerifier(t, s, clk.Now)
 	stack, err := tenancy.New(tenancy.WithMessageTrust(stamp.Trusted(v)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	h := stack.WrapMessages(rec.handler(nil))
+	var rec messagetest.Recorder
+	h := stack.WrapMessages(rec.Handler(nil))
 	p := newPublisher(t, f, queueURL)
 	w := newWorker(t, f, clk)
 
@@ -273,7 +233,7 @@ func TestStampedEndToEnd(t *testing.T) {
 	if n != 6 || err == nil || !strings.Contains(err.Error(), a1) || !strings.Contains(err.Error(), "InternalError") {
 		t.Fatalf("Poll = %d, %v; want 6 handled and a1's failed deletion", n, err)
 	}
-	if diff := cmp.Diff(map[string]string{a1: "acme#1", g1: "globex#1"}, rec.got()); diff != "" {
+	if diff := cmp.Diff(map[string]string{a1: "acme#1", g1: "globex#1"}, rec.Got()); diff != "" {
 		t.Errorf("ran (-want +got):\n%s", diff)
 	}
 	want := map[string]string{
@@ -287,7 +247,7 @@ func TestStampedEndToEnd(t *testing.T) {
 	}
 	clk.Add(sqsqueue.DefaultVisibility)
 	poll(t, w, h, 1)
-	if got := rec.got()[a1]; got != "acme#2" {
+	if got := rec.Got()[a1]; got != "acme#2" {
 		t.Errorf("a1 ran as %q on its redelivery, want acme#2", got)
 	}
 	if n := f.count(queueURL); n != 0 {

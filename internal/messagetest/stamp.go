@@ -69,3 +69,15 @@ func Stamp(t testing.TB, s *stamp.Signer, id, body string) map[string]string {
 	}
 	return attrs
 }
+
+// NewVerifier returns a Verifier of s's stamps (its JWK Set, no fetch) on
+// the time source now (nil: time.Now), closed when the test ends.
+func NewVerifier(t testing.TB, s *stamp.Signer, now func() time.Time) *stamp.Verifier {
+	t.Helper()
+	v, err := stamp.NewVerifier(context.Background(), Producer, stamp.WithJWKS(s.JWKS()), stamp.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	return v
+}
