@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -296,5 +297,29 @@ func TestNewFairShareRefuses(t *testing.T) {
 	}
 	if _, err := NewFairShare(1, nil, WithFairClock(nil)); err != nil {
 		t.Errorf("nil options: %v", err)
+	}
+}
+
+// TestFairShareForgetsDueTimes: the due time of each tenant's last
+// deferral is kept only while it may push the next one back; a consumer
+// that sees many tenants come and go does not keep one per tenant for
+// ever.
+func TestFairShareForgetsDueTimes(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	f, err := NewFairShare(1, WithFairClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := 4*f.maxWaiting + 1024
+	for i := range bound {
+		f.deferral(fmt.Sprintf("t%d", i))
+	}
+	if len(f.due) != bound {
+		t.Fatalf("%d due times kept, want %d", len(f.due), bound)
+	}
+	now = now.Add(MaxFairDeferral) // every one of them is due
+	f.deferral("late")
+	if len(f.due) != 1 {
+		t.Fatalf("%d due times kept once all were due, want only the new one", len(f.due))
 	}
 }
