@@ -323,12 +323,14 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 		}
 		gen = v.cache.generation()
 	}
-	claims := make(jwt.MapClaims, claimsHint)
+	claims := make(claimSet, claimsHint)
 	k := v.keys.Load()
 	if k == nil {
 		return nil, v.noKeys()
 	}
-	tok, err := v.parser.ParseWithClaims(token, claims, k.keyfunc(ctx))
+	// By pointer: golang-jwt decodes the payload with json.Unmarshal into
+	// the Claims it is given, which then calls claimSet's UnmarshalJSON.
+	tok, err := v.parser.ParseWithClaims(token, &claims, k.keyfunc(ctx))
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -338,7 +340,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 	if err := v.tokenType.check(tok.Header, c); err != nil {
 		return nil, err
 	}
-	if err := v.checkAudience(claims); err != nil {
+	if err := v.checkAudience(jwt.MapClaims(claims)); err != nil {
 		return nil, err
 	}
 	t, err := v.mapping.toTenant(c, v.tiers, v.defaultTier, v.tierLookup != nil)
@@ -346,7 +348,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 		return nil, err
 	}
 	if v.cache != nil {
-		if exp, ok := expiry(claims); ok {
+		if exp, ok := expiry(jwt.MapClaims(claims)); ok {
 			v.cache.put(h, token, &t, exp, gen, now)
 		}
 	}
