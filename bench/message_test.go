@@ -194,7 +194,7 @@ var noopMessage = message.HandlerFunc(func(_ context.Context, m *message.Message
 // a stamp not seen before); stamp-cached is the same message redelivered
 // through the verified-stamp cache (the signature checked once); jwt.Parse
 // is golang-jwt parsing and verifying the same stamp with the same key
-// (the floor: what authz builds on); authz is authz.Verifier.Verify of an
+// (what authz builds on); authz is authz.Verifier.Verify of an
 // access token of the same claims, key and algorithm, without its cache
 // (a bearer token seen for the first time).
 func BenchmarkStampVerify(b *testing.B) {
