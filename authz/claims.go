@@ -219,7 +219,12 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 	if reason != "" {
 		return tenant.Tenant{}, &ClaimError{Claim: m.Tenant, Reason: reason, Err: ErrTenantClaim}
 	}
-	t := tenant.Tenant{ID: id, Tier: defaultTier, Source: tenant.SourceToken}
+	// The claims' strings share the memory of the token's payload (see
+	// claimSet). The ID and the subject are the ones kept beyond the
+	// request, as keys of the throttle's, the meter's and the tier
+	// lookup's tables and of applications' own: they are copied, so that
+	// none of those keeps a whole payload for the sake of a few bytes.
+	t := tenant.Tenant{ID: strings.Clone(id), Tier: defaultTier, Source: tenant.SourceToken}
 	if m.Tier != "" {
 		switch raw, ok := c.Get(m.Tier); {
 		case !ok && defaultTier.IsZero() && !tierLater:
@@ -242,7 +247,7 @@ func (m ClaimMapping) toTenant(c tenant.Claims, tiers *tenant.Tiers, defaultTier
 		if !ok || hasControl(s) {
 			return tenant.Tenant{}, &ClaimError{Claim: m.Subject, Reason: "not a string without control, format or separator characters", Err: ErrClaims}
 		}
-		t.Subject = s
+		t.Subject = strings.Clone(s)
 	}
 	var err error
 	if t.Roles, err = listClaims(c, m.Roles, m.MoreRoles); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tenancykit/tenancy/authz"
@@ -79,5 +80,55 @@ func TestVerifyReadsClaimsAsWritten(t *testing.T) {
 				t.Errorf("Verify = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTenantKeepsNoPayload: the claims' strings share the token's payload,
+// but the tenant's ID and subject, which outlive the request as keys of
+// long-lived tables, are copies of their own.
+func TestTenantKeepsNoPayload(t *testing.T) {
+	clk := newClock()
+	v, err := authz.NewVerifier(t.Context(), staticIssuer, authz.WithAudience(staticAudience),
+		authz.WithAlgorithms("HS256"), authz.WithHMACSecret(hmacSecret), authz.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	got, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodHS256, hmacSecret, "", claimsFor(clk.Now(), "acme", "basic")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ field, value, claim string }{
+		{"ID", got.ID, "custom:tenantId"},
+		{"Subject", got.Subject, "sub"},
+	} {
+		claim, ok := got.Claims().String(c.claim)
+		if !ok || claim != c.value {
+			t.Fatalf("claim %s = %q, %v; want %q", c.claim, claim, ok, c.value)
+		}
+		if unsafe.StringData(c.value) == unsafe.StringData(claim) {
+			t.Errorf("the tenant's %s shares the memory of the token's payload", c.field)
+		}
+	}
+}
+
+// TestIssuersReadIssAsTheVerifierDoes: the issuer a token is sent to is
+// its "iss" exactly, as the Verifier reads it; another claim spelled
+// "ISS" after it does not send the token to another issuer.
+func TestIssuersReadIssAsTheVerifierDoes(t *testing.T) {
+	const other = "https://other.invalid/"
+	clk := newClock()
+	opts := []authz.Option{authz.WithAudience(staticAudience), authz.WithAlgorithms("HS256"),
+		authz.WithHMACSecret(hmacSecret), authz.WithClock(clk.Now)}
+	is, err := authz.NewIssuers(authz.WithIssuer(staticIssuer, opts...), authz.WithIssuer(other, opts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { is.Close() })
+	now := clk.Now().Unix()
+	payload := fmt.Sprintf(`{"iss":%q,"ISS":%q,"aud":%q,"iat":%d,"exp":%d,"sub":"u","custom:tenantId":"acme","custom:tenantTier":"basic"}`,
+		staticIssuer, other, staticAudience, now, now+3600)
+	if got, err := is.Verify(t.Context(), signRaw(t, payload)); err != nil || got.ID != "acme" {
+		t.Errorf("Verify = %+v, %v; want acme, verified by %s", got, err, staticIssuer)
 	}
 }

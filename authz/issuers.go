@@ -312,13 +312,13 @@ func unverifiedIssuer(token string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: payload is not base64url", ErrMalformedToken)
 	}
-	var claims struct {
-		Iss any `json:"iss"`
-	}
+	// Read as the Verifier reads it: into a struct, encoding/json would
+	// take "ISS" for "iss", and send {"iss":A,"ISS":B} to B's Verifier.
+	var claims claimSet
 	if err := json.Unmarshal(raw, &claims); err != nil {
 		return "", fmt.Errorf("%w: payload is not a JSON object", ErrMalformedToken)
 	}
-	iss, ok := claims.Iss.(string)
+	iss, ok := claims["iss"].(string)
 	switch {
 	case !ok:
 		return "", fmt.Errorf("%w: no \"iss\" string", ErrIssuer)

@@ -253,7 +253,9 @@ func (c *config) cache() *tokenCache {
 }
 
 // parser returns the JWT parser: issuer, expiry (required), issue time and
-// leeway, with the verifier's clock.
+// leeway, with the verifier's clock. Not jwt.WithJSONNumber: the claims
+// are a claimSet, whose decoder reads numbers as float64 whatever the
+// parser's options.
 func (c *config) parser(issuer string) *jwt.Parser {
 	return jwt.NewParser(
 		jwt.WithIssuer(issuer),

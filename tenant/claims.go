@@ -11,7 +11,10 @@ import (
 //
 // Values are as decoded from JSON: string, float64, bool, nil,
 // []any and map[string]any. Values that are maps or slices are shared and
-// must not be modified.
+// must not be modified. The strings of a token's claims share the memory
+// of its payload: to keep one long after the request (a key of a
+// long-lived map), keep a copy ([strings.Clone]), or it keeps the whole
+// payload with it. The Tenant's ID and Subject are copies already.
 type Claims struct {
 	m map[string]any
 }
