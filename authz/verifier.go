@@ -22,7 +22,7 @@ import (
 // key refresh.
 type Verifier struct {
 	issuer        string
-	parser        *jwt.Parser
+	validator     *jwt.Validator
 	keys          atomic.Pointer[keys] // nil until fetched (WithStartWithoutKeys)
 	ready         chan struct{}        // closed when keys is set
 	nudge         chan struct{}        // a request asks the background fetch to try now
@@ -69,7 +69,7 @@ func NewVerifier(ctx context.Context, issuer string, opts ...Option) (*Verifier,
 	}
 	v := &Verifier{
 		issuer:        issuer,
-		parser:        c.parser(issuer),
+		validator:     c.validator(issuer),
 		mapping:       c.mapping.withDefaults(),
 		tiers:         c.tiers,
 		defaultTier:   defaultTier,
@@ -252,19 +252,16 @@ func (c *config) cache() *tokenCache {
 	return newTokenCache(c.cacheSize)
 }
 
-// parser returns the JWT parser: issuer, expiry (required), issue time and
-// leeway, with the verifier's clock. Not jwt.WithJSONNumber: the claims
-// are a claimSet, whose decoder reads numbers as float64 whatever the
-// parser's options.
-func (c *config) parser(issuer string) *jwt.Parser {
-	return jwt.NewParser(
+// validator returns golang-jwt's check of the claims: issuer, expiry
+// (required), issue time and leeway, with the verifier's clock. The
+// token's form and signature are parseToken's.
+func (c *config) validator(issuer string) *jwt.Validator {
+	return jwt.NewValidator(
 		jwt.WithIssuer(issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(c.leeway),
 		jwt.WithTimeFunc(c.now),
-		// One token, one spelling: non-canonical base64 is refused.
-		jwt.WithStrictDecoding(),
 	)
 }
 
@@ -330,9 +327,7 @@ func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*te
 	if k == nil {
 		return nil, v.noKeys()
 	}
-	// By pointer: golang-jwt decodes the payload with json.Unmarshal into
-	// the Claims it is given, which then calls claimSet's UnmarshalJSON.
-	tok, err := v.parser.ParseWithClaims(token, &claims, k.keyfunc(ctx))
+	tok, err := parseToken(token, claims, k.keyfunc(ctx), v.validator)
 	if err != nil {
 		return nil, classify(err)
 	}
