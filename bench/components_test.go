@@ -30,7 +30,7 @@ import (
 
 // BenchmarkVerify verifies one RS256 token: ours without the cache, the
 // same with it, golang-jwt's jwt.Parse with the same key (what ours is
-// built on; ours reads the claims with a decoder of its own, so it can be
+// built on; ours reads the token with a decoder of its own, so it can be
 // cheaper), and auth0's validator, which the anchor stack
 // runs on every request.
 func BenchmarkVerify(b *testing.B) {
