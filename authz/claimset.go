@@ -46,9 +46,10 @@ func (c claimSet) GetSubject() (string, error) { return jwt.MapClaims(c).GetSubj
 
 func (c claimSet) GetAudience() (jwt.ClaimStrings, error) { return jwt.MapClaims(c).GetAudience() }
 
-// errNotObject: the payload of a token must be a JSON object (RFC 7519,
-// section 7.2).
-var errNotObject = errors.New("claims are not a JSON object")
+// errNotObject: the header and the payload of a token must be JSON
+// objects (RFC 7515, section 5.2; RFC 7519, section 7.2). decodeObject
+// reads both, so its errors do not say which.
+var errNotObject = errors.New("not a JSON object")
 
 // UnmarshalJSON decodes the JSON object data into c, adding to what c
 // holds (see decodeObject).
@@ -90,7 +91,7 @@ type claimDecoder struct {
 const maxClaimDepth = 10000
 
 func (d *claimDecoder) syntax() error {
-	return errors.New("claims: invalid JSON at offset " + strconv.Itoa(d.i))
+	return errors.New("invalid JSON at offset " + strconv.Itoa(d.i))
 }
 
 func (d *claimDecoder) space() {
@@ -231,7 +232,7 @@ func (d *claimDecoder) number() (float64, error) {
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil {
-		return 0, errors.New("claims: number " + lit + " is out of the range of a float64")
+		return 0, errors.New("number " + lit + " is out of the range of a float64")
 	}
 	return f, nil
 }

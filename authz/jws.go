@@ -8,21 +8,26 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// segment is the base64url of a token's parts: unpadded, and strict, so
-// that a token has one spelling (golang-jwt's WithStrictDecoding).
+// segment is the base64url of a token's parts: unpadded, and strict
+// (golang-jwt's WithStrictDecoding), which refuses padding and trailing
+// bits. It still skips CR and LF, as golang-jwt's decoding does: a line
+// break in the signature leaves a token valid, so a token may have more
+// than one spelling.
 var segment = base64.RawURLEncoding.Strict()
 
 // parseToken checks a compact JWS and its claims as golang-jwt's
 // Parser.ParseWithClaims does, with the same errors, in the same order:
 // the token's form, its header and claims, the key keyfunc gives for it,
 // the signature (golang-jwt's signing method), then the claims (golang-jwt's
-// Validator). Only the reading differs. The header and the claims are
-// decoded by decodeObject, which checks the JSON as it reads it, where
-// golang-jwt hands them to json.Unmarshal, which reads the claims three
-// times (it checks the text, finds the object's end, then decodes it).
-// And the signed text is a slice of the token, not a copy. On a fresh
-// RS256 token that is about a microsecond, a twentieth of the whole
-// check (BenchmarkFreshPath).
+// Validator). Only the reading differs, and a header or payload of JSON
+// null, which golang-jwt reads as empty, is malformed here (RFC 7519
+// wants an object). The header and the claims are decoded by
+// decodeObject, which checks the JSON as it reads it, where golang-jwt
+// hands them to json.Unmarshal, which checks the text before it decodes
+// it, and which read a claimSet three times (it also finds the object's
+// end before calling UnmarshalJSON). And the signed text is a slice of
+// the token, not a copy. On a fresh RS256 token that is about a
+// microsecond, a twentieth of the whole check (BenchmarkFreshPath).
 //
 // The claims are decoded into claims; the token returned holds them.
 func parseToken(token string, claims claimSet, keyfunc jwt.Keyfunc, validator *jwt.Validator) (*jwt.Token, error) {

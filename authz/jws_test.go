@@ -44,6 +44,17 @@ func signJWS(header, payload string) string {
 	return text + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// signedWithBreak is signJWS's token with a line break at offset at of the
+// signed text, which base64 decoding skips, signed with it.
+func signedWithBreak(header, payload string, at int) string {
+	text := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	at %= len(text) + 1
+	text = text[:at] + "\n" + text[at:]
+	mac := hmac.New(sha256.New, jwsSecret)
+	mac.Write([]byte(text))
+	return text + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
 // jwsClass is the golang-jwt error an error of parsing a token is, or nil.
 func jwsClass(err error) error {
 	for _, class := range []error{jwt.ErrTokenMalformed, jwt.ErrTokenUnverifiable, jwt.ErrTokenSignatureInvalid, jwt.ErrTokenInvalidClaims} {
@@ -56,7 +67,8 @@ func jwsClass(err error) error {
 
 // compareWithGolangJWT parses token with parseToken and with golang-jwt's
 // Parser.ParseWithClaims, and fails t unless both accept it with the same
-// header and claims, or both refuse it with the same class of error.
+// header and claims, or both refuse it with the same class of error, and
+// with the same header and claims when neither found it malformed.
 // The one difference allowed: a header or payload of JSON null, which
 // golang-jwt reads as empty and parseToken refuses as malformed (RFC 7519
 // wants an object).
@@ -80,6 +92,13 @@ func compareWithGolangJWT(t *testing.T, token string) {
 		}
 	case jwsClass(err) != jwsClass(wantErr):
 		t.Fatalf("%q: parseToken: %v; golang-jwt: %v", token, err, wantErr)
+	case !errors.Is(err, jwt.ErrTokenMalformed):
+		// Both refused it after decoding it: what the keyfunc and the
+		// Validator saw must be the same too.
+		if !sameJSON(map[string]any(claims), map[string]any(oracleClaims)) || !sameJSON(got.Header, want.Header) ||
+			got.Method != want.Method || string(got.Signature) != string(want.Signature) {
+			t.Fatalf("%q, refused (%v): parseToken read header %#v claims %#v; golang-jwt %#v, %#v", token, err, got.Header, claims, want.Header, oracleClaims)
+		}
 	}
 }
 
@@ -111,6 +130,8 @@ func jwsCases() []string {
 		signJWS(`{"alg":"HS\u0032\u0035\u0036"}`, `{"iss":"https:\/\/issuer.example\/","exp":1893557045,"n":[1e2,-0,0.5]}`),
 		"", ".", "..", "...", "a.b", "a.b.c.d", valid + ".", "." + valid,
 		valid[:dot] + ".AAAA",                                           // another signature
+		valid[:dot+3] + "\r\n" + valid[dot+3:],                          // a line break in the signature, which base64 skips
+		signedWithBreak(jwsHeader, jwsClaims, 5),                        // a line break in the header, signed
 		valid[:dot] + ".!!!!",                                           // not base64
 		valid[:dot+1] + valid[dot+1:] + "=",                             // padded
 		"=" + valid,                                                     // header not base64
@@ -165,8 +186,9 @@ func TestParseTokenKeySet(t *testing.T) {
 
 // FuzzParseToken holds parseToken to golang-jwt's ParseWithClaims: for a
 // header and a payload of any bytes, signed (or with the signature
-// spoilt), and for any string as a token, both accept with the same
-// header and claims or refuse with the same class of error.
+// spoilt, or with a line break in the signed text), and for any string as
+// a token, both accept with the same header and claims or refuse with the
+// same class of error.
 func FuzzParseToken(f *testing.F) {
 	for _, c := range []struct{ header, payload string }{
 		{jwsHeader, jwsClaims},
@@ -176,18 +198,36 @@ func FuzzParseToken(f *testing.F) {
 		{`{"alg":"HS256","crit":["b64"]}`, `{"iss":"https:\/\/issuer.example\/","exp":1893557045,"u":"\ud83d\ude00"}`},
 	} {
 		f.Add([]byte(c.header), []byte(c.payload), uint8(0), "")
+		f.Add([]byte(c.header), []byte(c.payload), uint8(3), "....")
 	}
 	for _, token := range jwsCases() {
 		f.Add([]byte(nil), []byte(nil), uint8(2), token)
 	}
 	f.Fuzz(func(t *testing.T, header, payload []byte, mode uint8, raw string) {
 		token := signJWS(string(header), string(payload))
-		switch mode % 3 {
+		switch mode % 4 {
 		case 1: // the signature spoilt
 			token = token[:len(token)-2] + "AA"
 		case 2: // any string
 			token = raw
+		case 3: // a line break in the signed text, signed
+			token = signedWithBreak(string(header), string(payload), len(raw))
 		}
 		compareWithGolangJWT(t, token)
 	})
+}
+
+// TestParseTokenLineBreaks: strict base64 still skips CR and LF, in
+// golang-jwt as in parseToken, so a token has more than one spelling: a
+// line break in the signature leaves it valid, and one in the signed text
+// is valid when signed with it.
+func TestParseTokenLineBreaks(t *testing.T) {
+	valid := signJWS(jwsHeader, jwsClaims)
+	dot := strings.LastIndexByte(valid, '.')
+	for _, token := range []string{valid[:dot+3] + "\r\n" + valid[dot+3:], signedWithBreak(jwsHeader, jwsClaims, 5)} {
+		compareWithGolangJWT(t, token)
+		if _, err := parseToken(token, make(claimSet), jwsKeyfunc, jwsValidator); err != nil {
+			t.Errorf("%q: %v", token, err)
+		}
+	}
 }
