@@ -26,8 +26,10 @@ var segment = base64.RawURLEncoding.Strict()
 // hands them to json.Unmarshal, which checks the text before it decodes
 // it, and which read a claimSet three times (it also finds the object's
 // end before calling UnmarshalJSON). And the signed text is a slice of
-// the token, not a copy. On a fresh RS256 token that is about a
-// microsecond, a twentieth of the whole check (BenchmarkFreshPath).
+// the token, not a copy. Verify of a fresh RS256 token, without its
+// cache, takes 0.91 × jwt.Parse's time (27.1 against 29.7 µs, 47
+// allocations against 88: bench/RESULTS.md), where through golang-jwt's
+// ParseWithClaims it took 1.00 ×.
 //
 // The claims are decoded into claims; the token returned holds them.
 func parseToken(token string, claims claimSet, keyfunc jwt.Keyfunc, validator *jwt.Validator) (*jwt.Token, error) {
