@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -312,10 +311,11 @@ func unverifiedIssuer(token string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: payload is not base64url", ErrMalformedToken)
 	}
-	// Read as the Verifier reads it: into a struct, encoding/json would
-	// take "ISS" for "iss", and send {"iss":A,"ISS":B} to B's Verifier.
-	var claims claimSet
-	if err := json.Unmarshal(raw, &claims); err != nil {
+	// Read as the Verifier reads it (parseToken): into a struct,
+	// encoding/json would take "ISS" for "iss", and send
+	// {"iss":A,"ISS":B} to B's Verifier.
+	claims := make(claimSet)
+	if err := decodeObject(raw, claims); err != nil {
 		return "", fmt.Errorf("%w: payload is not a JSON object", ErrMalformedToken)
 	}
 	iss, ok := claims["iss"].(string)
