@@ -23,10 +23,9 @@ var segment = base64.RawURLEncoding.Strict()
 // null, which golang-jwt reads as empty, is malformed here (RFC 7519
 // wants an object). The header and the claims are decoded by
 // decodeObject, which checks the JSON as it reads it, where golang-jwt
-// hands them to json.Unmarshal, which checks the text before it decodes
-// it, and which read a claimSet three times (it also finds the object's
-// end before calling UnmarshalJSON). And the signed text is a slice of
-// the token, not a copy. Verify of a fresh RS256 token, without its
+// hands them to json.Unmarshal, which checks the text in a pass of its
+// own before it decodes it, allocating for every key and value. And the
+// signed text is a slice of the token, not a copy. Verify of a fresh RS256 token, without its
 // cache, takes 0.91 × jwt.Parse's time (27.1 against 29.7 µs, 47
 // allocations against 88: bench/RESULTS.md), where through golang-jwt's
 // ParseWithClaims it took 1.00 ×.
