@@ -24,18 +24,26 @@ func signRaw(t *testing.T, payload string) string {
 	return text + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-// TestVerifyReadsClaimsAsWritten: the claims of a token are read as
-// JSON says, whatever their spelling: escapes, Unicode, repeated claims,
-// white space, numbers with exponents. A number out of range makes the
-// token malformed.
-func TestVerifyReadsClaimsAsWritten(t *testing.T) {
-	clk := newClock()
+// hmacVerifier verifies HS256 tokens of staticIssuer signed with
+// hmacSecret, on clk; it is closed when t ends.
+func hmacVerifier(t *testing.T, clk *clock) *authz.Verifier {
+	t.Helper()
 	v, err := authz.NewVerifier(t.Context(), staticIssuer, authz.WithAudience(staticAudience),
 		authz.WithAlgorithms("HS256"), authz.WithHMACSecret(hmacSecret), authz.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
+	return v
+}
+
+// TestVerifyReadsClaimsAsWritten: the claims of a token are read as
+// JSON says, whatever their spelling: escapes, Unicode, repeated claims,
+// white space, numbers with exponents. A number out of range makes the
+// token malformed.
+func TestVerifyReadsClaimsAsWritten(t *testing.T) {
+	clk := newClock()
+	v := hmacVerifier(t, clk)
 	now := clk.Now().Unix()
 	base := fmt.Sprintf(`"iss":"https:\/\/issuer.invalid\/","aud":[%q],"iat":%d,"exp":%d,"custom:tenantTier":"basic"`, staticAudience, now, now+3600)
 	for _, tc := range []struct {
@@ -89,12 +97,7 @@ func TestVerifyReadsClaimsAsWritten(t *testing.T) {
 // long-lived tables, are copies of their own.
 func TestTenantKeepsNoPayload(t *testing.T) {
 	clk := newClock()
-	v, err := authz.NewVerifier(t.Context(), staticIssuer, authz.WithAudience(staticAudience),
-		authz.WithAlgorithms("HS256"), authz.WithHMACSecret(hmacSecret), authz.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { v.Close() })
+	v := hmacVerifier(t, clk)
 	got, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodHS256, hmacSecret, "", claimsFor(clk.Now(), "acme", "basic")))
 	if err != nil {
 		t.Fatal(err)
