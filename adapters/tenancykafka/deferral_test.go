@@ -19,10 +19,7 @@ import (
 func TestDeferralKeepsKeyOrder(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ctx := context.Background()
 	for _, b := range []string{"acme-1", "acme-2", "globex-1"} {
 		publish(t, p, ctx, b, nil)
@@ -54,10 +51,7 @@ func TestDeferralKeepsKeyOrder(t *testing.T) {
 func TestDeferredRecordOutlivesItsConsumer(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ctx := context.Background()
 	for _, b := range []string{"globex-1", "acme-1", "acme-2", "globex-2"} {
 		publish(t, p, ctx, b, nil)
@@ -93,10 +87,7 @@ func TestDeferredRecordOutlivesItsConsumer(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ctx := context.Background()
 	for _, b := range []string{"k1", "k2", "k3", "k4", "k5"} {
 		publish(t, p, ctx, b, nil)

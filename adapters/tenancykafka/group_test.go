@@ -51,10 +51,7 @@ func (ta *tally) total() int {
 // topic's partitions, and returns their IDs.
 func publishMany(t *testing.T, c *kfake.Cluster, n int) map[string]int {
 	t.Helper()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ids := map[string]int{}
 	partitions := map[string]bool{}
 	for i := range n {

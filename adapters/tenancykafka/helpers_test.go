@@ -87,6 +87,16 @@ func keyByBody(_ context.Context, body []byte) ([]byte, error) {
 	return []byte(k), nil
 }
 
+// newOrdersProducer publishes to the topic "orders" of c, keyed by body.
+func newOrdersProducer(t *testing.T, c *kfake.Cluster) *tenancykafka.Producer {
+	t.Helper()
+	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func publish(t *testing.T, p *tenancykafka.Producer, ctx context.Context, body string, attrs map[string]string) string {
 	t.Helper()
 	id, err := p.Publish(ctx, []byte(body), attrs)

@@ -24,10 +24,7 @@ import (
 func TestOutcomes(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ctx := context.Background()
 	ids := map[string]string{}
 	for _, b := range []string{"ack", "reject", "fail", "defer"} {
@@ -80,10 +77,7 @@ func TestOutcomes(t *testing.T) {
 func TestDeadLetterWriteFails(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	id := publish(t, p, context.Background(), "reject", nil)
 	// The next produce request (the dead letter's) is refused.
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {

@@ -24,10 +24,7 @@ import (
 func TestHandlerPanicFails(t *testing.T) {
 	c := newCluster(t, 1, "orders", "orders.dead")
 	clk := messagetest.NewClock()
-	p, err := tenancykafka.NewProducer(newClient(t, c), "orders", tenancykafka.WithKey(keyByBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newOrdersProducer(t, c)
 	ctx := context.Background()
 	poison := publish(t, p, ctx, "poison", nil)
 	publish(t, p, ctx, "ok", nil)
