@@ -232,16 +232,7 @@ func (c *accessConfig) log(logger *slog.Logger, ours *Handler, r *http.Request, 
 		// nothing to redact: the method is the only value here the client
 		// wrote (a route is a pattern, remote_ip an address), and none of
 		// the keys is one the Handler redacts.
-		attrs = appendContext(attrs, ctx, ours.opts.names)
-		schema := len(attrs) // the keys so far are the schema's
-		attrs = append(attrs, ours.opts.static...)
-		if json, ok := ours.next.(*JSONHandler); ok {
-			json.handleAttrs(ctx, end, level, "request", attrs, schema)
-			break
-		}
-		rec := slog.NewRecord(end, level, "request", 0)
-		rec.AddAttrs(attrs...)
-		ours.next.Handle(ctx, rec)
+		ours.handlePlain(ctx, end, level, "request", attrs)
 	default:
 		logger.LogAttrs(ctx, level, "request", attrs...)
 	}

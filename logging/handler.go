@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/tenancykit/tenancy/tenant"
 	"go.opentelemetry.io/otel/trace"
@@ -155,6 +156,24 @@ var (
 	snakeNames = &fieldNames{tenantID: KeyTenantID, tenantTier: KeyTenantTier, userID: KeyUserID}
 	otelNames  = &fieldNames{tenantID: string(tenant.IDKey), tenantTier: string(tenant.TierKey), userID: "user.id", spanInContext: true}
 )
+
+// handlePlain writes a line of attrs as Handle would write a record of
+// them with nothing to redact: the context's fields, then the static
+// attributes, straight into a JSONHandler when h wraps one. The access
+// log and the message log call it for lines whose values they have
+// checked need no redaction.
+func (h *Handler) handlePlain(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) {
+	attrs = appendContext(attrs, ctx, h.opts.names)
+	schema := len(attrs) // the keys so far are the schema's
+	attrs = append(attrs, h.opts.static...)
+	if json, ok := h.next.(*JSONHandler); ok {
+		json.handleAttrs(ctx, t, level, msg, attrs, schema)
+		return
+	}
+	rec := slog.NewRecord(t, level, msg, 0)
+	rec.AddAttrs(attrs...)
+	h.next.Handle(ctx, rec)
+}
 
 // appendContext appends the fields ctx knows, under the keys of names
 // (snakeNames for nil).

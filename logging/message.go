@@ -219,16 +219,7 @@ func (c *accessConfig) logMessage(lc *messageLogger, st *request.State, m *messa
 	// to redact: a failure's error text may hold anything, so it takes the
 	// Handler's path; the other values are checked here.
 	if h := lc.fast; h != nil && outcome != message.Failed && !looksLikeJWT(m.Source) && !looksLikeJWT(reason) {
-		attrs = appendContext(attrs, st, h.opts.names)
-		schema := len(attrs) // the keys so far are the schema's
-		attrs = append(attrs, h.opts.static...)
-		if json, ok := h.next.(*JSONHandler); ok {
-			json.handleAttrs(st, end, level, "message", attrs, schema)
-			return
-		}
-		rec := slog.NewRecord(end, level, "message", 0)
-		rec.AddAttrs(attrs...)
-		h.next.Handle(st, rec)
+		h.handlePlain(st, end, level, "message", attrs)
 		return
 	}
 	if !lc.ours {
