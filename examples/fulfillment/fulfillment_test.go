@@ -337,6 +337,28 @@ func (f *fixture) deadLetters(t *testing.T) map[string]string {
 
 // usage stops the worker and sums its METER_FILE: key is
 // "tenant meter" or "tenant meter reason".
+// checkFulfilledOnce checks the end of a run of 4 orders of acme and 3
+// of globex: each fulfilled once (lines), none dead-lettered, and each
+// metered once.
+func (f *fixture) checkFulfilledOnce(t *testing.T, lines []servicetest.LogLine, orders int) {
+	t.Helper()
+	if n := len(servicetest.LinesWhere(lines, servicetest.LogLine{"msg": "order fulfilled"})); n != orders {
+		t.Errorf("%d orders fulfilled, want %d", n, orders)
+	}
+	if dl := f.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters %v, want none", dl)
+	}
+	u := f.usage(t)
+	for key, want := range map[string]float64{
+		"acme orders.fulfilled": 4, "globex orders.fulfilled": 3,
+		"acme messages": 4, "globex messages": 3,
+	} {
+		if u[key] != want {
+			t.Errorf("usage %q = %v, want %v (all: %v)", key, u[key], want, u)
+		}
+	}
+}
+
 func (f *fixture) usage(t *testing.T) map[string]float64 {
 	t.Helper()
 	f.worker.Stop(t)
@@ -386,21 +408,7 @@ func TestEachOrderFulfilledOnceAsItsTenant(t *testing.T) {
 		}
 		servicetest.OneLine(t, lines, servicetest.LogLine{"msg": "message", "request_id": entries[o.ID], "tenant_id": o.TenantID, "outcome": "acked"})
 	}
-	if n := len(servicetest.LinesWhere(lines, servicetest.LogLine{"msg": "order fulfilled"})); n != len(orders) {
-		t.Errorf("%d orders fulfilled, want %d", n, len(orders))
-	}
-	if dl := f.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters %v, want none", dl)
-	}
-	u := f.usage(t)
-	for key, want := range map[string]float64{
-		"acme orders.fulfilled": 4, "globex orders.fulfilled": 3,
-		"acme messages": 4, "globex messages": 3,
-	} {
-		if u[key] != want {
-			t.Errorf("usage %q = %v, want %v (all: %v)", key, u[key], want, u)
-		}
-	}
+	f.checkFulfilledOnce(t, lines, len(orders))
 }
 
 // TestTraceContinues: the worker's lines for a message carry the trace ID

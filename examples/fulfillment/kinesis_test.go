@@ -172,21 +172,7 @@ func TestKinesisEachOrderFulfilledOnceAsItsTenant(t *testing.T) {
 	if len(shards) != 2 {
 		t.Errorf("the tenants' records on %v, want each tenant on one shard", shards)
 	}
-	if n := len(servicetest.LinesWhere(lines, servicetest.LogLine{"msg": "order fulfilled"})); n != len(orders) {
-		t.Errorf("%d orders fulfilled, want %d", n, len(orders))
-	}
-	if dl := f.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters %v, want none", dl)
-	}
-	u := f.usage(t)
-	for key, want := range map[string]float64{
-		"acme orders.fulfilled": 4, "globex orders.fulfilled": 3,
-		"acme messages": 4, "globex messages": 3,
-	} {
-		if u[key] != want {
-			t.Errorf("usage %q = %v, want %v (all: %v)", key, u[key], want, u)
-		}
-	}
+	f.checkFulfilledOnce(t, lines, len(orders))
 }
 
 // TestKinesisRefusedStampsAreDeadLettered: records of orders' stream
