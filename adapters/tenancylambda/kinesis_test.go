@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
@@ -208,14 +206,9 @@ func TestKinesisInvocationEnding(t *testing.T) {
 
 func kinesisClient(t *testing.T, endpoint string) *kinesis.Client {
 	t.Helper()
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	return kinesis.NewFromConfig(aws.Config{
-		Region:           testservers.Region,
-		Credentials:      credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
-		RetryMaxAttempts: 1,
-	}, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	cfg := testservers.AWSConfig(t)
+	cfg.RetryMaxAttempts = 1
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
 // deadLetters reads a one-shard dead-letter stream: reason by ID.

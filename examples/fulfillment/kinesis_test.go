@@ -7,13 +7,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -26,19 +23,6 @@ import (
 	"github.com/tenancykit/tenancy/tenant"
 )
 
-// awsTestConfig is the SDK's configuration for the emulators, whose
-// connections are closed at the test's end.
-func awsTestConfig(t *testing.T) aws.Config {
-	t.Helper()
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	return aws.Config{
-		Region:      testservers.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
-	}
-}
-
 // startKinesis runs the whole on kinesalite: orders publishes to the
 // Kinesis stream it creates (KINESIS_ENDPOINT), and the worker consumes
 // it, with its checkpoints in dynalite when dynamo is set, else in
@@ -48,7 +32,7 @@ func startKinesis(t *testing.T, dynamo bool) *fixture {
 	t.Helper()
 	k := testservers.Kinesalite(t)
 	f := newFixture(t)
-	f.kinesis = kinesis.NewFromConfig(awsTestConfig(t), func(o *kinesis.Options) { o.BaseEndpoint = aws.String(k.Endpoint) })
+	f.kinesis = kinesis.NewFromConfig(testservers.AWSConfig(t), func(o *kinesis.Options) { o.BaseEndpoint = aws.String(k.Endpoint) })
 	more := map[string]string{}
 	if dynamo {
 		more["DYNAMODB_ENDPOINT"] = testservers.Dynalite(t).Endpoint
@@ -304,7 +288,7 @@ func TestKinesisRestart(t *testing.T) {
 // are set on every shard that holds records.
 func (f *fixture) checkCheckpoints(t *testing.T) {
 	t.Helper()
-	db := dynamodb.NewFromConfig(awsTestConfig(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.env["DYNAMODB_ENDPOINT"]) })
+	db := dynamodb.NewFromConfig(testservers.AWSConfig(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(f.env["DYNAMODB_ENDPOINT"]) })
 	cp, err := dynamocheckpoints.New(db, defaultCheckpointTable, defaultGroup+"/"+defaultStream)
 	if err != nil {
 		t.Fatal(err)

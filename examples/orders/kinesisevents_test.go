@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/google/go-cmp/cmp"
@@ -34,14 +31,7 @@ const deadStream = defaultEventsStream + "-dead"
 // endpoint, whose connections are closed at the test's end.
 func kinesisClient(t *testing.T, endpoint string) *kinesis.Client {
 	t.Helper()
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	cfg := aws.Config{
-		Region:      testservers.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
-	}
-	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	return kinesis.NewFromConfig(testservers.AWSConfig(t), func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 
 // records returns every record of every shard of stream, and the ID

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // Environment variables that point to a server's cli script (run with node
@@ -39,6 +42,20 @@ const (
 	// Region is a region name the emulators accept.
 	Region = "us-east-1"
 )
+
+// AWSConfig is the SDK configuration of a client of the emulators: their
+// region and credentials, and an HTTP client with a timeout whose idle
+// connections are closed when t ends (before the servers stop). A caller
+// sets the endpoint on its client, and may set RetryMaxAttempts.
+func AWSConfig(t testing.TB) aws.Config {
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	return aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
+	}
+}
 
 // DynaliteServer is a dynalite (a DynamoDB emulator) started for tests, in
 // memory, listening on 127.0.0.1 only. Tables change state (CREATING to

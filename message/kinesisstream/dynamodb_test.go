@@ -1,12 +1,10 @@
 package kinesisstream_test
 
 import (
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
@@ -23,13 +21,7 @@ import (
 // table is another application's.
 func TestDynamoDBCheckpoints(t *testing.T) {
 	d := testservers.Dynalite(t)
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	db := dynamodb.NewFromConfig(aws.Config{
-		Region:      testservers.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:  &http.Client{Transport: transport, Timeout: 30 * time.Second},
-	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
+	db := dynamodb.NewFromConfig(testservers.AWSConfig(t), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
 	if _, err := db.CreateTable(t.Context(), &dynamodb.CreateTableInput{
 		TableName:            aws.String("checkpoints"),
 		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},

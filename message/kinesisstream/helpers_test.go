@@ -3,13 +3,11 @@ package kinesisstream_test
 import (
 	"context"
 	"crypto/rand"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/tenancykit/tenancy/internal/messagetest"
@@ -23,14 +21,8 @@ import (
 // each call once: the tests count calls and stop the server.
 func kinesisClient(t *testing.T, endpoint string) *kinesis.Client {
 	t.Helper()
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	cfg := aws.Config{
-		Region:           testservers.Region,
-		Credentials:      credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
-		RetryMaxAttempts: 1,
-	}
+	cfg := testservers.AWSConfig(t)
+	cfg.RetryMaxAttempts = 1
 	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
 

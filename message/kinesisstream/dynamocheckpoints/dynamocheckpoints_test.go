@@ -2,13 +2,11 @@ package dynamocheckpoints_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -22,14 +20,9 @@ import (
 // item whose sequence is no string is an error, not a checkpoint.
 func TestCheckpoints(t *testing.T) {
 	d := testservers.Dynalite(t)
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	db := dynamodb.NewFromConfig(aws.Config{
-		Region:           testservers.Region,
-		Credentials:      credentials.NewStaticCredentialsProvider(testservers.AccessKeyID, testservers.SecretAccessKey, ""),
-		HTTPClient:       &http.Client{Transport: transport, Timeout: 30 * time.Second},
-		RetryMaxAttempts: 1, // the server is stopped at the end
-	}, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
+	cfg := testservers.AWSConfig(t)
+	cfg.RetryMaxAttempts = 1 // the server is stopped at the end
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
 	ctx := context.Background()
 	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String("checkpoints"),
